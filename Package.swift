@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "aiot-runtime",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "aiotd", targets: ["aiotd"]),
+        .executable(name: "aiotctl", targets: ["aiotctl"]),
+        .library(name: "AIOTModel", targets: ["AIOTModel"]),
+        .library(name: "AIOTDaemon", targets: ["AIOTDaemon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // The integer model: contract primitives, model file, engines. No dependencies.
+        .target(name: "AIOTModel"),
+        // Per-sensor time-aligned windows, payload parsing, reading policy.
+        .target(name: "AIOTStreams", dependencies: ["AIOTModel"]),
+        // C libraries, each behind exactly one thin Swift wrapper.
+        .systemLibrary(name: "CFTDI", pkgConfig: "libftdi1", providers: [.apt(["libftdi1-dev", "libusb-1.0-0-dev"])]),
+        .target(name: "FTDI", dependencies: ["CFTDI"]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .target(name: "AIOTMQTT", dependencies: ["CMosquitto"]),
+        // The board: MPSSE transport, SPI flash, bitstreams, accelerator protocol, board model.
+        .target(name: "AIOTBoard", dependencies: ["AIOTModel", "FTDI"]),
+        // Energy/latency log, power sources, summaries.
+        .target(name: "AIOTTelemetry", dependencies: ["AIOTModel"]),
+        // The daemon core as a library so tests run it in-process.
+        .target(
+            name: "AIOTDaemon",
+            dependencies: [
+                "AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "aiotd",
+            dependencies: ["AIOTDaemon", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "aiotctl",
+            dependencies: [
+                "AIOTModel", "AIOTBoard", "AIOTTelemetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Benchmarks: a release-mode executable with a malloc counter interposed.
+        .target(name: "CMallocCounter"),
+        .executableTarget(name: "aiot-bench", dependencies: ["AIOTModel", "CMallocCounter"]),
+
+        .testTarget(name: "AIOTModelTests", dependencies: ["AIOTModel"]),
+        .testTarget(name: "AIOTStreamsTests", dependencies: ["AIOTStreams"]),
+        .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard"]),
+        .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
+        .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
+        .testTarget(name: "AIOTDaemonTests", dependencies: ["AIOTDaemon"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// The board link (filled in by the board issue).

@@ -1,0 +1,2 @@
+// Per-sensor time-aligned windows (filled in by the daemon issue).
+import AIOTModel

@@ -1,0 +1,2 @@
+import CMallocCounter
+print("allocations so far: \(aiot_malloc_count())")

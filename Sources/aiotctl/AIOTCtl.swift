@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct AIOTCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aiotctl",
+        abstract: "Companion tool for aiot-runtime: models, vectors, the board and the energy log.",
+        subcommands: []
+    )
+}
