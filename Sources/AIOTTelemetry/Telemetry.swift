@@ -234,7 +234,14 @@ public final class EnergyLog {
         self.directory = directory
         self.maxBytes = maxBytes
         self.prefix = prefix
-        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
+        // mkdir -p: every missing parent, then the directory itself.
+        var partial = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            partial += "/" + part
+            if mkdir(partial, 0o750) != 0 && errno != EEXIST { break }
+        }
+        var st = stat()
+        if stat(directory, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw TelemetryError("cannot create the energy log directory \(directory): \(String(cString: strerror(errno))); set log.directory to a writable place")
         }
         try openFile(forDay: Self.utcDay(Self.now()))
