@@ -181,12 +181,11 @@ public struct PayloadParser: Sendable {
     }
 
     /// RFC 8428 pack: [{"bn":..,"bt":..,"n":..,"t":..,"v":..}, ...]. Names resolve to features by
-    /// `n` (or the base name when `n` is absent); times below 2^28 are relative to now (RFC 8428 §4.5.3).
+    /// `n`; times below 2^28 are relative to now (RFC 8428 §4.5.3).
     private mutating func parseSenML(_ s: inout Scanner, features: FeatureNames, now: Double) -> RejectReason? {
         guard s.consume(UInt8(ascii: "[")) else { return .malformed }
         var baseTime = 0.0
         var baseValue = 0.0
-        var baseName: UnsafeBufferPointer<UInt8>? = nil
         var deferred: RejectReason? = nil
         s.skipWhitespace()
         if s.consume(UInt8(ascii: "]")) { return .malformed }
@@ -211,7 +210,7 @@ public struct PayloadParser: Sendable {
                             deferred = deferred ?? .wrongType
                             s.skipWhitespace(); if s.consume(UInt8(ascii: ",")) { continue }; if s.consume(UInt8(ascii: "}")) { break }; return .malformed
                         }
-                        if key.count == 1 { name = str } else { baseName = str }
+                        if key.count == 1 { name = str }
                     } else if key.elementsEqual("t".utf8) || key.elementsEqual("bt".utf8) || key.elementsEqual("v".utf8) || key.elementsEqual("bv".utf8) {
                         switch s.numberOrType() {
                         case .value(let x):
@@ -235,9 +234,10 @@ public struct PayloadParser: Sendable {
             if let v {
                 let fullTime = baseTime + t
                 let time = fullTime < 268_435_456 ? now + fullTime : fullTime
-                let resolved = name ?? baseName
+                // Features match the record name `n`; the base name usually names the device, so a
+                // record without `n` feeds the topic's default feature.
                 let f: Int?
-                if let resolved { f = features.index(of: resolved) } else { f = features.defaultFeature }
+                if let name { f = features.index(of: name) } else { f = features.defaultFeature }
                 if let f {
                     if let r = append(Reading(feature: f, time: time, value: baseValue + v)) { return r }
                 } else {

@@ -139,6 +139,8 @@ public final class StreamWindow {
         let k = step(of: r.time)
         if lastStep == nil { lastStep = k - 1 }
         var offset = k - lastStep! - 1
+        // The newest completed step again is a duplicate; anything older is late.
+        if offset == -1 { return .duplicate }
         if offset < 0 { return .late }
         if offset >= Int64(slots) {
             // A jump far past everything we hold: nothing pending can be filled sensibly.
