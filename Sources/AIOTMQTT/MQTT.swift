@@ -171,6 +171,7 @@ public final class MQTTClient: @unchecked Sendable {
     private let sink: CallbackSink
     public let configuration: MQTTConfiguration
     private let started = Atomic<Bool>(false)
+    private let loopRunning = Atomic<Bool>(false)
 
     /// `deliver` is called on libmosquitto's network thread; it must return quickly.
     public init(configuration c: MQTTConfiguration, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
@@ -253,7 +254,7 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     deinit {
-        if started.load(ordering: .relaxed) {
+        if loopRunning.load(ordering: .relaxed) {
             mosquitto_disconnect(handle)
             mosquitto_loop_stop(handle, true)
         }
@@ -266,16 +267,33 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     /// Starts the network thread and connects in the background; reconnects with exponential
-    /// backoff (reconnectDelayMin...Max seconds) for as long as the client lives.
+    /// backoff (reconnectDelayMin...Max seconds) for as long as the client lives, including when
+    /// the broker is not up yet at start.
     public func start() throws(MQTTError) {
         guard !started.exchange(true, ordering: .relaxed) else { return }
-        var rc = mosquitto_connect_async(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
-        // A refused first connect is not fatal: the loop keeps retrying, as after any later loss.
-        if rc != MOSQ_ERR_SUCCESS.rawValue && rc != MOSQ_ERR_ERRNO.rawValue && rc != MOSQ_ERR_NO_CONN.rawValue {
-            throw MQTTError("mqtt connect to \(configuration.host):\(configuration.port) failed: \(Self.describe(rc))")
+        if tryFirstConnect() { return }
+        // libmosquitto's loop only retries connections it once made, so retry the first one here.
+        let minDelay = max(1, configuration.reconnectDelayMin), maxDelay = max(minDelay, configuration.reconnectDelayMax)
+        Task.detached { [weak self] in
+            var delay = minDelay
+            while true {
+                try? await Task.sleep(for: .seconds(delay))
+                guard let self, self.started.load(ordering: .relaxed) else { return }
+                if self.tryFirstConnect() { return }
+                delay = min(maxDelay, delay * 2)
+            }
         }
-        rc = mosquitto_loop_start(handle)
-        if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError("mqtt network thread did not start: \(Self.describe(rc))") }
+    }
+
+    /// connect_async + loop_start; false (nothing started) when the broker refused the socket.
+    private func tryFirstConnect() -> Bool {
+        let rc = mosquitto_connect_async(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            sink.deliver(.connectionLost(reason: "connect to \(configuration.host):\(configuration.port): \(Self.describe(rc))"))
+            return false
+        }
+        loopRunning.store(mosquitto_loop_start(handle) == MOSQ_ERR_SUCCESS.rawValue, ordering: .relaxed)
+        return true
     }
 
     /// Adds a subscription kept for every later (re)connect.
@@ -335,6 +353,6 @@ public final class MQTTClient: @unchecked Sendable {
     public func stop() {
         guard started.exchange(false, ordering: .relaxed) else { return }
         mosquitto_disconnect(handle)
-        mosquitto_loop_stop(handle, false)
+        if loopRunning.exchange(false, ordering: .relaxed) { mosquitto_loop_stop(handle, false) }
     }
 }

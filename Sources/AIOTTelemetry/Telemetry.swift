@@ -244,7 +244,10 @@ public final class EnergyLog {
         if stat(directory, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
             throw TelemetryError("cannot create the energy log directory \(directory): \(String(cString: strerror(errno))); set log.directory to a writable place")
         }
-        try openFile(forDay: Self.utcDay(Self.now()))
+        // Files open on the first record, so no empty file appears for a day without inferences.
+        if access(directory, W_OK) != 0 {
+            throw TelemetryError("the energy log directory \(directory) is not writable: \(String(cString: strerror(errno))); fix its owner or set log.directory")
+        }
     }
 
     deinit { if fd >= 0 { close(fd) } }
