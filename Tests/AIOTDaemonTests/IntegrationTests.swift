@@ -143,6 +143,16 @@ max_future_s = 3.0e9
             for k in ["queue", "preprocess", "inference", "publish", "total"] { #expect(lat?[k] is NSNumber, "latency_us.\(k)") }
             #expect(o?["energy_source"] as? String != nil)
         }
+        // aiotctl energy summarizes the same log.
+        let ctl = URL(fileURLWithPath: Harness.aiotdPath).deletingLastPathComponent().appendingPathComponent("aiotctl").path
+        let svg = d.dir + "/plot.svg"
+        let p = try ChildProcess(ctl, ["energy", "--json", "--svg", svg, d.logDir], logPath: d.dir + "/ctl.out")
+        #expect(exited(await p.wait(timeout: 20)) == 0)
+        let summary = try JSONSerialization.jsonObject(with: Data(p.log.utf8)) as? [String: Any]
+        let g = (summary?["groups"] as? [[String: Any]])?.first
+        #expect(g?["count"] as? Int == expected.count)
+        #expect(g?["sensor"] as? String == "single")
+        #expect((try? String(contentsOfFile: svg, encoding: .utf8))?.contains("<svg") == true)
         d.process.signal(SIGTERM)
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
