@@ -28,10 +28,13 @@ public final class SoftwareEngine: InferenceEngine {
     private let res: UnsafeMutablePointer<Int32>
     private let norm1: UnsafeMutablePointer<Int32>
     private let ffn1: UnsafeMutablePointer<Int32>     // [W, 4d]
-    private let narrow: UnsafeMutablePointer<Int16>   // [W, 4d]: a 16-bit copy of a linear's input
+    private let narrow: UnsafeMutablePointer<Int16>   // [W, pad8(max(4d, F))]: 16-bit copy of a linear's input
+    private let dh: Int, dhStride: Int, wStride: Int
+    private let q16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let k16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let vT16: UnsafeMutablePointer<Int16>     // [H, dh, wStride]: values transposed per head
     private let scoreRow: UnsafeMutablePointer<Int32> // [W]
-    private let probRow: UnsafeMutablePointer<Int32>  // [W]
-    private let headAcc: UnsafeMutablePointer<Int32>  // [dh]
+    private let probRow: UnsafeMutablePointer<Int16>  // [wStride], zero past W
     private let pool: UnsafeMutablePointer<Int32>     // [d]
     private let out: UnsafeMutablePointer<Int32>      // [P]
 
@@ -72,10 +75,15 @@ public final class SoftwareEngine: InferenceEngine {
         res = a.allocate(Int32.self, wd)
         norm1 = a.allocate(Int32.self, wd)
         ffn1 = a.allocate(Int32.self, s.window * s.ffn)
-        narrow = a.allocate(Int16.self, s.window * max(s.ffn, s.features))
+        narrow = a.allocate(Int16.self, s.window * pad8(max(s.ffn, s.features)))
+        dh = s.dModel / s.heads
+        dhStride = pad8(dh)
+        wStride = pad8(s.window)
+        q16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        k16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        vT16 = a.allocate(Int16.self, s.heads * dh * wStride)
         scoreRow = a.allocate(Int32.self, s.window)
-        probRow = a.allocate(Int32.self, s.window)
-        headAcc = a.allocate(Int32.self, s.dModel / s.heads)
+        probRow = a.allocate(Int16.self, wStride)
         pool = a.allocate(Int32.self, s.dModel)
         out = a.allocate(Int32.self, s.horizon)
     }
@@ -109,6 +117,23 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
+    /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
+    /// zero-padded to multiples of 8. Every value fits: q, k, v are internal activations (<= 8 bits).
+    @inline(__always)
+    private func packHeads() {
+        for h in 0..<heads {
+            let c0 = h * dh
+            let qh = q16 + h * window * dhStride, kh = k16 + h * window * dhStride, vh = vT16 + h * dh * wStride
+            for t in 0..<window {
+                for c in 0..<dh {
+                    qh[t * dhStride + c] = Int16(truncatingIfNeeded: q[t * dModel + c0 + c])
+                    kh[t * dhStride + c] = Int16(truncatingIfNeeded: k[t * dModel + c0 + c])
+                    vh[c * wStride + t] = Int16(truncatingIfNeeded: v[t * dModel + c0 + c])
+                }
+            }
+        }
+    }
+
     private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) throws(InferenceError) {
         let wf = window * features
         for i in 0..<wf {
@@ -123,16 +148,17 @@ public final class SoftwareEngine: InferenceEngine {
         inputProj.apply(xIn, rows: window, narrow: narrow, relu: false, into: tmp)
         Kernels.addPrescaled(tmp, peScaled, count: wd, peAdd, x)
         // 3-13 per layer.
-        let dh = dModel / heads
         for layer in layers {
             layer.q.apply(x, rows: window, narrow: narrow, relu: false, into: q)
             layer.k.apply(x, rows: window, narrow: narrow, relu: false, into: k)
             layer.v.apply(x, rows: window, narrow: narrow, relu: false, into: v)
+            packHeads()
             for h in 0..<heads {
                 Kernels.attentionHead(
-                    q: q, k: k, v: v, window: window, dModel: dModel, c0: h * dh, dh: dh,
+                    q: q16 + h * window * dhStride, k: k16 + h * window * dhStride, vT: vT16 + h * dh * wStride,
+                    window: window, dh: dh, dhStride: dhStride, wStride: wStride, dModel: dModel, c0: h * dh,
                     scoresReq: layer.scoresReq, exp: layer.exp, probsBits: layer.probsBits, contextReq: layer.contextReq,
-                    scoreRow: scoreRow, probRow: probRow, acc: headAcc, ctx: ctx
+                    scoreRow: scoreRow, probRow: probRow, ctx: ctx
                 )
             }
             layer.o.apply(ctx, rows: window, narrow: narrow, relu: false, into: tmp)
@@ -150,6 +176,10 @@ public final class SoftwareEngine: InferenceEngine {
     }
 }
 
+/// `n` rounded up to a multiple of 8, the 16-bit lane count of `Kernels.dot16`.
+@inline(__always)
+func pad8(_ n: Int) -> Int { (n + 7) & ~7 }
+
 /// Owns the engine's buffers; freed with the engine.
 final class Arena {
     private var blocks: [UnsafeMutableRawPointer] = []
@@ -166,31 +196,37 @@ final class Arena {
     }
 }
 
-/// A linear layer with centered weights `[J, K]`, 16-bit when its input's centered values fit.
+/// A linear layer with centered weights `[J, K]`; 16-bit and zero-padded to `[J, pad8(K)]` when its
+/// input's centered values fit Int16, else 32-bit.
 struct LinearPlan {
     let inputs: Int
     let outputs: Int
+    let stride: Int
     let bias: UnsafeMutablePointer<Int32>
-    let weight32: UnsafeMutablePointer<Int32>
+    let weight32: UnsafeMutablePointer<Int32>?
     let weight16: UnsafeMutablePointer<Int16>?
     let req: RequantStep
 
     init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, arena: Arena) {
         inputs = l.inputs
         outputs = l.outputs
+        stride = pad8(l.inputs)
         self.req = req
         bias = arena.allocate(Int32.self, l.outputs)
         for j in 0..<l.outputs { bias[j] = l.bias[j] }
-        let n = l.outputs * l.inputs
         let zw = l.weightParams.zeroPoint
-        weight32 = arena.allocate(Int32.self, n)
-        for i in 0..<n { weight32[i] = l.weight[i] - zw }
         // Centered input |x'| <= 2^b - 1 fits Int16 for b <= 15; weights are at most 8 bits.
         if input.bits <= 15 {
-            let w16 = arena.allocate(Int16.self, n)
-            for i in 0..<n { w16[i] = Int16(weight32[i]) }
+            let w16 = arena.allocate(Int16.self, l.outputs * stride)  // zeroed: padding adds nothing
+            for j in 0..<l.outputs {
+                for k in 0..<l.inputs { w16[j * stride + k] = Int16(l.weight[j * l.inputs + k] - zw) }
+            }
             weight16 = w16
+            weight32 = nil
         } else {
+            let w32 = arena.allocate(Int32.self, l.outputs * l.inputs)
+            for i in 0..<(l.outputs * l.inputs) { w32[i] = l.weight[i] - zw }
+            weight32 = w32
             weight16 = nil
         }
     }
@@ -198,11 +234,10 @@ struct LinearPlan {
     @inline(__always)
     func apply(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>, relu: Bool, into y: UnsafeMutablePointer<Int32>) {
         if let w16 = weight16 {
-            let count = rows * inputs
-            for i in 0..<count { narrow[i] = Int16(truncatingIfNeeded: x[i]) }
-            Kernels.linear16(narrow, rows: rows, inputs: inputs, w16, bias, outputs: outputs, req, relu: relu, y)
-        } else {
-            Kernels.linear(x, rows: rows, inputs: inputs, weight32, bias, outputs: outputs, req, relu: relu, y)
+            Kernels.pack16(x, rows: rows, cols: inputs, stride: stride, narrow)
+            Kernels.linear16(narrow, rows: rows, stride: stride, w16, bias, outputs: outputs, req, relu: relu, y)
+        } else if let w32 = weight32 {
+            Kernels.linear(x, rows: rows, inputs: inputs, w32, bias, outputs: outputs, req, relu: relu, y)
         }
     }
 }
