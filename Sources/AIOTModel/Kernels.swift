@@ -112,12 +112,37 @@ enum Kernels {
         _ w: UnsafePointer<Int16>, _ bias: UnsafePointer<Int32>, outputs j: Int,
         _ req: RequantStep, relu: Bool, _ y: UnsafeMutablePointer<Int32>
     ) {
+        let floor: Int32 = relu ? 0 : Int32.min
         for t in 0..<rows {
             let xr = x + t * stride
             let yr = y + t * j
-            for o in 0..<j {
-                let v = req.centered(bias[o] &+ dot16(xr, w + o * stride, stride))
-                yr[o] = relu ? max(v, 0) : v
+            var o = 0
+            // Four outputs at a time share each load of the input row.
+            while o + 4 <= j {
+                let w0 = w + o * stride, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride
+                var a0 = SIMD4<Int32>.zero, a1 = SIMD4<Int32>.zero, a2 = SIMD4<Int32>.zero, a3 = SIMD4<Int32>.zero
+                var i = 0
+                while i < stride {
+                    let xv = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p0 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w0 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p1 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w1 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p2 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w2 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p3 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w3 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    a0 &+= p0.evenHalf &+ p0.oddHalf
+                    a1 &+= p1.evenHalf &+ p1.oddHalf
+                    a2 &+= p2.evenHalf &+ p2.oddHalf
+                    a3 &+= p3.evenHalf &+ p3.oddHalf
+                    i += 8
+                }
+                yr[o] = max(req.centered(bias[o] &+ a0.wrappedSum()), floor)
+                yr[o + 1] = max(req.centered(bias[o + 1] &+ a1.wrappedSum()), floor)
+                yr[o + 2] = max(req.centered(bias[o + 2] &+ a2.wrappedSum()), floor)
+                yr[o + 3] = max(req.centered(bias[o + 3] &+ a3.wrappedSum()), floor)
+                o += 4
+            }
+            while o < j {
+                yr[o] = max(req.centered(bias[o] &+ dot16(xr, w + o * stride, stride)), floor)
+                o += 1
             }
         }
     }
@@ -179,7 +204,8 @@ enum Kernels {
         ctx: UnsafeMutablePointer<Int32>
     ) {
         let range = (Int64(1) << probsBits) - 1  // R = 2^b_A - 1
-        let probsLo = contractLo(probsBits)
+        // SAT_bA(lo + RSHR(v, 30)) - lo, the centered probability.
+        let probsStep = RequantStep(m: 1, n: 30, zeroPoint: contractLo(probsBits), bits: probsBits)
         for i in 0..<window {
             // (E5) S'[j] = REQ_S(sum_k Q'[i, k] K'[j, k]) - z_S; mx - S is the same on centered values.
             let qr = q + i * dhStride
@@ -199,8 +225,7 @@ enum Kernels {
             }
             let inv = (range << 30) / den
             for j in 0..<window {
-                let a = saturate(probsLo + roundingShiftRight(Int64(scoreRow[j]) &* inv, 30), bits: probsBits)
-                probRow[j] = Int16(truncatingIfNeeded: a - probsLo)
+                probRow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(scoreRow[j]) &* inv))
             }
             // (E7) C[i, k] = REQ_C(sum_j A'_j V'[j, k]); probRow's padding stays zero.
             let cr = ctx + i * dModel + c0

@@ -145,10 +145,13 @@ public final class SoftwareEngine: InferenceEngine {
         }
         let wd = window * dModel
         // 1-2: input projection and positional encoding.
+        inputProj.prepare(xIn, rows: window, narrow: narrow)
         inputProj.apply(xIn, rows: window, narrow: narrow, relu: false, into: tmp)
         Kernels.addPrescaled(tmp, peScaled, count: wd, peAdd, x)
         // 3-13 per layer.
         for layer in layers {
+            // q, k and v read the same input: narrow it once.
+            layer.q.prepare(x, rows: window, narrow: narrow)
             layer.q.apply(x, rows: window, narrow: narrow, relu: false, into: q)
             layer.k.apply(x, rows: window, narrow: narrow, relu: false, into: k)
             layer.v.apply(x, rows: window, narrow: narrow, relu: false, into: v)
@@ -161,16 +164,20 @@ public final class SoftwareEngine: InferenceEngine {
                     scoreRow: scoreRow, probRow: probRow, ctx: ctx
                 )
             }
+            layer.o.prepare(ctx, rows: window, narrow: narrow)
             layer.o.apply(ctx, rows: window, narrow: narrow, relu: false, into: tmp)
             Kernels.add(x, tmp, count: wd, layer.res1, res)
             Kernels.batchNorm(res, rows: window, channels: dModel, layer.norm1Weight, layer.norm1Bias, layer.norm1Req, norm1)
+            layer.ffn1.prepare(norm1, rows: window, narrow: narrow)
             layer.ffn1.apply(norm1, rows: window, narrow: narrow, relu: true, into: ffn1)
+            layer.ffn2.prepare(ffn1, rows: window, narrow: narrow)
             layer.ffn2.apply(ffn1, rows: window, narrow: narrow, relu: false, into: tmp)
             Kernels.add(norm1, tmp, count: wd, layer.res2, res)
             Kernels.batchNorm(res, rows: window, channels: dModel, layer.norm2Weight, layer.norm2Bias, layer.norm2Req, x)
         }
         // 14-15: pooling and the head.
         Kernels.averagePool(x, rows: window, channels: dModel, poolReq, pool)
+        head.prepare(pool, rows: 1, narrow: narrow)
         head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
         for p in 0..<horizon { output[p] = out[p] &+ outputZero }
     }
@@ -231,10 +238,17 @@ struct LinearPlan {
         }
     }
 
+    /// Writes the 16-bit padded copy of `x` that `apply` reads (no-op on the 32-bit path). Linears
+    /// that share an input and its width share one `prepare`.
+    @inline(__always)
+    func prepare(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>) {
+        if weight16 != nil { Kernels.pack16(x, rows: rows, cols: inputs, stride: stride, narrow) }
+    }
+
+    /// `y = Linear(x)` (E1), with (E4) when `relu`; on the 16-bit path `narrow` must hold `prepare(x)`.
     @inline(__always)
     func apply(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>, relu: Bool, into y: UnsafeMutablePointer<Int32>) {
         if let w16 = weight16 {
-            Kernels.pack16(x, rows: rows, cols: inputs, stride: stride, narrow)
             Kernels.linear16(narrow, rows: rows, stride: stride, w16, bias, outputs: outputs, req, relu: relu, y)
         } else if let w32 = weight32 {
             Kernels.linear(x, rows: rows, inputs: inputs, w32, bias, outputs: outputs, req, relu: relu, y)
