@@ -36,6 +36,11 @@ public func requantize(_ acc: Int64, m: Int64, n: Int, zeroPoint: Int64, bits: I
     saturate(zeroPoint + roundingShiftRight(acc * m, n), bits: bits)
 }
 
-/// Round half away from zero on a double (§8, §9): the float-side twin of (P2), C's `round`.
+/// Round half away from zero on a double (§8, §9), evaluated as `sign(x) * floor(|x| + 0.5)` in
+/// IEEE double, exactly as the numpy reference does. (C's `round` differs on a few inputs such as
+/// 0.49999999999999994, where `|x| + 0.5` rounds up to 1; bit-identity needs the same expression.)
 @inline(__always)
-public func roundHalfAway(_ x: Double) -> Double { x.rounded(.toNearestOrAwayFromZero) }
+public func roundHalfAway(_ x: Double) -> Double {
+    let r = (x.magnitude + 0.5).rounded(.down)
+    return x < 0 ? -r : (x > 0 ? r : 0)
+}

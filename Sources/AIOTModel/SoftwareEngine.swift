@@ -28,10 +28,13 @@ public final class SoftwareEngine: InferenceEngine {
     private let res: UnsafeMutablePointer<Int32>
     private let norm1: UnsafeMutablePointer<Int32>
     private let ffn1: UnsafeMutablePointer<Int32>     // [W, 4d]
-    private let narrow: UnsafeMutablePointer<Int16>   // [W, 4d]: a 16-bit copy of a linear's input
+    private let narrow: UnsafeMutablePointer<Int16>   // [W, pad8(max(4d, F))]: 16-bit copy of a linear's input
+    private let dh: Int, dhStride: Int, wStride: Int
+    private let q16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let k16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let vT16: UnsafeMutablePointer<Int16>     // [H, dh, wStride]: values transposed per head
     private let scoreRow: UnsafeMutablePointer<Int32> // [W]
-    private let probRow: UnsafeMutablePointer<Int32>  // [W]
-    private let headAcc: UnsafeMutablePointer<Int32>  // [dh]
+    private let probRow: UnsafeMutablePointer<Int16>  // [wStride], zero past W
     private let pool: UnsafeMutablePointer<Int32>     // [d]
     private let out: UnsafeMutablePointer<Int32>      // [P]
 
@@ -72,10 +75,15 @@ public final class SoftwareEngine: InferenceEngine {
         res = a.allocate(Int32.self, wd)
         norm1 = a.allocate(Int32.self, wd)
         ffn1 = a.allocate(Int32.self, s.window * s.ffn)
-        narrow = a.allocate(Int16.self, s.window * max(s.ffn, s.features))
+        narrow = a.allocate(Int16.self, s.window * pad8(max(s.ffn, s.features)))
+        dh = s.dModel / s.heads
+        dhStride = pad8(dh)
+        wStride = pad8(s.window)
+        q16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        k16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        vT16 = a.allocate(Int16.self, s.heads * dh * wStride)
         scoreRow = a.allocate(Int32.self, s.window)
-        probRow = a.allocate(Int32.self, s.window)
-        headAcc = a.allocate(Int32.self, s.dModel / s.heads)
+        probRow = a.allocate(Int16.self, wStride)
         pool = a.allocate(Int32.self, s.dModel)
         out = a.allocate(Int32.self, s.horizon)
     }
@@ -109,6 +117,23 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
+    /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
+    /// zero-padded to multiples of 8. Every value fits: q, k, v are internal activations (<= 8 bits).
+    @inline(__always)
+    private func packHeads() {
+        for h in 0..<heads {
+            let c0 = h * dh
+            let qh = q16 + h * window * dhStride, kh = k16 + h * window * dhStride, vh = vT16 + h * dh * wStride
+            for t in 0..<window {
+                for c in 0..<dh {
+                    qh[t * dhStride + c] = Int16(truncatingIfNeeded: q[t * dModel + c0 + c])
+                    kh[t * dhStride + c] = Int16(truncatingIfNeeded: k[t * dModel + c0 + c])
+                    vh[c * wStride + t] = Int16(truncatingIfNeeded: v[t * dModel + c0 + c])
+                }
+            }
+        }
+    }
+
     private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) throws(InferenceError) {
         let wf = window * features
         for i in 0..<wf {
@@ -120,35 +145,47 @@ public final class SoftwareEngine: InferenceEngine {
         }
         let wd = window * dModel
         // 1-2: input projection and positional encoding.
+        inputProj.prepare(xIn, rows: window, narrow: narrow)
         inputProj.apply(xIn, rows: window, narrow: narrow, relu: false, into: tmp)
         Kernels.addPrescaled(tmp, peScaled, count: wd, peAdd, x)
         // 3-13 per layer.
-        let dh = dModel / heads
         for layer in layers {
+            // q, k and v read the same input: narrow it once.
+            layer.q.prepare(x, rows: window, narrow: narrow)
             layer.q.apply(x, rows: window, narrow: narrow, relu: false, into: q)
             layer.k.apply(x, rows: window, narrow: narrow, relu: false, into: k)
             layer.v.apply(x, rows: window, narrow: narrow, relu: false, into: v)
+            packHeads()
             for h in 0..<heads {
                 Kernels.attentionHead(
-                    q: q, k: k, v: v, window: window, dModel: dModel, c0: h * dh, dh: dh,
+                    q: q16 + h * window * dhStride, k: k16 + h * window * dhStride, vT: vT16 + h * dh * wStride,
+                    window: window, dh: dh, dhStride: dhStride, wStride: wStride, dModel: dModel, c0: h * dh,
                     scoresReq: layer.scoresReq, exp: layer.exp, probsBits: layer.probsBits, contextReq: layer.contextReq,
-                    scoreRow: scoreRow, probRow: probRow, acc: headAcc, ctx: ctx
+                    scoreRow: scoreRow, probRow: probRow, ctx: ctx
                 )
             }
+            layer.o.prepare(ctx, rows: window, narrow: narrow)
             layer.o.apply(ctx, rows: window, narrow: narrow, relu: false, into: tmp)
             Kernels.add(x, tmp, count: wd, layer.res1, res)
             Kernels.batchNorm(res, rows: window, channels: dModel, layer.norm1Weight, layer.norm1Bias, layer.norm1Req, norm1)
+            layer.ffn1.prepare(norm1, rows: window, narrow: narrow)
             layer.ffn1.apply(norm1, rows: window, narrow: narrow, relu: true, into: ffn1)
+            layer.ffn2.prepare(ffn1, rows: window, narrow: narrow)
             layer.ffn2.apply(ffn1, rows: window, narrow: narrow, relu: false, into: tmp)
             Kernels.add(norm1, tmp, count: wd, layer.res2, res)
             Kernels.batchNorm(res, rows: window, channels: dModel, layer.norm2Weight, layer.norm2Bias, layer.norm2Req, x)
         }
         // 14-15: pooling and the head.
         Kernels.averagePool(x, rows: window, channels: dModel, poolReq, pool)
+        head.prepare(pool, rows: 1, narrow: narrow)
         head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
         for p in 0..<horizon { output[p] = out[p] &+ outputZero }
     }
 }
+
+/// `n` rounded up to a multiple of 8, the 16-bit lane count of `Kernels.dot16`.
+@inline(__always)
+func pad8(_ n: Int) -> Int { (n + 7) & ~7 }
 
 /// Owns the engine's buffers; freed with the engine.
 final class Arena {
@@ -166,43 +203,55 @@ final class Arena {
     }
 }
 
-/// A linear layer with centered weights `[J, K]`, 16-bit when its input's centered values fit.
+/// A linear layer with centered weights `[J, K]`; 16-bit and zero-padded to `[J, pad8(K)]` when its
+/// input's centered values fit Int16, else 32-bit.
 struct LinearPlan {
     let inputs: Int
     let outputs: Int
+    let stride: Int
     let bias: UnsafeMutablePointer<Int32>
-    let weight32: UnsafeMutablePointer<Int32>
+    let weight32: UnsafeMutablePointer<Int32>?
     let weight16: UnsafeMutablePointer<Int16>?
     let req: RequantStep
 
     init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, arena: Arena) {
         inputs = l.inputs
         outputs = l.outputs
+        stride = pad8(l.inputs)
         self.req = req
         bias = arena.allocate(Int32.self, l.outputs)
         for j in 0..<l.outputs { bias[j] = l.bias[j] }
-        let n = l.outputs * l.inputs
         let zw = l.weightParams.zeroPoint
-        weight32 = arena.allocate(Int32.self, n)
-        for i in 0..<n { weight32[i] = l.weight[i] - zw }
         // Centered input |x'| <= 2^b - 1 fits Int16 for b <= 15; weights are at most 8 bits.
         if input.bits <= 15 {
-            let w16 = arena.allocate(Int16.self, n)
-            for i in 0..<n { w16[i] = Int16(weight32[i]) }
+            let w16 = arena.allocate(Int16.self, l.outputs * stride)  // zeroed: padding adds nothing
+            for j in 0..<l.outputs {
+                for k in 0..<l.inputs { w16[j * stride + k] = Int16(l.weight[j * l.inputs + k] - zw) }
+            }
             weight16 = w16
+            weight32 = nil
         } else {
+            let w32 = arena.allocate(Int32.self, l.outputs * l.inputs)
+            for i in 0..<(l.outputs * l.inputs) { w32[i] = l.weight[i] - zw }
+            weight32 = w32
             weight16 = nil
         }
     }
 
+    /// Writes the 16-bit padded copy of `x` that `apply` reads (no-op on the 32-bit path). Linears
+    /// that share an input and its width share one `prepare`.
+    @inline(__always)
+    func prepare(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>) {
+        if weight16 != nil { Kernels.pack16(x, rows: rows, cols: inputs, stride: stride, narrow) }
+    }
+
+    /// `y = Linear(x)` (E1), with (E4) when `relu`; on the 16-bit path `narrow` must hold `prepare(x)`.
     @inline(__always)
     func apply(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>, relu: Bool, into y: UnsafeMutablePointer<Int32>) {
         if let w16 = weight16 {
-            let count = rows * inputs
-            for i in 0..<count { narrow[i] = Int16(truncatingIfNeeded: x[i]) }
-            Kernels.linear16(narrow, rows: rows, inputs: inputs, w16, bias, outputs: outputs, req, relu: relu, y)
-        } else {
-            Kernels.linear(x, rows: rows, inputs: inputs, weight32, bias, outputs: outputs, req, relu: relu, y)
+            Kernels.linear16(narrow, rows: rows, stride: stride, w16, bias, outputs: outputs, req, relu: relu, y)
+        } else if let w32 = weight32 {
+            Kernels.linear(x, rows: rows, inputs: inputs, w32, bias, outputs: outputs, req, relu: relu, y)
         }
     }
 }

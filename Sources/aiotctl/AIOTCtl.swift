@@ -5,6 +5,6 @@ struct AIOTCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aiotctl",
         abstract: "Companion tool for aiot-runtime: models, vectors, the board and the energy log.",
-        subcommands: [Energy.self]
+        subcommands: [Infer.self, CheckVectors.self, Energy.self]
     )
 }
