@@ -153,18 +153,12 @@ public struct JSONWriter {
             while n > 0 { n -= 1; bytes.append(b[n]) }
         }
     }
-    /// Shortest round-trip representation (%.17g trimmed is not shortest; "%.*g" with retry is).
+    /// The shortest representation that reads back exactly (Swift's own float printing, written
+    /// straight from its stack buffer: no String is built).
     public mutating func double(_ v: Double) {
         guard v.isFinite else { raw("null"); return }
         if v == v.rounded(), abs(v) < 1e15 { int(Int64(v)); return }
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32) { buf in
-            var n: Int32 = 0
-            for prec in [15, 17] as [Int32] {
-                n = withVaList([v]) { vsnprintf(buf.baseAddress!, 32, "%.\(prec)g", $0) }
-                if prec == 17 || strtod(buf.baseAddress!, nil) == v { break }
-            }
-            for i in 0..<Int(n) { bytes.append(UInt8(bitPattern: buf[i])) }
-        }
+        v.write(to: &self)
     }
     /// Fixed decimals (latencies, energies): cheap and readable.
     public mutating func fixed(_ v: Double, decimals: Int) {
@@ -182,6 +176,12 @@ public struct JSONWriter {
             while div > 0 { bytes.append(UInt8(frac / div) + 0x30); frac %= div; div /= 10 }
         }
     }
+}
+
+extension JSONWriter: TextOutputStream {
+    public mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
+    // The standard library prints numbers through this hook from a stack buffer.
+    public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }
 
 extension InferenceRecord {
@@ -355,12 +355,17 @@ public struct SummaryStats: Sendable, Equatable {
 /// Rolling per (sensor, engine) accumulation in the daemon for the periodic energy topic; bounded memory.
 public struct RollingSummary {
     struct Group { var latencies: [Double]; var energies: [Double]; var count: Int }
-    var groups: [String: Group] = [:]
+    struct Key: Hashable, Comparable {
+        var sensor: String
+        var engine: EngineKind
+        static func < (a: Key, b: Key) -> Bool { (a.sensor, a.engine.rawValue) < (b.sensor, b.engine.rawValue) }
+    }
+    var groups: [Key: Group] = [:]
     let capacity: Int
     public init(capacity: Int = 4096) { self.capacity = capacity }
 
     public mutating func add(sensor: String, engine: EngineKind, totalMicros: Double, energy: Double?) {
-        let key = sensor + "\u{1}" + engine.rawValue
+        let key = Key(sensor: sensor, engine: engine)
         if groups[key] == nil {
             var g = Group(latencies: [], energies: [], count: 0)
             g.latencies.reserveCapacity(capacity)
@@ -387,12 +392,11 @@ public struct RollingSummary {
         var first = true
         for key in groups.keys.sorted() {
             var g = groups[key]!
-            let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
             let s = SummaryStats.compute(latencies: &g.latencies, energies: g.energies)
             if !first { w.raw(",") }
             first = false
-            w.raw("{\"sensor\":"); w.string(String(parts[0]))
-            w.raw(",\"engine\":"); w.string(String(parts[1]))
+            w.raw("{\"sensor\":"); w.string(key.sensor)
+            w.raw(",\"engine\":"); w.string(key.engine.rawValue)
             w.raw(",\"count\":"); w.int(g.count)
             w.raw(",\"latency_us\":{\"mean\":"); w.fixed(s.meanMicros, decimals: 1)
             w.raw(",\"p50\":"); w.fixed(s.p50Micros, decimals: 1)
