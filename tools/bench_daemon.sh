@@ -23,6 +23,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 {
   echo "listener $PORT 127.0.0.1"; echo "allow_anonymous true"; echo "persistence false"
   echo "max_queued_messages 0"     # QoS 1 lossless for a subscriber that falls behind
+  echo "set_tcp_nodelay true"
   [ "$(id -u)" = 0 ] && echo "user root"
 } > "$OUT/mosquitto.conf"
 "$MOSQ" -c "$OUT/mosquitto.conf" 2>"$OUT/mosquitto.log" & pids+=($!)
@@ -46,7 +47,7 @@ gateway = "bench"
 [mqtt]
 port = $PORT
 client_id = "aiotd-bench"
-max_inflight = 1000
+max_inflight = 65535
 [log]
 directory = "$OUT/energy"
 level = "warning"

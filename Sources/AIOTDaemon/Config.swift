@@ -27,6 +27,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var qos: MQTTQoS
     public var topics: Topics
     public var maxPayloadBytes: Int
+    /// Messages buffered between the network thread and the processing thread.
+    public var queueCapacity: Int
     public var logDirectory: String
     public var logMaxBytes: Int
     public var logLevel: String
@@ -159,7 +161,7 @@ struct Reader {
             username: try optString(m, "username", "mqtt.username"), password: password, tls: tls, will: nil,
             reconnectDelayMin: minDelay,
             reconnectDelayMax: try int(m, "reconnect_max_s", "mqtt.reconnect_max_s", default: 30, range: minDelay...3600),
-            maxInflight: try int(m, "max_inflight", "mqtt.max_inflight", default: 100, range: 1...65535))
+            maxInflight: try int(m, "max_inflight", "mqtt.max_inflight", default: 0, range: 0...65535))
 
         var topics = DaemonConfig.Topics()
         if let t = try table(root, "topics") {
@@ -178,7 +180,7 @@ struct Reader {
             topics.energy = try tpl("energy", topics.energy, needs: nil)
         }
         let limits = try table(root, "limits")
-        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes"]) }
+        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity"]) }
         let log = try table(root, "log")
         if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level"]) }
         let level = try string(log, "level", "log.level", default: "info")
@@ -230,6 +232,7 @@ struct Reader {
         return DaemonConfig(
             gateway: gateway, mqtt: mqtt, qos: qosInt == 0 ? .atMostOnce : .atLeastOnce, topics: topics,
             maxPayloadBytes: try int(limits, "max_payload_bytes", "limits.max_payload_bytes", default: 4096, range: 16...1 << 20),
+            queueCapacity: try int(limits, "queue_capacity", "limits.queue_capacity", default: 1024, range: 1...1 << 20),
             logDirectory: try string(log, "directory", "log.directory", default: "/var/log/aiotd"),
             logMaxBytes: try int(log, "max_bytes", "log.max_bytes", default: 64 << 20, range: 4096...(1 << 40)),
             logLevel: level,

@@ -12,11 +12,26 @@ import AIOTTelemetry
 
 public let aiotdVersion = "0.1.0"
 
+/// What the service task handles; readings are handled on the MQTT network thread.
 enum DaemonEvent: Sendable {
-    case mqtt(MQTTEvent)
     case tick
     case reload
     case shutdown
+}
+
+/// The pipeline behind a lock: readings are handled on the processing thread (fed by a bounded
+/// queue from libmosquitto's network thread); ticks, reloads and shutdown take the same lock from
+/// the service task.
+final class PipelineHolder: @unchecked Sendable {
+    // @unchecked: `pipeline` is only touched under `lock`.
+    private let lock = NSLock()
+    private var pipeline: Pipeline?
+    func set(_ p: Pipeline) { lock.lock(); pipeline = p; lock.unlock() }
+    func with<R>(_ body: (Pipeline) -> R) -> R? {
+        lock.lock()
+        defer { lock.unlock() }
+        return pipeline.map(body)
+    }
 }
 
 /// Everything a daemon run needs besides the configuration file.
@@ -69,20 +84,47 @@ public final class Daemon: Service {
         var mqttConfig = config.mqtt
         let offline = "{\"online\":false,\"gateway\":\"\(config.gateway)\",\"version\":\"\(aiotdVersion)\",\"reason\":\"connection lost\"}"
         mqttConfig.will = .init(topic: statusTopic, payload: Array(offline.utf8), qos: .atLeastOnce, retain: true)
-        let mqtt = try MQTTClient(configuration: mqttConfig) { continuation.yield(.mqtt($0)) }
-        let pipeline = Pipeline(config: config, streams: streams, mqtt: mqtt, energyLog: energyLog, power: options.powerSource(),
+        let holder = PipelineHolder()
+        let inbound = InboundQueue(capacity: config.queueCapacity)
+        // Two connections. Intake (readings, commands, the last will) feeds the bounded queue; when
+        // it is full its network thread waits, TCP pushes back, and the broker keeps the backlog in
+        // our persistent session. Publishing (forecasts, status, replies) has its own network
+        // thread, so forecasts keep flowing, and acknowledgements keep arriving, whatever intake does.
+        let mqtt = try MQTTClient(configuration: mqttConfig) { event in
+            _ = inbound.push(event)
+        }
+        var pubConfig = config.mqtt
+        pubConfig.clientID = config.mqtt.clientID + "-pub"
+        let publisher = try MQTTClient(configuration: pubConfig) { [logger] event in
+            if case .connectionLost(let reason) = event { logger.warning("mqtt publisher connection lost; reconnecting", metadata: ["reason": "\(reason)"]) }
+        }
+        let pipeline = Pipeline(config: config, streams: streams, mqtt: publisher, intake: mqtt, energyLog: energyLog, power: options.powerSource(),
                                 metrics: metrics, logger: logger, engineFactory: options.engineFactory)
         pipeline.version = aiotdVersion
+        pipeline.notifier = notifier
         let configPath = options.configPath
         let logger = self.logger
         pipeline.reloadHandler = { [unowned pipeline] in
             Self.reload(pipeline: pipeline, path: configPath, logger: logger, notifier: notifier)
         }
+        let energySource = pipeline.power.name
+        holder.set(pipeline)
 
         let readings = config.topics.expand(config.topics.readings, gateway: config.gateway, "sensor", "+")
         let commands = config.topics.expand(config.topics.commands, gateway: config.gateway, "name", "+")
+        // The processing thread: a plain thread, because it blocks on the queue.
+        let processing = Thread {
+            while let e = inbound.pop() {
+                holder.with { $0.handle(e) }
+                inbound.done()
+            }
+        }
+        processing.name = "aiotd-processing"
+        processing.start()
+
         try mqtt.subscribe(readings, qos: config.qos)
         try mqtt.subscribe(commands, qos: .atLeastOnce)
+        try publisher.start()
         try mqtt.start()
 
         var metricsServer: MetricsServer? = nil
@@ -91,8 +133,8 @@ public final class Daemon: Service {
             logger.info("metrics", metadata: ["url": "http://127.0.0.1:\(metricsServer!.port)/metrics"])
         }
 
-        // The ticker drives status, summaries and the watchdog through the same loop as the
-        // readings, so a stuck loop stops the watchdog pings and systemd restarts us.
+        // The ticker drives status, summaries and the watchdog. Its work takes the pipeline lock,
+        // so a pipeline stuck on a reading also stops the watchdog pings and systemd restarts us.
         var tick = Duration.seconds(1)
         if let w = notifier.watchdogInterval, w / 2 < tick { tick = w / 2 }
         let tickInterval = tick
@@ -108,7 +150,7 @@ public final class Daemon: Service {
 
         notifier.notify("READY=1\nSTATUS=serving \(config.streams.count) stream(s), waiting for the broker")
         logger.notice("aiotd started", metadata: ["version": "\(aiotdVersion)", "streams": "\(config.streams.map(\.sensor))",
-                                                   "broker": "\(config.mqtt.host):\(config.mqtt.port)", "energy_source": "\(pipeline.power.name)"])
+                                                   "broker": "\(config.mqtt.host):\(config.mqtt.port)", "energy_source": "\(energySource)"])
         var lastStatus = ContinuousClock.now
         var lastSummary = ContinuousClock.now
         var lastReconnects = 0
@@ -116,31 +158,23 @@ public final class Daemon: Service {
         await withGracefulShutdownHandler {
             loop: for await event in events {
                 switch event {
-                case .mqtt(.message(let m)):
-                    pipeline.handle(m)
-                case .mqtt(.connected(let sessionPresent)):
-                    logger.notice("mqtt connected", metadata: ["session_present": "\(sessionPresent)"])
-                    pipeline.publishStatus(online: true, version: aiotdVersion)
-                    notifier.notify("STATUS=serving \(pipeline.streams.count) stream(s), connected to \(config.mqtt.host):\(config.mqtt.port)")
-                case .mqtt(.connectionLost(let reason)):
-                    logger.warning("mqtt connection lost; reconnecting with backoff", metadata: ["reason": "\(reason)"])
-                    notifier.notify("STATUS=broker unreachable (\(reason)); retrying")
                 case .tick:
-                    if notifier.watchdogInterval != nil { notifier.notify("WATCHDOG=1") }
-                    let now = ContinuousClock.now
-                    let rc = mqtt.reconnectCount
-                    if rc > lastReconnects { metrics.reconnects.increment(by: rc - lastReconnects); lastReconnects = rc }
-                    if now - lastStatus >= .seconds(pipeline.config.statusIntervalSeconds) {
-                        lastStatus = now
-                        pipeline.publishStatus(online: true, version: aiotdVersion)
-                    }
-                    if now - lastSummary >= .seconds(pipeline.config.energySummaryIntervalSeconds) {
-                        lastSummary = now
-                        pipeline.publishEnergySummary(periodSeconds: pipeline.config.energySummaryIntervalSeconds)
+                    holder.with { p in
+                        if notifier.watchdogInterval != nil { notifier.notify("WATCHDOG=1") }
+                        let now = ContinuousClock.now
+                        let rc = mqtt.reconnectCount + publisher.reconnectCount
+                        if rc > lastReconnects { metrics.reconnects.increment(by: rc - lastReconnects); lastReconnects = rc }
+                        if now - lastStatus >= .seconds(p.config.statusIntervalSeconds) {
+                            lastStatus = now
+                            p.publishStatus(online: true, version: aiotdVersion)
+                        }
+                        if now - lastSummary >= .seconds(p.config.energySummaryIntervalSeconds) {
+                            lastSummary = now
+                            p.publishEnergySummary(periodSeconds: p.config.energySummaryIntervalSeconds)
+                        }
                     }
                 case .reload:
-                    _ = Self.reload(pipeline: pipeline, path: configPath, logger: logger, notifier: notifier)
-                    config = pipeline.config
+                    _ = holder.with { Self.reload(pipeline: $0, path: configPath, logger: logger, notifier: notifier) }
                 case .shutdown:
                     break loop
                 }
@@ -149,19 +183,30 @@ public final class Daemon: Service {
             continuation.yield(.shutdown)
         }
 
-        // Drain: every message queued before the shutdown event has been processed above.
+        // Drain without loss. Disconnect intake first: every message libmosquitto read (and so
+        // acknowledged) before that is in the queue; everything else stays queued at the broker for
+        // our persistent session. Then process the queue, publish, and wait for the broker's
+        // acknowledgements on the publishing connection before leaving.
         notifier.notify("STOPPING=1\nSTATUS=draining")
         ticker.cancel()
         hup.cancel()
-        pipeline.publishEnergySummary(periodSeconds: pipeline.config.energySummaryIntervalSeconds)
-        pipeline.publishStatus(online: false, version: aiotdVersion)
-        let acked = await mqtt.waitForPublishes(timeout: .seconds(3))
-        if !acked { logger.warning("shutdown: \(mqtt.inflightCount) QoS 1 publishes not acknowledged by the broker before the deadline") }
         mqtt.stop()
+        if !inbound.waitIdle(until: Date().addingTimeInterval(3)) { logger.warning("shutdown: readings still being processed after 3 s") }
+        holder.with { p in
+            p.publishEnergySummary(periodSeconds: p.config.energySummaryIntervalSeconds)
+            p.publishStatus(online: false, version: aiotdVersion)
+        }
+        let acked = await publisher.waitForPublishes(timeout: .seconds(1.5))
+        if !acked { logger.warning("shutdown: \(publisher.inflightCount) QoS 1 publishes not acknowledged by the broker before the deadline") }
+        publisher.stop()
+        let left = inbound.close()
+        if left > 0 { logger.warning("shutdown: \(left) message(s) left unprocessed") }
         continuation.finish()
-        pipeline.energyLog.flush()
+        holder.with { p in
+            p.energyLog.flush()
+            logger.notice("aiotd stopped", metadata: ["inferences": "\(p.counters.inferences)", "accepted": "\(p.counters.accepted)", "rejected": "\(p.counters.totalRejected)"])
+        }
         metricsServer?.stop()
-        logger.notice("aiotd stopped", metadata: ["inferences": "\(pipeline.counters.inferences)", "accepted": "\(pipeline.counters.accepted)", "rejected": "\(pipeline.counters.totalRejected)"])
     }
 
     /// Atomic reload: build everything for the new file first; on any error keep the old config.

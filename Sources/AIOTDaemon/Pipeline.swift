@@ -99,7 +99,10 @@ final class Pipeline {
     var parser: PayloadParser
     let readingsPrefix: [UInt8], readingsSuffix: [UInt8]
     let commandsPrefix: [UInt8], commandsSuffix: [UInt8]
+    /// The publishing connection.
     let mqtt: MQTTClient
+    /// The intake connection (readings, commands); only its counters are read here.
+    let intake: MQTTClient
     var energyLog: EnergyLog
     let power: PowerSource
     let metrics: DaemonMetrics
@@ -113,11 +116,12 @@ final class Pipeline {
     var lastRejectLog = [Double](repeating: 0, count: RejectReason.allCases.count)
     var rejectsSinceLog = [Int](repeating: 0, count: RejectReason.allCases.count)
 
-    init(config: DaemonConfig, streams: [StreamRuntime], mqtt: MQTTClient, energyLog: EnergyLog, power: PowerSource,
+    init(config: DaemonConfig, streams: [StreamRuntime], mqtt: MQTTClient, intake: MQTTClient, energyLog: EnergyLog, power: PowerSource,
          metrics: DaemonMetrics, logger: Logger, engineFactory: @escaping EngineFactory) {
         self.config = config
         self.streams = streams
         self.mqtt = mqtt
+        self.intake = intake
         self.energyLog = energyLog
         self.power = power
         self.metrics = metrics
@@ -180,6 +184,23 @@ final class Pipeline {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    var notifier = SystemdNotifier(environment: [:])
+
+    /// Handles one MQTT event on the network thread.
+    func handle(_ event: MQTTEvent) {
+        switch event {
+        case .message(let m):
+            handle(m)
+        case .connected(let sessionPresent):
+            logger.notice("mqtt connected", metadata: ["session_present": "\(sessionPresent)"])
+            publishStatus(online: true, version: version)
+            notifier.notify("STATUS=serving \(streams.count) stream(s), connected to \(config.mqtt.host):\(config.mqtt.port)")
+        case .connectionLost(let reason):
+            logger.warning("mqtt connection lost; reconnecting with backoff", metadata: ["reason": "\(reason)"])
+            notifier.notify("STATUS=broker unreachable (\(reason)); retrying")
+        }
     }
 
     /// Handles one MQTT message: a reading or a command.
@@ -333,7 +354,7 @@ final class Pipeline {
                 "energy_log_errors": counters.logErrors,
                 "window_resets": streams.reduce(0) { $0 + $1.window.counters.resets },
                 "steps_gap_filled": streams.reduce(0) { $0 + $1.window.counters.stepsGapFilled },
-                "mqtt_reconnects": mqtt.reconnectCount,
+                "mqtt_reconnects": mqtt.reconnectCount + intake.reconnectCount,
             ] as [String: Any],
         ]
         do { return [UInt8](try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) } catch {

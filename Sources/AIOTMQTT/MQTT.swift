@@ -185,6 +185,8 @@ public final class MQTTClient: @unchecked Sendable {
         }
         handle = h
         _ = mosquitto_int_option(h, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
+        // Small messages, latency matters: no Nagle delay on our side of the socket.
+        _ = mosquitto_int_option(h, MOSQ_OPT_TCP_NODELAY, 1)
         _ = mosquitto_max_inflight_messages_set(h, UInt32(max(0, c.maxInflight)))
         _ = mosquitto_reconnect_delay_set(h, UInt32(max(1, c.reconnectDelayMin)), UInt32(max(c.reconnectDelayMin, c.reconnectDelayMax)), true)
         var rc: Int32

@@ -320,6 +320,27 @@ max_future_s = 3.0e9
         #expect(status?.retained == true)
         #expect(status?.json["online"] as? Bool == false)
         #expect(d.process.log.contains("aiotd stopped"))
+        #expect(!d.process.log.contains("unprocessed"))
+
+        // Nothing was lost: what the first run did not take stays queued at the broker for the
+        // persistent session, and a second run picks it up. Together they accept every reading once.
+        let firstLog = d.process.log
+        let first = Int(firstLog.range(of: #"accepted=(\d+)"#, options: .regularExpression).map { firstLog[$0].dropFirst(9) } ?? "") ?? -1
+        #expect(first > 0 && first < 3000, "first run accepted \(first)")
+        try await d.start(waitFor: late)
+        let ctl = try TestClient(port: broker.port, id: "ctl")
+        try await ctl.start(subscribing: ["aiot/gw/reply/#"])
+        var second = -1
+        for i in 0..<100 where first + second < 3000 {
+            try ctl.publish("aiot/gw/cmd/status", "{\"id\": \"s\(i)\"}")
+            _ = await Harness.waitUntil(timeout: 2) { !ctl.received("aiot/gw/reply/s\(i)").isEmpty }
+            let c = (ctl.received("aiot/gw/reply/s\(i)").first?.json["status"] as? [String: Any])?["counters"] as? [String: Any]
+            second = c?["readings_accepted"] as? Int ?? -1
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(first + second == 3000, "first run \(first) + second run \(second)")
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
 
     @Test func energyLogAfterKill9ParsesLineByLine() async throws {

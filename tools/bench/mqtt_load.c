@@ -64,6 +64,7 @@ static struct mosquitto *client(const char *id, int port, void (*cb)(struct mosq
     struct mosquitto *m = mosquitto_new(id, true, NULL);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(m, 1000);
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     if (cb) mosquitto_message_callback_set(m, cb);
     mosquitto_subscribe_callback_set(m, on_subscribe);
     if (mosquitto_connect(m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connect %d failed\n", port); exit(1); }
