@@ -114,6 +114,8 @@ public final class Daemon: Service {
         let commands = config.topics.expand(config.topics.commands, gateway: config.gateway, "name", "+")
         // The processing thread: a plain thread, because it blocks on the queue.
         let processing = Thread {
+            let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+            if fd >= 0 { _ = write(fd, "aiotd-process", 13); close(fd) }
             while let e = inbound.pop() {
                 holder.with { $0.handle(e) }
                 inbound.done()

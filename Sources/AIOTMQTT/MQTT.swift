@@ -146,6 +146,7 @@ private let libraryInit: Void = { _ = mosquitto_lib_init() }()
 /// Shared with the C callbacks through userdata; only the sink and counters are touched there.
 final class CallbackSink: Sendable {
     let deliver: @Sendable (MQTTEvent) -> Void
+    let threadName: String
     let state = Mutex(State())
     struct State {
         var subscriptions: [(String, Int32)] = []
@@ -159,7 +160,10 @@ final class CallbackSink: Sendable {
         var reconnects = 0
         var everConnected = false
     }
-    init(deliver: @escaping @Sendable (MQTTEvent) -> Void) { self.deliver = deliver }
+    init(deliver: @escaping @Sendable (MQTTEvent) -> Void, threadName: String) {
+        self.deliver = deliver
+        self.threadName = threadName
+    }
 }
 
 /// An MQTT 3.1.1 client. Thread-safe: libmosquitto runs its own network thread; publish and
@@ -177,7 +181,7 @@ public final class MQTTClient: @unchecked Sendable {
     public init(configuration c: MQTTConfiguration, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
         _ = libraryInit
         configuration = c
-        sink = CallbackSink(deliver: deliver)
+        sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)))
         guard (1...65535).contains(c.port) else { throw MQTTError("mqtt port \(c.port) is outside 1...65535") }
         let userdata = Unmanaged.passUnretained(sink).toOpaque()
         guard let h = mosquitto_new(c.clientID, c.cleanSession, userdata) else {
@@ -209,6 +213,8 @@ public final class MQTTClient: @unchecked Sendable {
         }
         mosquitto_connect_with_flags_callback_set(h) { mosq, userdata, rc, flags in
             let sink = Unmanaged<CallbackSink>.fromOpaque(userdata!).takeUnretainedValue()
+            // Name the network thread for top -H and profilers (first 15 bytes count).
+            nameCurrentThread(sink.threadName)
             guard rc == 0 else {
                 sink.deliver(.connectionLost(reason: String(cString: mosquitto_connack_string(rc))))
                 return
@@ -357,4 +363,13 @@ public final class MQTTClient: @unchecked Sendable {
         mosquitto_disconnect(handle)
         if loopRunning.exchange(false, ordering: .relaxed) { mosquitto_loop_stop(handle, false) }
     }
+}
+
+/// Names the calling thread (Linux: /proc/thread-self/comm, 15 bytes kept).
+func nameCurrentThread(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
 }
