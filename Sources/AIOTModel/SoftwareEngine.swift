@@ -96,11 +96,13 @@ public final class SoftwareEngine: InferenceEngine {
         guard output.count == horizon else {
             throw InferenceError(.shape, "output has room for \(output.count) integers but the model forecasts \(horizon)")
         }
-        try run(input.baseAddress!, output.baseAddress!)
+        try checkRange(input.baseAddress!, window: nil)
+        run(input.baseAddress!, output.baseAddress!)
     }
 
     /// `count` windows back to back (`[count, W, F]`) to `[count, P]` outputs: one call for a batch,
-    /// same results as `count` calls of `infer`.
+    /// same results as `count` calls of `infer`. Every window is checked before any is run, so a
+    /// refused batch leaves `outputs` untouched.
     public func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) {
         let n = window * features
         guard count >= 0, inputs.count == count * n else {
@@ -112,9 +114,8 @@ public final class SoftwareEngine: InferenceEngine {
         guard count > 0 else { return }
         let inBase = inputs.baseAddress!
         let outBase = outputs.baseAddress!
-        for b in 0..<count {
-            try run(inBase + b * n, outBase + b * horizon)
-        }
+        for b in 0..<count { try checkRange(inBase + b * n, window: b) }
+        for b in 0..<count { run(inBase + b * n, outBase + b * horizon) }
     }
 
     /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
@@ -134,15 +135,20 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
-    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) throws(InferenceError) {
-        let wf = window * features
-        for i in 0..<wf {
+    /// Every input integer must lie on the model's input grid (an engine never saturates its input).
+    private func checkRange(_ input: UnsafePointer<Int32>, window b: Int?) throws(InferenceError) {
+        for i in 0..<(window * features) {
             let qv = input[i]
             guard qv >= inputLo, qv <= inputHi else {
-                throw InferenceError(.inputRange, "input integer \(i) is \(qv), outside \(inputLo) ... \(inputHi) of the model's \(model.inputAct.bits)-bit input; quantize readings with QuantizedModel.quantizeInput")
+                let whereText = b.map { "window \($0), " } ?? ""
+                throw InferenceError(.inputRange, "\(whereText)input integer \(i) is \(qv), outside \(inputLo) ... \(inputHi) of the model's \(model.inputAct.bits)-bit input; quantize readings with QuantizedModel.quantizeInput")
             }
-            xIn[i] = qv &- inputZero
         }
+    }
+
+    /// §5 on one range-checked window.
+    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
+        for i in 0..<(window * features) { xIn[i] = input[i] &- inputZero }
         let wd = window * dModel
         // 1-2: input projection and positional encoding.
         inputProj.prepare(xIn, rows: window, narrow: narrow)

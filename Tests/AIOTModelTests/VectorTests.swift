@@ -83,6 +83,22 @@ final class VectorTests: XCTestCase {
         XCTAssertEqual(try engine.infer(input).count, model.shape.horizon)
     }
 
+    func testRefusedBatchLeavesOutputsUntouched() throws {
+        let model = try QuantizedModel(contentsOf: defaultModelURL.path)
+        let engine = SoftwareEngine(model: model)
+        let n = model.shape.window * model.shape.features
+        var inputs = [Int32](repeating: 0, count: 3 * n)
+        inputs[2 * n + 1] = model.inputAct.lo - 1  // the last window is bad
+        var outputs = [Int32](repeating: 99, count: 3 * model.shape.horizon)
+        XCTAssertThrowsError(try inputs.withUnsafeBufferPointer { (inp) throws(InferenceError) in
+            try outputs.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try engine.inferBatch(inp, count: 3, into: out) }
+        }) { error in
+            XCTAssertEqual((error as? InferenceError)?.code, .inputRange)
+            XCTAssertTrue((error as? InferenceError)?.message.contains("window 2") ?? false)
+        }
+        XCTAssertEqual(outputs, [Int32](repeating: 99, count: 3 * model.shape.horizon))
+    }
+
     func testVectorFileParserRejectsTruncatedFiles() {
         XCTAssertThrowsError(try TestVectors(text: "aiotvec1 2 3 1\n1 2 3 4\n1 2 3"))
         XCTAssertThrowsError(try TestVectors(text: "aiotvec2 1 1 1\n1 2"))
