@@ -52,6 +52,17 @@ final class VectorTests: XCTestCase {
         XCTAssertEqual(result.mismatches.first?.index, 0)
     }
 
+    func testThirtyTwoBitPathGivesTheSameIntegers() throws {
+        // Committed models narrow nearly every product to 16 bits; a model with a 16-bit pe_add runs
+        // its q/k/v on the 32-bit path. Force that path everywhere and require the same vectors.
+        for (modelURL, vectorsURL) in committedModelsWithVectors() {
+            let engine = SoftwareEngine(model: try QuantizedModel(contentsOf: modelURL.path), narrowOperands: false)
+            let vectors = try TestVectors(text: String(contentsOf: vectorsURL, encoding: .utf8))
+            let result = try vectors.check(with: engine)
+            XCTAssertEqual(result.identical, result.total, "\(modelURL.lastPathComponent): \(result.mismatches)")
+        }
+    }
+
     func testBatchEqualsSingleInference() throws {
         for (modelURL, vectorsURL) in committedModelsWithVectors() {
             let engine = SoftwareEngine(model: try QuantizedModel(contentsOf: modelURL.path))
