@@ -217,6 +217,13 @@ public final class BoardModel: Transport {
         s.flash.wel = false
         s.accel = AccelState()
         compute = nil
+        // PROGRAM_B is an input with a pull-up on the FPGA side: if the host still drives it low,
+        // the FPGA waits in reset.
+        s.fpga = FPGAState()
+        if !level(s.highValue, s.highDirection, PinAHigh.programB, pull: true) {
+            s.fpga.programBLow = true
+            return
+        }
         configure(from: 0, multiboot: false)
     }
 

@@ -193,6 +193,16 @@ public final class Flasher {
         guard bit.payload.count <= FlashLayout.slotBytes else {
             throw BoardError(.image, "image is \(bit.payload.count) bytes, a slot holds \(FlashLayout.slotBytes)")
         }
+        do throws(BoardError) {
+            return try write(bit, options: o, progress: progress)
+        } catch {
+            // Never leave the FPGA held in reset: let it boot whatever slot 0 holds.
+            try? link.releaseReset()
+            throw error
+        }
+    }
+
+    func write(_ bit: Bitstream, options o: FlashOptions, progress: Progress?) throws(BoardError) -> FlashReport {
         let tr = link.transport
         let c0 = tr.counters(.a), t0 = tr.modelledSeconds
         try link.holdInReset()
@@ -239,7 +249,6 @@ public final class Flasher {
         if o.verify {
             let back = try read(address, count: bit.payload.count) { _, d, t in progress?("verify", d, t) }
             if let k = bit.payload.indices.first(where: { back[$0] != bit.payload[$0] }) {
-                try? link.releaseReset()
                 throw BoardError(.verify, "verify failed: flash differs from the image at address 0x\(String(address + k, radix: 16)) (wrote 0x\(String(bit.payload[k], radix: 16)), read 0x\(String(back[k], radix: 16)))", address: address + k)
             }
             report.verified = true

@@ -108,6 +108,10 @@ public struct MPSSEBuffer: Sendable, Equatable {
     /// Idle SCK cycles with no data: a delay measured in clock periods.
     public mutating func idle(bits: Int) {
         var remaining = bits
+        if remaining <= 8 && remaining > 0 {
+            bytesStorage.append(MPSSE.clockBits); bytesStorage.append(UInt8(remaining - 1))
+            return
+        }
         while remaining >= 8 {
             let chunks = min(remaining / 8, 65536)
             bytesStorage.append(MPSSE.clockBytes)

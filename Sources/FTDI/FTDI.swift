@@ -106,9 +106,6 @@ public final class FTDIDevice {
             throw FTDIError(kind: .other, function: "ftdi_new", code: -1, libftdiMessage: "out of memory",
                             message: "libftdi could not allocate a context")
         }
-        self.context = ctx
-        self.vendor = vendor
-        self.product = product
         do throws(FTDIError) {
             try Self.check(ctx, ftdi_set_interface(ctx, interface == .a ? INTERFACE_A : INTERFACE_B),
                            "ftdi_set_interface", vendor: vendor, product: product)
@@ -129,9 +126,14 @@ public final class FTDIDevice {
             try Self.check(ctx, ftdi_set_bitmode(ctx, 0, UInt8(BITMODE_MPSSE.rawValue)), "ftdi_set_bitmode",
                            vendor: vendor, product: product)
         } catch {
+            // Not yet a fully initialized object, so deinit will not run: free here, once.
+            _ = ftdi_usb_close(ctx)
             ftdi_free(ctx)
             throw error
         }
+        self.context = ctx
+        self.vendor = vendor
+        self.product = product
     }
 
     deinit {
