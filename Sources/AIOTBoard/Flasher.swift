@@ -37,7 +37,7 @@ public struct FlashOptions: Sendable {
     public init() {}
 }
 
-public typealias Progress = (_ phase: String, _ done: Int, _ total: Int) -> Void
+public typealias FlashProgress = (_ phase: String, _ done: Int, _ total: Int) -> Void
 
 public final class Flasher {
     public let link: BoardLink
@@ -64,7 +64,7 @@ public final class Flasher {
         return p
     }
 
-    public func read(_ address: Int, count: Int, progress: Progress? = nil) throws(BoardError) -> [UInt8] {
+    public func read(_ address: Int, count: Int, progress: FlashProgress? = nil) throws(BoardError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(count)
         while out.count < count {
@@ -127,7 +127,7 @@ public final class Flasher {
     /// RDSR still shows WIP means the next WREN was ignored, so programming resumes there after
     /// polling, with a longer wait.
     public func program(_ address: Int, _ data: [UInt8], pagesPerBuffer: Int = 16,
-                        progress: Progress? = nil) throws(BoardError) -> Int {
+                        progress: FlashProgress? = nil) throws(BoardError) -> Int {
         guard let part else { throw BoardError(.notConfigured, "identify the flash first") }
         let pb = part.pageBytes
         let pages = (0..<((data.count + pb - 1) / pb)).filter { p in
@@ -173,7 +173,7 @@ public final class Flasher {
     }
 
     /// The whole `flash` command: checks, plan, erase, program, verify, release.
-    public func flash(_ bit: Bitstream, options o: FlashOptions, progress: Progress? = nil) throws(BoardError) -> FlashReport {
+    public func flash(_ bit: Bitstream, options o: FlashOptions, progress: FlashProgress? = nil) throws(BoardError) -> FlashReport {
         let info = bit.info
         if !o.force {
             if let id = info.idcode, (id & 0x0FFF_FFFF) != (o.boardPart.idcode & 0x0FFF_FFFF) {
@@ -202,7 +202,7 @@ public final class Flasher {
         }
     }
 
-    func write(_ bit: Bitstream, options o: FlashOptions, progress: Progress?) throws(BoardError) -> FlashReport {
+    func write(_ bit: Bitstream, options o: FlashOptions, progress: FlashProgress?) throws(BoardError) -> FlashReport {
         let tr = link.transport
         let c0 = tr.counters(.a), t0 = tr.modelledSeconds
         try link.holdInReset()

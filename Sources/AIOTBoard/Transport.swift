@@ -166,3 +166,26 @@ public final class FTDITransport: Transport {
         }
     }
 }
+
+/// One FT2232H on the bus, for `aiotctl devices`.
+public struct USBDevice: Sendable, Equatable, Codable {
+    public var address: String
+    public var manufacturer: String?
+    public var description: String?
+    public var serial: String?
+    /// Set when the device could not be read, with the udev hint.
+    public var error: String?
+}
+
+/// Lists FT2232H devices (ftdi_usb_find_all); a device whose strings cannot be read is listed
+/// with an error naming the udev rule.
+public func listUSBDevices(vendor: UInt16 = 0x0403, product: UInt16 = 0x6010) throws(LinkError) -> [USBDevice] {
+    do throws(FTDIError) {
+        return try FTDIDevice.list(vendor: vendor, product: product).map {
+            USBDevice(address: DeviceAddress.ftdi(vendor: vendor, product: product, serial: $0.serial).description,
+                      manufacturer: $0.manufacturer, description: $0.description, serial: $0.serial, error: $0.error)
+        }
+    } catch {
+        throw FTDITransport.map(error)
+    }
+}

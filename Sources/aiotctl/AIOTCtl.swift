@@ -5,6 +5,9 @@ struct AIOTCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aiotctl",
         abstract: "Companion tool for aiot-runtime: models, vectors, the board and the energy log.",
-        subcommands: []
+        subcommands: [
+            Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, StatusCommand.self,
+            PowerCommand.self, SimCommand.self,
+        ]
     )
 }
