@@ -267,12 +267,17 @@ public final class BoardModel: Transport {
         }
         let ch = channel.rawValue
         let bitTime = { [s] in 1.0 / s.sckHz[ch] }
-        while i < n {
-            if let d = s.faults.disappearAfterBytes, s.commandBytes >= d {
+        func vanishIfDue(_ consumed: Int) throws(LinkError) {
+            if let d = s.faults.disappearAfterBytes, s.commandBytes + consumed >= d {
                 s.vanished = true
                 s.faults.disappearAfterBytes = nil
+                selected = .none
                 throw LinkError(.disconnected, "FTDI device 0403:6010 stopped answering (unplugged or reset); replug it and retry")
             }
+        }
+        while i < n {
+            try vanishIfDue(0)
+            let opStart = i
             let op = commands[i]
             switch op {
             case MPSSE.setLow:
@@ -295,6 +300,7 @@ public final class BoardModel: Transport {
                 i += 3
                 if writes && i + count > n { throw LinkError(.protocolError, "MPSSE write runs past the buffer") }
                 for k in 0..<count {
+                    if writes { try vanishIfDue(3 + k) }
                     let mosi: UInt8 = writes ? commands[i + k] : 0x00
                     let miso = try shift(channel, mosi, sentByHost: writes)
                     if reads { try emit(miso) }
@@ -344,7 +350,7 @@ public final class BoardModel: Transport {
                 try emit(op)
                 i += 1
             }
-            s.commandBytes += 1
+            s.commandBytes += i - opStart
         }
         guard out == reply.count else {
             throw LinkError(.protocolError, "the command buffer returned \(out) bytes, the caller expected \(reply.count)")

@@ -6,8 +6,9 @@ struct AIOTCtl: ParsableCommand {
         commandName: "aiotctl",
         abstract: "Companion tool for aiot-runtime: models, vectors, the board and the energy log.",
         subcommands: [
-            Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, StatusCommand.self,
-            PowerCommand.self, SimCommand.self,
+            Infer.self, CheckVectors.self,
+            Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, UploadWeights.self,
+            StatusCommand.self, PowerCommand.self, SimCommand.self,
         ]
     )
 }
