@@ -24,6 +24,18 @@ final class OpenBoard {
     let transport: Transport
     let sim: BoardModel?
     var link: BoardLink { BoardLink(transport: transport) }
+    /// Channel A counters when the board was opened (a simulated board keeps its totals).
+    private(set) var startCounters = LinkCounters()
+
+    /// What crossed channel A during this command.
+    var counters: LinkCounters {
+        let c = transport.counters(.a)
+        var d = LinkCounters()
+        d.roundTrips = c.roundTrips - startCounters.roundTrips
+        d.bytesOut = c.bytesOut - startCounters.bytesOut
+        d.bytesIn = c.bytesIn - startCounters.bytesIn
+        return d
+    }
 
     init(_ device: String) throws {
         let address: DeviceAddress
@@ -41,6 +53,7 @@ final class OpenBoard {
                 sim = nil
             } catch { throw CLIError(error.message) }
         }
+        startCounters = transport.counters(.a)
     }
 
     func close() throws {
