@@ -155,3 +155,40 @@ final class EngineTests: XCTestCase {
         XCTAssertGreaterThan(w.seconds, 0)
     }
 }
+
+/// The figures quoted in docs/performance.md ("Board link"), measured on the board model.
+final class LinkFigureTests: XCTestCase {
+    func testModelledLinkFigures() throws {
+        for (name, m, v) in committedModels() where name == "w24f1d16h1n1p1-w8a8" || name == "w24f7d32h2n1p1-w8a8" {
+            let (b, link) = try board(for: m.shape)
+            let engine = try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
+                                        fallback: SoftwareEngine(model: m), upload: true)
+            let input = Array(v.inputs[0..<v.inputCount])
+            let c0 = b.counters(.a), t0 = b.time
+            for _ in 0..<100 { _ = try engine.infer(input) }
+            let c1 = b.counters(.a), t1 = b.time
+            let perInference = (t1 - t0) / 100
+            let cycles = ParameterSetCompute(ParameterSet(model: m)).cycles
+            print(String(format: "LINK %@: %d round trips/inference, %d B out, %d B in, modelled %.1f us/inference (compute %d cycles = %.1f us at 100 MHz)",
+                         name, (c1.roundTrips - c0.roundTrips) / 100, (c1.bytesOut - c0.bytesOut) / 100, (c1.bytesIn - c0.bytesIn) / 100,
+                         perInference * 1e6, cycles, Double(cycles) / 100))
+            XCTAssertEqual((c1.roundTrips - c0.roundTrips), 100)
+            XCTAssertLessThan(perInference, 1e-3)
+        }
+        let (_, link, _) = try bootedBoard()
+        var gen = BitstreamGenerator()
+        gen.seed = 3
+        let bit = try Bitstream(bytes: gen.bitFile())
+        var o = FlashOptions()
+        o.slot = 1
+        let r = try Flasher(link: link).flash(bit, options: o)
+        let part = flashParts[0]
+        let chip = Double(r.sectorsErased.count) * part.sectorEraseSeconds + Double(r.pagesProgrammed) * part.pageProgramSeconds
+        print(String(format: "FLASH %d bytes: erase %.3f s, program %.3f s, verify %.3f s, total %.3f s (incl. compare reads); chip's own typ erase+program %.3f s; %d round trips, %d B out, %d B in",
+                     r.imageBytes, r.eraseSeconds ?? 0, r.programSeconds ?? 0, r.verifySeconds ?? 0, r.totalSeconds ?? 0, chip,
+                     r.roundTrips, r.bytesOut, r.bytesIn))
+        XCTAssertGreaterThan(r.totalSeconds!, chip)
+        let boot = try link.boot(slot: 1)
+        print(String(format: "BOOT slot 1: %.3f s", boot.seconds ?? 0))
+    }
+}
