@@ -193,7 +193,13 @@ public final class BoardModel: Transport {
         }
     }
     /// The vanished device comes back (replugged).
-    public func reappear() { s.vanished = false }
+    public func reappear() {
+        s.vanished = false
+        // A re-enumerated FT2232H starts with every pin an input: the pull-ups deselect both slaves.
+        s.lowDirection = [0, 0]
+        s.highDirection = 0
+        selected = .none
+    }
     public var isVanished: Bool { s.vanished }
     public var time: Double { s.time }
     public var synthesizedShape: ModelShape {
@@ -232,7 +238,9 @@ public final class BoardModel: Transport {
     public func recover() throws(LinkError) {
         if s.vanished { throw LinkError(.notFound, "no FTDI device (0403:6010) found; check the cable and the udev rule") }
         s.hung = false
-        s.time += 0.01 // purge + MPSSE re-init
+        s.time += 0.01 // purge + MPSSE re-init, which drives the idle pin state again
+        setLow(.a, value: PinA.idleValue, direction: PinA.busDirection)
+        setLow(.b, value: PinB.scl | PinB.sdaOut, direction: PinB.scl | PinB.sdaOut)
     }
 
     // MARK: MPSSE execution

@@ -58,9 +58,10 @@ public final class FPGAEngine: InferenceEngine {
 
     /// Connects to the accelerator and checks it holds exactly this model (PARAMS_VALID and
     /// MODEL_ID equal to `identity`). With `upload`, a board without it gets the image first;
-    /// without, a mismatch is refused.
+    /// without, a mismatch is refused. With `startWithoutBoard`, a board that does not answer at
+    /// all (unplugged, unconfigured) is not an error: the engine starts fallen back and probes.
     public init(link: BoardLink, parameters: ParameterSet, identity: [UInt8], fallback: InferenceEngine,
-                upload: Bool = false, policy: Policy = Policy()) throws(BoardError) {
+                upload: Bool = false, startWithoutBoard: Bool = false, policy: Policy = Policy()) throws(BoardError) {
         guard identity.count == 32 else { throw BoardError(.identity, "model identity must be 32 bytes (SHA-256)") }
         do throws(ParameterImageError) {
             image = try ParameterImage.serialize(parameters)
@@ -77,13 +78,23 @@ public final class FPGAEngine: InferenceEngine {
         frame = InferenceFrame(inputCount: s.window * s.features, outputCount: s.horizon)
         reply = [UInt8](repeating: 0, count: 16 + 2 * s.horizon + 4)
         power = PowerMonitor(transport: link.transport)
-        if try !modelLoaded() {
-            guard upload else {
-                throw BoardError(.identity, "the accelerator does not hold this model (identity or weights differ); run `aiotctl upload-weights` first")
+        do throws(BoardError) {
+            if try !modelLoaded() {
+                guard upload else {
+                    throw BoardError(.identity, "the accelerator does not hold this model (identity or weights differ); run `aiotctl upload-weights` first")
+                }
+                _ = try link.upload(image: image, identity: identity)
             }
-            _ = try link.upload(image: image, identity: identity)
+            try resync()
+        } catch {
+            let unreachable: Bool = switch error.kind {
+            case .link, .noAccelerator: true
+            default: false
+            }
+            guard startWithoutBoard && unreachable else { throw error }
+            health = .fallenBack
+            stats.lastError = error.message
         }
-        try resync()
     }
 
     func modelLoaded() throws(BoardError) -> Bool {

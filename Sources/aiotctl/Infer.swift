@@ -39,7 +39,11 @@ extension AIOTCtl {
             if let board {
                 do {
                     engine = try FPGAEngine(link: board.link, parameters: ParameterSet(model: m),
-                                            identity: identityBytes(m.identity) ?? [], fallback: SoftwareEngine(model: m))
+                                            identity: identityBytes(m.identity) ?? [], fallback: SoftwareEngine(model: m),
+                                            startWithoutBoard: true)
+                    if let f = engine as? FPGAEngine, f.health == .fallenBack, !json {
+                        printError("board not reachable (\(f.stats.lastError ?? "?")); using the software engine")
+                    }
                 } catch {
                     printError("\(error)")
                     throw ExitCode(2)

@@ -192,3 +192,26 @@ final class LinkFigureTests: XCTestCase {
         print(String(format: "BOOT slot 1: %.3f s", boot.seconds ?? 0))
     }
 }
+
+final class EngineStartTests: XCTestCase {
+    func testAnUnreachableBoardStartsFallenBackAndIsPickedUpByAProbe() throws {
+        let (_, m, v) = try XCTUnwrap(committedModels().first { $0.name == "w24f1d16h1n1p1-w8a8" })
+        let (b, link) = try board(for: m.shape)
+        var f = BoardFaults()
+        f.disappearAfterBytes = 0
+        b.faults = f
+        var policy = FPGAEngine.Policy()
+        policy.probeEvery = 2
+        XCTAssertThrowsError(try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
+                                            fallback: SoftwareEngine(model: m), upload: true, policy: policy))
+        let engine = try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
+                                    fallback: SoftwareEngine(model: m), upload: true, startWithoutBoard: true, policy: policy)
+        XCTAssertEqual(engine.health, .fallenBack)
+        let input = Array(v.inputs[0..<v.inputCount]), expected = Array(v.outputs[0..<v.outputCount])
+        XCTAssertEqual(try engine.infer(input), expected)
+        XCTAssertEqual(engine.lastEngine, .software)
+        b.reappear()
+        XCTAssertEqual(try engine.infer(input), expected)
+        XCTAssertEqual(engine.lastEngine, .fpga, "the probe uploaded the weights and the board took over")
+    }
+}
