@@ -48,9 +48,12 @@ extension MPSSEBuffer {
 }
 
 func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)] }
-func readLE32(_ b: some RandomAccessCollection<UInt8>, _ o: Int) -> UInt32 {
-    let s = b.startIndex
-    return (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[b.index(s, offsetBy: o + $1)]) << (8 * $1) }
+// Concrete, closure-free forms: the per-inference path must not allocate, even in debug builds.
+func readLE32(_ b: UnsafeRawBufferPointer, _ o: Int) -> UInt32 {
+    UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
+}
+func readLE32(_ b: [UInt8], _ o: Int) -> UInt32 {
+    UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
 }
 
 /// The identity and state of the accelerator, as `status` reports it.

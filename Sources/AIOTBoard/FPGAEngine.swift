@@ -204,6 +204,13 @@ public final class FPGAEngine: InferenceEngine {
         }
     }
 
+    /// For benchmarks and tests that drive the engine with a device double: marks the link healthy
+    /// with sequence 0 without touching the device.
+    public func forceHealthyForMeasurement() {
+        health = .healthy
+        sequence = 0
+    }
+
     /// Energy of the FPGA rails (monitor 0) since the previous call, and the inferences run over
     /// the link in that window; one channel-B round trip per monitor, never inside an inference.
     public struct EnergyWindow: Sendable, Equatable {

@@ -215,3 +215,33 @@ final class EngineStartTests: XCTestCase {
         XCTAssertEqual(engine.lastEngine, .fpga, "the probe uploaded the weights and the board took over")
     }
 }
+
+/// A device double for counting the host's own allocations: it answers the one-buffer inference
+/// with a well-formed RESULT block (right sequence, INPUT_CRC of the bytes it was sent, RESULT_CRC)
+/// computed in place, so anything allocated during `infer` is the host's.
+final class CountingAccelerator: Transport {
+    var sequence: UInt32 = 0
+    var roundTrips = 0
+    let name = "counting"
+    var modelledSeconds: Double? { nil }
+    let inputOffset = 10, inputBytes: Int
+    init(inputCount: Int) { inputBytes = 2 * inputCount }
+    func execute(_ channel: Channel, _ commands: UnsafeRawBufferPointer, reply: UnsafeMutableRawBufferPointer) throws(LinkError) {
+        roundTrips += 1
+        guard commands.count == 51 + inputBytes else {   // not an inference: registers read as zero
+            for k in 0..<reply.count { reply[k] = 0 }
+            return
+        }
+        sequence &+= 1
+        var crc = CRC32()
+        crc.update(UnsafeRawBufferPointer(rebasing: commands[inputOffset..<(inputOffset + inputBytes)]))
+        func put(_ v: UInt32, _ o: Int) { for k in 0..<4 { reply[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
+        put(Reg.done | Reg.paramsValid, 0); put(sequence, 4); put(crc.value, 8); put(0, 12)
+        for k in 16..<(reply.count - 4) { reply[k] = 0 }
+        var rc = CRC32()
+        rc.update(UnsafeRawBufferPointer(rebasing: reply[0..<(reply.count - 4)]))
+        put(rc.value, reply.count - 4)
+    }
+    func recover() throws(LinkError) {}
+    func counters(_ channel: Channel) -> LinkCounters { LinkCounters() }
+}
