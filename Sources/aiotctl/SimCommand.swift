@@ -15,6 +15,7 @@ struct SimCommand: ParsableCommand {
         @Option(help: "Part: xc7s15, xc7s25, xc7s50, xc7a35t.") var part = "xc7s15"
         @Option(help: "Seed of the frame data.") var seed: UInt64 = 1
         @Option(help: "Design name in the header.") var design = "aiot_accel"
+        @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             guard let p = FPGAPart.known.first(where: { $0.name == part }) else { throw CLIError("unknown part \(part)") }
@@ -27,7 +28,7 @@ struct SimCommand: ParsableCommand {
             let bytes = g.bitFile()
             let ok = FileManager.default.createFile(atPath: output, contents: Data(bytes))
             if !ok { throw CLIError("cannot write \(output)") }
-            print("wrote \(bytes.count) bytes to \(output)")
+            if json { printJSON(["file": output, "bytes": String(bytes.count)]) } else { print("wrote \(bytes.count) bytes to \(output)") }
         }
     }
 
@@ -41,6 +42,7 @@ struct SimCommand: ParsableCommand {
         @Option(name: .customLong("power-loss-at-flash-byte"), help: "Cut power at the N-th page-program byte.") var powerLoss: Int?
         @Option(name: .customLong("corrupt-flash"), help: "Flip a bit of the flash at this address.") var corrupt: Int?
         @Flag(help: "Clear all faults; a vanished device reappears.") var clear = false
+        @Flag(help: "Print JSON (the armed faults are always printed as JSON).") var json = false
 
         func run() throws {
             guard case let .sim(path)? = try? DeviceAddress(parsing: device) else { throw CLIError("--device must be sim:PATH") }
