@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import AIOTBoard
 
-/// Sizes and CRC-32s of the parameter images `python3 -m aiot.paramimage` writes for the committed
+/// Sizes and CRC-32s of the parameter images `tools/aiot/paramimage.py` (`serialize`) builds for the committed
 /// models (tools/tests/test_paramimage.py pins the same table): Swift and Python agree byte for byte.
 let pythonImages: [String: (Int, UInt32)] = [
     "w12f1d32h1n2p3-w6a8i16o16": (30380, 0x454c519b),
