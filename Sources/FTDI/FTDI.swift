@@ -158,18 +158,18 @@ public final class FTDIDevice {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(FTDIError) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         var offset = 0
-        var waited = 0
+        var waitedTenthsOfMs = 0
         while offset < buffer.count {
             let rc = ftdi_read_data(context, base.assumingMemoryBound(to: UInt8.self) + offset,
                                     Int32(buffer.count - offset))
             try Self.check(context, rc, "ftdi_read_data", vendor: vendor, product: product)
             if rc == 0 {
-                if waited >= readTimeoutMilliseconds {
+                if waitedTenthsOfMs >= 10 * readTimeoutMilliseconds {
                     throw FTDIError(kind: .timeout, function: "ftdi_read_data", code: 0, libftdiMessage: "",
                                     message: "the device sent \(offset) of \(buffer.count) bytes within \(readTimeoutMilliseconds) ms")
                 }
                 usleep(100)
-                waited += 1 // coarse: each empty read plus sleep counts as ~0.1 ms, rounded up
+                waitedTenthsOfMs += 1   // each empty poll takes at least 0.1 ms, so the real wait is at least the timeout
             }
             offset += Int(rc)
         }
