@@ -16,6 +16,7 @@ let pythonImages: [String: (Int, UInt32)] = [
     "w24f1d16h1n1p1-w8a8o16": (5672, 0x83e0f51a),
     "w24f2d8h1n1p3-w6a6": (2216, 0xc6b7106c),
     "w24f7d32h2n1p1-w8a8": (16680, 0x127a9338),
+    "w24f1d16h1n1p1-w8a8i16p16o16": (5672, 0x1bab7abd),
 ]
 
 func committedModels() -> [(name: String, model: QuantizedModel, vectors: TestVectors)] {
