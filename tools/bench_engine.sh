@@ -33,17 +33,25 @@ for n in numpy["models"]:
     s = swift.get(n["name"])
     if s is None:
         continue
-    rows.append({"name": n["name"], "swift_single_us": s["single_us"], "swift_batch_us": s["batch_us"],
+    rows.append({"name": n["name"],
+                 "swift_single_us": s["single_us"], "swift_batch_us": s["batch_us"],
+                 "swift_single_cpu_us": s["single_cpu_us"], "swift_batch_cpu_us": s["batch_cpu_us"],
                  "numpy_single_us": n["single_us"], "numpy_batch_us": n["batch_us"],
-                 "ratio_single": n["single_us"] / s["single_us"], "ratio_batch": n["batch_us"] / s["batch_us"],
+                 "numpy_single_cpu_us": n["single_cpu_us"], "numpy_batch_cpu_us": n["batch_cpu_us"],
+                 "ratio_single_wall": n["single_us"] / s["single_us"],
+                 "ratio_single_cpu": n["single_cpu_us"] / s["single_cpu_us"],
                  "allocations_per_inference": max(s["allocations_per_inference_single"], s["allocations_per_inference_batch"])})
 if os.environ["JSON"] == "1":
-    print(json.dumps({"cpu": platform.processor() or platform.machine(), "numpy": numpy["numpy"], "models": rows}))
+    print(json.dumps({"cpu": platform.processor() or platform.machine(), "numpy": numpy["numpy"],
+                      "load_average": os.getloadavg(), "models": rows}))
     sys.exit(0)
 w = max(len(r["name"]) for r in rows)
-print(f"{'model':<{w}}  {'swift us':>9}  {'batch us':>9}  {'numpy us':>9}  {'np batch':>9}  {'numpy/swift':>11}  {'allocs/inf':>10}")
+print(f"{'':<{w}}  {'--- Swift engine (us) ---':>31}  {'-- numpy (us) --':>19}  {'numpy/Swift':>13}")
+print(f"{'model':<{w}}  {'wall':>9}  {'batch':>9}  {'cpu':>9}  {'wall':>9}  {'cpu':>9}  {'wall':>6}  {'cpu':>6}  {'allocs/inf':>10}")
 for r in rows:
-    print(f"{r['name']:<{w}}  {r['swift_single_us']:>9.2f}  {r['swift_batch_us']:>9.2f}  {r['numpy_single_us']:>9.1f}"
-          f"  {r['numpy_batch_us']:>9.1f}  {r['ratio_single']:>10.0f}x  {r['allocations_per_inference']:>10.2f}")
-print("us = microseconds per inference, median of 7 runs; numpy/swift compares single-window calls.")
+    print(f"{r['name']:<{w}}  {r['swift_single_us']:>9.2f}  {r['swift_batch_us']:>9.2f}  {r['swift_single_cpu_us']:>9.2f}"
+          f"  {r['numpy_single_us']:>9.1f}  {r['numpy_single_cpu_us']:>9.1f}"
+          f"  {r['ratio_single_wall']:>5.0f}x  {r['ratio_single_cpu']:>5.0f}x  {r['allocations_per_inference']:>10.2f}")
+print("us per inference, median of 7 runs: wall time and process CPU time (CPU time is steadier on a shared machine);")
+print("batch = SoftwareEngine.inferBatch over the 64 vectors; load average %.1f %.1f %.1f" % os.getloadavg())
 PY

@@ -21,8 +21,8 @@ from aiot.modelfile import load_model  # noqa: E402
 from aiot.vectors import read_vectors  # noqa: E402
 
 
-def measure(body, items_per_call: int, runs: int, min_seconds: float) -> float:
-    """Median seconds per item over `runs` runs, each at least `min_seconds` long."""
+def measure(body, items_per_call: int, runs: int, min_seconds: float) -> tuple[float, float]:
+    """Median wall and process-CPU seconds per item over `runs` runs, each at least `min_seconds` long."""
     calls = 1
     while True:
         t0 = time.perf_counter()
@@ -33,13 +33,15 @@ def measure(body, items_per_call: int, runs: int, min_seconds: float) -> float:
             calls = max(1, int(calls * min_seconds / max(t, 1e-9)))
             break
         calls *= 4
-    samples = []
+    wall, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(calls):
             body()
-        samples.append((time.perf_counter() - t0) / (calls * items_per_call))
-    return statistics.median(samples)
+        c1, t1 = time.process_time(), time.perf_counter()
+        wall.append((t1 - t0) / (calls * items_per_call))
+        cpu.append((c1 - c0) / (calls * items_per_call))
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> int:
@@ -71,8 +73,8 @@ def main() -> int:
 
         s = measure(single, 1, args.runs, args.min_seconds)
         b = measure(lambda: reference.forward_batch(model, inputs), len(inputs), args.runs, args.min_seconds)
-        rows.append({"name": path.name[: -len(".safetensors")], "single_us": s * 1e6, "batch_us": b * 1e6,
-                     "vectors": len(inputs)})
+        rows.append({"name": path.name[: -len(".safetensors")], "single_us": s[0] * 1e6, "batch_us": b[0] * 1e6,
+                     "single_cpu_us": s[1] * 1e6, "batch_cpu_us": b[1] * 1e6, "vectors": len(inputs)})
     if not rows:
         print(f"bench_numpy: no models with vectors under {args.models}", file=sys.stderr)
         return 2
@@ -80,9 +82,9 @@ def main() -> int:
         print(json.dumps({"engine": "numpy reference", "numpy": np.__version__, "runs": args.runs, "models": rows}))
     else:
         width = max(len(r["name"]) for r in rows)
-        print(f"{'model':<{width}}  {'single us':>10}  {'batch us':>10}")
+        print(f"{'model':<{width}}  {'single us':>10}  {'batch us':>10}  {'cpu us':>10}")
         for r in rows:
-            print(f"{r['name']:<{width}}  {r['single_us']:>10.1f}  {r['batch_us']:>10.1f}")
+            print(f"{r['name']:<{width}}  {r['single_us']:>10.1f}  {r['batch_us']:>10.1f}  {r['single_cpu_us']:>10.1f}")
     return 0
 
 

@@ -32,6 +32,16 @@ struct RequantStep {
         hi = contractHi(bits) - zeroPoint
     }
 
+    @inline(__always)
+    init(copying other: RequantStep) {
+        m = other.m
+        n = other.n
+        half = other.half
+        negativeAdjust = other.negativeAdjust
+        lo = other.lo
+        hi = other.hi
+    }
+
     /// `SAT(z + RSHR(v, n)) - z` for an exact product or sum `v` (`|v| < 2^47`).
     @inline(__always)
     func centered(product v: Int64) -> Int32 {
@@ -113,6 +123,8 @@ enum Kernels {
         _ req: RequantStep, relu: Bool, _ y: UnsafeMutablePointer<Int32>
     ) {
         let floor: Int32 = relu ? 0 : Int32.min
+        // A local copy keeps the requantization constants in registers across the stores to `y`.
+        let req = RequantStep(copying: req)
         for t in 0..<rows {
             let xr = x + t * stride
             let yr = y + t * j

@@ -4,7 +4,7 @@
 
 struct ModelDecoder {
     let bytes: UnsafeRawBufferPointer
-    private let r = MetadataReader(root: .null)
+    private let r = MetadataReader()
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 

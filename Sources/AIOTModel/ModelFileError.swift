@@ -38,7 +38,7 @@ public struct ModelFileError: Error, Sendable, CustomStringConvertible, Equatabl
     public var description: String { message }
 
     /// The common advice for a file that an exporter wrote wrongly or that was damaged since.
-    static let reexport = "re-export the model with the aiot exporter (tools/aiot) or restore an intact copy of the file"
+    static let reexport = "re-export the model with the aiot exporter (tools/aiot/export.py) or restore an intact copy of the file"
 
     static func invalid(_ code: Code, _ field: String, _ what: String) -> ModelFileError {
         ModelFileError(code, field: field, "model file: \(field.isEmpty ? "" : "'\(field)': ")\(what); \(reexport)")

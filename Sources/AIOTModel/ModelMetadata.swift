@@ -2,8 +2,6 @@
 // full key path in its error, so a refused file says exactly which field is wrong.
 
 struct MetadataReader {
-    let root: JSONValue
-
     func member(_ object: JSONValue, _ key: String, _ path: String) throws(ModelFileError) -> JSONValue {
         guard case .object = object else {
             throw ModelFileError.invalid(.metadata, path, "must be a JSON object")

@@ -38,7 +38,13 @@ public final class SoftwareEngine: InferenceEngine {
     private let pool: UnsafeMutablePointer<Int32>     // [d]
     private let out: UnsafeMutablePointer<Int32>      // [P]
 
-    public init(model: QuantizedModel) {
+    public convenience init(model: QuantizedModel) {
+        self.init(model: model, narrowOperands: true)
+    }
+
+    /// `narrowOperands: false` runs every linear layer on the 32-bit path, which production uses only
+    /// for inputs wider than 15 bits; tests use it to prove both paths give the same integers.
+    init(model: QuantizedModel, narrowOperands: Bool) {
         self.model = model
         let s = model.shape
         window = s.window; features = s.features; dModel = s.dModel; heads = s.heads; ffn = s.ffn; horizon = s.horizon
@@ -48,7 +54,7 @@ public final class SoftwareEngine: InferenceEngine {
         outputZero = model.outputAct.zeroPoint
 
         let a = arena
-        inputProj = LinearPlan(model.inputProj, input: model.inputAct, req: RequantStep(model.inputProjReq, model.inputProjAct), arena: a)
+        inputProj = LinearPlan(model.inputProj, input: model.inputAct, req: RequantStep(model.inputProjReq, model.inputProjAct), narrow: narrowOperands, arena: a)
         peScaled = a.allocate(Int64.self, s.window * s.dModel)
         for i in 0..<(s.window * s.dModel) {
             peScaled[i] = (Int64(model.pe[i]) - Int64(model.peAct.zeroPoint)) * model.peAddReq.m2
@@ -57,12 +63,12 @@ public final class SoftwareEngine: InferenceEngine {
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
         for layer in model.layers {
-            plans.append(LayerPlan(layer, input: xAct, arena: a))
+            plans.append(LayerPlan(layer, input: xAct, narrow: narrowOperands, arena: a))
             xAct = layer.norm2Act
         }
         layers = plans
         poolReq = RequantStep(model.poolReq, model.poolAct)
-        head = LinearPlan(model.head, input: model.poolAct, req: RequantStep(model.headReq, model.outputAct), arena: a)
+        head = LinearPlan(model.head, input: model.poolAct, req: RequantStep(model.headReq, model.outputAct), narrow: narrowOperands, arena: a)
 
         let wd = s.window * s.dModel
         xIn = a.allocate(Int32.self, s.window * s.features)
@@ -96,11 +102,13 @@ public final class SoftwareEngine: InferenceEngine {
         guard output.count == horizon else {
             throw InferenceError(.shape, "output has room for \(output.count) integers but the model forecasts \(horizon)")
         }
-        try run(input.baseAddress!, output.baseAddress!)
+        try checkRange(input.baseAddress!, window: nil)
+        run(input.baseAddress!, output.baseAddress!)
     }
 
     /// `count` windows back to back (`[count, W, F]`) to `[count, P]` outputs: one call for a batch,
-    /// same results as `count` calls of `infer`.
+    /// same results as `count` calls of `infer`. Every window is checked before any is run, so a
+    /// refused batch leaves `outputs` untouched.
     public func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) {
         let n = window * features
         guard count >= 0, inputs.count == count * n else {
@@ -112,9 +120,8 @@ public final class SoftwareEngine: InferenceEngine {
         guard count > 0 else { return }
         let inBase = inputs.baseAddress!
         let outBase = outputs.baseAddress!
-        for b in 0..<count {
-            try run(inBase + b * n, outBase + b * horizon)
-        }
+        for b in 0..<count { try checkRange(inBase + b * n, window: b) }
+        for b in 0..<count { run(inBase + b * n, outBase + b * horizon) }
     }
 
     /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
@@ -134,15 +141,20 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
-    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) throws(InferenceError) {
-        let wf = window * features
-        for i in 0..<wf {
+    /// Every input integer must lie on the model's input grid (an engine never saturates its input).
+    private func checkRange(_ input: UnsafePointer<Int32>, window b: Int?) throws(InferenceError) {
+        for i in 0..<(window * features) {
             let qv = input[i]
             guard qv >= inputLo, qv <= inputHi else {
-                throw InferenceError(.inputRange, "input integer \(i) is \(qv), outside \(inputLo) ... \(inputHi) of the model's \(model.inputAct.bits)-bit input; quantize readings with QuantizedModel.quantizeInput")
+                let whereText = b.map { "window \($0), " } ?? ""
+                throw InferenceError(.inputRange, "\(whereText)input integer \(i) is \(qv), outside \(inputLo) ... \(inputHi) of the model's \(model.inputAct.bits)-bit input; quantize readings with QuantizedModel.quantizeInput")
             }
-            xIn[i] = qv &- inputZero
         }
+    }
+
+    /// §5 on one range-checked window.
+    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
+        for i in 0..<(window * features) { xIn[i] = input[i] &- inputZero }
         let wd = window * dModel
         // 1-2: input projection and positional encoding.
         inputProj.prepare(xIn, rows: window, narrow: narrow)
@@ -214,7 +226,7 @@ struct LinearPlan {
     let weight16: UnsafeMutablePointer<Int16>?
     let req: RequantStep
 
-    init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, arena: Arena) {
+    init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, arena: Arena) {
         inputs = l.inputs
         outputs = l.outputs
         stride = pad8(l.inputs)
@@ -223,7 +235,7 @@ struct LinearPlan {
         for j in 0..<l.outputs { bias[j] = l.bias[j] }
         let zw = l.weightParams.zeroPoint
         // Centered input |x'| <= 2^b - 1 fits Int16 for b <= 15; weights are at most 8 bits.
-        if input.bits <= 15 {
+        if narrow && input.bits <= 15 {
             let w16 = arena.allocate(Int16.self, l.outputs * stride)  // zeroed: padding adds nothing
             for j in 0..<l.outputs {
                 for k in 0..<l.inputs { w16[j * stride + k] = Int16(l.weight[j * l.inputs + k] - zw) }
@@ -268,13 +280,13 @@ struct LayerPlan {
     let res1: AddStep
     let res2: AddStep
 
-    init(_ l: EncoderLayer, input x: QuantParams, arena: Arena) {
-        q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), arena: arena)
-        k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), arena: arena)
-        v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), arena: arena)
-        o = LinearPlan(l.o, input: l.contextAct, req: RequantStep(l.oReq, l.oAct), arena: arena)
-        ffn1 = LinearPlan(l.ffn1, input: l.norm1Act, req: RequantStep(l.ffn1Req, l.ffn1Act), arena: arena)
-        ffn2 = LinearPlan(l.ffn2, input: l.ffn1Act, req: RequantStep(l.ffn2Req, l.ffn2Act), arena: arena)
+    init(_ l: EncoderLayer, input x: QuantParams, narrow: Bool, arena: Arena) {
+        q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, arena: arena)
+        k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), narrow: narrow, arena: arena)
+        v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), narrow: narrow, arena: arena)
+        o = LinearPlan(l.o, input: l.contextAct, req: RequantStep(l.oReq, l.oAct), narrow: narrow, arena: arena)
+        ffn1 = LinearPlan(l.ffn1, input: l.norm1Act, req: RequantStep(l.ffn1Req, l.ffn1Act), narrow: narrow, arena: arena)
+        ffn2 = LinearPlan(l.ffn2, input: l.ffn1Act, req: RequantStep(l.ffn2Req, l.ffn2Act), narrow: narrow, arena: arena)
         func centered(_ t: IntegerLinear) -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) {
             let w = arena.allocate(Int32.self, t.weight.count)
             let b = arena.allocate(Int32.self, t.bias.count)

@@ -62,6 +62,14 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// CPU time of this process: unlike wall time it does not count time spent descheduled, so it stays
+/// comparable on a loaded machine.
+func cpuNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 func readText(_ path: String) -> String? {
     guard let f = fopen(path, "rb") else { return nil }
     defer { fclose(f) }
@@ -97,8 +105,8 @@ func findModels(_ dir: String) -> [(model: String, vectors: String)] {
     return found.sorted { $0.0 < $1.0 }
 }
 
-/// Median seconds per item of `body`, which processes `itemsPerCall` items per call.
-func measure(runs: Int, minSeconds: Double, itemsPerCall: Int, _ body: () -> Void) -> (seconds: Double, iterations: Int) {
+/// Median wall and CPU seconds per item of `body`, which processes `itemsPerCall` items per call.
+func measure(runs: Int, minSeconds: Double, itemsPerCall: Int, _ body: () -> Void) -> (seconds: Double, cpuSeconds: Double, iterations: Int) {
     // Calibrate the number of calls per run so each run lasts at least minSeconds.
     var calls = 1
     while true {
@@ -111,14 +119,17 @@ func measure(runs: Int, minSeconds: Double, itemsPerCall: Int, _ body: () -> Voi
         }
         calls *= 4
     }
-    var samples: [Double] = []
+    var wall: [Double] = [], cpu: [Double] = []
     for _ in 0..<runs {
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         for _ in 0..<calls { body() }
-        samples.append((now() - t0) / Double(calls * itemsPerCall))
+        let c1 = cpuNow(), t1 = now()
+        wall.append((t1 - t0) / Double(calls * itemsPerCall))
+        cpu.append((c1 - c0) / Double(calls * itemsPerCall))
     }
-    samples.sort()
-    return (samples[samples.count / 2], calls * itemsPerCall)
+    wall.sort()
+    cpu.sort()
+    return (wall[wall.count / 2], cpu[cpu.count / 2], calls * itemsPerCall)
 }
 
 /// Proves the interposed malloc counter counts: a deliberate heap allocation must move it.
@@ -136,6 +147,8 @@ struct Row {
     var shape: ModelShape
     var singleMicros: Double
     var batchMicros: Double
+    var singleCPUMicros: Double
+    var batchCPUMicros: Double
     var singleAllocs: Double
     var batchAllocs: Double
     var iterations: Int
@@ -164,7 +177,7 @@ for (modelPath, vectorsPath) in pairs {
     var outputs = [Int32](repeating: 0, count: count * nOut)
 
     // Every figure below comes from inferences whose outputs are checked against the reference.
-    let (singleSeconds, singleIterations, singleAllocs, singleOK) = vectors.inputs.withUnsafeBufferPointer { inp in
+    let (single, singleAllocs, singleOK) = vectors.inputs.withUnsafeBufferPointer { inp in
         outputs.withUnsafeMutableBufferPointer { buffer in
             let out = buffer
             var cursor = 0
@@ -179,12 +192,12 @@ for (modelPath, vectorsPath) in pairs {
             let allocCalls = 10 * count
             for _ in 0..<allocCalls { single() }
             let allocs = Double(aiot_malloc_count() - a0) / Double(allocCalls)
-            let (s, n) = measure(runs: options.runs, minSeconds: options.minSeconds, itemsPerCall: 1, single)
-            return (s, n, allocs, Array(out) == vectors.outputs)
+            let m = measure(runs: options.runs, minSeconds: options.minSeconds, itemsPerCall: 1, single)
+            return (m, allocs, Array(out) == vectors.outputs)
         }
     }
     outputs = [Int32](repeating: 0, count: count * nOut)
-    let (batchSeconds, _, batchAllocs, batchOK) = vectors.inputs.withUnsafeBufferPointer { inp in
+    let (batched, batchAllocs, batchOK) = vectors.inputs.withUnsafeBufferPointer { inp in
         outputs.withUnsafeMutableBufferPointer { buffer in
             let out = buffer
             let batch = { try! engine.inferBatch(inp, count: count, into: out) }
@@ -192,14 +205,15 @@ for (modelPath, vectorsPath) in pairs {
             let a0 = aiot_malloc_count()
             for _ in 0..<10 { batch() }
             let allocs = Double(aiot_malloc_count() - a0) / Double(10 * count)
-            let (s, n) = measure(runs: options.runs, minSeconds: options.minSeconds, itemsPerCall: count, batch)
-            return (s, n, allocs, Array(out) == vectors.outputs)
+            let m = measure(runs: options.runs, minSeconds: options.minSeconds, itemsPerCall: count, batch)
+            return (m, allocs, Array(out) == vectors.outputs)
         }
     }
     guard singleOK, batchOK else { fail("\(modelPath): outputs differ from the reference vectors; run aiotctl check-vectors") }
     let name = String(modelPath.split(separator: "/").last!.dropLast(".safetensors".count))
-    rows.append(Row(name: name, shape: model.shape, singleMicros: singleSeconds * 1e6, batchMicros: batchSeconds * 1e6,
-                    singleAllocs: singleAllocs, batchAllocs: batchAllocs, iterations: singleIterations, vectors: count))
+    rows.append(Row(name: name, shape: model.shape, singleMicros: single.seconds * 1e6, batchMicros: batched.seconds * 1e6,
+                    singleCPUMicros: single.cpuSeconds * 1e6, batchCPUMicros: batched.cpuSeconds * 1e6,
+                    singleAllocs: singleAllocs, batchAllocs: batchAllocs, iterations: single.iterations, vectors: count))
 }
 
 func fixed(_ v: Double, _ digits: Int) -> String {
@@ -216,6 +230,7 @@ if options.json {
                                ("d_model", .int(Int64(r.shape.dModel))), ("heads", .int(Int64(r.shape.heads))),
                                ("layers", .int(Int64(r.shape.layers))), ("horizon", .int(Int64(r.shape.horizon)))])),
             ("single_us", .double(r.singleMicros)), ("batch_us", .double(r.batchMicros)),
+            ("single_cpu_us", .double(r.singleCPUMicros)), ("batch_cpu_us", .double(r.batchCPUMicros)),
             ("allocations_per_inference_single", .double(r.singleAllocs)),
             ("allocations_per_inference_batch", .double(r.batchAllocs)),
             ("timed_inferences_per_run", .int(Int64(r.iterations))), ("vectors", .int(Int64(r.vectors))),
@@ -227,10 +242,12 @@ if options.json {
     let width = max(5, rows.map(\.name.count).max() ?? 5)
     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
     func lpad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
-    print(pad("model", width) + "  " + lpad("single us", 10) + "  " + lpad("batch us", 10) + "  " + lpad("allocs/inf", 10))
+    print(pad("model", width) + "  " + lpad("single us", 10) + "  " + lpad("batch us", 10) + "  " + lpad("cpu us", 10)
+          + "  " + lpad("cpu batch", 10) + "  " + lpad("allocs/inf", 10))
     for r in rows {
         print(pad(r.name, width) + "  " + lpad(fixed(r.singleMicros, 2), 10) + "  " + lpad(fixed(r.batchMicros, 2), 10)
+              + "  " + lpad(fixed(r.singleCPUMicros, 2), 10) + "  " + lpad(fixed(r.batchCPUMicros, 2), 10)
               + "  " + lpad(fixed(max(r.singleAllocs, r.batchAllocs), 2), 10))
     }
-    print("median of \(options.runs) runs; allocations counted by the interposed malloc counter (verified to count)")
+    print("us per inference: wall and process CPU time, median of \(options.runs) runs; allocations counted by the interposed malloc counter (verified to count)")
 }

@@ -1,3 +1,4 @@
+import AIOTBoard
 import AIOTModel
 import ArgumentParser
 import Foundation
@@ -25,9 +26,31 @@ extension AIOTCtl {
         @Flag(help: "Print one JSON document instead of text.")
         var json = false
 
+        @Option(help: "Run on the board's accelerator (ftdi://0403:6010[/serial] or sim:PATH) instead of the software engine; it must hold this model (aiotctl upload-weights). Falls back to the software engine if the board fails.")
+        var device: String?
+
         func run() throws {
             let m = try loadModel(model)
-            let engine = SoftwareEngine(model: m)
+            let board = try device.map { d in
+                do { return try OpenBoard(d) } catch { printError("\(error)"); throw ExitCode(2) }
+            }
+            defer { try? board?.close() }
+            let engine: InferenceEngine
+            if let board {
+                do {
+                    engine = try FPGAEngine(link: board.link, parameters: ParameterSet(model: m),
+                                            identity: identityBytes(m.identity) ?? [], fallback: SoftwareEngine(model: m),
+                                            startWithoutBoard: true)
+                    if let f = engine as? FPGAEngine, f.health == .fallenBack, !json {
+                        printError("board not reachable (\(f.stats.lastError ?? "?")); using the software engine")
+                    }
+                } catch {
+                    printError("\(error)")
+                    throw ExitCode(2)
+                }
+            } else {
+                engine = SoftwareEngine(model: m)
+            }
             let text = try readText(input)
             let n = m.shape.window * m.shape.features
             var forecasts: [JSONValue] = []
@@ -80,10 +103,21 @@ extension AIOTCtl {
                     ("target", .object([("name", .string(m.target.name)), ("unit", .string(m.target.unit))])),
                     ("sampling_period_s", .double(m.samplingPeriodSeconds)),
                     ("forecasts", .array(forecasts)), ("errors", .array(failures)),
-                ])
+                ] + boardFields(engine, board))
                 print(doc.serialized)
             }
             if !failures.isEmpty { throw ExitCode(1) }
+        }
+
+        /// Which engine answered and what crossed the link, when `--device` is given.
+        private func boardFields(_ engine: InferenceEngine, _ board: OpenBoard?) -> [(String, JSONValue)] {
+            guard let board, let f = engine as? FPGAEngine else { return [] }
+            let c = board.counters
+            return [("engine", .string(f.lastEngine.rawValue)), ("health", .string(f.health.description)),
+                    ("fpga_inferences", .int(Int64(f.stats.fpgaInferences))),
+                    ("fallback_inferences", .int(Int64(f.stats.fallbackInferences))),
+                    ("usb_round_trips", .int(Int64(c.roundTrips))), ("usb_bytes_out", .int(Int64(c.bytesOut))),
+                    ("usb_bytes_in", .int(Int64(c.bytesIn)))]
         }
 
         private func format(_ v: Double) -> String {

@@ -33,7 +33,7 @@ struct EditableModelFile {
         var length = 0
         for i in 0..<8 { length |= Int(file[i]) << (8 * i) }
         header = try JSONValue.parse(file[8..<(8 + length)])
-        guard case let .string(text)? = header["__metadata__"]?["aiot"] else { throw XCTSkip("no aiot metadata") }
+        guard case let .string(text)? = header["__metadata__"]?["aiot"] else { throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "no aiot metadata"]) }
         meta = try JSONValue.parse(text)
         data = Array(file[(8 + length)...])
     }

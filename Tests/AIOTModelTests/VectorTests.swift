@@ -52,6 +52,17 @@ final class VectorTests: XCTestCase {
         XCTAssertEqual(result.mismatches.first?.index, 0)
     }
 
+    func testThirtyTwoBitPathGivesTheSameIntegers() throws {
+        // Committed models narrow nearly every product to 16 bits; a model with a 16-bit pe_add runs
+        // its q/k/v on the 32-bit path. Force that path everywhere and require the same vectors.
+        for (modelURL, vectorsURL) in committedModelsWithVectors() {
+            let engine = SoftwareEngine(model: try QuantizedModel(contentsOf: modelURL.path), narrowOperands: false)
+            let vectors = try TestVectors(text: String(contentsOf: vectorsURL, encoding: .utf8))
+            let result = try vectors.check(with: engine)
+            XCTAssertEqual(result.identical, result.total, "\(modelURL.lastPathComponent): \(result.mismatches)")
+        }
+    }
+
     func testBatchEqualsSingleInference() throws {
         for (modelURL, vectorsURL) in committedModelsWithVectors() {
             let engine = SoftwareEngine(model: try QuantizedModel(contentsOf: modelURL.path))
@@ -81,6 +92,22 @@ final class VectorTests: XCTestCase {
         }
         input[5] = model.inputAct.hi
         XCTAssertEqual(try engine.infer(input).count, model.shape.horizon)
+    }
+
+    func testRefusedBatchLeavesOutputsUntouched() throws {
+        let model = try QuantizedModel(contentsOf: defaultModelURL.path)
+        let engine = SoftwareEngine(model: model)
+        let n = model.shape.window * model.shape.features
+        var inputs = [Int32](repeating: 0, count: 3 * n)
+        inputs[2 * n + 1] = model.inputAct.lo - 1  // the last window is bad
+        var outputs = [Int32](repeating: 99, count: 3 * model.shape.horizon)
+        XCTAssertThrowsError(try inputs.withUnsafeBufferPointer { (inp) throws(InferenceError) in
+            try outputs.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try engine.inferBatch(inp, count: 3, into: out) }
+        }) { error in
+            XCTAssertEqual((error as? InferenceError)?.code, .inputRange)
+            XCTAssertTrue((error as? InferenceError)?.message.contains("window 2") ?? false)
+        }
+        XCTAssertEqual(outputs, [Int32](repeating: 99, count: 3 * model.shape.horizon))
     }
 
     func testVectorFileParserRejectsTruncatedFiles() {
