@@ -305,8 +305,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         logDir = dir + "/energy"
         try writeConfig(configPath, port: port, logDir: logDir, metricsPort: metricsPort, streams: streams)
     }
-    func start(waitFor client: TestClient) async throws {
-        process = try ChildProcess(Harness.aiotdPath, ["--config", configPath], logPath: dir + "/aiotd.log")
+    func start(waitFor client: TestClient, environment: [String: String] = [:]) async throws {
+        process = try ChildProcess(Harness.aiotdPath, ["--config", configPath], logPath: dir + "/aiotd.log", environment: environment)
         // Ready once the retained online status appears.
         guard await Harness.waitUntil(timeout: 15, { client.received("aiot/gw/status").contains { ($0.json["online"] as? Bool) == true } || !process.isRunning }) , process.isRunning else {
             throw HarnessError("aiotd did not come up: \(process.log)")

@@ -3,6 +3,7 @@ import Testing
 import Foundation
 import AIOTModel
 import AIOTMQTT
+import Synchronization
 @testable import AIOTDaemon
 #if canImport(Glibc)
 import Glibc
@@ -368,5 +369,37 @@ max_future_s = 3.0e9
         // The broker published the will: the daemon is offline.
         _ = await Harness.waitUntil(timeout: 5) { watcher.received("aiot/gw/status").last?.json["online"] as? Bool == false }
         #expect(watcher.received("aiot/gw/status").last?.json["online"] as? Bool == false)
+    }
+
+    @Test func systemdNotifyProtocol() async throws {
+        let sockPath = Harness.tempDir("notify") + "/notify.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un(); addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in sockPath.utf8.enumerated() { p[i] = b } }
+        #expect(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } } == 0)
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        final class Received: Sendable { let m = Mutex<[String]>([]) }
+        let received = Received()
+        let reader = Task.detached { [fd] in
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while !Task.isCancelled {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n > 0 { let m = String(decoding: buf[0..<n], as: UTF8.self); received.m.withLock { $0.append(m) } }
+            }
+        }
+        defer { reader.cancel() }
+        let broker = try await Broker()
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/status"])
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream)
+        try await d.start(waitFor: watcher, environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "1000000"])
+        func all() -> String { received.m.withLock { $0.joined(separator: "\n") } }
+        #expect(await Harness.waitUntil(timeout: 5) { all().contains("READY=1") && all().contains("WATCHDOG=1") }, "\(all())")
+        #expect(all().contains("STATUS="))
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+        #expect(await Harness.waitUntil(timeout: 2) { all().contains("STOPPING=1") }, "\(all())")
     }
 }
