@@ -36,6 +36,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var statusIntervalSeconds: Double
     public var energySummaryIntervalSeconds: Double
     public var engine: EngineKind
+    /// The board for the fpga engine: ftdi://VID:PID[/serial] or sim:PATH.
+    public var engineDevice: String
+    /// Upload the model's parameters when the board does not hold them.
+    public var engineUpload: Bool
     public var streams: [StreamConfig]
 
     public struct Topics: Sendable, Equatable {
@@ -194,7 +198,7 @@ struct Reader {
         let energy = try table(root, "energy")
         if let energy { try checkKeys(energy, "energy", ["summary_interval_s"]) }
         let engineT = try table(root, "engine")
-        if let engineT { try checkKeys(engineT, "engine", ["kind"]) }
+        if let engineT { try checkKeys(engineT, "engine", ["kind", "device", "upload"]) }
         let engineName = try string(engineT, "kind", "engine.kind", default: "software")
         guard let engine = EngineKind(rawValue: engineName) else { throw err("engine.kind", "\"\(engineName)\" is not software or fpga") }
 
@@ -239,6 +243,9 @@ struct Reader {
             metricsPort: try int(metrics, "port", "metrics.port", default: 9464, range: 0...65535),
             statusIntervalSeconds: try double(status, "interval_s", "status.interval_s", default: 30, min: 1)!,
             energySummaryIntervalSeconds: try double(energy, "summary_interval_s", "energy.summary_interval_s", default: 60, min: 1)!,
-            engine: engine, streams: streams)
+            engine: engine,
+            engineDevice: try string(engineT, "device", "engine.device", default: "ftdi://0403:6010"),
+            engineUpload: try bool(engineT, "upload", "engine.upload", default: false),
+            streams: streams)
     }
 }

@@ -37,10 +37,11 @@ final class PipelineHolder: @unchecked Sendable {
 /// Everything a daemon run needs besides the configuration file.
 public struct DaemonOptions: Sendable {
     public var configPath: String
-    public var engineFactory: EngineFactory
+    /// nil: software engines, and the board named by engine.device for the fpga engine.
+    public var engineFactory: EngineFactory?
     public var powerSource: @Sendable () -> PowerSource
     public var notifier: SystemdNotifier
-    public init(configPath: String, engineFactory: @escaping EngineFactory = defaultEngineFactory,
+    public init(configPath: String, engineFactory: EngineFactory? = nil,
                 powerSource: @escaping @Sendable () -> PowerSource = defaultSoftwarePowerSource,
                 notifier: SystemdNotifier = SystemdNotifier()) {
         self.configPath = configPath
@@ -51,9 +52,11 @@ public struct DaemonOptions: Sendable {
 }
 
 /// Validates a configuration fully (file, keys, models, engines) without connecting: `--check-config`.
-public func checkConfiguration(path: String, engineFactory: EngineFactory = defaultEngineFactory) throws -> DaemonConfig {
+public func checkConfiguration(path: String, engineFactory: EngineFactory? = nil) throws -> DaemonConfig {
     let config = try DaemonConfig.load(path: path)
-    _ = try Pipeline.makeStreams(config, old: [], engineKind: config.engine, factory: engineFactory)
+    let provider = EngineProvider(device: config.engineDevice, upload: false)
+    defer { provider.close() }
+    _ = try Pipeline.makeStreams(config, old: [], engineKind: config.engine, factory: engineFactory ?? provider.factory)
     return config
 }
 
@@ -78,7 +81,10 @@ public final class Daemon: Service {
         factory.defaultDurationHistogramBuckets = [50, 100, 200, 500, 1000, 2000, 5000, 10_000, 50_000, 250_000, 1_000_000].map { Duration.microseconds($0) }
         let metrics = DaemonMetrics(factory: factory)
 
-        let streams = try Pipeline.makeStreams(config, old: [], engineKind: config.engine, factory: options.engineFactory)
+        let provider = EngineProvider(device: config.engineDevice, upload: config.engineUpload)
+        defer { provider.close() }
+        let engineFactory = options.engineFactory ?? provider.factory
+        let streams = try Pipeline.makeStreams(config, old: [], engineKind: config.engine, factory: engineFactory)
         let energyLog = try EnergyLog(directory: config.logDirectory, maxBytes: config.logMaxBytes)
         let statusTopic = config.topics.expand(config.topics.status, gateway: config.gateway)
         var mqttConfig = config.mqtt
@@ -99,7 +105,7 @@ public final class Daemon: Service {
             if case .connectionLost(let reason) = event { logger.warning("mqtt publisher connection lost; reconnecting", metadata: ["reason": "\(reason)"]) }
         }
         let pipeline = Pipeline(config: config, streams: streams, mqtt: publisher, intake: mqtt, energyLog: energyLog, power: options.powerSource(),
-                                metrics: metrics, logger: logger, engineFactory: options.engineFactory)
+                                metrics: metrics, logger: logger, engineFactory: engineFactory)
         pipeline.version = aiotdVersion
         pipeline.notifier = notifier
         let configPath = options.configPath

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import AIOTModel
+import AIOTBoard
 import AIOTMQTT
 import AIOTStreams
 import AIOTTelemetry
@@ -287,7 +288,8 @@ final class Pipeline {
         let queueUs = Double(startedAt &- receivedAt) / 1000
         let preUs = Double(t1 &- startedAt) / 1000
         let inferUs = Double(t2 &- t1) / 1000
-        let kind = s.engine.kind
+        // The FPGA engine may have answered from its software fallback: report what really ran.
+        let kind = (s.engine as? FPGAEngine)?.lastEngine ?? s.engine.kind
 
         json.reset()
         json.raw("{\"sensor\":"); json.string(s.config.sensor)

@@ -299,11 +299,11 @@ final class DaemonUnderTest: @unchecked Sendable {
     let configPath: String
     let logDir: String
     var process: ChildProcess!
-    init(port: Int, metricsPort: Int = 0, streams: String) throws {
+    init(port: Int, metricsPort: Int = 0, streams: String, extra: (String) -> String = { _ in "" }) throws {
         dir = Harness.tempDir("aiotd")
         configPath = dir + "/aiotd.toml"
         logDir = dir + "/energy"
-        try writeConfig(configPath, port: port, logDir: logDir, metricsPort: metricsPort, streams: streams)
+        try writeConfig(configPath, port: port, logDir: logDir, metricsPort: metricsPort, streams: streams, extra: extra(dir))
     }
     func start(waitFor client: TestClient, environment: [String: String] = [:]) async throws {
         process = try ChildProcess(Harness.aiotdPath, ["--config", configPath], logPath: dir + "/aiotd.log", environment: environment)

@@ -402,4 +402,38 @@ max_future_s = 3.0e9
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
         #expect(await Harness.waitUntil(timeout: 2) { all().contains("STOPPING=1") }, "\(all())")
     }
+
+    @Test func fpgaEngineWithoutABoardServesFromItsSoftwareFallback() async throws {
+        let broker = try await Broker()
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/#"])
+        // A simulated board that was never booted: the accelerator does not answer.
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream) { dir in "[engine]\nkind = \"fpga\"\ndevice = \"sim:\(dir)/board.sim\"\n" }
+        try await d.start(waitFor: watcher)
+        let pub = try TestClient(port: broker.port, id: "pub")
+        try await pub.start()
+        var rows: [[Double]] = []
+        for k in 0..<40 {
+            rows.append([signal(k, 0)])
+            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
+        }
+        let expected = try offlineForecasts(model: singleModel, rows: rows)
+        _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
+        let got = forecastsByTime(watcher, sensor: "single")
+        #expect(got.count == expected.count, "\(d.process.log)")
+        for (t, e) in expected {
+            #expect((got[t]?["q"] as? [NSNumber])?.map { Int32(truncating: $0) } == e.q)
+            #expect(got[t]?["engine"] as? String == "software", "the forecast says which engine really ran")
+        }
+        #expect(watcher.received("aiot/gw/status").last?.json["engine"] as? String == "fpga")
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+    }
+
+    @Test func fpgaEngineWithAMissingUSBDeviceIsAClearStartError() async throws {
+        let d = try DaemonUnderTest(port: 1, streams: oneStream) { _ in "[engine]\nkind = \"fpga\"\ndevice = \"ftdi://0403:6010\"\n" }
+        let p = try ChildProcess(Harness.aiotdPath, ["--check-config", d.configPath], logPath: d.dir + "/check.log")
+        #expect(exited(await p.wait(timeout: 20)) == 1)
+        #expect(p.log.contains("engine.device ftdi://0403:6010"), "\(p.log)")
+    }
 }
