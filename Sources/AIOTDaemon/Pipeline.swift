@@ -282,7 +282,7 @@ final class Pipeline {
         }
         let t2 = monotonicNanos()
         let e1 = power.energyMicrojoules()
-        let energy: Double? = (e0 != nil && e1 != nil && e1! >= e0!) ? Double(e1! - e0!) : nil
+        var energy: Double? = (e0 != nil && e1 != nil && e1! >= e0!) ? Double(e1! - e0!) : nil
         let windowEnd = s.window.time(of: step)
         s.sequence += 1
         let queueUs = Double(startedAt &- receivedAt) / 1000
@@ -290,6 +290,9 @@ final class Pipeline {
         let inferUs = Double(t2 &- t1) / 1000
         // The FPGA engine may have answered from its software fallback: report what really ran.
         let kind = (s.engine as? FPGAEngine)?.lastEngine ?? s.engine.kind
+        // The CPU's package counter says nothing about the FPGA's rails: no figure rather than a wrong one.
+        var energySource = power.name
+        if kind == .fpga { energy = nil; energySource = "none" }
 
         json.reset()
         json.raw("{\"sensor\":"); json.string(s.config.sensor)
@@ -324,7 +327,7 @@ final class Pipeline {
         if let energy { metrics.energy.increment(by: energy) }
         let record = InferenceRecord(time: Self.wallClock(), sensor: s.config.sensor, model: s.model.identity, engine: kind, sequence: s.sequence,
                                      windowEnd: windowEnd, queueMicros: queueUs, preprocessMicros: preUs, inferenceMicros: inferUs,
-                                     publishMicros: pubUs, energyMicrojoules: energy, energySource: power.name)
+                                     publishMicros: pubUs, energyMicrojoules: energy, energySource: energySource)
         do { try energyLog.append(record) } catch {
             counters.logErrors += 1
             if counters.logErrors == 1 || counters.logErrors % 1000 == 0 { logger.error("energy log", metadata: ["error": "\(error)", "errors": "\(counters.logErrors)"]) }
