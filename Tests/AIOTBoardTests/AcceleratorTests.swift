@@ -1,3 +1,4 @@
+import AIOTModel
 import XCTest
 @testable import AIOTBoard
 
@@ -83,7 +84,7 @@ final class AcceleratorTests: XCTestCase {
         let p = randomParameters(defaultShape)
         _ = try link.upload(image: try ParameterImage.serialize(p), identity: identity)
         _ = try link.run { b in b.accWrite32(Reg.control, Reg.softReset) }
-        let reference = ParameterSetCompute(p)
+        let reference = SoftwareEngine(model: try QuantizedModel(parts: p))
         var frame = InferenceFrame(inputCount: 24, outputCount: 1)
         var reply = [UInt8](repeating: 0, count: frame.resultBytes)
         var g = SplitMix(state: 99)
@@ -99,7 +100,7 @@ final class AcceleratorTests: XCTestCase {
             var out = [Int32](repeating: 0, count: 1)
             let check = reply.withUnsafeBytes { r in out.withUnsafeMutableBufferPointer { checkResult(r, expectedSequence: UInt32(seq), inputCRC: crc, output: $0) } }
             XCTAssertEqual(check, .ok)
-            XCTAssertEqual(out, reference.run(input))
+            XCTAssertEqual(out, try reference.infer(input))
         }
     }
 
