@@ -178,7 +178,7 @@ public final class BoardModel: Transport {
             let json = [UInt8](try JSONEncoder().encode(s))
             var out = Self.fileMagic
             let n = json.count
-            out += [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)]
+            out += le32(UInt32(n))
             out += json
             out += flash
             out += params
@@ -226,8 +226,7 @@ public final class BoardModel: Transport {
         s.poweredOff = false
         s.flash.busyUntil = s.time
         s.flash.wel = false
-        s.accel = AccelState()
-        engine = nil
+        resetAccelerator()
         // PROGRAM_B is an input with a pull-up on the FPGA side: if the host still drives it low,
         // the FPGA waits in reset.
         s.fpga = FPGAState()
@@ -406,8 +405,7 @@ public final class BoardModel: Transport {
             s.fpga.configured = false
             s.fpga.initBHigh = false
             s.fpga.doneAt = nil
-            s.accel = AccelState()
-            engine = nil
+            resetAccelerator()
         } else if !low && s.fpga.programBLow {
             s.fpga.programBLow = false
             configure(from: 0, multiboot: false)
@@ -535,8 +533,7 @@ public final class BoardModel: Transport {
     func powerFail() {
         s.poweredOff = true
         s.fpga = FPGAState()
-        s.accel = AccelState()
-        engine = nil
+        resetAccelerator()
         selected = .none
         s.flash.wel = false
         s.flash.busyUntil = 0
@@ -583,8 +580,7 @@ public final class BoardModel: Transport {
         s.fpga.loadedFrom = address
         s.fpga.fallback = false
         s.fpga.lastError = nil
-        s.accel = AccelState()
-        engine = nil
+        resetAccelerator()
     }
 
     // MARK: accelerator
@@ -686,6 +682,12 @@ public final class BoardModel: Transport {
         if cmd & 0x01 != 0 { start() }
     }
 
+    /// Power-up state of the accelerator: no parameters, so no datapath.
+    func resetAccelerator() {
+        s.accel = AccelState()
+        engine = nil
+    }
+
     func verifyParams() {
         engine = nil
         let length = Int(u32(0x20))
@@ -697,7 +699,7 @@ public final class BoardModel: Transport {
 
     /// Builds the datapath from PARAM memory `[0, PARAM_LENGTH)` and sets PARAMS_VALID iff the image
     /// fits the synthesized shape and its integers pass the checks a model file gets
-    /// (`QuantizedModel(parts:)`): a damaged image is refused, never computed.
+    /// (`QuantizedModel(integers:)`): a damaged image is refused, never computed.
     func loadParameters() -> Bool {
         engine = nil
         s.accel.paramsValid = false
@@ -707,7 +709,7 @@ public final class BoardModel: Transport {
                 throw ParameterImageError("image shape \(set.shape) differs from the synthesized shape \(s.synthesizedShape)")
             }
             let model: QuantizedModel
-            do { model = try QuantizedModel(parts: set) } catch { throw ParameterImageError(error.message) }
+            do { model = try QuantizedModel(integers: set) } catch { throw ParameterImageError(error.message) }
             engine = SoftwareEngine(model: model)
             s.accel.paramsValid = true
             parameterRefusal = nil
@@ -740,18 +742,15 @@ public final class BoardModel: Transport {
         if output == nil { s.accel.error = 0x05 }
         let cycles = Self.modelledCycles(shape)
         s.accel.busyUntil = s.faults.stallBusy ? .infinity : s.time + Double(cycles) / Self.acceleratorClockHz
-        var block = [UInt8](repeating: 0, count: 16)
-        func put(_ v: UInt32, _ o: Int) { for k in 0..<4 { block[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
-        put(output == nil ? 4 | 0x05 << 8 | 8 : 2 | 8, 0) // DONE | PARAMS_VALID at completion, or ERROR
-        put(s.accel.sequence, 4)
-        put(CRC32.checksum(inBytes), 8)
-        put(UInt32(cycles), 12)
+        // RESULT block (§5): status (DONE | PARAMS_VALID at completion, or ERROR), SEQUENCE,
+        // INPUT_CRC, CYCLES, the outputs as i16, RESULT_CRC.
+        let status: UInt32 = output == nil ? Reg.error | 0x05 << 8 | Reg.paramsValid : Reg.done | Reg.paramsValid
+        var block = le32(status) + le32(s.accel.sequence) + le32(CRC32.checksum(inBytes)) + le32(UInt32(cycles))
         for v in output ?? [Int32](repeating: 0, count: shape.horizon) {
             let x = UInt16(bitPattern: Int16(clamping: v))
             block += [UInt8(x & 0xFF), UInt8(x >> 8)]
         }
-        let crc = CRC32.checksum(block)
-        block += [UInt8(crc & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8((crc >> 16) & 0xFF), UInt8(crc >> 24)]
+        block += le32(CRC32.checksum(block))
         s.accel.pendingResult = block
         s.accel.cycles = UInt32(cycles)
     }

@@ -4,9 +4,9 @@
 import AIOTModel
 
 /// The image's content is exactly a model's integer parts (docs/arithmetic.md §10).
-public typealias ParameterSet = ModelParts
-public typealias ImageQuant = ModelParts.Quant
-public typealias ImageRequant = ModelParts.Multiplier
+public typealias ParameterSet = ModelIntegers
+public typealias ImageQuant = ModelIntegers.Quant
+public typealias ImageRequant = ModelIntegers.Multiplier
 
 /// The image's fixed order of names (docs/register-map.md §6).
 extension ParameterSet {

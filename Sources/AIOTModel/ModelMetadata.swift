@@ -74,7 +74,7 @@ struct MetadataReader {
         return AddRequant(m1: m1, m2: m2, n: n)
     }
 
-    // The range rules of §2 and P3, shared by the model file and by `QuantizedModel(parts:)`.
+    // The range rules of §2 and P3, shared by the model file and by `QuantizedModel(integers:)`.
 
     static func checkedQuant(bits: Int64, scale: Double, zeroPoint z: Int64, path: String, allowedBits: ClosedRange<Int>, evenOnly: Bool) throws(ModelFileError) -> QuantParams {
         let allowed = evenOnly ? "4, 6 or 8" : "\(allowedBits.lowerBound) ... \(allowedBits.upperBound)"

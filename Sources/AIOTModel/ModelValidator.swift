@@ -1,6 +1,6 @@
 // The integer rules of docs/arithmetic.md §2, §3, §6 that make a model safe to run: shape ranges,
 // tensor dimensions, value ranges, exp tables and every accumulator bound. Model files
-// (`ModelDecoder`) and bare integer parts (`QuantizedModel(parts:)`) both come
+// (`ModelDecoder`) and bare integer parts (`QuantizedModel(integers:)`) both come
 // through here, so nothing reaches an engine without passing the same checks.
 
 /// Which metadata table a quantization comes from.

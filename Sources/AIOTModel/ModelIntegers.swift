@@ -7,7 +7,7 @@
 /// activation and weight, every requant multiplier and every tensor, keyed by the names of
 /// docs/arithmetic.md §10 (`input`, `layers.0.q`, `layers.0.q.weight`, ...). Tensors are row-major,
 /// their dimensions implied by the shape. This is exactly what a parameter image carries.
-public struct ModelParts: Sendable, Equatable {
+public struct ModelIntegers: Sendable, Equatable {
     /// `bits` and `zero_point` of one tensor.
     public struct Quant: Sendable, Equatable, Codable {
         public var bits: Int
@@ -98,7 +98,7 @@ extension QuantizedModel {
     /// sampling period of 1 s, empty provenance. It computes exactly the integers of the original
     /// model (engines read no scale), but `quantizeInput` / `dequantizeOutput` (§9) are meaningless
     /// on it. `identity` is whatever the caller knows the parts as (empty when nothing).
-    public init(parts: ModelParts, identity: String = "") throws(ModelFileError) {
+    public init(integers parts: ModelIntegers, identity: String = "") throws(ModelFileError) {
         let shape = parts.shape
         try ModelValidator.checkShape(shape)
         // The parts have element counts, not dimensions: a tensor of the right count has the
@@ -113,7 +113,7 @@ extension QuantizedModel {
 }
 
 private struct PartsSource: ModelSource {
-    let parts: ModelParts
+    let parts: ModelIntegers
 
     func quant(_ section: ModelSection, _ name: String, allowedBits: ClosedRange<Int>, evenOnly: Bool) throws(ModelFileError) -> QuantParams {
         let path = section.rawValue + "." + name
@@ -143,7 +143,7 @@ private struct PartsSource: ModelSource {
 
     func tensor(_ name: String) -> [Int32] { parts.tensors[name]! }
 
-    private func multiplier(_ name: String) throws(ModelFileError) -> ModelParts.Multiplier {
+    private func multiplier(_ name: String) throws(ModelFileError) -> ModelIntegers.Multiplier {
         guard let r = parts.requant[name] else { throw ModelFileError.invalid(.metadata, "requant." + name, "is missing") }
         return r
     }
