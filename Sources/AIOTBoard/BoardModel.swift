@@ -117,7 +117,9 @@ public final class BoardModel: Transport {
     /// The accelerator's datapath: the Swift software engine over the model in PARAM memory, so the
     /// board computes exactly what the contract says. It exists exactly while PARAMS_VALID is set:
     /// built when VERIFY_PARAMS accepts an image (or a saved board is loaded), dropped by any PARAM
-    /// write, reset or reconfiguration.
+    /// write, reset or reconfiguration. The image carries no scales or normalization, so the model
+    /// gets neutral ones (`QuantizedModel(integers:)`); the accelerator never needs them: it takes
+    /// quantized inputs and returns quantized outputs, and the host converts with its model file.
     private var engine: SoftwareEngine?
     /// Why the last parameter check refused an image whose CRC matched (header, shape, or a range
     /// or bound of docs/arithmetic.md §6); the host sees only error code 0x04.

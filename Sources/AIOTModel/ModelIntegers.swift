@@ -97,7 +97,7 @@ extension QuantizedModel {
     /// except the fixed softmax output grid (§2), features and target with mean 0 and std 1, a
     /// sampling period of 1 s, empty provenance. It computes exactly the integers of the original
     /// model (engines read no scale), but `quantizeInput` / `dequantizeOutput` (§9) are meaningless
-    /// on it. `identity` is whatever the caller knows the parts as (empty when nothing).
+    /// on it; a consumer of quantized windows (an accelerator, the board model) never calls them. `identity` is whatever the caller knows the parts as (empty when nothing).
     public init(integers parts: ModelIntegers, identity: String = "") throws(ModelFileError) {
         let shape = parts.shape
         try ModelValidator.checkShape(shape)
