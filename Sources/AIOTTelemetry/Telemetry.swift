@@ -362,6 +362,8 @@ public struct RollingSummary {
     }
     var groups: [Key: Group] = [:]
     let capacity: Int
+    // xorshift64 for reservoir sampling: no syscall per draw, unlike the system generator.
+    var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
     public init(capacity: Int = 4096) { self.capacity = capacity }
 
     public mutating func add(sensor: String, engine: EngineKind, totalMicros: Double, energy: Double?) {
@@ -379,7 +381,8 @@ public struct RollingSummary {
             groups[key]!.latencies.append(totalMicros)
             if let energy { groups[key]!.energies.append(energy) }
         } else {
-            let j = Int.random(in: 0..<c)
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+            let j = Int(rng % UInt64(c))
             if j < capacity { groups[key]!.latencies[j] = totalMicros }
             if let energy, groups[key]!.energies.count == capacity, j < capacity { groups[key]!.energies[j] = energy }
         }
