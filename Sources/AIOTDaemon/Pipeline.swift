@@ -388,6 +388,10 @@ final class Pipeline {
 
     func handleCommand(_ message: MQTTMessage) {
         counters.commands += 1
+        guard message.payloadCount <= config.maxPayloadBytes else {
+            logger.warning("command ignored: payload over limits.max_payload_bytes", metadata: ["bytes": "\(message.payloadCount)"])
+            return
+        }
         let name: String = message.withBuffers { topic, _ in
             String(decoding: Self.match(topic, commandsPrefix, commandsSuffix)!, as: UTF8.self)
         }

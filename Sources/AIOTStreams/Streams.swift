@@ -136,6 +136,8 @@ public final class StreamWindow {
     /// completes while the window is full; `copyWindow` inside it yields that step's window.
     public func ingest(_ r: Reading, now: Double, onStep: (Int64) -> Void) -> RejectReason? {
         if r.time > now + policy.maxFutureSeconds { return .future }
+        // Before 1970, or so far back the step number would not fit: in the past, so late.
+        guard r.time >= 0, r.time / period < 4e18 else { return .late }
         let k = step(of: r.time)
         if lastStep == nil { lastStep = k - 1 }
         var offset = k - lastStep! - 1

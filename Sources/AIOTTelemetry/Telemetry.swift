@@ -163,6 +163,7 @@ public struct JSONWriter {
     /// Fixed decimals (latencies, energies): cheap and readable.
     public mutating func fixed(_ v: Double, decimals: Int) {
         guard v.isFinite else { raw("null"); return }
+        if abs(v) >= 1e15 { double(v); return }  // beyond Int64 fixed point: print it exactly instead
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
         let scaled = (abs(v) * scale).rounded()

@@ -112,3 +112,12 @@ final class Feeder {
         #expect(q.map(mio.dequantize) == (try m.dequantizeOutput(q)))
     }
 }
+
+@Test func hostileTimestampsAreRejectedNotFatal() {
+    let w = StreamWindow(io: io(), policy: WindowPolicy(maxFutureSeconds: 60))
+    for t in [-1e300, -5, 1e300, 9.3e18 * 10] {
+        let r = w.ingest(Reading(feature: 0, time: t, value: 1), now: 1_700_000_000) { _ in }
+        #expect(r == (t > 0 ? .future : .late), "t = \(t)")
+    }
+    #expect(w.ingest(Reading(feature: 0, time: 1_700_000_000, value: 1), now: 1_700_000_000) { _ in } == nil)
+}

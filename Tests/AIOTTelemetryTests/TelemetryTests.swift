@@ -41,6 +41,8 @@ func record(_ seq: UInt64, time: Double = 1_795_000_000, energy: Double? = 12.5)
     var w = JSONWriter()
     w.fixed(-0.05, decimals: 1); w.raw(" "); w.fixed(12.345, decimals: 2); w.raw(" "); w.int(-42)
     #expect(String(decoding: w.bytes, as: UTF8.self) == "-0.1 12.35 -42")
+    w.reset(); w.fixed(1e300, decimals: 1)
+    #expect(Double(String(decoding: w.bytes, as: UTF8.self)) == 1e300, "huge values print, never trap")
 }
 
 @Test func logRotatesBySizeAndDay() throws {
