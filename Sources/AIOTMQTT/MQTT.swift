@@ -261,6 +261,14 @@ public final class MQTTClient: @unchecked Sendable {
         }
     }
 
+    /// A client whose events arrive as an AsyncStream (unbounded: for consumers that keep up; the
+    /// daemon uses the closure form with a bounded queue so a slow gateway pushes back on the broker).
+    public static func withStream(configuration: MQTTConfiguration) throws(MQTTError) -> (MQTTClient, AsyncStream<MQTTEvent>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: MQTTEvent.self, bufferingPolicy: .unbounded)
+        let client = try MQTTClient(configuration: configuration) { continuation.yield($0) }
+        return (client, stream)
+    }
+
     deinit {
         if loopRunning.load(ordering: .relaxed) {
             mosquitto_disconnect(handle)

@@ -82,6 +82,33 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         s.stop(); p.stop()
     }
 
+    @Test func eventsAsAnAsyncStream() async throws {
+        let port = freePort()
+        let dir = NSTemporaryDirectory() + "aiot-mqtt-stream-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let broker = try startBroker(port: port, dir: dir)
+        defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
+        let (client, events) = try MQTTClient.withStream(configuration: .init(port: port, clientID: "streamer"))
+        try client.subscribe("s/#", qos: .atLeastOnce)
+        try client.start()
+        var received: [String] = []
+        for await e in events {
+            switch e {
+            case .connected:
+                try await Task.sleep(for: .milliseconds(200))
+                for i in 0..<3 { try client.publish(try MQTTTopic("s/\(i)"), payload: [UInt8(i)], qos: .atLeastOnce) }
+            case .message(let m):
+                received.append(m.topic)
+                #expect(Array(m.payload) == [UInt8(received.count - 1)])
+            case .connectionLost:
+                break
+            }
+            if received.count == 3 { break }
+        }
+        #expect(received == ["s/0", "s/1", "s/2"])
+        client.stop()
+    }
+
     @Test func badSettingsAreClearErrors() {
         #expect(throws: MQTTError.self) { try MQTTTopic("a/+/b") }
         #expect(throws: MQTTError.self) { try MQTTClient(configuration: .init(port: 70000, clientID: "x")) { _ in } }
