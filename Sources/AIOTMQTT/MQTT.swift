@@ -187,6 +187,8 @@ public final class MQTTClient: @unchecked Sendable {
         guard let h = mosquitto_new(c.clientID, c.cleanSession, userdata) else {
             throw MQTTError("could not create an MQTT client (client id \"\(c.clientID)\"; it must be non-empty when clean_session is off)")
         }
+        // From here every stored property is set, so a throw below runs deinit, which destroys the
+        // handle: the error paths must not destroy it themselves (that was a double free).
         handle = h
         _ = mosquitto_int_option(h, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
         // Small messages, latency matters: no Nagle delay on our side of the socket.
@@ -196,12 +198,11 @@ public final class MQTTClient: @unchecked Sendable {
         var rc: Int32
         if let user = c.username {
             rc = mosquitto_username_pw_set(h, user, c.password)
-            if rc != MOSQ_ERR_SUCCESS.rawValue { mosquitto_destroy(h); throw MQTTError("mqtt username/password rejected: \(Self.describe(rc))") }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError("mqtt username/password rejected: \(Self.describe(rc))") }
         }
         if let tls = c.tls {
             rc = mosquitto_tls_set(h, tls.caFile, nil, tls.certFile, tls.keyFile, nil)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
-                mosquitto_destroy(h)
                 throw MQTTError("mqtt TLS setup failed (ca \(tls.caFile), cert \(tls.certFile ?? "none")): \(Self.describe(rc)); check the files exist and are readable")
             }
         }
@@ -209,7 +210,7 @@ public final class MQTTClient: @unchecked Sendable {
             rc = will.payload.withUnsafeBytes { p in
                 mosquitto_will_set(h, will.topic, Int32(p.count), p.baseAddress, will.qos.rawValue, will.retain)
             }
-            if rc != MOSQ_ERR_SUCCESS.rawValue { mosquitto_destroy(h); throw MQTTError("mqtt last will on \(will.topic) rejected: \(Self.describe(rc))") }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError("mqtt last will on \(will.topic) rejected: \(Self.describe(rc))") }
         }
         mosquitto_connect_with_flags_callback_set(h) { mosq, userdata, rc, flags in
             let sink = Unmanaged<CallbackSink>.fromOpaque(userdata!).takeUnretainedValue()
