@@ -157,11 +157,12 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
     L.append("")
     L.append("The paper (arXiv 2407.11041, abstract) reports its 4-bit model at +0.63% test loss against an "
              "8-bit Transformer from related work, on its own air-quality and traffic data; its tables are not "
-             "available to us. On these stand-in series a uniform 4-bit model (W4A4) is far from that, as an "
-             "earlier fake-quant trial on elecdemand also measured (W6A6 +118%, W4A4 +635%, W4A8 +7% vs 8-bit, "
-             "`qat-trials.md`): the error comes from the activations (input, embedding, residual stream, output), "
-             "not from the weights. 4-bit weights with 8-bit activations (W4A8) are the configuration that keeps "
-             "8-bit precision here, at the W4A8 figures above.")
+             "available to us, and its baseline is another study's model, not its own 8-bit one. On these stand-in "
+             "series the uniform 4-bit model (W4A4) is far from that figure, as an earlier fake-quant trial on "
+             "elecdemand also found (W6A6 +118%, W4A4 +635%, W4A8 +7% against 8 bits). The loss comes from the "
+             "activations (input window, embedding, residual stream, output grid), not from the weights: "
+             "4-bit weights with 8-bit activations (W4A8) come closest to W8A8, at the figures in the tables "
+             "above, which are still several times the paper's +0.63%.")
     L.append("")
     L.append("Reproduce the integer rows with the Swift engine from the installed data set: "
              "`python -m tools.train.swift_check --aiotctl .build/debug/aiotctl models/*/*.safetensors` "
