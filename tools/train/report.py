@@ -7,6 +7,15 @@ PAPER_4BIT = "+0.63%"
 MIXED_AND_8BIT = ("W8A8", "W6A8", "W4A8")
 
 
+ORDER = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
+
+
+def ordered(configs: dict) -> list[tuple[str, dict]]:
+    """The named configurations in the sweep's order, then any custom ones by name (summary.json
+    stores them sorted)."""
+    return sorted(configs.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
+
+
 def _f(v: float, digits: int = 5) -> str:
     return f"{v:.{digits}f}" if v is not None else "-"
 
@@ -29,7 +38,7 @@ def checks(s: dict) -> list[tuple[str, bool, str]]:
         if name in c:
             v = c[name]["integer"]["mse"]
             out.append((f"{name} beats persistence", v < pers, f"{v:.5f} vs {pers:.5f}"))
-    for name, info in c.items():
+    for name, info in ordered(c):
         fq, it = info["fake_quant"]["mse"], info["integer"]["mse"]
         ch = 100.0 * (it - fq) / fq
         out.append((f"{name} integer MSE within 2% of fake-quant MSE", abs(ch) <= 2.0, f"{ch:+.2f}%"))
@@ -60,7 +69,7 @@ def dataset_section(s: dict) -> list[str]:
     row("persistence (last value)", s["persistence"])
     row("linear (ridge on the window)", s["linear"], str(s["shape"]["window"] * len(s["features"]) + 1))
     row("float Transformer", s["float"]["test"], str(s["float"]["params"]))
-    for name, info in c.items():
+    for name, info in ordered(c):
         row(f"**{name}** integer (numpy = Swift)", info["integer"], str(info["params"]), f"{info['file_bytes']} B")
     L.append("")
     L.append("Fake-quant (QAT, torch) against integer inference (numpy reference) on the same test windows; "
@@ -69,7 +78,7 @@ def dataset_section(s: dict) -> list[str]:
     L.append("| config | fake-quant MSE | fake-quant MAE | integer MSE | integer vs fake-quant | "
              "outputs equal | within 1 LSB | QAT epoch (best/run) | QAT s |")
     L.append("|---|---|---|---|---|---|---|---|---|")
-    for name, info in c.items():
+    for name, info in ordered(c):
         fq, it, ag, q = info["fake_quant"], info["integer"], info["agreement"], info["qat"]
         L.append(f"| {name} | {_f(fq['mse'])} | {_f(fq['mae'])} | {_f(it['mse'])} | {_pct(it['mse'], fq['mse'])} | "
                  f"{100 * ag['equal']:.1f}% | {100 * ag['within_1lsb']:.1f}% | {q['best_epoch']}/{q['epochs_run']} | "
@@ -81,7 +90,7 @@ def dataset_section(s: dict) -> list[str]:
         L.append("")
         L.append("| config | vs W8A8 (here) | paper |")
         L.append("|---|---|---|")
-        for name, info in c.items():
+        for name, info in ordered(c):
             if name == "W8A8":
                 continue
             paper = PAPER_4BIT if name in ("W4A4", "W4A8") else "-"
@@ -96,7 +105,7 @@ def dataset_section(s: dict) -> list[str]:
         L.append("")
         L.append("| output bits | floor (observer range) | % of W8A8 MSE | floor (train min/max) |")
         L.append("|---|---|---|---|")
-        for b, v in fl.items():
+        for b, v in sorted(fl.items(), key=lambda kv: int(kv[0])):
             pc = f"{100 * v['observer'] / base:.1f}%" if (base and v["observer"] is not None) else "-"
             L.append(f"| {b} | {_f(v['observer'], 6)} | {pc} | {_f(v['train_minmax'], 6)} |")
         L.append("")
@@ -208,7 +217,7 @@ def render_models_readme(summaries: list[dict], command: str) -> str:
         L.append("| file | QAT seed | QAT epoch (best/run) | integer test MSE | MAE | MSE "
                  f"({s['units']})² | bytes |")
         L.append("|---|---|---|---|---|---|---|")
-        for name, info in s["configs"].items():
+        for name, info in ordered(s["configs"]):
             q, it = info["qat"], info["integer"]
             L.append(f"| `{s['dataset']}/{name}.safetensors` | {q['seed']} | {q['best_epoch']}/{q['epochs_run']} | "
                      f"{it['mse']:.5f} | {it['mae']:.5f} | {it['mse_eng']:.5f} | {info['file_bytes']} |")
