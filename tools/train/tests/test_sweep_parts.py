@@ -32,3 +32,8 @@ def test_checks_flag_failures():
     assert res["W6A8 beats persistence"] is False
     assert res["W8A8 beats persistence"] is True
     assert res["W4A8 integer MSE within 2% of fake-quant MSE"] is False
+
+
+def test_report_orders_named_configs_then_custom():
+    c = {k: {} for k in ("W4A4", "W8A8", "MINE", "W6A8", "ABC")}
+    assert [k for k, _ in report.ordered(c)] == ["W8A8", "W6A8", "W4A4", "ABC", "MINE"]
