@@ -219,7 +219,7 @@ public final class BoardLink {
         var polls = 0
         while st.status & Reg.verifying != 0 && polls < 100 { st = try info(); polls += 1 }
         guard st.paramCRC == crc, st.paramsValid else {
-            let why = st.errorCode == 0x04 ? "the image header or shape does not match the accelerator (shape \(st.shape))"
+            let why = st.errorCode == 0x04 ? "the accelerator refused the image: its header or shape does not match (accelerator shape \(st.shape)) or its integers break a bound of docs/arithmetic.md §6"
                 : "CRC-32 over \(image.count) bytes is 0x\(hex32(st.paramCRC)) on the device, 0x\(hex32(crc)) on the host"
             throw BoardError(.crc, "weights upload failed: \(why); inference stays disabled. Retry the upload.")
         }

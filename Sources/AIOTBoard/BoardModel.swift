@@ -114,9 +114,16 @@ public final class BoardModel: Transport {
     public let path: String?
     public var name: String { path.map { "sim:\($0)" } ?? "sim:(memory)" }
     public var modelledSeconds: Double? { s.time }
-    /// Builds the computation for a verified parameter image. Defaults to `ParameterSetCompute`.
-    public var computeFactory: (ParameterSet) -> AcceleratorCompute = { ParameterSetCompute($0) }
-    private var compute: AcceleratorCompute?
+    /// The accelerator's datapath: the Swift software engine over the model in PARAM memory, so the
+    /// board computes exactly what the contract says. It exists exactly while PARAMS_VALID is set:
+    /// built when VERIFY_PARAMS accepts an image (or a saved board is loaded), dropped by any PARAM
+    /// write, reset or reconfiguration. The image carries no scales or normalization, so the model
+    /// gets neutral ones (`QuantizedModel(integers:)`); the accelerator never needs them: it takes
+    /// quantized inputs and returns quantized outputs, and the host converts with its model file.
+    private var engine: SoftwareEngine?
+    /// Why the last parameter check refused an image whose CRC matched (header, shape, or a range
+    /// or bound of docs/arithmetic.md §6); the host sees only error code 0x04.
+    public private(set) var parameterRefusal: String?
 
     public static let rails: [[Rail]] = [
         // PAC1934 at 0x11: FPGA rails; at 0x12: board rails. R_sense 0.82 ohm on every channel.
@@ -163,7 +170,7 @@ public final class BoardModel: Transport {
         }
         flash = Array(b[(12 + n)..<(12 + n + flash.count)])
         params = Array(b[(12 + n + flash.count)...])
-        if s.accel.paramsValid { rebuildCompute() }
+        if s.accel.paramsValid { _ = loadParameters() }
     }
 
     /// Writes the state atomically (temp file + rename): an interrupted save never leaves half a board.
@@ -173,7 +180,7 @@ public final class BoardModel: Transport {
             let json = [UInt8](try JSONEncoder().encode(s))
             var out = Self.fileMagic
             let n = json.count
-            out += [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)]
+            out += le32(UInt32(n))
             out += json
             out += flash
             out += params
@@ -221,8 +228,7 @@ public final class BoardModel: Transport {
         s.poweredOff = false
         s.flash.busyUntil = s.time
         s.flash.wel = false
-        s.accel = AccelState()
-        compute = nil
+        resetAccelerator()
         // PROGRAM_B is an input with a pull-up on the FPGA side: if the host still drives it low,
         // the FPGA waits in reset.
         s.fpga = FPGAState()
@@ -401,8 +407,7 @@ public final class BoardModel: Transport {
             s.fpga.configured = false
             s.fpga.initBHigh = false
             s.fpga.doneAt = nil
-            s.accel = AccelState()
-            compute = nil
+            resetAccelerator()
         } else if !low && s.fpga.programBLow {
             s.fpga.programBLow = false
             configure(from: 0, multiboot: false)
@@ -530,8 +535,7 @@ public final class BoardModel: Transport {
     func powerFail() {
         s.poweredOff = true
         s.fpga = FPGAState()
-        s.accel = AccelState()
-        compute = nil
+        resetAccelerator()
         selected = .none
         s.flash.wel = false
         s.flash.busyUntil = 0
@@ -578,8 +582,7 @@ public final class BoardModel: Transport {
         s.fpga.loadedFrom = address
         s.fpga.fallback = false
         s.fpga.lastError = nil
-        s.accel = AccelState()
-        compute = nil
+        resetAccelerator()
     }
 
     // MARK: accelerator
@@ -617,7 +620,7 @@ public final class BoardModel: Transport {
         case 0x10000..<(0x10000 + Self.paramCapacity):
             params[a - 0x10000] = v
             s.accel.paramsValid = false
-            compute = nil
+            engine = nil
             for k in 0x40..<0x60 { s.accel.control[k] = 0 }
         default: break
         }
@@ -681,28 +684,53 @@ public final class BoardModel: Transport {
         if cmd & 0x01 != 0 { start() }
     }
 
+    /// Power-up state of the accelerator: no parameters, so no datapath.
+    func resetAccelerator() {
+        s.accel = AccelState()
+        engine = nil
+    }
+
     func verifyParams() {
+        engine = nil
         let length = Int(u32(0x20))
         guard length <= params.count else { s.accel.error = 0x03; s.accel.paramsValid = false; return }
         s.accel.paramCRC = CRC32.checksum(params[0..<length])
         guard s.accel.paramCRC == u32(0x24) else { s.accel.error = 0x03; s.accel.paramsValid = false; return }
-        guard let set = try? ParameterImage.deserialize(params[0..<length]), set.shape == s.synthesizedShape else {
-            s.accel.error = 0x04; s.accel.paramsValid = false; return
-        }
-        s.accel.paramsValid = true
-        compute = computeFactory(set)
+        if !loadParameters() { s.accel.error = 0x04 }
     }
 
-    func rebuildCompute() {
-        let length = Int(u32(0x20))
-        if let set = try? ParameterImage.deserialize(params[0..<min(length, params.count)]) { compute = computeFactory(set) }
+    /// Builds the datapath from PARAM memory `[0, PARAM_LENGTH)` and sets PARAMS_VALID iff the image
+    /// fits the synthesized shape and its integers pass the checks a model file gets
+    /// (`QuantizedModel(integers:)`): a damaged image is refused, never computed.
+    func loadParameters() -> Bool {
+        engine = nil
+        s.accel.paramsValid = false
+        do throws(ParameterImageError) {
+            let set = try ParameterImage.deserialize(params[0..<min(Int(u32(0x20)), params.count)])
+            guard set.shape == s.synthesizedShape else {
+                throw ParameterImageError("image shape \(set.shape) differs from the synthesized shape \(s.synthesizedShape)")
+            }
+            let model: QuantizedModel
+            do { model = try QuantizedModel(integers: set) } catch { throw ParameterImageError(error.message) }
+            engine = SoftwareEngine(model: model)
+            s.accel.paramsValid = true
+            parameterRefusal = nil
+        } catch {
+            parameterRefusal = error.message
+        }
+        return s.accel.paramsValid
+    }
+
+    /// Modelled RTL timing: 16 MAC lanes at 100 MHz plus a fixed pipeline cost per stage.
+    public static func modelledCycles(_ s: ModelShape) -> Int {
+        let macs = s.window * s.dModel * (s.features + 4 * s.dModel + 2 * s.ffn) * s.layers
+            + 2 * s.window * s.window * s.dModel * s.layers + s.horizon * s.dModel
+        return (macs + 15) / 16 + 64 * (2 + 12 * s.layers)
     }
 
     func start() {
-        guard s.accel.paramsValid else { s.accel.error = 0x01; return }
+        guard s.accel.paramsValid, let engine else { s.accel.error = 0x01; return }
         guard !s.accel.busy else { s.accel.error = 0x02; return }
-        if compute == nil { rebuildCompute() }
-        guard let compute else { s.accel.error = 0x01; return }
         let shape = s.synthesizedShape
         let n = shape.window * shape.features
         let inBytes = Array(inputWindow[0..<(2 * n)])
@@ -710,18 +738,21 @@ public final class BoardModel: Transport {
         s.accel.sequence &+= 1
         s.accel.busy = true
         s.accel.pendingResult = nil
-        let output = compute.run(input)
-        let cycles = compute.cycles
+        // An input off the model's input grid (only a corrupted transfer: the host checks its
+        // inputs) breaks the premise of every bound: error 0x05 instead of outputs.
+        let output = try? engine.infer(input)
+        if output == nil { s.accel.error = 0x05 }
+        let cycles = Self.modelledCycles(shape)
         s.accel.busyUntil = s.faults.stallBusy ? .infinity : s.time + Double(cycles) / Self.acceleratorClockHz
-        var block = [UInt8](repeating: 0, count: 16)
-        func put(_ v: UInt32, _ o: Int) { for k in 0..<4 { block[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
-        put(2 | 8, 0) // DONE | PARAMS_VALID at completion
-        put(s.accel.sequence, 4)
-        put(CRC32.checksum(inBytes), 8)
-        put(UInt32(cycles), 12)
-        for v in output { let x = UInt16(bitPattern: Int16(clamping: v)); block += [UInt8(x & 0xFF), UInt8(x >> 8)] }
-        let crc = CRC32.checksum(block)
-        block += [UInt8(crc & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8((crc >> 16) & 0xFF), UInt8(crc >> 24)]
+        // RESULT block (§5): status (DONE | PARAMS_VALID at completion, or ERROR), SEQUENCE,
+        // INPUT_CRC, CYCLES, the outputs as i16, RESULT_CRC.
+        let status: UInt32 = output == nil ? Reg.error | 0x05 << 8 | Reg.paramsValid : Reg.done | Reg.paramsValid
+        var block = le32(status) + le32(s.accel.sequence) + le32(CRC32.checksum(inBytes)) + le32(UInt32(cycles))
+        for v in output ?? [Int32](repeating: 0, count: shape.horizon) {
+            let x = UInt16(bitPattern: Int16(clamping: v))
+            block += [UInt8(x & 0xFF), UInt8(x >> 8)]
+        }
+        block += le32(CRC32.checksum(block))
         s.accel.pendingResult = block
         s.accel.cycles = UInt32(cycles)
     }

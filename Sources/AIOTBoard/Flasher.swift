@@ -48,10 +48,7 @@ public final class Flasher {
     /// Reads the JEDEC ID; the FPGA must be held in reset.
     public func identify() throws(BoardError) -> FlashPart {
         let r = try link.run { b in
-            b.setLow(value: PinA.accCS, direction: PinA.busDirection)
-            b.write([FlashCommand.readID])
-            b.read(count: 6)
-            b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
+            Self.flashFrame(&b, FlashCommand.readID, read: 6)
             b.sendImmediate()
         }
         guard let p = flashPart(jedec: r) else {
@@ -71,10 +68,7 @@ public final class Flasher {
             let n = min(60 << 10, count - out.count)
             let a = address + out.count
             out += try link.run { b in
-                b.setLow(value: PinA.accCS, direction: PinA.busDirection)
-                b.write([FlashCommand.read, UInt8((a >> 16) & 0xFF), UInt8((a >> 8) & 0xFF), UInt8(a & 0xFF)])
-                b.read(count: n)
-                b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
+                Self.flashFrame(&b, FlashCommand.read, address: a, read: n)
                 b.sendImmediate()
             }
             progress?("read", out.count, count)
@@ -82,18 +76,18 @@ public final class Flasher {
         return out
     }
 
-    static func flashFrame(_ b: inout MPSSEBuffer, _ bytes: [UInt8]) {
+    /// One flash transaction: chip select, the opcode and its 24-bit address if any, `read` reply
+    /// bytes, deselect.
+    static func flashFrame(_ b: inout MPSSEBuffer, _ op: UInt8, address: Int? = nil, read: Int = 0) {
         b.setLow(value: PinA.accCS, direction: PinA.busDirection)
-        b.write(bytes)
+        b.writeHeader(count: address == nil ? 1 : 4)
+        b.appendData(op)
+        if let address { b.appendAddress(address) }
+        if read > 0 { b.read(count: read) }
         b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
     }
 
-    static func status(_ b: inout MPSSEBuffer) {
-        b.setLow(value: PinA.accCS, direction: PinA.busDirection)
-        b.write([FlashCommand.readStatus])
-        b.read(count: 1)
-        b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
-    }
+    static func status(_ b: inout MPSSEBuffer) { flashFrame(&b, FlashCommand.readStatus, read: 1) }
 
     /// Polls RDSR with `interval` seconds of idle clocks per round trip until WIP clears.
     func waitReady(interval: Double, timeout: Double, what: String) throws(BoardError) -> UInt8 {
@@ -110,8 +104,8 @@ public final class Flasher {
     public func eraseSector(_ address: Int) throws(BoardError) {
         guard let part else { throw BoardError(.notConfigured, "identify the flash first") }
         let st = try link.run { b in
-            Self.flashFrame(&b, [FlashCommand.writeEnable])
-            Self.flashFrame(&b, [FlashCommand.sectorErase, UInt8((address >> 16) & 0xFF), UInt8((address >> 8) & 0xFF), UInt8(address & 0xFF)])
+            Self.flashFrame(&b, FlashCommand.writeEnable)
+            Self.flashFrame(&b, FlashCommand.sectorErase, address: address)
             Self.status(&b)
             b.sendImmediate()
         }
@@ -141,12 +135,12 @@ public final class Flasher {
             let r = try link.run { b in
                 for p in batch {
                     let a = address + p * pb
-                    Self.flashFrame(&b, [FlashCommand.writeEnable])
+                    Self.flashFrame(&b, FlashCommand.writeEnable)
                     b.setLow(value: PinA.accCS, direction: PinA.busDirection)
                     let chunk = data[(p * pb)..<min(data.count, p * pb + pb)]
                     b.writeHeader(count: 4 + chunk.count)
                     b.appendData(FlashCommand.pageProgram)
-                    b.appendData(UInt8((a >> 16) & 0xFF)); b.appendData(UInt8((a >> 8) & 0xFF)); b.appendData(UInt8(a & 0xFF))
+                    b.appendAddress(a)
                     for x in chunk { b.appendData(x) }
                     b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
                     b.idle(bits: waitBits)
@@ -215,20 +209,25 @@ public final class Flasher {
         report.dryRun = o.dryRun
         let sectorBytes = part.sectorBytes
         let sectors = (bit.payload.count + sectorBytes - 1) / sectorBytes
+        func payload(sector k: Int) -> [UInt8] { Array(bit.payload[(k * sectorBytes)..<min(bit.payload.count, (k + 1) * sectorBytes)]) }
+        // Release PROGRAM_B so the FPGA configures again, whether or not anything was written.
+        func finish() throws(BoardError) -> FlashReport {
+            try link.releaseReset()
+            report.done = try link.waitForConfiguration().done
+            fill(&report, c0, t0)
+            return report
+        }
         var toWrite: [Int] = []
         for k in 0..<sectors {
             let a = address + k * sectorBytes
-            var want = Array(bit.payload[(k * sectorBytes)..<min(bit.payload.count, (k + 1) * sectorBytes)])
+            var want = payload(sector: k)
             want += [UInt8](repeating: 0xFF, count: sectorBytes - want.count)
             let have = try read(a, count: sectorBytes) { _, d, t in progress?("compare", k * sectorBytes + d, sectors * sectorBytes) }
             if have == want { report.sectorsSkipped.append(a) } else { toWrite.append(k) }
         }
         if o.dryRun {
             report.sectorsErased = toWrite.map { address + $0 * sectorBytes }
-            try link.releaseReset()
-            report.done = try link.waitForConfiguration().done
-            fill(&report, c0, t0)
-            return report
+            return try finish()
         }
         let tErase0 = tr.modelledSeconds
         for (i, k) in toWrite.enumerated() {
@@ -238,8 +237,7 @@ public final class Flasher {
         }
         let tProg0 = tr.modelledSeconds
         for k in toWrite {
-            let chunk = Array(bit.payload[(k * sectorBytes)..<min(bit.payload.count, (k + 1) * sectorBytes)])
-            report.pagesProgrammed += try program(address + k * sectorBytes, chunk, pagesPerBuffer: o.pagesPerBuffer) { _, d, t in
+            report.pagesProgrammed += try program(address + k * sectorBytes, payload(sector: k), pagesPerBuffer: o.pagesPerBuffer) { _, d, t in
                 progress?("program", d, t)
             }
         }
@@ -254,10 +252,7 @@ public final class Flasher {
             report.verified = true
             if let a = tVer0, let b = tr.modelledSeconds { report.verifySeconds = b - a }
         }
-        try link.releaseReset()
-        report.done = try link.waitForConfiguration().done
-        fill(&report, c0, t0)
-        return report
+        return try finish()
     }
 
     /// Reads a slot back and compares it with an image (for `flash --verify-only` and tests).

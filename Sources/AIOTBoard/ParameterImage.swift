@@ -3,47 +3,13 @@
 // `ParameterImage.serialize` is THE serializer; the RTL tools reproduce it byte for byte.
 import AIOTModel
 
-/// `bits` and `zero_point` of one tensor.
-public struct ImageQuant: Sendable, Equatable, Codable {
-    public var bits: Int
-    public var zeroPoint: Int
-    public init(bits: Int, zeroPoint: Int) {
-        self.bits = bits
-        self.zeroPoint = zeroPoint
-    }
-}
+/// The image's content is exactly a model's integer parts (docs/arithmetic.md §10).
+public typealias ParameterSet = ModelIntegers
+public typealias ImageQuant = ModelIntegers.Quant
+public typealias ImageRequant = ModelIntegers.Multiplier
 
-/// A requantization multiplier: `(m, n)` for linear-like steps (`m2 == 0`), `(m1, m2, n)` for additions.
-public struct ImageRequant: Sendable, Equatable, Codable {
-    public var m1: Int
-    public var m2: Int
-    public var n: Int
-    public init(m1: Int, m2: Int = 0, n: Int) {
-        self.m1 = m1
-        self.m2 = m2
-        self.n = n
-    }
-}
-
-/// The integer content of a model file, keyed by the names of docs/arithmetic.md §10.
-public struct ParameterSet: Sendable, Equatable {
-    public var shape: ModelShape
-    public var activations: [String: ImageQuant]
-    /// Keyed by tensor name, e.g. `layers.0.q.weight`.
-    public var weights: [String: ImageQuant]
-    public var requant: [String: ImageRequant]
-    /// Row-major integer values of every tensor.
-    public var tensors: [String: [Int32]]
-
-    public init(shape: ModelShape, activations: [String: ImageQuant], weights: [String: ImageQuant],
-                requant: [String: ImageRequant], tensors: [String: [Int32]]) {
-        self.shape = shape
-        self.activations = activations
-        self.weights = weights
-        self.requant = requant
-        self.tensors = tensors
-    }
-
+/// The image's fixed order of names (docs/register-map.md §6).
+extension ParameterSet {
     public static func activationNames(layers: Int) -> [String] {
         var names = ["input", "input_proj", "pe", "pe_add"]
         for l in 0..<layers {
@@ -227,8 +193,9 @@ public enum ParameterImage {
         let shape = ModelShape(window: f[0], features: f[1], dModel: f[2], heads: f[3], layers: f[4], ffn: f[5], horizon: f[6])
         guard shape.layers >= 1, shape.layers <= 8 else { throw ParameterImageError("image has \(shape.layers) layers") }
         var acts: [String: ImageQuant] = [:]
-        let aAt = u(32, 4)
-        for (k, n) in ParameterSet.activationNames(layers: shape.layers).enumerated() {
+        let aAt = u(32, 4), actNames = ParameterSet.activationNames(layers: shape.layers)
+        guard aAt == headerBytes, aAt + 4 * actNames.count <= total else { throw ParameterImageError("image activation table is not where its header says") }
+        for (k, n) in actNames.enumerated() {
             acts[n] = ImageQuant(bits: u(aAt + 4 * k, 1), zeroPoint: s16(aAt + 4 * k + 2))
         }
         let scoreBits = (0..<shape.layers).map { acts["layers.\($0).scores"]!.bits }

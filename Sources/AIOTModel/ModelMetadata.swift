@@ -50,26 +50,17 @@ struct MetadataReader {
         let entry = try object(section, name, sectionName)
         let path = join(sectionName, name)
         let bits = try int(entry, "bits", path)
-        let allowed = evenOnly ? "4, 6 or 8" : "\(allowedBits.lowerBound) ... \(allowedBits.upperBound)"
-        guard bits >= Int64(allowedBits.lowerBound), bits <= Int64(allowedBits.upperBound), !evenOnly || bits % 2 == 0 else {
-            throw ModelFileError.invalid(.range, join(path, "bits"), "\(bits) bits is not allowed here (\(allowed), docs/arithmetic.md §2)")
-        }
         let scale = try double(entry, "scale", path)
-        guard scale > 0 else { throw ModelFileError.invalid(.range, join(path, "scale"), "must be positive, found \(scale)") }
         let z = try int(entry, "zero_point", path)
-        let b = Int(bits)
-        guard z >= contractLo(b), z <= contractHi(b) else {
-            throw ModelFileError.invalid(.range, join(path, "zero_point"), "\(z) is outside \(contractLo(b)) ... \(contractHi(b)) for \(b) bits")
-        }
-        return QuantParams(bits: b, scale: scale, zeroPoint: Int32(z))
+        return try Self.checkedQuant(bits: bits, scale: scale, zeroPoint: z, path: path, allowedBits: allowedBits, evenOnly: evenOnly)
     }
 
     /// `(m, n)` of requantization `name`.
     func requant(_ section: JSONValue, _ name: String) throws(ModelFileError) -> Requant {
         let entry = try object(section, name, "requant")
         let path = join("requant", name)
-        let m = try multiplier(entry, "m", path)
-        let n = try shift(entry, path)
+        let m = try Self.checkMultiplier(try int(entry, "m", path), join(path, "m"))
+        let n = try Self.checkShift(try int(entry, "n", path), path)
         return Requant(m: m, n: n)
     }
 
@@ -77,24 +68,37 @@ struct MetadataReader {
     func addRequant(_ section: JSONValue, _ name: String) throws(ModelFileError) -> AddRequant {
         let entry = try object(section, name, "requant")
         let path = join("requant", name)
-        let m1 = try multiplier(entry, "m1", path)
-        let m2 = try multiplier(entry, "m2", path)
-        let n = try shift(entry, path)
+        let m1 = try Self.checkMultiplier(try int(entry, "m1", path), join(path, "m1"))
+        let m2 = try Self.checkMultiplier(try int(entry, "m2", path), join(path, "m2"))
+        let n = try Self.checkShift(try int(entry, "n", path), path)
         return AddRequant(m1: m1, m2: m2, n: n)
     }
 
-    private func multiplier(_ entry: JSONValue, _ key: String, _ path: String) throws(ModelFileError) -> Int64 {
-        let m = try int(entry, key, path)
+    // The range rules of §2 and P3, shared by the model file and by `QuantizedModel(integers:)`.
+
+    static func checkedQuant(bits: Int64, scale: Double, zeroPoint z: Int64, path: String, allowedBits: ClosedRange<Int>, evenOnly: Bool) throws(ModelFileError) -> QuantParams {
+        let allowed = evenOnly ? "4, 6 or 8" : "\(allowedBits.lowerBound) ... \(allowedBits.upperBound)"
+        guard bits >= Int64(allowedBits.lowerBound), bits <= Int64(allowedBits.upperBound), !evenOnly || bits % 2 == 0 else {
+            throw ModelFileError.invalid(.range, path + ".bits", "\(bits) bits is not allowed here (\(allowed), docs/arithmetic.md §2)")
+        }
+        guard scale > 0 else { throw ModelFileError.invalid(.range, path + ".scale", "must be positive, found \(scale)") }
+        let b = Int(bits)
+        guard z >= contractLo(b), z <= contractHi(b) else {
+            throw ModelFileError.invalid(.range, path + ".zero_point", "\(z) is outside \(contractLo(b)) ... \(contractHi(b)) for \(b) bits")
+        }
+        return QuantParams(bits: b, scale: scale, zeroPoint: Int32(z))
+    }
+
+    static func checkMultiplier(_ m: Int64, _ path: String) throws(ModelFileError) -> Int64 {
         guard m >= 0, m <= 65535 else {
-            throw ModelFileError.invalid(.range, join(path, key), "multiplier \(m) is outside 0 ... 65535 (P3)")
+            throw ModelFileError.invalid(.range, path, "multiplier \(m) is outside 0 ... 65535 (P3)")
         }
         return m
     }
 
-    private func shift(_ entry: JSONValue, _ path: String) throws(ModelFileError) -> Int {
-        let n = try int(entry, "n", path)
+    static func checkShift(_ n: Int64, _ path: String) throws(ModelFileError) -> Int {
         guard n >= 0, n <= 40 else {
-            throw ModelFileError.invalid(.range, join(path, "n"), "shift \(n) is outside 0 ... 40 (P3)")
+            throw ModelFileError.invalid(.range, path + ".n", "shift \(n) is outside 0 ... 40 (P3)")
         }
         return Int(n)
     }

@@ -1,3 +1,4 @@
+import AIOTModel
 import XCTest
 @testable import AIOTBoard
 
@@ -68,6 +69,28 @@ final class AcceleratorTests: XCTestCase {
         XCTAssertNoThrow(try link.upload(image: image, identity: identity))
     }
 
+    func testAnImageThatBreaksTheContractIsRefusedNotComputed() throws {
+        let (board, link, _) = try bootedBoard()
+        var p = randomParameters(defaultShape)
+        p.weights["layers.0.ffn1.weight"]!.bits = 4     // its 8-bit values are off a 4-bit grid
+        let image = try ParameterImage.serialize(p)
+        XCTAssertThrowsError(try link.upload(image: image, identity: identity)) { e in
+            XCTAssertEqual((e as! BoardError).kind, .crc)
+            XCTAssertTrue("\(e)".contains("docs/arithmetic.md §6"), "\(e)")
+        }
+        let info = try link.info()
+        XCTAssertEqual(info.paramCRC, CRC32.checksum(image), "the transfer itself was intact")
+        XCTAssertFalse(info.paramsValid)
+        XCTAssertEqual(info.errorCode, 4)
+        let why = try XCTUnwrap(board.parameterRefusal)
+        XCTAssertTrue(why.contains("layers.0.ffn1.weight"), why)
+        // START is refused rather than computed on the rejected image.
+        _ = try link.run { b in b.accWrite32(Reg.control, Reg.clearError | Reg.start) }
+        XCTAssertEqual(try link.info().errorCode, 1)
+        XCTAssertNoThrow(try link.upload(image: try ParameterImage.serialize(randomParameters(defaultShape)), identity: identity))
+        XCTAssertNil(board.parameterRefusal)
+    }
+
     func testAnUploadForAnotherShapeIsRefusedByTheAccelerator() throws {
         let (_, link, _) = try bootedBoard()
         var s = defaultShape
@@ -83,7 +106,7 @@ final class AcceleratorTests: XCTestCase {
         let p = randomParameters(defaultShape)
         _ = try link.upload(image: try ParameterImage.serialize(p), identity: identity)
         _ = try link.run { b in b.accWrite32(Reg.control, Reg.softReset) }
-        let reference = ParameterSetCompute(p)
+        let reference = SoftwareEngine(model: try QuantizedModel(integers: p))
         var frame = InferenceFrame(inputCount: 24, outputCount: 1)
         var reply = [UInt8](repeating: 0, count: frame.resultBytes)
         var g = SplitMix(state: 99)
@@ -99,7 +122,7 @@ final class AcceleratorTests: XCTestCase {
             var out = [Int32](repeating: 0, count: 1)
             let check = reply.withUnsafeBytes { r in out.withUnsafeMutableBufferPointer { checkResult(r, expectedSequence: UInt32(seq), inputCRC: crc, output: $0) } }
             XCTAssertEqual(check, .ok)
-            XCTAssertEqual(out, reference.run(input))
+            XCTAssertEqual(out, try reference.infer(input))
         }
     }
 

@@ -169,7 +169,7 @@ final class LinkFigureTests: XCTestCase {
             for _ in 0..<100 { _ = try engine.infer(input) }
             let c1 = b.counters(.a), t1 = b.time
             let perInference = (t1 - t0) / 100
-            let cycles = ParameterSetCompute(ParameterSet(model: m)).cycles
+            let cycles = BoardModel.modelledCycles(m.shape)
             print(String(format: "LINK %@: %d round trips/inference, %d B out, %d B in, modelled %.1f us/inference (compute %d cycles = %.1f us at 100 MHz)",
                          name, (c1.roundTrips - c0.roundTrips) / 100, (c1.bytesOut - c0.bytesOut) / 100, (c1.bytesIn - c0.bytesIn) / 100,
                          perInference * 1e6, cycles, Double(cycles) / 100))
