@@ -54,7 +54,8 @@ def main() -> int:
     args = ap.parse_args()
 
     rows = []
-    for path in sorted(pathlib.Path(args.models).rglob("*.safetensors")):
+    root = pathlib.Path(args.models)
+    for path in sorted(root.rglob("*.safetensors")):
         vec = path.with_name(path.name[: -len(".safetensors")] + ".vectors.txt")
         if not vec.exists() or (args.filter and args.filter not in str(path)):
             continue
@@ -73,7 +74,7 @@ def main() -> int:
 
         s = measure(single, 1, args.runs, args.min_seconds)
         b = measure(lambda: reference.forward_batch(model, inputs), len(inputs), args.runs, args.min_seconds)
-        rows.append({"name": path.name[: -len(".safetensors")], "single_us": s[0] * 1e6, "batch_us": b[0] * 1e6,
+        rows.append({"name": str(path.relative_to(root))[: -len(".safetensors")], "single_us": s[0] * 1e6, "batch_us": b[0] * 1e6,
                      "single_cpu_us": s[1] * 1e6, "batch_cpu_us": b[1] * 1e6, "vectors": len(inputs)})
     if not rows:
         print(f"bench_numpy: no models with vectors under {args.models}", file=sys.stderr)

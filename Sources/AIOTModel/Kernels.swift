@@ -45,7 +45,8 @@ struct RequantStep {
     /// `SAT(z + RSHR(v, n)) - z` for an exact product or sum `v` (`|v| < 2^47`).
     @inline(__always)
     func centered(product v: Int64) -> Int32 {
-        let r = (v &+ half &- ((v >> 63) & negativeAdjust)) >> n
+        // Masking shifts (`&>>`): `n <= 40` (§3), so Swift's overshift branches would never fire.
+        let r = (v &+ half &- ((v &>> 63) & negativeAdjust)) &>> n
         return Int32(truncatingIfNeeded: min(max(r, lo), hi))
     }
 

@@ -17,14 +17,18 @@ struct Options {
     var runs = 7
     var minSeconds = 0.05
     var filter: String?
+    /// Run this many single inferences per model and print nothing else: a fixed amount of work
+    /// for instruction-counting profilers (callgrind), where timing-calibrated loops vary.
+    var profile: Int?
 
     static let usage = """
-        usage: aiot-bench [--models DIR] [--runs N] [--min-seconds S] [--filter TEXT] [--json]
+        usage: aiot-bench [--models DIR] [--runs N] [--min-seconds S] [--filter TEXT] [--json] [--profile N]
           --models DIR       directory searched for NAME.safetensors + NAME.vectors.txt (default: models)
           --runs N           timed runs per entry point; the median is reported (default: 7)
           --min-seconds S    minimum duration of one run; iterations grow to reach it (default: 0.05)
           --filter TEXT      only models whose path contains TEXT
           --json             print JSON instead of a table
+          --profile N        only run N checked single inferences per model, untimed (for callgrind)
         """
 
     init(_ args: [String]) {
@@ -41,12 +45,15 @@ struct Options {
             case "--runs": runs = Int(value()) ?? 0
             case "--min-seconds": minSeconds = Double(value()) ?? 0
             case "--filter": filter = value()
+            case "--profile": profile = Int(value()) ?? 0
             case "-h", "--help": print(Options.usage); exit(0)
             default: fail("unknown argument \(args[i])\n\(Options.usage)")
             }
             i += 1
         }
         if runs < 1 || minSeconds <= 0 { fail("--runs must be >= 1 and --min-seconds > 0") }
+        if let p = profile, p < 1 { fail("--profile needs a count >= 1") }
+        while modelsDir.count > 1 && modelsDir.hasSuffix("/") { modelsDir.removeLast() }
     }
 }
 
@@ -175,6 +182,24 @@ for (modelPath, vectorsPath) in pairs {
     let count = vectors.count
     let nIn = vectors.inputCount, nOut = vectors.outputCount
     var outputs = [Int32](repeating: 0, count: count * nOut)
+    // Models are named by their path under --models (elecdemand/W8A8 and nox/W8A8 are different models).
+    let name = String(modelPath.dropFirst(options.modelsDir.count + 1).dropLast(".safetensors".count))
+
+    if let n = options.profile {
+        let ok = vectors.inputs.withUnsafeBufferPointer { inp in
+            outputs.withUnsafeMutableBufferPointer { out in
+                for i in 0..<n {
+                    let v = i % count
+                    try! engine.infer(UnsafeBufferPointer(rebasing: inp[(v * nIn)..<((v + 1) * nIn)]),
+                                      into: UnsafeMutableBufferPointer(rebasing: out[(v * nOut)..<((v + 1) * nOut)]))
+                }
+                return n < count || Array(out) == vectors.outputs
+            }
+        }
+        guard ok else { fail("\(modelPath): outputs differ from the reference vectors; run aiotctl check-vectors") }
+        print("\(name): \(n) inferences")
+        continue
+    }
 
     // Every figure below comes from inferences whose outputs are checked against the reference.
     let (single, singleAllocs, singleOK) = vectors.inputs.withUnsafeBufferPointer { inp in
@@ -210,7 +235,6 @@ for (modelPath, vectorsPath) in pairs {
         }
     }
     guard singleOK, batchOK else { fail("\(modelPath): outputs differ from the reference vectors; run aiotctl check-vectors") }
-    let name = String(modelPath.split(separator: "/").last!.dropLast(".safetensors".count))
     rows.append(Row(name: name, shape: model.shape, singleMicros: single.seconds * 1e6, batchMicros: batched.seconds * 1e6,
                     singleCPUMicros: single.cpuSeconds * 1e6, batchCPUMicros: batched.cpuSeconds * 1e6,
                     singleAllocs: singleAllocs, batchAllocs: batchAllocs, iterations: single.iterations, vectors: count))
@@ -222,6 +246,7 @@ func fixed(_ v: Double, _ digits: Int) -> String {
     return digits == 0 ? s : String(s.dropLast(digits)) + "." + String(s.suffix(digits))
 }
 
+if options.profile != nil { exit(0) }
 if options.json {
     let models = rows.map { r -> JSONValue in
         .object([
