@@ -56,6 +56,61 @@ struct RequantStep {
     }
 }
 
+/// `RequantStep` on four values at once, exact, with 2-lane double and 32/64-bit integer operations
+/// that every x86-64 (SSE2) and ARM64 (NEON) CPU has, so no 64-bit multiply, compare or arithmetic
+/// shift, which SSE2 lacks.
+///
+/// RSHR is taken on magnitudes, as (P2) defines it: `r = (|v| + h) >> n`, then the sign is put back.
+/// Every `|v|` here is an exact double (`|acc| m < 2^47`, addition accumulators `< 2^34`, softmax
+/// products `< 2^38`). Capped at `2^min(n + 17, 47)` (the cap only changes results that saturate
+/// anyway: `|lo|, |hi| <= 65535 < 2^17`) and added to `2^52 + h` (exact: below 2^53), the double's
+/// low 52 mantissa bits are the integer `|v| + h`, and an integer shift by `n` finishes it.
+/// `KernelTests` checks it against the contract's `requantize`.
+struct RequantStep4 {
+    let m: SIMD4<Double>
+    let cap: SIMD4<Double>
+    let magic: SIMD4<Double>
+    let n: SIMD4<UInt64>
+    let lo: SIMD4<Int32>
+    let hi: SIMD4<Int32>
+
+    init(_ r: RequantStep, floor: Int32 = Int32.min) {
+        m = SIMD4(repeating: Double(r.m))
+        cap = SIMD4(repeating: Double(Int64(1) << min(r.n + 17, 47)))
+        magic = SIMD4(repeating: 4503599627370496.0 + Double(r.half))  // 2^52 + h
+        n = SIMD4(repeating: UInt64(r.n))
+        lo = SIMD4(repeating: max(Int32(truncatingIfNeeded: r.lo), floor))
+        hi = SIMD4(repeating: Int32(truncatingIfNeeded: r.hi))
+    }
+
+    /// `sign * ((|v| + h) >> n)` clamped to `lo ... hi`, for `|v|` given as an exact double and the
+    /// sign as a lane mask (-1 negative, 0 not).
+    @inline(__always)
+    func shift(magnitude a: SIMD4<Double>, negative: SIMD4<Int32>) -> SIMD4<Int32> {
+        let capped = a.replacing(with: cap, where: cap .< a)
+        let bits = unsafeBitCast(capped + magic, to: SIMD4<UInt64>.self) & SIMD4(repeating: 0x000F_FFFF_FFFF_FFFF)
+        let r = SIMD4<Int32>(truncatingIfNeeded: bits &>> n)
+        return ((r ^ negative) &- negative).clamped(lowerBound: lo, upperBound: hi)
+    }
+
+    /// `REQ(acc) - z` lane by lane (`|acc| <= 2^31 - 1`, the loader's bound), clamped below at
+    /// `floor` (ReLU) when one was given.
+    @inline(__always)
+    func centered(_ acc: SIMD4<Int32>) -> SIMD4<Int32> {
+        let negative = acc &>> 31
+        return shift(magnitude: SIMD4<Double>((acc ^ negative) &- negative) * m, negative: negative)
+    }
+
+    /// `SAT(z + RSHR(v, n)) - z` for exact products or sums `v` (the multiplier already applied).
+    @inline(__always)
+    func centered(product v: SIMD4<Double>) -> SIMD4<Int32> {
+        let bits = unsafeBitCast(v, to: SIMD4<Int64>.self)
+        let negative = SIMD4<Int32>(truncatingIfNeeded: bits &>> 32) &>> 31
+        let magnitude = unsafeBitCast(bits & SIMD4(repeating: Int64.max), to: SIMD4<Double>.self)
+        return shift(magnitude: magnitude, negative: negative)
+    }
+}
+
 /// (E2) addition of two centered operands to a centered output.
 struct AddStep {
     let m1: Int64
@@ -160,6 +215,100 @@ enum Kernels {
         }
     }
 
+    /// (E1) as `linear16`, each requantized output handed to `sink` (which may store it in 16 bits,
+    /// in a head's layout, or fold the next elementwise step in) instead of a second pass over memory.
+    ///
+    /// Two phases: all accumulators into `scratch` (`[rows, J]`), then the epilogue over them. The
+    /// epilogue of four outputs is one long dependency chain (reduce, requantize, residual,
+    /// requantize, norm, requantize); run back to back over memory, consecutive chains overlap in
+    /// the out-of-order window, where interleaved with the products they did not (measured: 2-phase
+    /// is faster although it executes a few more instructions).
+    @inline(__always)
+    static func linear16<S: OutputSink>(
+        _ x: UnsafePointer<Int16>, rows: Int, stride: Int,
+        _ w: UnsafePointer<Int16>, _ bias: UnsafePointer<Int32>, outputs j: Int,
+        _ req: RequantStep, relu: Bool, scratch: UnsafeMutablePointer<Int32>, _ sink: S
+    ) {
+        let floor: Int32 = relu ? 0 : Int32.min
+        var t = 0
+        while t < rows {
+            let xr = x + t &* stride
+            let ar = scratch + t &* j
+            var o = 0
+            while o &+ 4 <= j {
+                let w0 = w + o &* stride, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride
+                var a0 = SIMD4<Int32>.zero, a1 = SIMD4<Int32>.zero, a2 = SIMD4<Int32>.zero, a3 = SIMD4<Int32>.zero
+                var i = 0
+                while i < stride {
+                    let xv = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p0 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w0 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p1 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w1 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p2 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w2 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    let p3 = xv &* SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(w3 + i).loadUnaligned(as: SIMD8<Int16>.self))
+                    a0 &+= p0.evenHalf &+ p0.oddHalf
+                    a1 &+= p1.evenHalf &+ p1.oddHalf
+                    a2 &+= p2.evenHalf &+ p2.oddHalf
+                    a3 &+= p3.evenHalf &+ p3.oddHalf
+                    i &+= 8
+                }
+                // The four sums side by side in one vector.
+                let p01 = SIMD4(lowHalf: a0.evenHalf &+ a0.oddHalf, highHalf: a1.evenHalf &+ a1.oddHalf)
+                let p23 = SIMD4(lowHalf: a2.evenHalf &+ a2.oddHalf, highHalf: a3.evenHalf &+ a3.oddHalf)
+                let sums = SIMD4(lowHalf: p01.evenHalf &+ p01.oddHalf, highHalf: p23.evenHalf &+ p23.oddHalf)
+                UnsafeMutableRawPointer(ar + o).storeBytes(of: sums &+ UnsafeRawPointer(bias + o).loadUnaligned(as: SIMD4<Int32>.self), as: SIMD4<Int32>.self)
+                o &+= 4
+            }
+            while o < j {
+                ar[o] = bias[o] &+ dot16(xr, w + o &* stride, stride)
+                o &+= 1
+            }
+            t &+= 1
+        }
+        epilogue(scratch, rows: rows, outputs: j, req, floor: floor, sink)
+    }
+
+    /// Requantizes `[rows, J]` accumulators (four at a time) and hands them to `sink`.
+    @inline(__always)
+    static func epilogue<S: OutputSink>(
+        _ acc: UnsafePointer<Int32>, rows: Int, outputs j: Int, _ req: RequantStep, floor: Int32, _ sink: S
+    ) {
+        let req4 = RequantStep4(req, floor: floor)
+        let req = RequantStep(copying: req)
+        var t = 0
+        while t < rows {
+            let ar = acc + t &* j
+            var o = 0
+            while o &+ 4 <= j {
+                sink.store4(t, o, req4.centered(UnsafeRawPointer(ar + o).loadUnaligned(as: SIMD4<Int32>.self)))
+                o &+= 4
+            }
+            while o < j {
+                sink.store(t, o, max(req.centered(ar[o]), floor))
+                o &+= 1
+            }
+            t &+= 1
+        }
+    }
+
+    /// (E1) on 32-bit operands (an input wider than 15 bits) into a sink.
+    @inline(__always)
+    static func linear<S: OutputSink>(
+        _ x: UnsafePointer<Int32>, rows: Int, inputs k: Int,
+        _ w: UnsafePointer<Int32>, _ bias: UnsafePointer<Int32>, outputs j: Int,
+        _ req: RequantStep, relu: Bool, _ sink: S
+    ) {
+        for t in 0..<rows {
+            let xr = x + t * k
+            for o in 0..<j {
+                let wr = w + o * k
+                var acc = bias[o]
+                for i in 0..<k { acc &+= xr[i] &* wr[i] }
+                let v = req.centered(acc)
+                sink.store(t, o, relu ? max(v, 0) : v)
+            }
+        }
+    }
+
     /// Copies centered `[rows, cols]` Int32 values into `[rows, stride]` Int16, zero-padding each row.
     /// The caller guarantees the values fit (they come from activations of at most 15 bits).
     @inline(__always)
@@ -256,5 +405,122 @@ enum Kernels {
             for t in 0..<rows { a &+= x[t * channels + c] }
             y[c] = req.centered(a)
         }
+    }
+}
+
+/// Where a fused kernel puts output `(t, o)` (centered). Implementations are small structs the
+/// compiler specializes and inlines into the kernel's loop.
+protocol OutputSink {
+    func store(_ t: Int, _ o: Int, _ v: Int32)
+    /// Outputs `o ..< o + 4` of row `t`.
+    func store4(_ t: Int, _ o: Int, _ v: SIMD4<Int32>)
+}
+
+extension OutputSink {
+    @inline(__always) func store4(_ t: Int, _ o: Int, _ v: SIMD4<Int32>) {
+        store(t, o, v[0])
+        store(t, o &+ 1, v[1])
+        store(t, o &+ 2, v[2])
+        store(t, o &+ 3, v[3])
+    }
+}
+
+/// Row-major Int32 `[rows, stride]`.
+struct Store32: OutputSink {
+    let y: UnsafeMutablePointer<Int32>
+    let stride: Int
+    @inline(__always) func store(_ t: Int, _ o: Int, _ v: Int32) { y[t &* stride &+ o] = v }
+    @inline(__always) func store4(_ t: Int, _ o: Int, _ v: SIMD4<Int32>) {
+        UnsafeMutableRawPointer(y + (t &* stride &+ o)).storeBytes(of: v, as: SIMD4<Int32>.self)
+    }
+}
+
+/// Int16 at `y[cols[o] + t * rowStep]`: plain padded rows (`cols[o] = o`, `rowStep` = row stride),
+/// a head's slice, or a transposed layout (`cols[o] = o * wStride`, `rowStep = 1`). Every value
+/// stored fits: internal activations have at most 8 bits.
+struct Store16: OutputSink {
+    let y: UnsafeMutablePointer<Int16>
+    let cols: UnsafePointer<Int>
+    let rowStep: Int
+    @inline(__always) func store(_ t: Int, _ o: Int, _ v: Int32) { y[cols[o] &+ t &* rowStep] = Int16(truncatingIfNeeded: v) }
+}
+
+/// (E2) then (E3): `y = BatchNorm(Add(a, v))` for each output `v` of the kernel, the residual and the
+/// norm folded into its epilogue; `y` is kept in 32 bits (the next residual reads it) and in 16 bits
+/// (the next linear reads it), both `[rows, d]`-shaped with their own strides.
+struct AddNormStore: OutputSink {
+    let a: UnsafePointer<Int32>
+    let d: Int
+    let add: AddStep
+    let g: UnsafePointer<Int32>
+    let b: UnsafePointer<Int32>
+    let norm: RequantStep
+    let y32: UnsafeMutablePointer<Int32>
+    let y16: UnsafeMutablePointer<Int16>
+    let stride16: Int
+    let add4: RequantStep4
+    let norm4: RequantStep4
+
+    init(a: UnsafePointer<Int32>, d: Int, add: AddStep, g: UnsafePointer<Int32>, b: UnsafePointer<Int32>, norm: RequantStep,
+         y32: UnsafeMutablePointer<Int32>, y16: UnsafeMutablePointer<Int16>, stride16: Int) {
+        self.a = a; self.d = d; self.add = add; self.g = g; self.b = b; self.norm = norm
+        self.y32 = y32; self.y16 = y16; self.stride16 = stride16
+        add4 = RequantStep4(add.shift)
+        norm4 = RequantStep4(norm)
+    }
+
+    @inline(__always) func store(_ t: Int, _ o: Int, _ v: Int32) {
+        let i = t &* d &+ o
+        let r = add.centered(Int64(a[i]) &* add.m1 &+ Int64(v) &* add.m2)
+        let n = norm.centered(b[o] &+ r &* g[o])
+        y32[i] = n
+        y16[t &* stride16 &+ o] = Int16(truncatingIfNeeded: n)
+    }
+    @inline(__always) func store4(_ t: Int, _ o: Int, _ v: SIMD4<Int32>) {
+        let i = t &* d &+ o
+        let av = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD4<Int32>.self)
+        let acc = SIMD4<Double>(av) * SIMD4(repeating: Double(add.m1)) + SIMD4<Double>(v) * SIMD4(repeating: Double(add.m2))
+        let r = add4.centered(product: acc)
+        let gv = UnsafeRawPointer(g + o).loadUnaligned(as: SIMD4<Int32>.self)
+        let bv = UnsafeRawPointer(b + o).loadUnaligned(as: SIMD4<Int32>.self)
+        let n = norm4.centered(bv &+ r &* gv)
+        UnsafeMutableRawPointer(y32 + i).storeBytes(of: n, as: SIMD4<Int32>.self)
+        UnsafeMutableRawPointer(y16 + (t &* stride16 &+ o)).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: n), as: SIMD4<Int16>.self)
+    }
+}
+
+/// (E2) with the constant positional encoding (`x2' m2` precomputed), kept in 32 bits and, when the
+/// next linears take 16-bit operands, in 16 bits.
+struct AddPEStore: OutputSink {
+    let pe: UnsafePointer<Int64>
+    let peDouble: UnsafePointer<Double>  // the same products as exact doubles (< 2^34)
+    let d: Int
+    let add: AddStep
+    let y32: UnsafeMutablePointer<Int32>
+    let y16: UnsafeMutablePointer<Int16>?
+    let stride16: Int
+    let add4: RequantStep4
+
+    init(pe: UnsafePointer<Int64>, peDouble: UnsafePointer<Double>, d: Int, add: AddStep,
+         y32: UnsafeMutablePointer<Int32>, y16: UnsafeMutablePointer<Int16>?, stride16: Int) {
+        self.pe = pe; self.peDouble = peDouble; self.d = d; self.add = add
+        self.y32 = y32; self.y16 = y16; self.stride16 = stride16
+        add4 = RequantStep4(add.shift)
+    }
+
+    @inline(__always) func store4(_ t: Int, _ o: Int, _ v: SIMD4<Int32>) {
+        let i = t &* d &+ o
+        let acc = SIMD4<Double>(v) * SIMD4(repeating: Double(add.m1)) + UnsafeRawPointer(peDouble + i).loadUnaligned(as: SIMD4<Double>.self)
+        let r = add4.centered(product: acc)
+        UnsafeMutableRawPointer(y32 + i).storeBytes(of: r, as: SIMD4<Int32>.self)
+        if let y16 {
+            UnsafeMutableRawPointer(y16 + (t &* stride16 &+ o)).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: r), as: SIMD4<Int16>.self)
+        }
+    }
+    @inline(__always) func store(_ t: Int, _ o: Int, _ v: Int32) {
+        let i = t &* d &+ o
+        let r = add.centered(Int64(v) &* add.m1 &+ pe[i])
+        y32[i] = r
+        if let y16 { y16[t &* stride16 &+ o] = Int16(truncatingIfNeeded: r) }
     }
 }

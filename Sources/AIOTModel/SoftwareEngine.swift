@@ -12,6 +12,7 @@ public final class SoftwareEngine: InferenceEngine {
     private let inputZero: Int32, inputLo: Int32, inputHi: Int32, outputZero: Int32
     private let inputProj: LinearPlan
     private let peScaled: UnsafeMutablePointer<Int64>
+    private let peScaledDouble: UnsafeMutablePointer<Double>
     private let peAdd: AddStep
     private let layers: [LayerPlan]
     private let poolReq: RequantStep
@@ -38,6 +39,22 @@ public final class SoftwareEngine: InferenceEngine {
     private let pool: UnsafeMutablePointer<Int32>     // [d]
     private let out: UnsafeMutablePointer<Int32>      // [P]
 
+    // The fused path (`run`): each activation a linear reads is written once, in 16 bits, by the
+    // kernel that produces it, in the layout its consumer reads. Each buffer has one layout, so its
+    // zero padding is never overwritten.
+    private let fused: Bool
+    private let dStride: Int, fStride: Int, inStride: Int
+    private let in16: UnsafeMutablePointer<Int16>     // [W, pad8(F)]
+    private let x16: UnsafeMutablePointer<Int16>      // [W, pad8(d)]
+    private let ctx16: UnsafeMutablePointer<Int16>    // [W, pad8(d)]
+    private let norm16: UnsafeMutablePointer<Int16>   // [W, pad8(d)]
+    private let ffn16: UnsafeMutablePointer<Int16>    // [W, pad8(4d)]
+    private let zeros: UnsafeMutablePointer<Int32>    // [max(W, d)]: the attention products' zero bias
+    private let identity: UnsafeMutablePointer<Int>   // cols[o] = o
+    private let headCols: UnsafeMutablePointer<Int>   // q, k channel o -> h * W * dhStride + o % dh
+    private let vCols: UnsafeMutablePointer<Int>      // v channel o -> o * wStride (transposed)
+    private let accs: UnsafeMutablePointer<Int32>     // [W, max(4d, W)]: a product's accumulators
+
     public convenience init(model: QuantizedModel) {
         self.init(model: model, narrowOperands: true)
     }
@@ -59,6 +76,8 @@ public final class SoftwareEngine: InferenceEngine {
         for i in 0..<(s.window * s.dModel) {
             peScaled[i] = (Int64(model.pe[i]) - Int64(model.peAct.zeroPoint)) * model.peAddReq.m2
         }
+        peScaledDouble = a.allocate(Double.self, s.window * s.dModel)
+        for i in 0..<(s.window * s.dModel) { peScaledDouble[i] = Double(peScaled[i]) }
         peAdd = AddStep(model.peAddReq, model.peAddAct)
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
@@ -92,6 +111,27 @@ public final class SoftwareEngine: InferenceEngine {
         probRow = a.allocate(Int16.self, wStride)
         pool = a.allocate(Int32.self, s.dModel)
         out = a.allocate(Int32.self, s.horizon)
+
+        fused = narrowOperands
+        dStride = pad8(s.dModel)
+        fStride = pad8(s.ffn)
+        inStride = pad8(s.features)
+        in16 = a.allocate(Int16.self, s.window * pad8(s.features))
+        x16 = a.allocate(Int16.self, s.window * pad8(s.dModel))
+        ctx16 = a.allocate(Int16.self, s.window * pad8(s.dModel))
+        norm16 = a.allocate(Int16.self, s.window * pad8(s.dModel))
+        ffn16 = a.allocate(Int16.self, s.window * pad8(s.ffn))
+        zeros = a.allocate(Int32.self, max(s.window, s.dModel))
+        let widest = max(s.ffn, s.window, s.dModel, s.horizon)
+        identity = a.allocate(Int.self, widest)
+        for o in 0..<widest { identity[o] = o }
+        accs = a.allocate(Int32.self, s.window * max(s.ffn, s.window, s.dModel))
+        headCols = a.allocate(Int.self, s.dModel)
+        vCols = a.allocate(Int.self, s.dModel)
+        for o in 0..<s.dModel {
+            headCols[o] = (o / dh) * s.window * dhStride + o % dh
+            vCols[o] = o * wStride
+        }
     }
 
     /// One window `[W, F]` of quantized inputs to `P` quantized outputs.
@@ -124,6 +164,88 @@ public final class SoftwareEngine: InferenceEngine {
         for b in 0..<count { run(inBase + b * n, outBase + b * horizon) }
     }
 
+    @inline(__always)
+    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
+        if fused { runFused(input, output) } else { runLayered(input, output) }
+    }
+
+    /// §5 on one range-checked window, every elementwise step folded into the epilogue of the matrix
+    /// product before it (PE add into the input projection; residual + norm into o and ffn2) and
+    /// every 16-bit operand written once, where its consumer reads it.
+    private func runFused(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
+        let w = window, d = dModel
+        // 1-2: input projection with the positional encoding in its epilogue.
+        let xNarrow = layers.first.map { $0.q.weight16 != nil } ?? false
+        let peSink = AddPEStore(pe: peScaled, peDouble: peScaledDouble, d: d, add: peAdd, y32: x, y16: xNarrow ? x16 : nil, stride16: dStride)
+        if let w16 = inputProj.weight16 {
+            for t in 0..<w {
+                for f in 0..<features { in16[t &* inStride &+ f] = Int16(truncatingIfNeeded: input[t &* features &+ f] &- inputZero) }
+            }
+            Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, peSink)
+        } else if let w32 = inputProj.weight32 {
+            for i in 0..<(w * features) { xIn[i] = input[i] &- inputZero }
+            Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
+        }
+        for layer in layers {
+            // 3: q, k straight into per-head rows, v into per-head transposed rows.
+            let qSink = Store16(y: q16, cols: headCols, rowStep: dhStride)
+            let kSink = Store16(y: k16, cols: headCols, rowStep: dhStride)
+            let vSink = Store16(y: vT16, cols: vCols, rowStep: 1)
+            if let wq = layer.q.weight16, let wk = layer.k.weight16, let wv = layer.v.weight16 {
+                Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, qSink)
+                Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, kSink)
+                Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, vSink)
+            } else if let wq = layer.q.weight32, let wk = layer.k.weight32, let wv = layer.v.weight32 {
+                Kernels.linear(x, rows: w, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
+                Kernels.linear(x, rows: w, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
+                Kernels.linear(x, rows: w, inputs: d, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, vSink)
+            }
+            // 4-6 per head and query row: scores as a product with the keys as weights, softmax,
+            // context as a product with the transposed values as weights, into ctx16.
+            let rowSink = Store32(y: scoreRow, stride: 0)
+            let range = (Int64(1) << layer.probsBits) - 1
+            let probsStep = RequantStep(m: 1, n: 30, zeroPoint: contractLo(layer.probsBits), bits: layer.probsBits)
+            for h in 0..<heads {
+                let qh = q16 + (h &* w &* dhStride), kh = k16 + (h &* w &* dhStride), vh = vT16 + (h &* dh &* wStride)
+                for i in 0..<w {
+                    Kernels.linear16(qh + (i &* dhStride), rows: 1, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, rowSink)
+                    var mx = Int32.min
+                    for j in 0..<w { mx = max(mx, scoreRow[j]) }
+                    var den: Int64 = 0
+                    for j in 0..<w {
+                        let e = layer.exp[Int(mx &- scoreRow[j])]
+                        scoreRow[j] = e
+                        den &+= Int64(e)
+                    }
+                    let inv = (range << 30) / den
+                    for j in 0..<w {
+                        probRow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(scoreRow[j]) &* inv))
+                    }
+                    let ctxSink = Store16(y: ctx16 + (i &* dStride &+ h &* dh), cols: identity, rowStep: 0)
+                    Kernels.linear16(probRow, rows: 1, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, ctxSink)
+                }
+            }
+            // 7-9: o with res1 and norm1 in its epilogue; 10: ffn1 (ReLU) in 16 bits; 11-13: ffn2
+            // with res2 and norm2 in its epilogue, giving the next x.
+            guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
+                preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
+            }
+            Kernels.linear16(ctx16, rows: w, stride: dStride, wo, layer.o.bias, outputs: d, layer.o.req, relu: false, scratch: accs,
+                             AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
+                                          y32: norm1, y16: norm16, stride16: dStride))
+            Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs,
+                             Store16(y: ffn16, cols: identity, rowStep: fStride))
+            Kernels.linear16(ffn16, rows: w, stride: fStride, w2, layer.ffn2.bias, outputs: d, layer.ffn2.req, relu: false, scratch: accs,
+                             AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
+                                          y32: x, y16: x16, stride16: dStride))
+        }
+        // 14-15: pooling and the head.
+        Kernels.averagePool(x, rows: w, channels: d, poolReq, pool)
+        head.prepare(pool, rows: 1, narrow: narrow)
+        head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
+        for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+    }
+
     /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
     /// zero-padded to multiples of 8. Every value fits: q, k, v are internal activations (<= 8 bits).
     @inline(__always)
@@ -152,8 +274,9 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
-    /// §5 on one range-checked window.
-    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
+    /// §5 on one range-checked window, one layer at a time through Int32 buffers: the path that
+    /// `narrowOperands: false` selects, so tests can hold the fused path against it.
+    private func runLayered(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
         for i in 0..<(window * features) { xIn[i] = input[i] &- inputZero }
         let wd = window * dModel
         // 1-2: input projection and positional encoding.
