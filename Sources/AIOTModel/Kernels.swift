@@ -443,6 +443,14 @@ struct Store16: OutputSink {
     let cols: UnsafePointer<Int>
     let rowStep: Int
     @inline(__always) func store(_ t: Int, _ o: Int, _ v: Int32) { y[cols[o] &+ t &* rowStep] = Int16(truncatingIfNeeded: v) }
+    @inline(__always) func store4(_ t: Int, _ o: Int, _ v: SIMD4<Int32>) {
+        let c = cols[o]
+        if cols[o &+ 3] == c &+ 3 {  // four adjacent channels (rows, or one head's slice)
+            UnsafeMutableRawPointer(y + (c &+ t &* rowStep)).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: v), as: SIMD4<Int16>.self)
+        } else {
+            store(t, o, v[0]); store(t, o &+ 1, v[1]); store(t, o &+ 2, v[2]); store(t, o &+ 3, v[3])
+        }
+    }
 }
 
 /// (E2) then (E3): `y = BatchNorm(Add(a, v))` for each output `v` of the kernel, the residual and the

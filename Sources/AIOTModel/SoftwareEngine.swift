@@ -54,6 +54,8 @@ public final class SoftwareEngine: InferenceEngine {
     private let headCols: UnsafeMutablePointer<Int>   // q, k channel o -> h * W * dhStride + o % dh
     private let vCols: UnsafeMutablePointer<Int>      // v channel o -> o * wStride (transposed)
     private let accs: UnsafeMutablePointer<Int32>     // [W, max(4d, W)]: a product's accumulators
+    private let scores: UnsafeMutablePointer<Int32>   // [W, W]: one head's scores, then its exp values
+    private let probs16: UnsafeMutablePointer<Int16>  // [W, wStride]: one head's probabilities, zero past W
 
     public convenience init(model: QuantizedModel) {
         self.init(model: model, narrowOperands: true)
@@ -126,6 +128,8 @@ public final class SoftwareEngine: InferenceEngine {
         identity = a.allocate(Int.self, widest)
         for o in 0..<widest { identity[o] = o }
         accs = a.allocate(Int32.self, s.window * max(s.ffn, s.window, s.dModel))
+        scores = a.allocate(Int32.self, s.window * s.window)
+        probs16 = a.allocate(Int16.self, s.window * pad8(s.window))
         headCols = a.allocate(Int.self, s.dModel)
         vCols = a.allocate(Int.self, s.dModel)
         for o in 0..<s.dModel {
@@ -200,30 +204,41 @@ public final class SoftwareEngine: InferenceEngine {
                 Kernels.linear(x, rows: w, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
                 Kernels.linear(x, rows: w, inputs: d, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, vSink)
             }
-            // 4-6 per head and query row: scores as a product with the keys as weights, softmax,
-            // context as a product with the transposed values as weights, into ctx16.
-            let rowSink = Store32(y: scoreRow, stride: 0)
+            // 4-6 per head: all scores as one product with the keys as weights, the softmax row by
+            // row, all contexts as one product with the transposed values as weights, into ctx16.
             let range = (Int64(1) << layer.probsBits) - 1
             let probsStep = RequantStep(m: 1, n: 30, zeroPoint: contractLo(layer.probsBits), bits: layer.probsBits)
+            let probs4 = RequantStep4(probsStep)
             for h in 0..<heads {
                 let qh = q16 + (h &* w &* dhStride), kh = k16 + (h &* w &* dhStride), vh = vT16 + (h &* dh &* wStride)
+                Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs,
+                                 Store32(y: scores, stride: w))
                 for i in 0..<w {
-                    Kernels.linear16(qh + (i &* dhStride), rows: 1, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, rowSink)
+                    let row = scores + i &* w, prow = probs16 + i &* wStride
                     var mx = Int32.min
-                    for j in 0..<w { mx = max(mx, scoreRow[j]) }
+                    for j in 0..<w { mx = max(mx, row[j]) }
                     var den: Int64 = 0
                     for j in 0..<w {
-                        let e = layer.exp[Int(mx &- scoreRow[j])]
-                        scoreRow[j] = e
+                        let e = layer.exp[Int(mx &- row[j])]
+                        row[j] = e
                         den &+= Int64(e)
                     }
                     let inv = (range << 30) / den
-                    for j in 0..<w {
-                        probRow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(scoreRow[j]) &* inv))
+                    let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
+                    var j = 0
+                    while j &+ 4 <= w {
+                        let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
+                        let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
+                        UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
+                        j &+= 4
                     }
-                    let ctxSink = Store16(y: ctx16 + (i &* dStride &+ h &* dh), cols: identity, rowStep: 0)
-                    Kernels.linear16(probRow, rows: 1, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, ctxSink)
+                    while j < w {
+                        prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
+                        j &+= 1
+                    }
                 }
+                Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs,
+                                 Store16(y: ctx16 + h &* dh, cols: identity, rowStep: dStride))
             }
             // 7-9: o with res1 and norm1 in its epilogue; 10: ffn1 (ReLU) in 16 bits; 11-13: ffn2
             // with res2 and norm2 in its epilogue, giving the next x.

@@ -49,6 +49,45 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testVectorRequantEqualsContract() {
+        // RequantStep4 (doubles + integer shifts) against the contract on edge cases, every tie and
+        // random operands, through both entry points (an accumulator, and an exact signed product).
+        var rng = SystemRandomNumberGenerator()
+        var cases: [(acc: Int64, m: Int64, n: Int, z: Int64, bits: Int)] = []
+        let accs: [Int64] = [0, 1, -1, 2, -2, 3, -3, 127, -128, 1 << 20, -(1 << 20), Int64(Int32.max), Int64(Int32.min) + 1]
+        for bits in [4, 8, 16] {
+            for z in [contractLo(bits), 0, contractHi(bits)] {
+                for n in [0, 1, 2, 15, 16, 30, 39, 40] {
+                    for m: Int64 in [0, 1, 3, 32768, 65535] { for acc in accs { cases.append((acc, m, n, z, bits)) } }
+                }
+            }
+        }
+        for n in 1...40 {
+            for k: Int64 in [-3, -1, 0, 2] {
+                let v = (2 * k + 1) << Int64(n - 1)  // exact ties of RSHR(v, n) with m = 1
+                if abs(v) < Int64(Int32.max) { for d: Int64 in [-1, 0, 1] { cases.append((v + d, 1, n, 0, 16)) } }
+            }
+        }
+        for _ in 0..<100_000 {
+            let bits = [4, 6, 8, 12, 16].randomElement(using: &rng)!
+            cases.append((Int64(Int32.random(in: (Int32.min + 1)...Int32.max, using: &rng)), .random(in: 0...65535, using: &rng),
+                          .random(in: 0...40, using: &rng), .random(in: contractLo(bits)...contractHi(bits), using: &rng), bits))
+        }
+        for c in cases {
+            let step = RequantStep(m: c.m, n: c.n, zeroPoint: c.z, bits: c.bits)
+            let expected = requantize(c.acc, m: c.m, n: c.n, zeroPoint: c.z, bits: c.bits) - c.z
+            let lanes = SIMD4<Int32>(Int32(c.acc), 0, -Int32(c.acc), 1)
+            let got = RequantStep4(step).centered(lanes)
+            XCTAssertEqual(Int64(got[0]), expected, "acc \(c.acc) m \(c.m) n \(c.n) z \(c.z) b \(c.bits)")
+            XCTAssertEqual(Int64(got[2]), requantize(-c.acc, m: c.m, n: c.n, zeroPoint: c.z, bits: c.bits) - c.z)
+            let product = RequantStep4(RequantStep(m: 1, n: c.n, zeroPoint: c.z, bits: c.bits))
+                .centered(product: SIMD4<Double>(repeating: Double(c.acc * c.m)))
+            XCTAssertEqual(Int64(product[1]), expected, "product acc \(c.acc) m \(c.m) n \(c.n)")
+            let relu = RequantStep4(step, floor: 0).centered(lanes)
+            XCTAssertEqual(Int64(relu[0]), max(expected, 0))
+        }
+    }
+
     func testAdditionStepEqualsContract() {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<100_000 {
