@@ -26,7 +26,8 @@ step swift-test swift test --skip-build
 # MSE recomputed from the real test split.
 step train-quick bash tools/train/sweep.sh --quick --keep --out "$QUICK"
 for m in "$QUICK"/*/*.safetensors models/elecdemand/*.safetensors models/nox/*.safetensors; do
-    step "vectors-$(basename "$(dirname "$m")")-$(basename "$m" .safetensors)" \
+    origin=bundled; case "$m" in "$QUICK"/*) origin=quick;; esac
+    step "vectors-$origin-$(basename "$(dirname "$m")")-$(basename "$m" .safetensors)" \
         .build/debug/aiotctl check-vectors --model "$m" --vectors "${m%.safetensors}.vectors.txt"
 done
 step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build/debug/aiotctl \
