@@ -42,7 +42,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # One after the other, never concurrently: each gets the same (shared) machine.
 "$bench" --json "${filter[@]}" >"$out/swift.json"
-"$PYTHON" -m tools.train.bench_onnx --json "${filter[@]}" >"$out/onnx.json" || echo '{"models": []}' >"$out/onnx.json"
+# Exit status 2 = no ONNX export among the selected models (e.g. --filter random): Swift and numpy only.
+rc=0
+"$PYTHON" -m tools.train.bench_onnx --json "${filter[@]}" >"$out/onnx.json" 2>"$out/onnx.err" || rc=$?
+if [ "$rc" = 2 ]; then
+    echo '{"models": []}' >"$out/onnx.json"
+elif [ "$rc" != 0 ]; then
+    cat "$out/onnx.err" >&2
+    exit 1
+fi
 "$PYTHON" tools/bench_numpy.py --json "${filter[@]}" >"$out/numpy.json"
 
 JSON=$json CPU="${cpu:-portable (x86-64 baseline)}" "$PYTHON" - "$out/swift.json" "$out/onnx.json" "$out/numpy.json" <<'PY'
