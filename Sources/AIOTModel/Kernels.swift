@@ -73,8 +73,13 @@ struct RequantStep4 {
     let n: SIMD4<UInt64>
     let lo: SIMD4<Int32>
     let hi: SIMD4<Int32>
+    /// Only for `n < 16` can `(|v| + h) >> n` (`|v| < 2^47`) exceed 2^31 and need the cap; with
+    /// `n >= 16` the 32-bit clamp alone saturates it, and the cap (a compare and a blend, three
+    /// instructions per two lanes on SSE2) is skipped.
+    let needsCap: Bool
 
     init(_ r: RequantStep, floor: Int32 = Int32.min) {
+        needsCap = r.n < 16
         m = SIMD4(repeating: Double(r.m))
         cap = SIMD4(repeating: Double(Int64(1) << min(r.n + 17, 47)))
         magic = SIMD4(repeating: 4503599627370496.0 + Double(r.half))  // 2^52 + h
@@ -87,7 +92,7 @@ struct RequantStep4 {
     /// sign as a lane mask (-1 negative, 0 not).
     @inline(__always)
     func shift(magnitude a: SIMD4<Double>, negative: SIMD4<Int32>) -> SIMD4<Int32> {
-        let capped = a.replacing(with: cap, where: cap .< a)
+        let capped = needsCap ? a.replacing(with: cap, where: cap .< a) : a
         let bits = unsafeBitCast(capped + magic, to: SIMD4<UInt64>.self) & SIMD4(repeating: 0x000F_FFFF_FFFF_FFFF)
         let r = SIMD4<Int32>(truncatingIfNeeded: bits &>> n)
         return ((r ^ negative) &- negative).clamped(lowerBound: lo, upperBound: hi)
