@@ -79,7 +79,12 @@ public final class BoardPowerSource: PowerSource {
     }
 
     public func energyMicrojoules() -> UInt64? {
+        energyJoules().map { UInt64($0 * 1e6) }
+    }
+
+    /// The same counter in joules, without the protocol's 1 µJ steps (an inference is ~20-80 µJ).
+    public func energyJoules() -> Double? {
         guard let watts else { return nil }
-        return UInt64((baseJoules + watts * max(0, clock() - windowStart)) * 1e6)
+        return baseJoules + watts * max(0, clock() - windowStart)
     }
 }

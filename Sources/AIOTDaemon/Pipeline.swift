@@ -275,7 +275,7 @@ final class Pipeline {
         let fpga = s.engine as? FPGAEngine
         let board = fpga != nil ? boardPower() : nil
         board?.closeWindowIfDue()
-        let b0 = board?.energyMicrojoules()
+        let b0 = board?.energyJoules()
         let e0 = power.energyMicrojoules()
         let t1 = monotonicNanos()
         do {
@@ -287,7 +287,7 @@ final class Pipeline {
         }
         let t2 = monotonicNanos()
         let e1 = power.energyMicrojoules()
-        let b1 = board?.energyMicrojoules()
+        let b1 = board?.energyJoules()
         var energy: Double? = (e0 != nil && e1 != nil && e1! >= e0!) ? Double(e1! - e0!) : nil
         let windowEnd = s.window.time(of: step)
         s.sequence += 1
@@ -302,7 +302,7 @@ final class Pipeline {
         var sourceWatts: Double? = nil
         if kind == .fpga {
             if let board, let b0, let b1, b1 >= b0 {
-                energy = Double(b1 - b0); energySource = board.name; sourceWatts = board.watts
+                energy = (b1 - b0) * 1e6; energySource = board.name; sourceWatts = board.watts
             } else { energy = nil; energySource = "none" }
         }
 
