@@ -64,8 +64,13 @@ write_config bench "$OUT/aiotd.toml"
 "$AIOTD_BIN" --config "$OUT/aiotd.toml" 2>"$OUT/aiotd.log" & AIOTD=$!; pids+=($AIOTD)
 mosquitto_sub -p "$PORT" -t aiot/bench/status -C 1 -W 20 > /dev/null
 W=$(python3 -c "import json,struct;b=open('$MODEL','rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(json.loads(b[8:8+n])['__metadata__']['aiot'])['shape']['window'])")
+# aiotd's own CPU time (user + system, all threads) over both flat-out runs: unlike readings/s it
+# does not depend on how much of the two cores other jobs leave.
+cpu() { awk '{print $14 + $15}' /proc/$AIOTD/stat; }
+c0=$(cpu)
 d0=$("$OUT/mqtt_load" daemon "$PORT" "$N" 0 0 bench q0 "$W")
 d1=$("$OUT/mqtt_load" daemon "$PORT" "$N" 1 0 bench q1 "$W")
+cpu_us=$(python3 -c "print(round(($(cpu) - $c0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
 r1=$("$OUT/mqtt_load" daemon "$PORT" "$RATE_N" 1 1000 bench rate "$W")
 rss=$(awk '/VmHWM/ {print $2}' /proc/$AIOTD/status)
 lines=$(cat "$OUT"/energy-bench/*.jsonl | wc -l)
@@ -97,11 +102,11 @@ print("; ".join(f"{t}: {(b.get(t, 0) - a.get(t, 0)) / n:.2f}" for t in sorted(se
 PY
 )
 
-python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" <<'PY'
 import json, sys, platform, os
 l0, l1, d0, d1, r1 = (json.loads(sys.argv[i]) for i in (1, 2, 4, 5, 6))
 cli, rss, lines, rc, stop, n, model = int(sys.argv[3]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
-per_reading, load = sys.argv[13], sys.argv[14]
+per_reading, load, cpu_us = sys.argv[13], sys.argv[14], sys.argv[15]
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end: {load}); "
       f"model {model}; {n} readings per run; static release build")
 print()
@@ -113,6 +118,7 @@ print(f"| raw loopback, mosquitto_pub -l / mosquitto_sub, QoS 1, 40 B | {cli:,} 
 for d, l in ((d0, l0), (d1, l1)):
     print(f"| aiotd end to end, QoS {d['qos']}, flat out: readings/s, every forecast received | {d['readings_per_s']:,.0f} /s "
           f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s']:,.0f} msg/s | {d['readings_per_s']/l['msg_per_s']:.2f} |")
+print(f"| aiotd CPU time per reading (user + system, all its threads), over both flat-out runs | {cpu_us} µs | | |")
 print(f"| aiotd reading→forecast latency through the broker at 1,000 readings/s, QoS 1: p50 / p99 | "
       f"{r1['p50_us']:.0f} µs / {r1['p99_us']:.0f} µs ({r1['forecasts']}/{r1['expected_forecasts']} forecasts) | | |")
 print(f"| aiotd peak RSS (VmHWM) after all three runs | {rss/1024:.1f} MiB | | |")

@@ -165,7 +165,14 @@ def main() -> int:
         n = stats["n"]
         print(f"sent {len(times)} steps in {took:.1f} s; forecasts received {len(stats['seen'])} of {expected}")
         if n:
-            print(f"forecast error vs actual ({n} steps): MAE {stats['abs'] / n:.4f} {unit}, RMSE {math.sqrt(stats['sq'] / n):.4f} {unit}")
+            print(f"forecast error vs actual ({n} steps): MAE {stats['abs'] / n:.5f} {unit}, RMSE {math.sqrt(stats['sq'] / n):.5f} {unit}")
+            # The whole split replayed: the same windows as the model's offline test metrics.
+            mpath = re.sub(r"\.safetensors$", ".metrics.json", a.model)
+            if os.path.exists(mpath):
+                integer = json.load(open(mpath)).get("integer", {})
+                if integer.get("windows") == n and "mae_eng" in integer:
+                    print(f"offline test metrics of the same {n} windows ({os.path.basename(mpath)}, docs/results.md): "
+                          f"MAE {integer['mae_eng']:.5f} {unit}, RMSE {math.sqrt(integer['mse_eng']):.5f} {unit}")
         if stats["lat"]:
             print(f"daemon latency (reading to publish): p50 {percentile(stats['lat'], 0.5):.0f} us, p99 {percentile(stats['lat'], 0.99):.0f} us")
         if stats["e2e"]:

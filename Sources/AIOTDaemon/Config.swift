@@ -40,7 +40,19 @@ public struct DaemonConfig: Sendable, Equatable {
     public var engineDevice: String
     /// Upload the model's parameters when the board does not hold them.
     public var engineUpload: Bool
+    /// The `[board]` section (docs/board.md): link and energy settings for the fpga engine.
+    public var board = BoardSettings()
     public var streams: [StreamConfig]
+
+    public struct BoardSettings: Sendable, Equatable {
+        /// Channel A SPI clock of a real FT2232H (the board model ignores it).
+        public var sckHz = 30_000_000
+        public var maxRetries = 2
+        public var probeEvery = 20
+        /// How often the PAC1934 accumulators are read (between inferences).
+        public var energyWindowSeconds = 60.0
+        public init() {}
+    }
 
     public struct Topics: Sendable, Equatable {
         public var readings = "aiot/{gateway}/readings/{sensor}"
@@ -131,7 +143,7 @@ struct Reader {
     }
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "metrics", "status", "energy", "engine", "stream"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "metrics", "status", "energy", "engine", "board", "stream"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -201,6 +213,21 @@ struct Reader {
         if let engineT { try checkKeys(engineT, "engine", ["kind", "device", "upload"]) }
         let engineName = try string(engineT, "kind", "engine.kind", default: "software")
         guard let engine = EngineKind(rawValue: engineName) else { throw err("engine.kind", "\"\(engineName)\" is not software or fpga") }
+        // [board] is the documented home of the board settings; engine.device / engine.upload are
+        // the older spelling, still accepted, but not both at once.
+        let boardT = try table(root, "board")
+        if let boardT { try checkKeys(boardT, "board", ["device", "sck_hz", "upload_weights", "max_retries", "probe_every", "energy_window_s"]) }
+        if boardT?["device"] != nil && engineT?["device"] != nil { throw err("board.device", "given twice (also engine.device); keep board.device") }
+        if boardT?["upload_weights"] != nil && engineT?["upload"] != nil { throw err("board.upload_weights", "given twice (also engine.upload); keep board.upload_weights") }
+        let device = boardT?["device"] != nil ? try string(boardT, "device", "board.device", default: "")
+                                              : try string(engineT, "device", "engine.device", default: "ftdi://0403:6010")
+        let upload = boardT?["upload_weights"] != nil ? try bool(boardT, "upload_weights", "board.upload_weights", default: false)
+                                                      : try bool(engineT, "upload", "engine.upload", default: false)
+        var board = DaemonConfig.BoardSettings()
+        board.sckHz = try int(boardT, "sck_hz", "board.sck_hz", default: 30_000_000, range: 100_000...30_000_000)
+        board.maxRetries = try int(boardT, "max_retries", "board.max_retries", default: 2, range: 0...100)
+        board.probeEvery = try int(boardT, "probe_every", "board.probe_every", default: 20, range: 1...1_000_000)
+        board.energyWindowSeconds = try double(boardT, "energy_window_s", "board.energy_window_s", default: 60, min: 0.01)!
 
         guard let sv = root["stream"] else { throw err("stream", "missing; add at least one [[stream]] with sensor and model") }
         guard let arr = sv.array else { throw err("stream", "expected an array of tables [[stream]]") }
@@ -244,8 +271,9 @@ struct Reader {
             statusIntervalSeconds: try double(status, "interval_s", "status.interval_s", default: 30, min: 1)!,
             energySummaryIntervalSeconds: try double(energy, "summary_interval_s", "energy.summary_interval_s", default: 60, min: 1)!,
             engine: engine,
-            engineDevice: try string(engineT, "device", "engine.device", default: "ftdi://0403:6010"),
-            engineUpload: try bool(engineT, "upload", "engine.upload", default: false),
+            engineDevice: device,
+            engineUpload: upload,
+            board: board,
             streams: streams)
     }
 }

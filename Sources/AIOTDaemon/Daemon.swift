@@ -37,7 +37,7 @@ final class PipelineHolder: @unchecked Sendable {
 /// Everything a daemon run needs besides the configuration file.
 public struct DaemonOptions: Sendable {
     public var configPath: String
-    /// nil: software engines, and the board named by engine.device for the fpga engine.
+    /// nil: software engines, and the board named by board.device for the fpga engine.
     public var engineFactory: EngineFactory?
     public var powerSource: @Sendable () -> PowerSource
     public var notifier: SystemdNotifier
@@ -54,7 +54,7 @@ public struct DaemonOptions: Sendable {
 /// Validates a configuration fully (file, keys, models, engines) without connecting: `--check-config`.
 public func checkConfiguration(path: String, engineFactory: EngineFactory? = nil) throws -> DaemonConfig {
     let config = try DaemonConfig.load(path: path)
-    let provider = EngineProvider(device: config.engineDevice, upload: false)
+    let provider = EngineProvider(device: config.engineDevice, upload: false, settings: config.board)
     defer { provider.close() }
     _ = try Pipeline.makeStreams(config, old: [], engineKind: config.engine, factory: engineFactory ?? provider.factory)
     return config
@@ -73,6 +73,10 @@ public final class Daemon: Service {
         initialConfig = try DaemonConfig.load(path: options.configPath)
     }
 
+    /// Events handled per hand-off from the intake thread (and per pipeline lock round); bounds
+    /// how long a reload or a tick waits for the lock (64 × ~50 µs).
+    static let batchLimit = 64
+
     public func run() async throws {
         var config = initialConfig
         let notifier = options.notifier
@@ -81,7 +85,7 @@ public final class Daemon: Service {
         factory.defaultDurationHistogramBuckets = [50, 100, 200, 500, 1000, 2000, 5000, 10_000, 50_000, 250_000, 1_000_000].map { Duration.microseconds($0) }
         let metrics = DaemonMetrics(factory: factory)
 
-        let provider = EngineProvider(device: config.engineDevice, upload: config.engineUpload)
+        let provider = EngineProvider(device: config.engineDevice, upload: config.engineUpload, settings: config.board)
         defer { provider.close() }
         let engineFactory = options.engineFactory ?? provider.factory
         let streams = try Pipeline.makeStreams(config, old: [], engineKind: config.engine, factory: engineFactory)
@@ -107,6 +111,7 @@ public final class Daemon: Service {
         let pipeline = Pipeline(config: config, streams: streams, mqtt: publisher, intake: mqtt, energyLog: energyLog, power: options.powerSource(),
                                 metrics: metrics, logger: logger, engineFactory: engineFactory)
         pipeline.version = aiotdVersion
+        pipeline.boardPowerSource = { provider.boardPower }
         pipeline.notifier = notifier
         let configPath = options.configPath
         let logger = self.logger
@@ -122,8 +127,11 @@ public final class Daemon: Service {
         let processing = Thread {
             let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
             if fd >= 0 { _ = write(fd, "aiotd-process", 13); close(fd) }
-            while let e = inbound.pop() {
-                holder.with { $0.handle(e) }
+            var batch: [MQTTEvent] = []
+            batch.reserveCapacity(Self.batchLimit)
+            while inbound.popBatch(into: &batch, max: Self.batchLimit) {
+                holder.with { p in for e in batch { p.handle(e) } }
+                batch.removeAll(keepingCapacity: true)
                 inbound.done()
             }
         }

@@ -14,22 +14,33 @@ public let defaultEngineFactory: EngineFactory = { model, kind in
     case .software:
         return SoftwareEngine(model: model.quantized)
     case .fpga:
-        throw EngineUnavailable(description: "the fpga engine needs engine.device in the configuration")
+        throw EngineUnavailable(description: "the fpga engine needs board.device in the configuration")
     }
 }
 
-/// Makes engines for a daemon run, opening the board (engine.device) once and sharing it.
+/// Makes engines for a daemon run, opening the board (board.device) once and sharing it.
 public final class EngineProvider: @unchecked Sendable {
     // @unchecked: `transport` and `sim` are touched only under `lock`.
     let device: String
     let upload: Bool
+    let settings: DaemonConfig.BoardSettings
     private let lock = NSLock()
     private var transport: Transport?
     private var sim: BoardModel?
+    private var power: BoardPowerSource?
 
-    public init(device: String, upload: Bool) {
+    public init(device: String, upload: Bool, settings: DaemonConfig.BoardSettings = .init()) {
         self.device = device
         self.upload = upload
+        self.settings = settings
+    }
+
+    /// The board's FPGA-rail energy counter, once the board is open (nil before: software only).
+    public var boardPower: BoardPowerSource? {
+        lock.lock()
+        defer { lock.unlock() }
+        if power == nil, let transport { power = BoardPowerSource(transport: transport, windowSeconds: settings.energyWindowSeconds) }
+        return power
     }
 
     public var factory: EngineFactory {
@@ -46,10 +57,13 @@ public final class EngineProvider: @unchecked Sendable {
             do {
                 // A board that does not answer (unplugged, not booted) starts the engine fallen back
                 // to the software engine; it probes and takes over again when the board returns.
+                var policy = FPGAEngine.Policy()
+                policy.maxRetries = settings.maxRetries
+                policy.probeEvery = settings.probeEvery
                 return try FPGAEngine(link: BoardLink(transport: t), parameters: ParameterSet(model: model.quantized), identity: id,
-                                      fallback: SoftwareEngine(model: model.quantized), upload: upload, startWithoutBoard: true)
+                                      fallback: SoftwareEngine(model: model.quantized), upload: upload, startWithoutBoard: true, policy: policy)
             } catch {
-                throw EngineUnavailable(description: "engine.device \(device): \(error)")
+                throw EngineUnavailable(description: "board.device \(device): \(error)")
             }
         }
     }
@@ -60,7 +74,7 @@ public final class EngineProvider: @unchecked Sendable {
         if let transport { return transport }
         let address: DeviceAddress
         do { address = try DeviceAddress(parsing: device) } catch {
-            throw EngineUnavailable(description: "engine.device \"\(device)\": \(error)")
+            throw EngineUnavailable(description: "board.device \"\(device)\": \(error)")
         }
         do {
             switch address {
@@ -69,10 +83,10 @@ public final class EngineProvider: @unchecked Sendable {
                 sim = b
                 transport = b
             case let .ftdi(v, p, s):
-                transport = try FTDITransport(vendor: v, product: p, serial: s)
+                transport = try FTDITransport(vendor: v, product: p, serial: s, sckHz: settings.sckHz)
             }
         } catch {
-            throw EngineUnavailable(description: "engine.device \(device): \(error); check the board is plugged in and readable (systemd/README.md), or use engine.kind = \"software\"")
+            throw EngineUnavailable(description: "board.device \(device): \(error); check the board is plugged in and readable (systemd/README.md), or use engine.kind = \"software\"")
         }
         return transport!
     }

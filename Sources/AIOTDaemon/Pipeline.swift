@@ -271,6 +271,11 @@ final class Pipeline {
     /// One inference for a completed step: copy window, infer, publish, log.
     func infer(_ s: StreamRuntime, step: Int64, receivedAt: UInt64, startedAt: UInt64) {
         s.window.copyWindow(into: s.input)
+        // The board's energy counter for an FPGA engine; its window closes here, between inferences.
+        let fpga = s.engine as? FPGAEngine
+        let board = fpga != nil ? boardPower() : nil
+        board?.closeWindowIfDue()
+        let b0 = board?.energyJoules()
         let e0 = power.energyMicrojoules()
         let t1 = monotonicNanos()
         do {
@@ -282,6 +287,7 @@ final class Pipeline {
         }
         let t2 = monotonicNanos()
         let e1 = power.energyMicrojoules()
+        let b1 = board?.energyJoules()
         var energy: Double? = (e0 != nil && e1 != nil && e1! >= e0!) ? Double(e1! - e0!) : nil
         let windowEnd = s.window.time(of: step)
         s.sequence += 1
@@ -289,10 +295,16 @@ final class Pipeline {
         let preUs = Double(t1 &- startedAt) / 1000
         let inferUs = Double(t2 &- t1) / 1000
         // The FPGA engine may have answered from its software fallback: report what really ran.
-        let kind = (s.engine as? FPGAEngine)?.lastEngine ?? s.engine.kind
-        // The CPU's package counter says nothing about the FPGA's rails: no figure rather than a wrong one.
+        let kind = fpga?.lastEngine ?? s.engine.kind
+        // An FPGA inference's energy is the FPGA rails' (PAC1934); the CPU's package counter says
+        // nothing about them. No board figure (no window closed yet, board gone): null, never invented.
         var energySource = power.name
-        if kind == .fpga { energy = nil; energySource = "none" }
+        var sourceWatts: Double? = nil
+        if kind == .fpga {
+            if let board, let b0, let b1, b1 >= b0 {
+                energy = (b1 - b0) * 1e6; energySource = board.name; sourceWatts = board.watts
+            } else { energy = nil; energySource = "none" }
+        }
 
         json.reset()
         json.raw("{\"sensor\":"); json.string(s.config.sensor)
@@ -327,7 +339,8 @@ final class Pipeline {
         if let energy { metrics.energy.increment(by: energy) }
         let record = InferenceRecord(time: Self.wallClock(), sensor: s.config.sensor, model: s.model.identity, engine: kind, sequence: s.sequence,
                                      windowEnd: windowEnd, queueMicros: queueUs, preprocessMicros: preUs, inferenceMicros: inferUs,
-                                     publishMicros: pubUs, energyMicrojoules: energy, energySource: energySource)
+                                     publishMicros: pubUs, energyMicrojoules: energy, energySource: energySource,
+                                     sourceWatts: sourceWatts)
         do { try energyLog.append(record) } catch {
             counters.logErrors += 1
             if counters.logErrors == 1 || counters.logErrors % 1000 == 0 { logger.error("energy log", metadata: ["error": "\(error)", "errors": "\(counters.logErrors)"]) }
@@ -380,6 +393,15 @@ final class Pipeline {
         var w = JSONWriter(capacity: 1024)
         summary.drain(periodSeconds: periodSeconds, into: &w)
         try? mqtt.publish(topic, payload: w.bytes, qos: config.qos)
+    }
+
+    /// Set by the daemon: the board's energy counter once the board is open (cached when found).
+    var boardPowerSource: () -> BoardPowerSource? = { nil }
+    var cachedBoardPower: BoardPowerSource?
+    @inline(__always)
+    func boardPower() -> BoardPowerSource? {
+        if cachedBoardPower == nil { cachedBoardPower = boardPowerSource() }
+        return cachedBoardPower
     }
 
     /// Set by the daemon: reloads the configuration file, returning nil or the reason it was refused.

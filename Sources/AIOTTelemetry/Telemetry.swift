@@ -103,9 +103,12 @@ public struct InferenceRecord: Sendable, Equatable {
     public var publishMicros: Double
     public var energyMicrojoules: Double?
     public var energySource: String
+    /// The source's own average power when it measures one (the board's PAC1934 window), else nil.
+    public var sourceWatts: Double?
     public init(time: Double, sensor: String, model: String, engine: EngineKind, sequence: UInt64, windowEnd: Double,
                 queueMicros: Double, preprocessMicros: Double, inferenceMicros: Double, publishMicros: Double,
-                energyMicrojoules: Double?, energySource: String) {
+                energyMicrojoules: Double?, energySource: String, sourceWatts: Double? = nil) {
+        self.sourceWatts = sourceWatts
         self.time = time; self.sensor = sensor; self.model = model; self.engine = engine; self.sequence = sequence
         self.windowEnd = windowEnd; self.queueMicros = queueMicros; self.preprocessMicros = preprocessMicros
         self.inferenceMicros = inferenceMicros; self.publishMicros = publishMicros
@@ -114,7 +117,9 @@ public struct InferenceRecord: Sendable, Equatable {
     public var totalMicros: Double { queueMicros + preprocessMicros + inferenceMicros + publishMicros }
     /// Average power over the inference, watts; nil without an energy figure.
     public var averageWatts: Double? {
-        guard let e = energyMicrojoules, inferenceMicros > 0 else { return nil }
+        guard let e = energyMicrojoules else { return nil }
+        if let sourceWatts { return sourceWatts }
+        guard inferenceMicros > 0 else { return nil }
         return e / inferenceMicros
     }
 }

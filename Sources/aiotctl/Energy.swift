@@ -1,5 +1,5 @@
 // aiotctl energy: summarize aiotd's energy/latency JSON Lines per sensor, engine and day, and
-// optionally plot latency and energy over time as SVG.
+// optionally plot latency and energy over time as SVG, or PNG (the SVG rendered by rsvg-convert).
 import ArgumentParser
 import Foundation
 import AIOTModel
@@ -15,6 +15,9 @@ struct Energy: ParsableCommand {
 
     @Option(help: "Write an SVG plot of latency and energy over time to this file.")
     var svg: String?
+
+    @Option(help: "Write the plot to this file: .svg, or .png (rendered with rsvg-convert from librsvg2-bin).")
+    var plot: String?
 
     @Option(help: "Only this sensor.")
     var sensor: String?
@@ -99,6 +102,46 @@ struct Energy: ParsableCommand {
             try Self.plot(points, to: svg)
             if !json { print("wrote \(svg)") }
         }
+        if let plot {
+            if plot.lowercased().hasSuffix(".png") {
+                let tmp = plot + ".tmp.svg"
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                try Self.plot(points, to: tmp)
+                try Self.renderPNG(svg: tmp, to: plot)
+            } else if plot.lowercased().hasSuffix(".svg") {
+                try Self.plot(points, to: plot)
+            } else {
+                throw ValidationError("--plot \(plot): give a file name ending in .svg or .png")
+            }
+            if !json { print("wrote \(plot)") }
+        }
+    }
+
+    /// SVG to PNG with rsvg-convert (Debian librsvg2-bin), found on PATH; written beside and renamed
+    /// into place so a failed render leaves no partial file.
+    static func renderPNG(svg: String, to png: String) throws {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+        guard let tool = dirs.map({ $0 + "/rsvg-convert" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw ValidationError("PNG needs rsvg-convert: install it with `apt-get install librsvg2-bin` (tools/setup.sh does), or write --plot FILE.svg")
+        }
+        let tmp = png + ".tmp"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = ["--format=png", "--background-color=white", "--output", tmp, svg]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard p.terminationStatus == 0 else {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw ValidationError("rsvg-convert failed (status \(p.terminationStatus)): \(message)")
+        }
+        guard rename(tmp, png) == 0 else {
+            let e = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw ValidationError("cannot write \(png): \(e)")
+        }
     }
 
     /// Two stacked panels sharing the time axis: total latency (µs) and energy per inference (µJ).
@@ -119,13 +162,18 @@ struct Energy: ParsableCommand {
                 return
             }
             var sorted = values.map(\.1).sorted()
-            let vmax = max(sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.999))] * 1.1, 1e-9)
+            let top = max(sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.999))] * 1.05, 1e-9)
             sorted.removeAll()
+            // Round axis steps (1, 2, 2.5 or 5 × 10^k) so the tick labels read easily.
+            let raw = top / 4, mag = pow(10, (log10(raw)).rounded(.down))
+            let step = ([1, 2, 2.5, 5, 10].first { $0 * mag >= raw } ?? 10) * mag
+            let vmax = step * 4
+            let decimals = step >= 1 ? 0 : Int((-log10(step)).rounded(.up)) + 1
             func y(_ v: Double) -> Double { y0 + panelH - min(v, vmax) / vmax * panelH }
             for i in 0...4 {
                 let v = vmax * Double(i) / 4
                 out += "<line x1=\"\(left - 4)\" x2=\"\(w - right)\" y1=\"\(y(v))\" y2=\"\(y(v))\" stroke=\"#eee\"/>"
-                out += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(String(format: "%.0f", v))</text>\n"
+                out += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(String(format: "%.\(decimals)f", v))</text>\n"
             }
             // Thin long series to at most ~4000 points per panel so the file stays small.
             let stride = max(1, values.count / 4000)

@@ -21,6 +21,14 @@ model = "\(singleModel)"
     #expect(c.metricsPort == 9464)
 }
 
+@Test func boardSectionIsRead() throws {
+    let c = try DaemonConfig.parse(minimal + "\n[board]\ndevice = \"sim:/tmp/x.sim\"\nsck_hz = 15000000\nupload_weights = true\nmax_retries = 5\nprobe_every = 7\nenergy_window_s = 2.5\n")
+    #expect(c.engineDevice == "sim:/tmp/x.sim" && c.engineUpload)
+    #expect(c.board.sckHz == 15_000_000 && c.board.maxRetries == 5 && c.board.probeEvery == 7 && c.board.energyWindowSeconds == 2.5)
+    let old = try DaemonConfig.parse(minimal + "\n[engine]\ndevice = \"sim:/tmp/y.sim\"\nupload = true\n")
+    #expect(old.engineDevice == "sim:/tmp/y.sim" && old.engineUpload && old.board == DaemonConfig.BoardSettings())
+}
+
 @Test(arguments: [
     ("gateway = \"gw1\"\n[mqtt]\nport = 70000\n", "mqtt.port"),
     ("gateway = \"gw1\"\n[mqtt]\nport = \"1883\"\n", "mqtt.port"),
@@ -31,6 +39,10 @@ model = "\(singleModel)"
     ("gateway = \"gw1\"\n[topics]\nreadings = \"x/{gateway}\"\n", "topics.readings"),
     ("gateway = \"gw1\"\n[log]\nlevel = \"loud\"\n", "log.level"),
     ("gateway = \"gw1\"\n[engine]\nkind = \"gpu\"\n", "engine.kind"),
+    ("gateway = \"gw1\"\n[engine]\ndevice = \"sim:/tmp/a\"\n[board]\ndevice = \"sim:/tmp/b\"\n", "board.device"),
+    ("gateway = \"gw1\"\n[board]\nsck_hz = 60000000\n", "board.sck_hz"),
+    ("gateway = \"gw1\"\n[board]\nenergy_window_s = 0\n", "board.energy_window_s"),
+    ("gateway = \"gw1\"\n[board]\nfrequency = 1\n", "board.frequency"),
     ("gateway = \"gw1\"\n[mqtt.tls]\nca_file = \"/nonexistent.pem\"\n", "mqtt.tls.ca_file"),
     ("gateway = \"gw1\"\n[[stream]]\nsensor = \"a\"\nmodel = \"/nonexistent.safetensors\"\n", "stream[0].model"),
     ("gateway = \"gw1\"\n[[stream]]\nsensor = \"a\"\nmodel = \"\(singleModel)\"\nmax_gap_fill = -1\n", "stream[0].max_gap_fill"),

@@ -4,6 +4,7 @@ import Foundation
 import AIOTModel
 import AIOTMQTT
 import Synchronization
+import AIOTBoard
 @testable import AIOTDaemon
 #if canImport(Glibc)
 import Glibc
@@ -147,13 +148,18 @@ max_future_s = 3.0e9
         // aiotctl energy summarizes the same log.
         let ctl = URL(fileURLWithPath: Harness.aiotdPath).deletingLastPathComponent().appendingPathComponent("aiotctl").path
         let svg = d.dir + "/plot.svg"
-        let p = try ChildProcess(ctl, ["energy", "--json", "--svg", svg, d.logDir], logPath: d.dir + "/ctl.out")
+        let png = d.dir + "/plot.png"
+        let p = try ChildProcess(ctl, ["energy", "--json", "--svg", svg, "--plot", png, d.logDir], logPath: d.dir + "/ctl.out")
         #expect(exited(await p.wait(timeout: 20)) == 0)
         let summary = try JSONSerialization.jsonObject(with: Data(p.log.utf8)) as? [String: Any]
         let g = (summary?["groups"] as? [[String: Any]])?.first
         #expect(g?["count"] as? Int == expected.count)
         #expect(g?["sensor"] as? String == "single")
         #expect((try? String(contentsOfFile: svg, encoding: .utf8))?.contains("<svg") == true)
+        // The PNG (rsvg-convert, installed by tools/setup.sh): signature, then IHDR width 900 x height 640.
+        let bytes = [UInt8](FileManager.default.contents(atPath: png) ?? Data())
+        #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "\(p.log)")
+        #expect(bytes.count > 24 && bytes[16..<24].elementsEqual([0, 0, 0x03, 0x84, 0, 0, 0x02, 0x80]))
         d.process.signal(SIGTERM)
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
@@ -430,10 +436,61 @@ max_future_s = 3.0e9
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
 
+    @Test func fpgaEnergyComesFromTheBoardsPowerMonitor() async throws {
+        let broker = try await Broker()
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/#"])
+        // A simulated board booted with a golden image; the daemon uploads the model's weights.
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream) { dir in
+            "[engine]\nkind = \"fpga\"\n[board]\ndevice = \"sim:\(dir)/board.sim\"\nupload_weights = true\nenergy_window_s = 0.01\n"
+        }
+        let board = try BoardModel(path: d.dir + "/board.sim")
+        board.factoryProgram(BitstreamGenerator().payload(), at: 0)
+        board.powerCycle()
+        try board.save()
+        try await d.start(waitFor: watcher)
+        let pub = try TestClient(port: broker.port, id: "pub")
+        try await pub.start()
+        var rows: [[Double]] = []
+        for k in 0..<80 {
+            rows.append([signal(k, 0)])
+            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
+        }
+        let expected = try offlineForecasts(model: singleModel, rows: rows)
+        _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
+        let got = forecastsByTime(watcher, sensor: "single")
+        #expect(got.count == expected.count, "\(d.process.log)")
+        for (t, e) in expected {
+            #expect((got[t]?["q"] as? [NSNumber])?.map { Int32(truncating: $0) } == e.q)
+            #expect(got[t]?["engine"] as? String == "fpga", "the board answers: \(d.process.log)")
+        }
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+        // The model's FPGA rails draw 0.068 W idle and 0.151 W busy; one modelled inference round
+        // trip is 250-500 us: so each figure lies within 17-76 uJ.
+        let records = d.energyLines.filter { !$0.isEmpty }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(records.count == expected.count)
+        let measured = records.filter { $0["energy_source"] as? String == "pac1934" }
+        // Only inferences before the first window closed have no figure.
+        #expect(measured.count >= records.count - 5, "\(records.prefix(8))")
+        for r in records where r["energy_source"] as? String != "pac1934" {
+            #expect(r["energy_uj"] is NSNull && r["energy_source"] as? String == "none", "\(r)")
+        }
+        for r in measured {
+            let e = (r["energy_uj"] as? NSNumber)?.doubleValue ?? -1
+            #expect(e >= 17 && e <= 76, "\(r)")
+            let w = (r["power_w"] as? NSNumber)?.doubleValue ?? -1
+            #expect(w >= 0.0678 * 0.99 && w <= 0.151 * 1.01, "\(r)")
+        }
+        // The forecasts carry the same figures.
+        let fromForecasts = got.values.compactMap { ($0["energy_uj"] as? NSNumber)?.doubleValue }
+        #expect(fromForecasts.count == measured.count)
+    }
+
     @Test func fpgaEngineWithAMissingUSBDeviceIsAClearStartError() async throws {
         let d = try DaemonUnderTest(port: 1, streams: oneStream) { _ in "[engine]\nkind = \"fpga\"\ndevice = \"ftdi://0403:6010\"\n" }
         let p = try ChildProcess(Harness.aiotdPath, ["--check-config", d.configPath], logPath: d.dir + "/check.log")
         #expect(exited(await p.wait(timeout: 20)) == 1)
-        #expect(p.log.contains("engine.device ftdi://0403:6010"), "\(p.log)")
+        #expect(p.log.contains("board.device ftdi://0403:6010"), "\(p.log)")
     }
 }
