@@ -89,7 +89,12 @@ def time_seconds(frame, path: str, col: str) -> np.ndarray:
     if empty.any():
         raise CSVDataError(f"{path}: column {col!r}, line {_line(int(np.argmax(empty)))}: empty timestamp")
     num = pd.to_numeric(raw, errors="coerce")
-    if not num.isna().any():
+    if not np.isnan(num.iloc[0]):  # the first row decides: unix seconds, else ISO-8601
+        bad = num.isna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise CSVDataError(f"{path}: column {col!r}, line {_line(i)}: {raw.iloc[i]!r} is not unix seconds "
+                               f"like the first row ({raw.iloc[0]!r})")
         return num.to_numpy(dtype=np.float64)
     t = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
     bad = t.isna().to_numpy()
