@@ -1,0 +1,905 @@
+// aiot_engine: the integer Transformer of docs/arithmetic.md §5, computed by LANES parallel
+// multiply-accumulate lanes (one DSP48E1 each) driven by a pass sequencer.
+//
+// Data layout (all engine memories are LANES elements wide):
+//   ACT  activations, row-major: word (row, channel block) holds LANES consecutive channels.
+//   WMEM weights [J, K]: word (j block, k) holds W[j block*LANES + lane, k].
+//   BMEM biases: word (j block) holds LANES biases.
+//   KT   the keys transposed: word (channel, time block) holds LANES consecutive time steps.
+//   EXPM the softmax tables, 256 entries per layer.
+// A pass is a loop over blocks (output row t, output block cb); a block is K MAC steps (one
+// broadcast operand, one per-lane operand) plus two requant steps in the same lanes, then the
+// accumulators go to POST_LANES epilogue units and one word is written back.
+// Attention runs row by row: scores(i+1) overlaps softmax(i) (EXP lookups, one division per
+// row); the context pass computes the probabilities on the fly from e_j and 1/den.
+`resetall
+`default_nettype none
+module aiot_engine #(
+    parameter int WINDOW = 24,       // W: window length (time steps)
+    parameter int FEATURES = 1,      // F: input features
+    parameter int D_MODEL = 16,      // d: model width
+    parameter int HEADS = 1,         // H: attention heads (D_MODEL % HEADS == 0)
+    parameter int LAYERS = 1,        // N: encoder layers
+    parameter int HORIZON = 1,       // P: forecast steps
+    parameter int LANES = 16,        // parallel MAC lanes (DSP48E1 slices)
+    parameter int POST_LANES = 4,    // epilogue units (LANES % POST_LANES == 0)
+    // derived sizes (not meant to be overridden)
+    localparam int L = LANES,
+    localparam int DH = D_MODEL / HEADS,
+    localparam int FFN = 4 * D_MODEL,
+    localparam int CBD = (D_MODEL + L - 1) / L,     // words per [*, d] row
+    localparam int CBF = (FEATURES + L - 1) / L,    // words per input row
+    localparam int CBFF = (FFN + L - 1) / L,        // words per [*, 4d] row
+    localparam int CBP = (HORIZON + L - 1) / L,     // blocks of the head
+    localparam int JB = (WINDOW + L - 1) / L,       // time blocks of the keys
+    localparam int NACT = 6 + 13 * LAYERS,
+    localparam int NWZ = 2 + 8 * LAYERS,
+    localparam int NRQ = 4 + 12 * LAYERS,
+    // ACT regions (word bases)
+    localparam int A_IN = 0,
+    localparam int A_PE = A_IN + WINDOW * CBF,
+    localparam int A_IP = A_PE + WINDOW * CBD,
+    localparam int A_X = A_IP + WINDOW * CBD,
+    localparam int A_Q = A_X + WINDOW * CBD,
+    localparam int A_V = A_Q + WINDOW * CBD,
+    localparam int A_C = A_V + WINDOW * CBD,
+    localparam int A_O = A_C + WINDOW * CBD,
+    localparam int A_R1 = A_O + WINDOW * CBD,
+    localparam int A_N1 = A_R1 + WINDOW * CBD,
+    localparam int A_F2 = A_N1 + WINDOW * CBD,
+    localparam int A_R2 = A_F2 + WINDOW * CBD,
+    localparam int A_F1 = A_R2 + WINDOW * CBD,
+    localparam int A_PL = A_F1 + WINDOW * CBFF,
+    localparam int ACT_DEPTH = A_PL + CBD,
+    // WMEM / BMEM layout, in tensor order
+    localparam int W_IP = 0,
+    localparam int W_LAYER = 4 * CBD * D_MODEL + 2 * CBD + CBFF * D_MODEL + CBD * FFN,
+    localparam int W_L0 = W_IP + CBD * FEATURES,
+    localparam int W_HEAD = W_L0 + LAYERS * W_LAYER,
+    localparam int WMEM_DEPTH = W_HEAD + CBP * D_MODEL,
+    localparam int B_LAYER = 7 * CBD + CBFF,
+    localparam int B_L0 = CBD,
+    localparam int B_HEAD = B_L0 + LAYERS * B_LAYER,
+    localparam int BMEM_DEPTH = B_HEAD + CBP,
+    localparam int KT_DEPTH = D_MODEL * JB,
+    localparam int EXP_DEPTH = 256 * LAYERS,
+    localparam int ACT_AW = $clog2(ACT_DEPTH),
+    localparam int WM_AW = (WMEM_DEPTH > 1) ? $clog2(WMEM_DEPTH) : 1,
+    localparam int BM_AW = (BMEM_DEPTH > 1) ? $clog2(BMEM_DEPTH) : 1,
+    localparam int KT_AW = (KT_DEPTH > 1) ? $clog2(KT_DEPTH) : 1,
+    localparam int EX_AW = $clog2(EXP_DEPTH)
+) (
+    input  wire logic clk,
+    input  wire logic rst,
+    input  wire logic start,          // pulse: run one inference (tables and memories loaded)
+    input  wire logic abort,          // pulse: stop now (SOFT_RESET)
+    output      logic busy,
+    output      logic done,           // pulse when the outputs are written
+
+    // input window, read by the engine at start (latched copy): element index -> value
+    output      logic [15:0] in_raddr,
+    input  wire logic [15:0] in_rdata,   // one cycle after in_raddr
+    output      logic        in_valid,   // in_rdata holds the next element of the copy
+
+    // outputs
+    output      logic [HORIZON*16-1:0] out_q,
+
+    // loader write ports (engine idle while the loader runs)
+    input  wire logic                ld_act_we, ld_wm_we, ld_bm_we, ld_exp_we,
+    input  wire logic [15:0]         ld_addr,     // word address
+    input  wire logic [L-1:0]        ld_lane,     // one-hot lane
+    input  wire logic [31:0]         ld_data,
+    input  wire logic                ld_qact_we, ld_qwz_we, ld_qrq_we,
+    input  wire logic [7:0]          ld_qidx,
+    input  wire logic [39:0]         ld_qdata     // qact {bits[4:0], zp[15:0]}; qwz {zp}; qrq {n[5:0], m2, m1}
+);
+    // ---------------------------------------------------------------- parameter checks
+    initial begin
+        if (WINDOW < 1 || WINDOW > 256) $error("WINDOW must be 1..256 (instance %m)");
+        if (FEATURES < 1 || FEATURES > 16) $error("FEATURES must be 1..16 (instance %m)");
+        if (D_MODEL < 2 || D_MODEL > 256) $error("D_MODEL must be 2..256 (instance %m)");
+        if (HEADS < 1 || HEADS > 8 || D_MODEL % HEADS != 0) $error("HEADS must be 1..8 and divide D_MODEL (instance %m)");
+        if (LAYERS < 1 || LAYERS > 8) $error("LAYERS must be 1..8 (instance %m)");
+        if (HORIZON < 1 || HORIZON > 64) $error("HORIZON must be 1..64 (instance %m)");
+        if (LANES < 1 || LANES > 32) $error("LANES must be 1..32 (instance %m)");
+        if (POST_LANES < 1 || LANES % POST_LANES != 0) $error("POST_LANES must divide LANES (instance %m)");
+        if (ACT_DEPTH > 65536 || WMEM_DEPTH > 65536) $error("shape too large for 16-bit word addresses (instance %m)");
+    end
+
+    localparam int NG = L / POST_LANES;      // epilogue cycles per block
+    localparam int LW = (L > 1) ? $clog2(L) : 1;
+    localparam int TRN = (L < D_MODEL) ? L : D_MODEL;   // channels per keys word
+
+    // ---------------------------------------------------------------- quantization tables
+    logic [4:0]  qact_bits [NACT];
+    logic [15:0] qact_zp   [NACT];
+    logic [7:0]  qwz       [NWZ];
+    logic [15:0] qm1 [NRQ];
+    logic [15:0] qm2 [NRQ];
+    logic [5:0]  qn  [NRQ];
+    always_ff @(posedge clk) begin
+        if (ld_qact_we) begin qact_bits[ld_qidx] <= ld_qdata[20:16]; qact_zp[ld_qidx] <= ld_qdata[15:0]; end
+        if (ld_qwz_we) qwz[ld_qidx] <= ld_qdata[7:0];
+        if (ld_qrq_we) begin qm1[ld_qidx] <= ld_qdata[15:0]; qm2[ld_qidx] <= ld_qdata[31:16]; qn[ld_qidx] <= ld_qdata[37:32]; end
+    end
+
+    // ---------------------------------------------------------------- memories
+    logic [L-1:0]      act_we;
+    logic [ACT_AW-1:0] act_waddr, act_raddr;
+    logic [16*L-1:0]   act_wdata, act_rdata;
+    aiot_ram #(.LANES(L), .LANE_BITS(16), .DEPTH(ACT_DEPTH), .STYLE("block")) u_act (
+        .clk, .we(act_we), .waddr(act_waddr), .wdata(act_wdata), .raddr(act_raddr), .rdata(act_rdata));
+
+    logic [WM_AW-1:0] wm_raddr;
+    logic [8*L-1:0]   wm_rdata;
+    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(WMEM_DEPTH), .STYLE("block")) u_wmem (
+        .clk, .we(ld_wm_we ? ld_lane : '0), .waddr(WM_AW'(ld_addr)), .wdata({L{ld_data[7:0]}}),
+        .raddr(wm_raddr), .rdata(wm_rdata));
+
+    logic [BM_AW-1:0] bm_raddr;
+    logic [32*L-1:0]  bm_rdata;
+    aiot_ram #(.LANES(L), .LANE_BITS(32), .DEPTH(BMEM_DEPTH), .STYLE("distributed")) u_bmem (
+        .clk, .we(ld_bm_we ? ld_lane : '0), .waddr(BM_AW'(ld_addr)), .wdata({L{ld_data}}),
+        .raddr(bm_raddr), .rdata(bm_rdata));
+
+    logic [L-1:0]     kt_we;
+    logic [KT_AW-1:0] kt_waddr, kt_raddr;
+    logic [8*L-1:0]   kt_wdata, kt_rdata;
+    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(KT_DEPTH), .STYLE("distributed")) u_kt (
+        .clk, .we(kt_we), .waddr(kt_waddr), .wdata(kt_wdata), .raddr(kt_raddr), .rdata(kt_rdata));
+
+    logic [EX_AW-1:0] ex_raddr;
+    logic [15:0]      ex_rdata;
+    aiot_ram #(.LANES(1), .LANE_BITS(16), .DEPTH(EXP_DEPTH), .STYLE("block")) u_exp (
+        .clk, .we(ld_exp_we), .waddr(EX_AW'(ld_addr)), .wdata(ld_data[15:0]), .raddr(ex_raddr), .rdata(ex_rdata));
+
+    // ---------------------------------------------------------------- pass kinds
+    localparam logic [2:0] PK_LIN = 3'd0, PK_ADD = 3'd1, PK_BN = 3'd2, PK_POOL = 3'd3,
+                           PK_SCO = 3'd4, PK_CTX = 3'd5;
+    localparam logic [1:0] DS_ACT = 2'd0, DS_KT = 2'd1, DS_SROW = 2'd2, DS_OUT = 2'd3;
+
+    // generic pass parameters (LIN/ADD/BN/POOL), set by the sequencer
+    logic [2:0]  g_pk;
+    logic [15:0] g_rows, g_cbs, g_k;        // output rows, output blocks, MAC steps
+    logic [15:0] g_lim;                     // valid output channels
+    logic [15:0] g_a_base, g_a_stride, g_x2_base, g_w_base, g_b_base, g_d_base, g_d_stride;
+    logic        g_bias, g_relu, g_rq;
+    logic [1:0]  g_dst;
+    logic signed [16:0] g_za, g_zb, g_z2, g_zy, g_lo, g_hi;
+    logic [15:0] g_m1, g_m2;
+    logic [5:0]  g_n;
+    // attention parameters of the current layer
+    logic signed [16:0] sc_zq, sc_zk, sc_zy, sc_lo, sc_hi;
+    logic [15:0] sc_m; logic [5:0] sc_n;
+    logic signed [16:0] cx_zv, cx_zy, cx_lo, cx_hi, cx_plo, cx_pz;
+    logic [15:0] cx_m; logic [5:0] cx_n;
+    logic [8:0]  sm_r;                      // R = 2^b_probs - 1
+    logic [15:0] exp_base;                  // layer * 256
+
+    // ---------------------------------------------------------------- issue stage
+    typedef enum logic [2:0] {IS_IDLE, IS_RUN, IS_BUBBLE} is_t;
+    is_t is_st;
+    logic        iss_go;                    // sequencer: start a pass (generic or attention row)
+    logic [2:0]  iss_pk;
+    logic [15:0] iss_row;                   // SCO/CTX: query row
+    logic [3:0]  iss_head;
+    logic        iss_done;                  // pass fully issued
+
+    logic [15:0] t, cb, s, cyc;
+    logic [15:0] rowoff_a, rowoff_d, wrow, ktp, vp, s_w;
+    logic [LW-1:0] s_l;
+    logic [15:0] cb_end, kk, lim_lo, lim_hi;
+    logic [2:0]  pk;
+    logic [15:0] row_i;
+    logic [1:0]  op_i;                      // 0 MAC 1 RQ1 2 RQ2
+    logic        iss_par;                   // attention row parity (r mod 2) of the pass
+    logic        par_q;
+    logic [3:0]  iss_head_q;
+
+    // token fields (issue -> operand -> lanes -> capture)
+    typedef struct packed {
+        logic        v;
+        logic [1:0]  op;
+        logic        first, last;
+        logic [2:0]  pk;
+        logic        x2;
+        logic        par;
+        logic [LW-1:0] lane;
+        logic [15:0] s;
+        logic [15:0] t, cb;
+        logic [15:0] daddr;
+        logic [L-1:0] mask;
+    } tok_t;
+    tok_t tk_i, tk_m, tk_o, tk_d;
+
+    function automatic logic [L-1:0] lanes_in(input logic [15:0] base, input logic [15:0] lo_c, input logic [15:0] hi_c);
+        for (int l = 0; l < L; l++) lanes_in[l] = (32'(base) + l >= 32'(lo_c)) && (32'(base) + l < 32'(hi_c));
+    endfunction
+
+    logic [15:0] k_cur;
+    always_comb k_cur = (pk == PK_SCO) ? 16'(DH) : (pk == PK_CTX) ? 16'(WINDOW) : g_k;
+    logic rq_cur;
+    always_comb rq_cur = (pk == PK_SCO || pk == PK_CTX) ? 1'b1 : g_rq;
+
+    // memory addresses and the token of this cycle
+    always_comb begin
+        tk_i = '0;
+        act_raddr = '0; wm_raddr = '0; bm_raddr = '0; kt_raddr = '0;
+        if (is_st == IS_RUN) begin
+            tk_i.v = 1'b1;
+            tk_i.op = op_i;
+            tk_i.first = (s == 0) && (op_i == 2'd0);
+            tk_i.last = rq_cur ? (op_i == 2'd2) : (s == k_cur - 1);
+            tk_i.pk = pk;
+            tk_i.s = s;
+            tk_i.t = (pk == PK_SCO || pk == PK_CTX) ? row_i : t;
+            tk_i.cb = cb;
+            tk_i.x2 = (pk == PK_ADD) && (s == 1);
+            tk_i.lane = s_l;
+            tk_i.par = par_q;
+            unique case (pk)
+                PK_LIN: begin
+                    act_raddr = ACT_AW'(g_a_base + rowoff_a + s_w);
+                    wm_raddr = WM_AW'(wrow + s);
+                    bm_raddr = BM_AW'(g_b_base + cb);
+                    tk_i.daddr = g_d_base + rowoff_d + cb;
+                    tk_i.mask = lanes_in(cb * L, 16'd0, g_lim);
+                end
+                PK_ADD, PK_BN: begin
+                    act_raddr = ACT_AW'(((pk == PK_ADD && s == 1) ? g_x2_base : g_a_base) + rowoff_a + cb);
+                    wm_raddr = WM_AW'(g_w_base + cb);
+                    bm_raddr = BM_AW'(g_b_base + cb);
+                    tk_i.daddr = g_d_base + rowoff_d + cb;
+                    tk_i.mask = lanes_in(cb * L, 16'd0, g_lim);
+                end
+                PK_POOL: begin
+                    act_raddr = ACT_AW'(vp);
+                    tk_i.daddr = g_d_base + cb;
+                    tk_i.mask = lanes_in(cb * L, 16'd0, g_lim);
+                end
+                PK_SCO: begin
+                    act_raddr = ACT_AW'(A_Q + rowoff_a + s_w);
+                    kt_raddr = KT_AW'(ktp);
+                    tk_i.mask = lanes_in(cb * L, 16'd0, 16'(WINDOW));
+                end
+                default: begin // PK_CTX
+                    act_raddr = ACT_AW'(vp);
+                    tk_i.daddr = A_C + rowoff_d + cb;
+                    tk_i.mask = lanes_in(cb * L, lim_lo, lim_hi);
+                end
+            endcase
+        end
+    end
+
+    // issue state machine: counters of the running pass
+    always_ff @(posedge clk) begin
+        iss_done <= 1'b0;
+        if (rst || abort) begin
+            is_st <= IS_IDLE;
+        end else begin
+            unique case (is_st)
+                IS_IDLE: if (iss_go) begin
+                    pk <= iss_pk;
+                    row_i <= iss_row;
+                    par_q <= iss_par;
+                    iss_head_q <= iss_head;
+                    t <= '0; s <= '0; cyc <= '0; op_i <= 2'd0;
+                    rowoff_a <= '0; rowoff_d <= '0;
+                    unique case (iss_pk)
+                        PK_SCO: begin
+                            cb <= '0; cb_end <= 16'(JB); wrow <= '0;
+                            rowoff_a <= iss_row * 16'(CBD);
+                            s_w <= (16'(iss_head) * 16'(DH)) / 16'(L);
+                            s_l <= LW'((16'(iss_head) * 16'(DH)) % 16'(L));
+                            ktp <= 16'(iss_head) * 16'(DH) * 16'(JB);
+                        end
+                        PK_CTX: begin
+                            cb <= (16'(iss_head) * 16'(DH)) / 16'(L);
+                            cb_end <= (16'(iss_head) * 16'(DH) + 16'(DH) - 16'd1) / 16'(L) + 16'd1;
+                            lim_lo <= 16'(iss_head) * 16'(DH);
+                            lim_hi <= 16'(iss_head) * 16'(DH) + 16'(DH);
+                            rowoff_d <= iss_row * 16'(CBD);
+                            vp <= 16'(A_V) + (16'(iss_head) * 16'(DH)) / 16'(L);
+                        end
+                        default: begin
+                            cb <= '0; cb_end <= g_cbs; wrow <= g_w_base;
+                            s_w <= '0; s_l <= '0;
+                            vp <= g_a_base;
+                        end
+                    endcase
+                    is_st <= IS_RUN;
+                end
+                IS_RUN, IS_BUBBLE: begin
+                    logic blk_end;
+                    cyc <= cyc + 16'd1;
+                    blk_end = 1'b0;
+                    if (is_st == IS_RUN) begin
+                        if (op_i == 2'd0) begin
+                            if (s == k_cur - 1) begin
+                                if (rq_cur) op_i <= 2'd1;
+                                else blk_end = 1'b1;
+                            end else begin
+                                s <= s + 16'd1;
+                                if (32'(s_l) == L - 1) begin s_l <= '0; s_w <= s_w + 16'd1; end
+                                else s_l <= s_l + LW'(1);
+                                ktp <= ktp + 16'(JB);
+                                vp <= vp + ((pk == PK_CTX) ? 16'(CBD) : g_a_stride);
+                            end
+                        end else if (op_i == 2'd1) op_i <= 2'd2;
+                        else blk_end = 1'b1;
+                    end else begin
+                        blk_end = 1'b1;
+                    end
+                    if (blk_end) begin
+                        // hold the lanes' block period at least NG cycles (epilogue throughput)
+                        if (32'(cyc) + 1 < NG) begin
+                            is_st <= IS_BUBBLE;
+                        end else begin
+                            logic last_cb;
+                            is_st <= IS_RUN;
+                            cyc <= '0; s <= '0; op_i <= 2'd0;
+                            last_cb = (cb + 16'd1 == cb_end);
+                            unique case (pk)
+                                PK_SCO: begin
+                                    s_w <= (16'(iss_head_q) * 16'(DH)) / 16'(L);
+                                    s_l <= LW'((16'(iss_head_q) * 16'(DH)) % 16'(L));
+                                    ktp <= 16'(iss_head_q) * 16'(DH) * 16'(JB) + cb + 16'd1;
+                                end
+                                PK_CTX: vp <= 16'(A_V) + cb + 16'd1;
+                                PK_POOL: vp <= g_a_base + cb + 16'd1;
+                                default: begin s_w <= '0; s_l <= '0; end
+                            endcase
+                            if (!last_cb) begin
+                                cb <= cb + 16'd1;
+                                wrow <= wrow + g_k;
+                            end else begin
+                                cb <= (pk == PK_CTX) ? (16'(iss_head_q) * 16'(DH)) / 16'(L) : 16'd0;
+                                wrow <= g_w_base;
+                                if (pk == PK_SCO || pk == PK_CTX || t + 16'd1 == g_rows) begin
+                                    is_st <= IS_IDLE;
+                                    iss_done <= 1'b1;
+                                end else begin
+                                    t <= t + 16'd1;
+                                    rowoff_a <= rowoff_a + g_a_stride;
+                                    rowoff_d <= rowoff_d + g_d_stride;
+                                end
+                            end
+                        end
+                    end
+                end
+                default: is_st <= IS_IDLE;
+            endcase
+        end
+    end
+
+    // ---------------------------------------------------------------- softmax row buffers
+    logic        sm_reset;                   // sequencer: a new layer's attention starts
+    logic signed [15:0] srow [2][WINDOW];
+    logic [15:0]        erow [2][WINDOW];
+    logic signed [15:0] smax [2];
+    logic [23:0]        sinv [2];
+    logic [15:0]        rows_posted, rows_ready;   // attention rows (h*W + i) scored / normalized
+
+    // ---------------------------------------------------------------- operand stage
+    // the e_j * inv product of the context pass (a DSP of its own)
+    logic [39:0] pe_prod;
+    always_ff @(posedge clk) pe_prod <= 40'(erow[par_q][tk_i.s < WINDOW ? tk_i.s : 0]) * 40'(sinv[par_q]);
+
+    logic signed [24:0] a_r [L];
+    logic signed [17:0] b_r [L];
+    logic signed [31:0] bias_r [L];
+    always_ff @(posedge clk) tk_m <= tk_i;
+
+    always_ff @(posedge clk) begin
+        logic signed [16:0] bc;
+        logic signed [15:0] el;
+        tk_o <= tk_m;
+        el = act_rdata[16*tk_m.lane +: 16];
+        unique case (tk_m.pk)
+            PK_SCO:  bc = 17'(el) - sc_zq;
+            PK_CTX:  bc = cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz;
+            default: bc = 17'(el) - g_za;
+        endcase
+        for (int l = 0; l < L; l++) begin
+            logic signed [16:0] ae;
+            logic signed [17:0] bm;
+            bias_r[l] <= (g_bias && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN)) ? $signed(bm_rdata[32*l +: 32]) : 32'sd0;
+            ae = 17'($signed(act_rdata[16*l +: 16])) - (tk_m.x2 ? g_z2 : g_za);
+            bm = (tk_m.pk == PK_SCO) ? sc_m : (tk_m.pk == PK_CTX) ? cx_m : g_m1;
+            if (tk_m.op != 2'd0) begin
+                a_r[l] <= '0;
+                b_r[l] <= 18'($signed({2'b0, bm}));
+            end else begin
+                unique case (tk_m.pk)
+                    PK_LIN: begin
+                        a_r[l] <= 25'(bc);
+                        b_r[l] <= 18'($signed(wm_rdata[8*l +: 8])) - 18'(g_zb);
+                    end
+                    PK_BN: begin
+                        a_r[l] <= 25'(ae);
+                        b_r[l] <= 18'($signed(wm_rdata[8*l +: 8])) - 18'(g_zb);
+                    end
+                    PK_ADD: begin
+                        a_r[l] <= 25'(ae);
+                        b_r[l] <= 18'($signed({2'b0, tk_m.x2 ? g_m2 : g_m1}));
+                    end
+                    PK_POOL: begin
+                        a_r[l] <= 25'(ae);
+                        b_r[l] <= 18'sd1;
+                    end
+                    PK_SCO: begin
+                        a_r[l] <= 25'(bc);
+                        b_r[l] <= 18'($signed(kt_rdata[8*l +: 8])) - 18'(sc_zk);
+                    end
+                    default: begin // CTX
+                        a_r[l] <= 25'(bc);
+                        b_r[l] <= 18'($signed(act_rdata[16*l +: 16])) - 18'(cx_zv);
+                    end
+                endcase
+            end
+        end
+    end
+
+    // ---------------------------------------------------------------- lanes
+    logic signed [47:0] acc [L];
+    for (genvar l = 0; l < L; l++) begin : g_lane
+        aiot_lane u_lane (.clk, .en(tk_o.v), .op(tk_o.op), .first(tk_o.first), .a(a_r[l]), .b(b_r[l]),
+                          .bias(bias_r[l]), .acc(acc[l]));
+    end
+    always_ff @(posedge clk) tk_d <= tk_o;
+
+    // ---------------------------------------------------------------- epilogue
+    // capture: the cycle after a block's last step the accumulators are final
+    logic signed [47:0] shadow [L];
+    tok_t        cap_tk;
+    logic        cap_v;
+    logic [LW:0] grp;                       // group being fed to the post units
+    logic [5:0]  cap_n;
+    logic signed [16:0] cap_z, cap_lo, cap_hi;
+    logic        cap_relu;
+    logic [1:0]  cap_dst;
+    always_ff @(posedge clk) begin
+        if (rst || abort) begin
+            cap_v <= 1'b0;
+        end else if (tk_d.v && tk_d.last) begin
+            for (int l = 0; l < L; l++) shadow[l] <= acc[l];
+            cap_tk <= tk_d;
+            cap_v <= 1'b1;
+            grp <= '0;
+            unique case (tk_d.pk)
+                PK_SCO: begin cap_n <= sc_n; cap_z <= sc_zy; cap_lo <= sc_lo; cap_hi <= sc_hi; cap_relu <= 1'b0; cap_dst <= DS_SROW; end
+                PK_CTX: begin cap_n <= cx_n; cap_z <= cx_zy; cap_lo <= cx_lo; cap_hi <= cx_hi; cap_relu <= 1'b0; cap_dst <= DS_ACT; end
+                default: begin cap_n <= g_n; cap_z <= g_zy; cap_lo <= g_lo; cap_hi <= g_hi; cap_relu <= g_relu; cap_dst <= g_dst; end
+            endcase
+        end else if (cap_v) begin
+            if (32'(grp) == NG - 1) cap_v <= 1'b0;
+            grp <= grp + 1'b1;
+        end
+    end
+
+    // post units: two-cycle pipeline; metadata rides along
+    logic signed [15:0] post_y [POST_LANES];
+    for (genvar k = 0; k < POST_LANES; k++) begin : g_post
+        aiot_post u_post (.clk, .v(shadow[32'(grp) * POST_LANES + k < L ? 32'(grp) * POST_LANES + k : 0]),
+                          .n(cap_n), .z(cap_z), .lo(cap_lo), .hi(cap_hi), .relu(cap_relu), .y(post_y[k]));
+    end
+    logic        p1_v, p2_v;
+    logic [LW:0] p1_g, p2_g;
+    tok_t        p1_tk, p2_tk;
+    logic [1:0]  p1_dst, p2_dst;
+    always_ff @(posedge clk) begin
+        if (rst || abort) begin
+            p1_v <= 1'b0; p2_v <= 1'b0;
+        end else begin
+            p1_v <= cap_v; p1_g <= grp; p1_tk <= cap_tk; p1_dst <= cap_dst;
+            p2_v <= p1_v; p2_g <= p1_g; p2_tk <= p1_tk; p2_dst <= p1_dst;
+        end
+    end
+
+    // assemble the output word; write it the cycle after the last group
+    logic signed [15:0] ow [L];
+    logic        wr_v;
+    tok_t        wr_tk;
+    logic [1:0]  wr_dst;
+    logic signed [15:0] wr_w [L];
+    always_ff @(posedge clk) begin
+        wr_v <= 1'b0;
+        if (rst || abort) begin
+            wr_v <= 1'b0;
+        end else if (p2_v) begin
+            for (int k = 0; k < POST_LANES; k++) ow[32'(p2_g) * POST_LANES + k] <= post_y[k];
+            if (32'(p2_g) == NG - 1) begin
+                wr_v <= 1'b1; wr_tk <= p2_tk; wr_dst <= p2_dst;
+                for (int l = 0; l < L; l++)
+                    wr_w[l] <= (l / POST_LANES == 32'(p2_g)) ? post_y[l % POST_LANES] : ow[l];
+            end
+        end
+    end
+
+`ifdef AIOT_TRACE
+    always_ff @(posedge clk) if (wr_v) begin
+        $write("TRACE %0d %0d %0d %0d %0d %0d", wr_dst, wr_tk.pk, wr_tk.daddr, wr_tk.t, wr_tk.cb, wr_tk.par);
+        for (int l = 0; l < L; l++) $write(" %0d", wr_w[l]);
+        $write("\n");
+    end
+`endif
+    // destinations
+    logic [HORIZON*16-1:0] out_r;
+    assign out_q = out_r;
+    logic              tr_busy;             // keys transposer
+    logic [LW:0]       tr_l;
+    logic [15:0]       tr_t, tr_cb;
+    logic signed [15:0] tr_w [L];
+    logic [L-1:0]      tr_mask;
+    logic              eng_act_we;
+    logic [L-1:0]      act_we_e;
+    logic [ACT_AW-1:0] act_waddr_e;
+    logic [16*L-1:0]   act_wdata_e;
+
+    always_comb begin
+        act_we_e = '0;
+        act_waddr_e = ACT_AW'(wr_tk.daddr);
+        for (int l = 0; l < L; l++) act_wdata_e[16*l +: 16] = wr_w[l];
+        if (wr_v && wr_dst == DS_ACT) act_we_e = wr_tk.mask;
+    end
+
+    always_ff @(posedge clk) begin
+        if (rst || abort || sm_reset) begin
+            tr_busy <= 1'b0;
+            rows_posted <= '0;
+        end else begin
+            if (wr_v && wr_dst == DS_KT) begin
+                tr_busy <= 1'b1; tr_l <= '0; tr_t <= wr_tk.t; tr_cb <= wr_tk.cb; tr_mask <= wr_tk.mask;
+                for (int l = 0; l < L; l++) tr_w[l] <= wr_w[l];
+            end else if (tr_busy) begin
+                tr_l <= tr_l + 1'b1;
+                if (32'(tr_l) == TRN - 1) tr_busy <= 1'b0;
+            end
+            if (wr_v && wr_dst == DS_SROW) begin
+                logic signed [15:0] mx;
+                logic par;
+                par = wr_tk.par;
+                mx = (wr_tk.cb == 0) ? -16'sd32768 : smax[par];
+                for (int l = 0; l < L; l++)
+                    if (32'(wr_tk.cb) * L + l < WINDOW) begin
+                        srow[par][32'(wr_tk.cb) * L + l] <= wr_w[l];
+                        if (wr_w[l] > mx) mx = wr_w[l];
+                    end
+                smax[par] <= mx;
+                if (32'(wr_tk.cb) == JB - 1) rows_posted <= rows_posted + 16'd1;
+            end
+            if (wr_v && wr_dst == DS_OUT)
+                for (int l = 0; l < L; l++)
+                    if (32'(wr_tk.cb) * L + l < HORIZON) out_r[16*(32'(wr_tk.cb) * L + l) +: 16] <= wr_w[l];
+        end
+    end
+
+    always_comb begin
+        kt_we = '0;
+        kt_waddr = KT_AW'((tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L));
+        kt_wdata = '0;
+        for (int l = 0; l < L; l++) kt_wdata[8*l +: 8] = tr_w[tr_l < L ? tr_l : 0][7:0];
+        if (tr_busy && tr_mask[tr_l < L ? tr_l : 0]) kt_we[32'(tr_t) % L] = 1'b1;
+    end
+
+    // ---------------------------------------------------------------- softmax engine
+    // per attention row r: e_j = EXP[mx - S_j], den = sum e_j, inv = floor(R 2^30 / den)
+    typedef enum logic [1:0] {SM_WAIT, SM_EXP, SM_DIV} sm_t;
+    sm_t         sm_st;
+    logic [15:0] sm_row;                     // next row to normalize (global r)
+    logic [15:0] sm_j, sm_jd;
+    logic        sm_rd_v;
+    logic [23:0] sm_den;
+    logic [4:0]  sm_it;
+    logic [24:0] sm_rem;
+    logic [22:0] sm_q;
+    logic        sm_par;
+    always_comb sm_par = sm_row[0];
+    always_comb ex_raddr = EX_AW'(exp_base + 16'(8'(smax[sm_par] - srow[sm_par][sm_j < WINDOW ? sm_j : 0])));
+
+    always_ff @(posedge clk) begin
+        if (rst || abort || sm_reset) begin
+            sm_st <= SM_WAIT; sm_row <= '0; rows_ready <= '0; sm_rd_v <= 1'b0;
+        end else begin
+            sm_rd_v <= 1'b0;
+            unique case (sm_st)
+                SM_WAIT: if (rows_posted > sm_row) begin
+                    sm_st <= SM_EXP; sm_j <= '0; sm_den <= '0;
+                end
+                SM_EXP: begin
+                    if (sm_j < WINDOW) begin
+                        sm_rd_v <= 1'b1; sm_jd <= sm_j; sm_j <= sm_j + 16'd1;
+                    end
+                    if (sm_rd_v) begin
+                        erow[sm_par][sm_jd] <= ex_rdata;
+                        sm_den <= sm_den + 24'(ex_rdata);
+                        if (sm_jd == WINDOW - 1) begin
+                            sm_st <= SM_DIV; sm_it <= '0;
+                            sm_rem <= 25'(sm_r) << 7;   // R 2^30 / den < 2^23 since den >= 2^15
+                            sm_q <= '0;
+                        end
+                    end
+                end
+                default: begin // SM_DIV: restoring division, one quotient bit per cycle
+                    logic [24:0] r2;
+                    r2 = sm_rem << 1;
+                    if (r2 >= 25'(sm_den)) begin sm_rem <= r2 - 25'(sm_den); sm_q <= {sm_q[21:0], 1'b1}; end
+                    else begin sm_rem <= r2; sm_q <= {sm_q[21:0], 1'b0}; end
+                    sm_it <= sm_it + 5'd1;
+                    if (sm_it == 5'd22) begin
+                        sm_st <= SM_WAIT;
+                        sm_row <= sm_row + 16'd1;
+                        rows_ready <= rows_ready + 16'd1;
+                    end
+                end
+            endcase
+        end
+    end
+    always_ff @(posedge clk)
+        if (sm_st == SM_DIV && sm_it == 5'd22) sinv[sm_par] <= {1'b0, sm_q[21:0], (sm_rem << 1) >= 25'(sm_den)};
+
+    // ---------------------------------------------------------------- pipeline idle
+    logic pipe_idle;
+    always_comb pipe_idle = (is_st == IS_IDLE) && !iss_go && !tk_m.v && !tk_o.v && !tk_d.v && !cap_v &&
+                            !p1_v && !p2_v && !wr_v && !tr_busy;
+
+    // ---------------------------------------------------------------- input copy and write mux
+    logic        cp_v, cp_v1;
+    logic [15:0] cp_e, cp_t, cp_f;
+    logic [15:0] cp_t1, cp_f1;
+    assign in_raddr = cp_e;
+    assign in_valid = cp_v1;
+    always_comb begin
+        act_we = act_we_e; act_waddr = act_waddr_e; act_wdata = act_wdata_e;
+        if (ld_act_we) begin
+            act_we = ld_lane; act_waddr = ACT_AW'(ld_addr); act_wdata = {L{ld_data[15:0]}};
+        end else if (cp_v1) begin
+            act_we = '0; act_we[32'(cp_f1) % L] = 1'b1;
+            act_waddr = ACT_AW'(A_IN + 32'(cp_t1) * CBF + 32'(cp_f1) / L);
+            act_wdata = {L{in_rdata}};
+        end
+    end
+
+    // ---------------------------------------------------------------- sequencer
+    typedef enum logic [4:0] {
+        SQ_IDLE, SQ_COPY, SQ_SETUP, SQ_ISSUE, SQ_WAIT, SQ_ATT, SQ_DONE
+    } sq_t;
+    sq_t         sq;
+    logic [4:0]  step;                       // position in the layer program
+    logic [3:0]  layer;
+    logic [15:0] att_r;                      // attention rows issued: scores(att_r), context(att_r-1)
+    logic        att_phase;                  // 0: issue scores, 1: issue context
+    logic [3:0]  att_h;
+    logic [15:0] att_i, ctx_i;
+    logic [3:0]  ctx_h;
+
+    // program steps
+    localparam logic [4:0] ST_IP = 5'd0, ST_PE = 5'd1, ST_Q = 5'd2, ST_K = 5'd3, ST_V = 5'd4, ST_ATT = 5'd5,
+                           ST_O = 5'd6, ST_R1 = 5'd7, ST_N1 = 5'd8, ST_F1 = 5'd9, ST_F2 = 5'd10,
+                           ST_R2 = 5'd11, ST_N2 = 5'd12, ST_POOL = 5'd13, ST_HEAD = 5'd14, ST_END = 5'd15;
+
+    // table indices of the current step
+    function automatic logic [7:0] ai(input logic [3:0] l, input int k); // layer activation index
+        ai = 8'(4 + 13 * 32'(l) + k);
+    endfunction
+    function automatic logic [7:0] ri(input logic [3:0] l, input int k); // layer requant index
+        ri = 8'(2 + 12 * 32'(l) + k);
+    endfunction
+    function automatic logic [7:0] wi(input logic [3:0] l, input int k); // layer weight index
+        wi = 8'(1 + 8 * 32'(l) + k);
+    endfunction
+    function automatic logic signed [16:0] lo_of(input logic [4:0] b);
+        lo_of = -(17'sd1 <<< (b - 5'd1));
+    endfunction
+    function automatic logic signed [16:0] hi_of(input logic [4:0] b);
+        hi_of = (17'sd1 <<< (b - 5'd1)) - 17'sd1;
+    endfunction
+    function automatic logic signed [16:0] zx(input logic [15:0] z);
+        zx = 17'($signed(z));
+    endfunction
+    function automatic logic signed [16:0] zw(input logic [7:0] z);
+        zw = 17'($signed(z));
+    endfunction
+
+    logic [15:0] cycles;
+    logic        last_step_done;
+
+    always_ff @(posedge clk) begin
+        iss_go <= 1'b0;
+        done <= 1'b0;
+        sm_reset <= 1'b0;
+        if (rst || abort) begin
+            sq <= SQ_IDLE; busy <= 1'b0; cp_v <= 1'b0; cp_v1 <= 1'b0; iss_par <= 1'b0;
+        end else begin
+            cp_v1 <= cp_v; cp_t1 <= cp_t; cp_f1 <= cp_f;
+            unique case (sq)
+                SQ_IDLE: if (start) begin
+                    busy <= 1'b1;
+                    sq <= SQ_COPY;
+                    cp_v <= 1'b1; cp_e <= '0; cp_t <= '0; cp_f <= '0;
+                end
+                SQ_COPY: begin
+                    // input window -> ACT (row t, feature f), one element a cycle
+                    if (cp_v) begin
+                        cp_e <= cp_e + 16'd1;
+                        if (cp_f == FEATURES - 1) begin cp_f <= '0; cp_t <= cp_t + 16'd1; end
+                        else cp_f <= cp_f + 16'd1;
+                        if (cp_e == WINDOW * FEATURES - 1) cp_v <= 1'b0;
+                    end else if (!cp_v1) begin
+                        sq <= SQ_SETUP; step <= ST_IP; layer <= '0;
+                    end
+                end
+                SQ_SETUP: begin
+                    // defaults for a generic pass
+                    g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_dst <= DS_ACT;
+                    g_a_stride <= 16'(CBD); g_d_stride <= 16'(CBD); g_lim <= 16'(D_MODEL);
+                    g_rows <= 16'(WINDOW); g_cbs <= 16'(CBD);
+                    g_z2 <= '0; g_m2 <= '0; g_zb <= '0;
+                    sq <= SQ_ISSUE;
+                    unique case (step)
+                        ST_IP: begin
+                            g_pk <= PK_LIN; g_k <= 16'(FEATURES); g_a_base <= 16'(A_IN); g_a_stride <= 16'(CBF);
+                            g_w_base <= 16'(W_IP); g_b_base <= '0; g_bias <= 1'b1; g_d_base <= 16'(A_IP);
+                            g_za <= zx(qact_zp[0]); g_zb <= zw(qwz[0]);
+                            g_zy <= zx(qact_zp[1]); g_lo <= lo_of(qact_bits[1]); g_hi <= hi_of(qact_bits[1]);
+                            g_m1 <= qm1[0]; g_n <= qn[0];
+                        end
+                        ST_PE: begin
+                            g_pk <= PK_ADD; g_k <= 16'd2; g_rq <= 1'b0; g_a_base <= 16'(A_IP); g_x2_base <= 16'(A_PE);
+                            g_d_base <= 16'(A_X);
+                            g_za <= zx(qact_zp[1]); g_z2 <= zx(qact_zp[2]);
+                            g_zy <= zx(qact_zp[3]); g_lo <= lo_of(qact_bits[3]); g_hi <= hi_of(qact_bits[3]);
+                            g_m1 <= qm1[1]; g_m2 <= qm2[1]; g_n <= qn[1];
+                        end
+                        ST_Q, ST_K, ST_V, ST_O, ST_F1, ST_F2: begin
+                            logic [2:0] which;   // 0 q 1 k 2 v 3 o 4 ffn1 5 ffn2
+                            which = (step == ST_Q) ? 3'd0 : (step == ST_K) ? 3'd1 : (step == ST_V) ? 3'd2 :
+                                    (step == ST_O) ? 3'd3 : (step == ST_F1) ? 3'd4 : 3'd5;
+                            g_pk <= PK_LIN; g_bias <= 1'b1; g_k <= 16'(D_MODEL);
+                            g_a_base <= (step == ST_O) ? 16'(A_C) : (step == ST_F1) ? 16'(A_N1) :
+                                        (step == ST_F2) ? 16'(A_F1) : 16'(A_X);
+                            if (step == ST_F2) begin g_k <= 16'(FFN); g_a_stride <= 16'(CBFF); end
+                            if (step == ST_F1) begin g_cbs <= 16'(CBFF); g_d_stride <= 16'(CBFF); g_lim <= 16'(FFN); g_relu <= 1'b1; end
+                            g_w_base <= 16'(W_L0) + 16'(layer) * 16'(W_LAYER) + 16'(
+                                        (which == 3'd4) ? 4 * CBD * D_MODEL + CBD :
+                                        (which == 3'd5) ? 4 * CBD * D_MODEL + CBD + CBFF * D_MODEL :
+                                        32'(which) * CBD * D_MODEL);
+                            g_b_base <= 16'(B_L0) + 16'(layer) * 16'(B_LAYER) + 16'(
+                                        (which == 3'd4) ? 5 * CBD : (which == 3'd5) ? 5 * CBD + CBFF : 32'(which) * CBD);
+                            g_d_base <= (step == ST_Q) ? 16'(A_Q) : (step == ST_V) ? 16'(A_V) : (step == ST_O) ? 16'(A_O) :
+                                        (step == ST_F1) ? 16'(A_F1) : (step == ST_F2) ? 16'(A_F2) : 16'd0;
+                            if (step == ST_K) g_dst <= DS_KT;
+                            // input activation: q/k/v read the layer input, o the context, ffn1 norm1, ffn2 ffn1
+                            g_za <= zx(qact_zp[(step == ST_O) ? ai(layer, 5) : (step == ST_F1) ? ai(layer, 8) :
+                                               (step == ST_F2) ? ai(layer, 9) : (layer == 0 ? 8'd3 : ai(layer - 1, 12))]);
+                            begin
+                                logic [7:0] yi, wq, rqi;
+                                yi = (which == 3'd3) ? ai(layer, 6) : (which == 3'd4) ? ai(layer, 9) :
+                                     (which == 3'd5) ? ai(layer, 10) : ai(layer, 32'(which));
+                                wq = (which == 3'd4) ? wi(layer, 5) : (which == 3'd5) ? wi(layer, 6) : wi(layer, 32'(which));
+                                rqi = (which == 3'd3) ? ri(layer, 5) : (which == 3'd4) ? ri(layer, 8) :
+                                      (which == 3'd5) ? ri(layer, 9) : ri(layer, 32'(which));
+                                g_zb <= zw(qwz[wq]);
+                                g_zy <= zx(qact_zp[yi]); g_lo <= lo_of(qact_bits[yi]); g_hi <= hi_of(qact_bits[yi]);
+                                g_m1 <= qm1[rqi]; g_n <= qn[rqi];
+                            end
+                        end
+                        ST_R1, ST_R2: begin
+                            logic [7:0] x1i, x2i, yi, rqi;
+                            x1i = (step == ST_R1) ? (layer == 0 ? 8'd3 : ai(layer - 1, 12)) : ai(layer, 8);
+                            x2i = (step == ST_R1) ? ai(layer, 6) : ai(layer, 10);
+                            yi = (step == ST_R1) ? ai(layer, 7) : ai(layer, 11);
+                            rqi = (step == ST_R1) ? ri(layer, 6) : ri(layer, 10);
+                            g_pk <= PK_ADD; g_k <= 16'd2; g_rq <= 1'b0;
+                            g_a_base <= (step == ST_R1) ? 16'(A_X) : 16'(A_N1);
+                            g_x2_base <= (step == ST_R1) ? 16'(A_O) : 16'(A_F2);
+                            g_d_base <= (step == ST_R1) ? 16'(A_R1) : 16'(A_R2);
+                            g_za <= zx(qact_zp[x1i]); g_z2 <= zx(qact_zp[x2i]);
+                            g_zy <= zx(qact_zp[yi]); g_lo <= lo_of(qact_bits[yi]); g_hi <= hi_of(qact_bits[yi]);
+                            g_m1 <= qm1[rqi]; g_m2 <= qm2[rqi]; g_n <= qn[rqi];
+                        end
+                        ST_N1, ST_N2: begin
+                            logic [7:0] xi, yi, wq, rqi;
+                            xi = (step == ST_N1) ? ai(layer, 7) : ai(layer, 11);
+                            yi = (step == ST_N1) ? ai(layer, 8) : ai(layer, 12);
+                            wq = (step == ST_N1) ? wi(layer, 4) : wi(layer, 7);
+                            rqi = (step == ST_N1) ? ri(layer, 7) : ri(layer, 11);
+                            g_pk <= PK_BN; g_k <= 16'd1; g_bias <= 1'b1;
+                            g_a_base <= (step == ST_N1) ? 16'(A_R1) : 16'(A_R2);
+                            g_d_base <= (step == ST_N1) ? 16'(A_N1) : 16'(A_X);
+                            g_w_base <= 16'(W_L0) + 16'(layer) * 16'(W_LAYER) + 16'(
+                                        (step == ST_N1) ? 4 * CBD * D_MODEL : 4 * CBD * D_MODEL + CBD + CBFF * D_MODEL + CBD * FFN);
+                            g_b_base <= 16'(B_L0) + 16'(layer) * 16'(B_LAYER) + 16'((step == ST_N1) ? 4 * CBD : 5 * CBD + CBFF + CBD);
+                            g_za <= zx(qact_zp[xi]); g_zb <= zw(qwz[wq]);
+                            g_zy <= zx(qact_zp[yi]); g_lo <= lo_of(qact_bits[yi]); g_hi <= hi_of(qact_bits[yi]);
+                            g_m1 <= qm1[rqi]; g_n <= qn[rqi];
+                        end
+                        ST_POOL: begin
+                            logic [7:0] xi;
+                            xi = ai(4'(LAYERS - 1), 12);
+                            g_pk <= PK_POOL; g_k <= 16'(WINDOW); g_rows <= 16'd1; g_a_base <= 16'(A_X);
+                            g_d_base <= 16'(A_PL);
+                            g_za <= zx(qact_zp[xi]);
+                            g_zy <= zx(qact_zp[NACT - 2]); g_lo <= lo_of(qact_bits[NACT - 2]); g_hi <= hi_of(qact_bits[NACT - 2]);
+                            g_m1 <= qm1[NRQ - 2]; g_n <= qn[NRQ - 2];
+                        end
+                        ST_HEAD: begin
+                            g_pk <= PK_LIN; g_k <= 16'(D_MODEL); g_rows <= 16'd1; g_cbs <= 16'(CBP); g_lim <= 16'(HORIZON);
+                            g_a_base <= 16'(A_PL); g_w_base <= 16'(W_HEAD); g_b_base <= 16'(B_HEAD); g_bias <= 1'b1;
+                            g_dst <= DS_OUT;
+                            g_za <= zx(qact_zp[NACT - 2]); g_zb <= zw(qwz[NWZ - 1]);
+                            g_zy <= zx(qact_zp[NACT - 1]); g_lo <= lo_of(qact_bits[NACT - 1]); g_hi <= hi_of(qact_bits[NACT - 1]);
+                            g_m1 <= qm1[NRQ - 1]; g_n <= qn[NRQ - 1];
+                        end
+                        ST_ATT: begin
+                            sc_zq <= zx(qact_zp[ai(layer, 0)]); sc_zk <= zx(qact_zp[ai(layer, 1)]);
+                            sc_zy <= zx(qact_zp[ai(layer, 3)]);
+                            sc_lo <= lo_of(qact_bits[ai(layer, 3)]); sc_hi <= hi_of(qact_bits[ai(layer, 3)]);
+                            sc_m <= qm1[ri(layer, 3)]; sc_n <= qn[ri(layer, 3)];
+                            cx_zv <= zx(qact_zp[ai(layer, 2)]);
+                            cx_plo <= lo_of(qact_bits[ai(layer, 4)]); cx_pz <= zx(qact_zp[ai(layer, 4)]);
+                            sm_r <= 9'((17'sd1 <<< qact_bits[ai(layer, 4)]) - 17'sd1);
+                            cx_zy <= zx(qact_zp[ai(layer, 5)]);
+                            cx_lo <= lo_of(qact_bits[ai(layer, 5)]); cx_hi <= hi_of(qact_bits[ai(layer, 5)]);
+                            cx_m <= qm1[ri(layer, 4)]; cx_n <= qn[ri(layer, 4)];
+                            exp_base <= 16'(layer) * 16'd256;
+                            att_r <= '0; att_phase <= 1'b0; att_h <= '0; att_i <= '0; ctx_h <= '0; ctx_i <= '0;
+                            sm_reset <= 1'b1;
+                            sq <= SQ_ATT;
+                        end
+                        ST_END: begin
+                            sq <= SQ_DONE;
+                        end
+                        default: sq <= SQ_DONE;
+                    endcase
+                end
+                SQ_ISSUE: begin
+                    if (is_st == IS_IDLE && !iss_go) begin
+                        iss_go <= 1'b1; iss_pk <= g_pk; iss_row <= '0; iss_head <= '0;
+                        sq <= SQ_WAIT;
+                    end
+                end
+                SQ_WAIT: begin
+                    // a pass starts only when the previous one is written (parameters are shared)
+                    if (pipe_idle) begin
+                        sq <= SQ_SETUP;
+                        if (step == ST_N2) begin
+                            if (32'(layer) == LAYERS - 1) step <= ST_POOL;
+                            else begin step <= ST_Q; layer <= layer + 4'd1; end
+                        end else if (step == ST_HEAD) step <= ST_END;
+                        else step <= step + 5'd1;
+                    end
+                end
+                SQ_ATT: begin
+                    // rows r = h*W + i: scores(r) then context(r-1); a context waits for its softmax
+                    if (is_st == IS_IDLE && !iss_go) begin
+                        if (!att_phase) begin
+                            if (att_r < HEADS * WINDOW) begin
+                                iss_go <= 1'b1; iss_pk <= PK_SCO; iss_row <= att_i; iss_head <= att_h;
+                                iss_par <= att_r[0];
+                                if (att_i == WINDOW - 1) begin att_i <= '0; att_h <= att_h + 4'd1; end
+                                else att_i <= att_i + 16'd1;
+                            end
+                            att_phase <= 1'b1;
+                        end else if (att_r == 0) begin
+                            att_phase <= 1'b0; att_r <= 16'd1;
+                        end else if (rows_ready >= att_r) begin
+                            iss_go <= 1'b1; iss_pk <= PK_CTX;
+                            iss_row <= ctx_i; iss_head <= ctx_h; iss_par <= ~att_r[0];
+                            if (ctx_i == WINDOW - 1) begin ctx_i <= '0; ctx_h <= ctx_h + 4'd1; end
+                            else ctx_i <= ctx_i + 16'd1;
+                            att_phase <= 1'b0;
+                            att_r <= att_r + 16'd1;
+                            if (att_r == HEADS * WINDOW) sq <= SQ_WAIT;
+                        end
+                    end
+                end
+                SQ_DONE: begin
+                    busy <= 1'b0; done <= 1'b1; sq <= SQ_IDLE;
+                end
+                default: sq <= SQ_IDLE;
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire
