@@ -595,7 +595,7 @@ module aiot_engine #(
     logic [22:0] sm_q;
     logic        sm_par;
     always_comb sm_par = sm_row[0];
-    always_comb ex_raddr = EX_AW'(exp_base + 16'(8'(smax[sm_par] - srow[sm_par][sm_j < WINDOW ? sm_j : 0])));
+    always_comb ex_raddr = EX_AW'(exp_base + {8'd0, 8'(smax[sm_par] - srow[sm_par][sm_j < WINDOW ? sm_j : 0])});
 
     always_ff @(posedge clk) begin
         if (rst || abort || sm_reset) begin
@@ -635,6 +635,16 @@ module aiot_engine #(
             endcase
         end
     end
+`ifdef AIOT_TRACE
+    always_ff @(posedge clk) if (sm_st == SM_EXP && sm_j < WINDOW)
+        $display("SMEXP row %0d j %0d s %0d mx %0d addr %0d t=%0t", sm_row, sm_j, srow[sm_par][sm_j < WINDOW ? sm_j : 0], smax[sm_par], ex_raddr, $time);
+    always_ff @(posedge clk) if (wr_v && wr_dst == DS_SROW)
+        $display("SROWWR par %0d t %0d t=%0t", wr_tk.par, wr_tk.t, $time);
+`endif
+`ifdef AIOT_TRACE
+    always_ff @(posedge clk) if (sm_st == SM_DIV && sm_it == 5'd22)
+        $display("SMAX row %0d max %0d den %0d inv %0d", sm_row, smax[sm_par], sm_den, {1'b0, sm_q[21:0], (sm_rem << 1) >= 25'(sm_den)});
+`endif
     always_ff @(posedge clk)
         if (sm_st == SM_DIV && sm_it == 5'd22) sinv[sm_par] <= {1'b0, sm_q[21:0], (sm_rem << 1) >= 25'(sm_den)};
 

@@ -17,6 +17,7 @@ module tb_aiot #(
     parameter int HORIZON = 1,
     parameter int LANES = 16,
     parameter int POST_LANES = 4,
+    parameter int PARAM_BYTES = 8192,
     parameter int SPI = 0,
     parameter int SCK_HALF_NS = 20      // SPI: 25 MHz SCK
 );
@@ -32,11 +33,11 @@ module tb_aiot #(
     generate
         if (SPI != 0) begin : g_spi
             aiot_top #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
-                       .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES)) dut (
+                       .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut (
                 .clk, .rst, .spi_sck(sck), .spi_cs_n(cs_n), .spi_mosi(mosi), .spi_miso(miso), .busy);
         end else begin : g_bus
             aiot_accel #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
-                         .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES)) dut (
+                         .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut (
                 .clk, .rst, .bus_we, .bus_re, .bus_addr, .bus_wdata, .bus_rdata, .bus_end, .busy_pin(busy));
         end
     endgenerate
