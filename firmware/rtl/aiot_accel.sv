@@ -109,19 +109,22 @@ module aiot_accel #(
     function automatic logic [7:0] byte_of(input logic [31:0] w, input logic [1:0] k);
         byte_of = w[8*k +: 8];
     endfunction
+    // byte k of the RESULT block; k >= 16 + 2P reads the RESULT_CRC field
+    function automatic logic [7:0] result_byte(input logic [7:0] k);
+        logic [15:0] o;
+        if (k < 8'd4) return byte_of(res_status, k[1:0]);
+        if (k < 8'd8) return byte_of(res_seq, k[1:0]);
+        if (k < 8'd12) return byte_of(res_incrc, k[1:0]);
+        if (k < 8'd16) return byte_of(res_cycles, k[1:0]);
+        if (32'(k) < 16 + 2 * HORIZON) begin
+            o = res_out[(32'(k) - 16) / 2];
+            return k[0] ? o[15:8] : o[7:0];
+        end
+        return byte_of(res_crc, 2'(32'(k) - (16 + 2 * HORIZON)));
+    endfunction
     logic [7:0] res_byte;          // byte res_idx of the RESULT block (before its CRC field)
     logic [7:0] res_idx;
-    always_comb begin
-        if (res_idx < 8'd4) res_byte = byte_of(res_status, res_idx[1:0]);
-        else if (res_idx < 8'd8) res_byte = byte_of(res_seq, res_idx[1:0]);
-        else if (res_idx < 8'd12) res_byte = byte_of(res_incrc, res_idx[1:0]);
-        else if (res_idx < 8'd16) res_byte = byte_of(res_cycles, res_idx[1:0]);
-        else if (32'(res_idx) < 16 + 2 * HORIZON) begin
-            logic [15:0] o;
-            o = res_out[(32'(res_idx) - 16) / 2];
-            res_byte = res_idx[0] ? o[15:8] : o[7:0];
-        end else res_byte = 8'd0;
-    end
+    assign res_byte = result_byte(res_idx);
     logic [31:0] rc_cur, rc_next;
     aiot_crc32 u_rc (.crc_in(rc_cur), .data(res_byte), .crc_out(rc_next));
     logic        res_crc_run;
@@ -212,43 +215,32 @@ module aiot_accel #(
     logic [23:0] ra1;
     logic [7:0]  rd1;
     logic        rp1;
-    always_comb begin
-        logic [31:0] w;
-        w = 32'd0;
-        unique case (ra1[7:2])
-            6'h00: w = ID;
-            6'h01: w = VERSION;
-            6'h03: w = status;
-            6'h04: w = sequence_r;
-            6'h05: w = multiboot;
-            6'h07: w = 32'd0;                                     // BOOT_STATUS: no multiboot fallback seen
-            6'h08: w = param_length;
-            6'h09: w = param_expected;
-            6'h0A: w = ld_crc;
-            6'h0B: w = 32'(PARAM_BYTES);
-            6'h0C: w = {16'(FEATURES), 16'(WINDOW)};
-            6'h0D: w = {8'(HORIZON), 8'(LAYERS), 8'(HEADS), 8'(D_MODEL)};
-            6'h0E: w = cycles_r;
-            6'h0F: w = 32'(CLOCK_HZ);
-            default: w = 32'd0;
+    function automatic logic [31:0] reg_word(input logic [5:0] a);
+        unique case (a)
+            6'h00: return ID;
+            6'h01: return VERSION;
+            6'h03: return status;
+            6'h04: return sequence_r;
+            6'h05: return multiboot;
+            6'h07: return 32'd0;                                  // BOOT_STATUS: no multiboot fallback seen
+            6'h08: return param_length;
+            6'h09: return param_expected;
+            6'h0A: return ld_crc;
+            6'h0B: return 32'(PARAM_BYTES);
+            6'h0C: return {16'(FEATURES), 16'(WINDOW)};
+            6'h0D: return {8'(HORIZON), 8'(LAYERS), 8'(HEADS), 8'(D_MODEL)};
+            6'h0E: return cycles_r;
+            6'h0F: return 32'(CLOCK_HZ);
+            default: return 32'd0;
         endcase
-        rd1 = 8'd0;
-        if (ra1 < 24'h000040) rd1 = w[8*ra1[1:0] +: 8];
-        else if (ra1 < 24'h000060) rd1 = model_id[ra1[4:0]];
-        else if (ra1 >= 24'h003000 && 32'(ra1) < 32'h3000 + RES_BYTES) begin
-            logic [7:0] k;
-            k = 8'(ra1 - 24'h003000);
-            if (k < 8'd4) rd1 = byte_of(res_status, k[1:0]);
-            else if (k < 8'd8) rd1 = byte_of(res_seq, k[1:0]);
-            else if (k < 8'd12) rd1 = byte_of(res_incrc, k[1:0]);
-            else if (k < 8'd16) rd1 = byte_of(res_cycles, k[1:0]);
-            else if (32'(k) < 16 + 2 * HORIZON) begin
-                logic [15:0] o;
-                o = res_out[(32'(k) - 16) / 2];
-                rd1 = k[0] ? o[15:8] : o[7:0];
-            end else rd1 = byte_of(res_crc, 2'(32'(k) - (16 + 2 * HORIZON)));
-        end
-    end
+    endfunction
+    function automatic logic [7:0] read_byte(input logic [23:0] a);
+        if (a < 24'h000040) return byte_of(reg_word(a[7:2]), a[1:0]);
+        if (a < 24'h000060) return model_id[a[4:0]];
+        if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) return result_byte(8'(a - 24'h003000));
+        return 8'd0;
+    endfunction
+    assign rd1 = read_byte(ra1);
     always_ff @(posedge clk) begin
         ra1 <= bus_addr;
         rp1 <= bus_re && is_param && !ld_busy;

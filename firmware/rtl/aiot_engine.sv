@@ -221,55 +221,52 @@ module aiot_engine #(
     logic rq_cur;
     always_comb rq_cur = (pk == PK_SCO || pk == PK_CTX) ? 1'b1 : g_rq;
 
-    // memory addresses and the token of this cycle
+    // memory addresses and the token of this cycle. Only whole variables are assigned in
+    // always_comb blocks (Icarus 11 re-triggers a block on its own part-select writes).
+    logic [15:0]  tk_daddr;
+    logic [L-1:0] tk_mask;
+    logic         tk_run;
+    always_comb tk_run = (is_st == IS_RUN);
     always_comb begin
-        tk_i = '0;
         act_raddr = '0; wm_raddr = '0; bm_raddr = '0; kt_raddr = '0;
-        if (is_st == IS_RUN) begin
-            tk_i.v = 1'b1;
-            tk_i.op = op_i;
-            tk_i.first = (s == 0) && (op_i == 2'd0);
-            tk_i.last = rq_cur ? (op_i == 2'd2) : (s == k_cur - 1);
-            tk_i.pk = pk;
-            tk_i.s = s;
-            tk_i.t = (pk == PK_SCO || pk == PK_CTX) ? row_i : t;
-            tk_i.cb = cb;
-            tk_i.x2 = (pk == PK_ADD) && (s == 1);
-            tk_i.lane = s_l;
-            tk_i.par = par_q;
-            unique case (pk)
-                PK_LIN: begin
-                    act_raddr = ACT_AW'(g_a_base + rowoff_a + s_w);
-                    wm_raddr = WM_AW'(wrow + s);
-                    bm_raddr = BM_AW'(g_b_base + cb);
-                    tk_i.daddr = g_d_base + rowoff_d + cb;
-                    tk_i.mask = lanes_in(cb * L, 16'd0, g_lim);
-                end
-                PK_ADD, PK_BN: begin
-                    act_raddr = ACT_AW'(((pk == PK_ADD && s == 1) ? g_x2_base : g_a_base) + rowoff_a + cb);
-                    wm_raddr = WM_AW'(g_w_base + cb);
-                    bm_raddr = BM_AW'(g_b_base + cb);
-                    tk_i.daddr = g_d_base + rowoff_d + cb;
-                    tk_i.mask = lanes_in(cb * L, 16'd0, g_lim);
-                end
-                PK_POOL: begin
-                    act_raddr = ACT_AW'(vp);
-                    tk_i.daddr = g_d_base + cb;
-                    tk_i.mask = lanes_in(cb * L, 16'd0, g_lim);
-                end
-                PK_SCO: begin
-                    act_raddr = ACT_AW'(A_Q + rowoff_a + s_w);
-                    kt_raddr = KT_AW'(ktp);
-                    tk_i.mask = lanes_in(cb * L, 16'd0, 16'(WINDOW));
-                end
-                default: begin // PK_CTX
-                    act_raddr = ACT_AW'(vp);
-                    tk_i.daddr = A_C + rowoff_d + cb;
-                    tk_i.mask = lanes_in(cb * L, lim_lo, lim_hi);
-                end
-            endcase
-        end
+        tk_daddr = '0; tk_mask = '0;
+        unique case (pk)
+            PK_LIN: begin
+                act_raddr = ACT_AW'(g_a_base + rowoff_a + s_w);
+                wm_raddr = WM_AW'(wrow + s);
+                bm_raddr = BM_AW'(g_b_base + cb);
+                tk_daddr = g_d_base + rowoff_d + cb;
+                tk_mask = lanes_in(16'(cb * L), 16'd0, g_lim);
+            end
+            PK_ADD, PK_BN: begin
+                act_raddr = ACT_AW'(((pk == PK_ADD && s == 1) ? g_x2_base : g_a_base) + rowoff_a + cb);
+                wm_raddr = WM_AW'(g_w_base + cb);
+                bm_raddr = BM_AW'(g_b_base + cb);
+                tk_daddr = g_d_base + rowoff_d + cb;
+                tk_mask = lanes_in(16'(cb * L), 16'd0, g_lim);
+            end
+            PK_POOL: begin
+                act_raddr = ACT_AW'(vp);
+                tk_daddr = g_d_base + cb;
+                tk_mask = lanes_in(16'(cb * L), 16'd0, g_lim);
+            end
+            PK_SCO: begin
+                act_raddr = ACT_AW'(16'(A_Q) + rowoff_a + s_w);
+                kt_raddr = KT_AW'(ktp);
+                tk_mask = lanes_in(16'(cb * L), 16'd0, 16'(WINDOW));
+            end
+            default: begin // PK_CTX
+                act_raddr = ACT_AW'(vp);
+                tk_daddr = 16'(A_C) + rowoff_d + cb;
+                tk_mask = lanes_in(16'(cb * L), lim_lo, lim_hi);
+            end
+        endcase
     end
+    // field order of tok_t
+    assign tk_i = {tk_run, tk_run ? op_i : 2'd0, tk_run && (s == 0) && (op_i == 2'd0),
+                   tk_run && (rq_cur ? (op_i == 2'd2) : (s == k_cur - 1)), pk,
+                   (pk == PK_ADD) && (s == 1), par_q, s_l, s,
+                   (pk == PK_SCO || pk == PK_CTX) ? row_i : t, cb, tk_daddr, tk_mask};
 
     // issue state machine: counters of the running pass
     always_ff @(posedge clk) begin
@@ -536,11 +533,10 @@ module aiot_engine #(
     logic [ACT_AW-1:0] act_waddr_e;
     logic [16*L-1:0]   act_wdata_e;
 
-    always_comb begin
-        act_we_e = '0;
-        act_waddr_e = ACT_AW'(wr_tk.daddr);
-        for (int l = 0; l < L; l++) act_wdata_e[16*l +: 16] = wr_w[l];
-        if (wr_v && wr_dst == DS_ACT) act_we_e = wr_tk.mask;
+    always_comb act_we_e = (wr_v && wr_dst == DS_ACT) ? wr_tk.mask : '0;
+    always_comb act_waddr_e = ACT_AW'(wr_tk.daddr);
+    for (genvar l = 0; l < L; l++) begin : g_actw
+        assign act_wdata_e[16*l +: 16] = wr_w[l];
     end
 
     always_ff @(posedge clk) begin
@@ -574,13 +570,9 @@ module aiot_engine #(
         end
     end
 
-    always_comb begin
-        kt_we = '0;
-        kt_waddr = KT_AW'((tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L));
-        kt_wdata = '0;
-        for (int l = 0; l < L; l++) kt_wdata[8*l +: 8] = tr_w[tr_l < L ? tr_l : 0][7:0];
-        if (tr_busy && tr_mask[tr_l < L ? tr_l : 0]) kt_we[32'(tr_t) % L] = 1'b1;
-    end
+    always_comb kt_we = (tr_busy && tr_mask[tr_l < L ? tr_l : 0]) ? L'(1) << (32'(tr_t) % L) : '0;
+    always_comb kt_waddr = KT_AW'((tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L));
+    always_comb kt_wdata = {L{tr_w[tr_l < L ? tr_l : 0][7:0]}};
 
     // ---------------------------------------------------------------- softmax engine
     // per attention row r: e_j = EXP[mx - S_j], den = sum e_j, inv = floor(R 2^30 / den)
@@ -660,13 +652,14 @@ module aiot_engine #(
     assign in_raddr = cp_e;
     assign in_valid = cp_v1;
     always_comb begin
-        act_we = act_we_e; act_waddr = act_waddr_e; act_wdata = act_wdata_e;
         if (ld_act_we) begin
             act_we = ld_lane; act_waddr = ACT_AW'(ld_addr); act_wdata = {L{ld_data[15:0]}};
         end else if (cp_v1) begin
-            act_we = '0; act_we[32'(cp_f1) % L] = 1'b1;
+            act_we = L'(1) << (32'(cp_f1) % L);
             act_waddr = ACT_AW'(A_IN + 32'(cp_t1) * CBF + 32'(cp_f1) / L);
             act_wdata = {L{in_rdata}};
+        end else begin
+            act_we = act_we_e; act_waddr = act_waddr_e; act_wdata = act_wdata_e;
         end
     end
 

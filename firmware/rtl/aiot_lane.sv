@@ -20,18 +20,11 @@ module aiot_lane (
     logic signed [42:0] prod;
     logic signed [47:0] base, addend;
 
-    always_comb begin
-        unique case (op)
-            2'd1:    a_sel = {1'b0, acc[23:0]};
-            2'd2:    a_sel = {orig_hi[23], orig_hi};
-            default: a_sel = a;
-        endcase
-        prod = a_sel * b;
-        addend = (op == 2'd2) ? {prod[23:0], 24'd0} : 48'(prod);
-        if (op == 2'd1) base = '0;
-        else if (op == 2'd0 && first) base = 48'(bias);
-        else base = acc;
-    end
+    // continuous assignments only: Icarus 11 re-triggers always_comb blocks that read what they write
+    assign a_sel = (op == 2'd1) ? {1'b0, acc[23:0]} : (op == 2'd2) ? {orig_hi[23], orig_hi} : a;
+    assign prod = a_sel * b;
+    assign addend = (op == 2'd2) ? {prod[23:0], 24'd0} : 48'(prod);
+    assign base = (op == 2'd1) ? 48'sd0 : (op == 2'd0 && first) ? 48'(bias) : acc;
 
     always_ff @(posedge clk) begin
         if (en) begin

@@ -13,16 +13,18 @@ module aiot_post (
     input  wire logic               relu,
     output      logic signed [15:0] y        // two cycles after v
 );
-    logic signed [47:0] rc, q;
+    logic signed [47:0] q;
     logic signed [18:0] qc;                  // q clipped to 19 bits: enough to saturate any 16-bit range
     logic signed [16:0] z1, lo1, hi1;
     logic               relu1;
     logic signed [19:0] s;
 
-    always_comb begin
-        rc = (n == 6'd0) ? 48'sd0 : ((48'sd1 <<< (n - 6'd1)) - (v < 0 ? 48'sd1 : 48'sd0));
-        q = (v + rc) >>> n;
-    end
+    function automatic logic signed [47:0] shift_round(input logic signed [47:0] x, input logic [5:0] sh);
+        logic signed [47:0] r;
+        r = (sh == 6'd0) ? 48'sd0 : ((48'sd1 <<< (sh - 6'd1)) - (x < 0 ? 48'sd1 : 48'sd0));
+        return (x + r) >>> sh;
+    endfunction
+    assign q = shift_round(v, n);
 
     always_ff @(posedge clk) begin
         if (q > 48'sd131071) qc <= 19'sd131071;
@@ -31,12 +33,17 @@ module aiot_post (
         z1 <= z; lo1 <= lo; hi1 <= hi; relu1 <= relu;
     end
 
-    always_comb begin
-        s = 20'(qc) + 20'(z1);
-        if (s > 20'(hi1)) s = 20'(hi1);
-        if (s < 20'(lo1)) s = 20'(lo1);
-        if (relu1 && s < 20'(z1)) s = 20'(z1);
-    end
+    function automatic logic signed [19:0] sat_relu(input logic signed [18:0] x, input logic signed [16:0] zz,
+                                                     input logic signed [16:0] l, input logic signed [16:0] h,
+                                                     input logic r);
+        logic signed [19:0] t;
+        t = 20'(x) + 20'(zz);
+        if (t > 20'(h)) t = 20'(h);
+        if (t < 20'(l)) t = 20'(l);
+        if (r && t < 20'(zz)) t = 20'(zz);
+        return t;
+    endfunction
+    assign s = sat_relu(qc, z1, lo1, hi1, relu1);
 
     always_ff @(posedge clk) y <= s[15:0];
 endmodule

@@ -151,6 +151,7 @@ module tb_aiot #(
             for (int i = 0; i < n; i++) tx[i] = image[base + i];
             host_write(24'h010000 + 24'(base), n);
         end
+        $display("[%0t] image uploaded (%0d bytes)", $time, img_len);
         write32(24'h000020, img_len);
         write32(24'h000024, img_crc);
         write32(24'h000008, 32'h8);
@@ -162,6 +163,7 @@ module tb_aiot #(
         read32(24'h000010, v32);
         if (v32 != 0) $fatal(1, "SEQUENCE %0d after reset", v32);
 
+        $display("[%0t] parameters verified", $time);
         fd = $fopen(vec_f, "r");
         if (fd == 0) $fatal(1, "cannot open %s", vec_f);
         rc = $fscanf(fd, "%s %d %d %d", magic, count, n_in, n_out);
