@@ -212,9 +212,6 @@ module aiot_engine #(
     } tok_t;
     tok_t tk_i, tk_m, tk_o, tk_d;
 
-    function automatic logic [L-1:0] lanes_in(input logic [15:0] base, input logic [15:0] lo_c, input logic [15:0] hi_c);
-        for (int l = 0; l < L; l++) lanes_in[l] = (32'(base) + l >= 32'(lo_c)) && (32'(base) + l < 32'(hi_c));
-    endfunction
 
     logic [15:0] k_cur;
     always_comb k_cur = (pk == PK_SCO) ? 16'(DH) : (pk == PK_CTX) ? 16'(WINDOW) : g_k;
@@ -229,39 +226,45 @@ module aiot_engine #(
     always_comb tk_run = (is_st == IS_RUN);
     always_comb begin
         act_raddr = '0; wm_raddr = '0; bm_raddr = '0; kt_raddr = '0;
-        tk_daddr = '0; tk_mask = '0;
+        tk_daddr = '0;
         unique case (pk)
             PK_LIN: begin
                 act_raddr = ACT_AW'(g_a_base + rowoff_a + s_w);
                 wm_raddr = WM_AW'(wrow + s);
                 bm_raddr = BM_AW'(g_b_base + cb);
                 tk_daddr = g_d_base + rowoff_d + cb;
-                tk_mask = lanes_in(16'(cb * L), 16'd0, g_lim);
             end
             PK_ADD, PK_BN: begin
                 act_raddr = ACT_AW'(((pk == PK_ADD && s == 1) ? g_x2_base : g_a_base) + rowoff_a + cb);
                 wm_raddr = WM_AW'(g_w_base + cb);
                 bm_raddr = BM_AW'(g_b_base + cb);
                 tk_daddr = g_d_base + rowoff_d + cb;
-                tk_mask = lanes_in(16'(cb * L), 16'd0, g_lim);
             end
             PK_POOL: begin
                 act_raddr = ACT_AW'(vp);
                 tk_daddr = g_d_base + cb;
-                tk_mask = lanes_in(16'(cb * L), 16'd0, g_lim);
             end
             PK_SCO: begin
                 act_raddr = ACT_AW'(16'(A_Q) + rowoff_a + s_w);
                 kt_raddr = KT_AW'(ktp);
-                tk_mask = lanes_in(16'(cb * L), 16'd0, 16'(WINDOW));
             end
             default: begin // PK_CTX
                 act_raddr = ACT_AW'(vp);
                 tk_daddr = 16'(A_C) + rowoff_d + cb;
-                tk_mask = lanes_in(16'(cb * L), lim_lo, lim_hi);
             end
         endcase
     end
+    // valid output lanes of block cb: channels [lim_lo, lim_hi) of the pass
+    function automatic logic [L-1:0] lanes_in(input logic [15:0] base, input logic [15:0] lo_c, input logic [15:0] hi_c);
+        logic [15:0] nh, nl;
+        logic [L:0] th, tl;
+        nh = (hi_c <= base) ? 16'd0 : (hi_c - base >= 16'(L)) ? 16'(L) : hi_c - base;
+        nl = (lo_c <= base) ? 16'd0 : (lo_c - base >= 16'(L)) ? 16'(L) : lo_c - base;
+        th = ((L+1)'(1) << nh) - (L+1)'(1);
+        tl = ((L+1)'(1) << nl) - (L+1)'(1);
+        return L'(th & ~tl);
+    endfunction
+    assign tk_mask = lanes_in(16'(cb * L), lim_lo, lim_hi);
     // field order of tok_t
     assign tk_i = {tk_run, tk_run ? op_i : 2'd0, tk_run && (s == 0) && (op_i == 2'd0),
                    tk_run && (rq_cur ? (op_i == 2'd2) : (s == k_cur - 1)), pk,
@@ -285,6 +288,7 @@ module aiot_engine #(
                     unique case (iss_pk)
                         PK_SCO: begin
                             cb <= '0; cb_end <= 16'(JB); wrow <= '0;
+                            lim_lo <= '0; lim_hi <= 16'(WINDOW);
                             rowoff_a <= iss_row * 16'(CBD);
                             s_w <= (16'(iss_head) * 16'(DH)) / 16'(L);
                             s_l <= LW'((16'(iss_head) * 16'(DH)) % 16'(L));
@@ -300,6 +304,7 @@ module aiot_engine #(
                         end
                         default: begin
                             cb <= '0; cb_end <= g_cbs; wrow <= g_w_base;
+                            lim_lo <= '0; lim_hi <= g_lim;
                             s_w <= '0; s_l <= '0;
                             vp <= g_a_base;
                         end
@@ -372,7 +377,13 @@ module aiot_engine #(
     // ---------------------------------------------------------------- softmax row buffers
     logic        sm_reset;                   // sequencer: a new layer's attention starts
     logic signed [15:0] srow [2][WINDOW];
-    logic [15:0]        erow [2][WINDOW];
+    // e_j of the two rows in flight (softmax numerators), distributed RAM
+    localparam int EW = $clog2(2 * WINDOW);
+    logic         erow_we;
+    logic [EW-1:0] erow_waddr, erow_raddr;
+    logic [15:0]  erow_rdata;
+    aiot_lutram #(.WIDTH(16), .DEPTH(2 * WINDOW)) u_erow (
+        .clk, .we(erow_we), .waddr(erow_waddr), .wdata(ex_rdata), .raddr(erow_raddr), .rdata(erow_rdata));
     logic signed [15:0] smax [2];
     logic [23:0]        sinv [2];
     logic [15:0]        rows_posted, rows_ready;   // attention rows (h*W + i) scored / normalized
@@ -380,60 +391,43 @@ module aiot_engine #(
     // ---------------------------------------------------------------- operand stage
     // the e_j * inv product of the context pass (a DSP of its own)
     logic [39:0] pe_prod;
-    always_ff @(posedge clk) pe_prod <= 40'(erow[par_q][tk_i.s < WINDOW ? tk_i.s : 0]) * 40'(sinv[par_q]);
+    always_comb erow_raddr = EW'(32'(par_q) * WINDOW + 32'(tk_i.s < WINDOW ? tk_i.s : 16'd0));
+    always_ff @(posedge clk) pe_prod <= 40'(erow_rdata) * 40'(sinv[par_q]);
 
     logic signed [24:0] a_r [L];
     logic signed [17:0] b_r [L];
     logic signed [31:0] bias_r [L];
     always_ff @(posedge clk) tk_m <= tk_i;
 
-    always_ff @(posedge clk) begin
-        logic signed [16:0] bc;
-        logic signed [15:0] el;
-        tk_o <= tk_m;
-        el = act_rdata[16*tk_m.lane +: 16];
-        unique case (tk_m.pk)
-            PK_SCO:  bc = 17'(el) - sc_zq;
-            PK_CTX:  bc = cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz;
-            default: bc = 17'(el) - g_za;
-        endcase
-        for (int l = 0; l < L; l++) begin
-            logic signed [16:0] ae;
-            logic signed [17:0] bm;
-            bias_r[l] <= (g_bias && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN)) ? $signed(bm_rdata[32*l +: 32]) : 32'sd0;
-            ae = 17'($signed(act_rdata[16*l +: 16])) - (tk_m.x2 ? g_z2 : g_za);
-            bm = (tk_m.pk == PK_SCO) ? sc_m : (tk_m.pk == PK_CTX) ? cx_m : g_m1;
-            if (tk_m.op != 2'd0) begin
-                a_r[l] <= '0;
-                b_r[l] <= 18'($signed({2'b0, bm}));
-            end else begin
-                unique case (tk_m.pk)
-                    PK_LIN: begin
-                        a_r[l] <= 25'(bc);
-                        b_r[l] <= 18'($signed(wm_rdata[8*l +: 8])) - 18'(g_zb);
-                    end
-                    PK_BN: begin
-                        a_r[l] <= 25'(ae);
-                        b_r[l] <= 18'($signed(wm_rdata[8*l +: 8])) - 18'(g_zb);
-                    end
-                    PK_ADD: begin
-                        a_r[l] <= 25'(ae);
-                        b_r[l] <= 18'($signed({2'b0, tk_m.x2 ? g_m2 : g_m1}));
-                    end
-                    PK_POOL: begin
-                        a_r[l] <= 25'(ae);
-                        b_r[l] <= 18'sd1;
-                    end
-                    PK_SCO: begin
-                        a_r[l] <= 25'(bc);
-                        b_r[l] <= 18'($signed(kt_rdata[8*l +: 8])) - 18'(sc_zk);
-                    end
-                    default: begin // CTX
-                        a_r[l] <= 25'(bc);
-                        b_r[l] <= 18'($signed(act_rdata[16*l +: 16])) - 18'(cx_zv);
-                    end
-                endcase
-            end
+    // broadcast operand (one per cycle) and the per-lane operands. One subtractor per operand
+    // and lane: the source is selected first, then its zero point is subtracted.
+    logic signed [16:0] bc;
+    logic signed [15:0] bc_el;
+    logic signed [16:0] bz_sel, az_sel;
+    logic signed [17:0] bm_sel;
+    always_comb bc_el = act_rdata[16*tk_m.lane +: 16];
+    always_comb bc = (tk_m.pk == PK_CTX) ? cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz
+                                         : 17'(bc_el) - ((tk_m.pk == PK_SCO) ? sc_zq : g_za);
+    always_comb bz_sel = (tk_m.pk == PK_SCO) ? sc_zk : (tk_m.pk == PK_CTX) ? cx_zv : g_zb;
+    always_comb az_sel = tk_m.x2 ? g_z2 : g_za;
+    // broadcast second operand: requant multiplier, addition multipliers, 1 for the pooling sum
+    always_comb bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) : 18'(g_m1)) :
+                         (tk_m.pk == PK_ADD) ? 18'(tk_m.x2 ? g_m2 : g_m1) : 18'sd1;
+    logic lane_a, lane_b;                    // per-lane a (element passes), per-lane b (weights, keys, values)
+    always_comb lane_a = (tk_m.pk == PK_ADD || tk_m.pk == PK_BN || tk_m.pk == PK_POOL);
+    always_comb lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
+    logic use_bias;
+    always_comb use_bias = g_bias && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN);
+
+    always_ff @(posedge clk) tk_o <= tk_m;
+    for (genvar l = 0; l < L; l++) begin : g_opnd
+        logic signed [15:0] bsrc;
+        always_comb bsrc = (tk_m.pk == PK_SCO) ? 16'($signed(kt_rdata[8*l +: 8])) :
+                           (tk_m.pk == PK_CTX) ? $signed(act_rdata[16*l +: 16]) : 16'($signed(wm_rdata[8*l +: 8]));
+        always_ff @(posedge clk) begin
+            bias_r[l] <= use_bias ? $signed(bm_rdata[32*l +: 32]) : 32'sd0;
+            a_r[l] <= (tk_m.op != 2'd0) ? 25'sd0 : lane_a ? 25'(17'($signed(act_rdata[16*l +: 16])) - az_sel) : 25'(bc);
+            b_r[l] <= lane_b ? 18'(bsrc) - 18'(bz_sel) : bm_sel;
         end
     end
 
@@ -587,6 +581,8 @@ module aiot_engine #(
     logic [22:0] sm_q;
     logic        sm_par;
     always_comb sm_par = sm_row[0];
+    always_comb erow_we = (sm_st == SM_EXP) && sm_rd_v;
+    always_comb erow_waddr = EW'(32'(sm_par) * WINDOW + 32'(sm_jd));
     always_comb ex_raddr = EX_AW'(exp_base + {8'd0, 8'(smax[sm_par] - srow[sm_par][sm_j < WINDOW ? sm_j : 0])});
 
     always_ff @(posedge clk) begin
@@ -603,7 +599,6 @@ module aiot_engine #(
                         sm_rd_v <= 1'b1; sm_jd <= sm_j; sm_j <= sm_j + 16'd1;
                     end
                     if (sm_rd_v) begin
-                        erow[sm_par][sm_jd] <= ex_rdata;
                         sm_den <= sm_den + 24'(ex_rdata);
                         if (sm_jd == WINDOW - 1) begin
                             sm_st <= SM_DIV; sm_it <= '0;
@@ -665,7 +660,7 @@ module aiot_engine #(
 
     // ---------------------------------------------------------------- sequencer
     typedef enum logic [4:0] {
-        SQ_IDLE, SQ_COPY, SQ_SETUP, SQ_ISSUE, SQ_WAIT, SQ_ATT, SQ_DONE
+        SQ_IDLE, SQ_COPY, SQ_SETUP, SQ_TAB, SQ_ISSUE, SQ_WAIT, SQ_ATT, SQ_DONE
     } sq_t;
     sq_t         sq;
     logic [4:0]  step;                       // position in the layer program
@@ -704,8 +699,73 @@ module aiot_engine #(
         zw = 17'($signed(z));
     endfunction
 
-    logic [15:0] cycles;
-    logic        last_step_done;
+    // quantization-table reads of the setup microsequence: (step, layer, su) -> index, destination
+    logic [2:0]  su;
+    localparam logic [3:0] TD_NONE = 4'd0, TD_ZA = 4'd1, TD_Z2 = 4'd2, TD_ZY = 4'd3, TD_SZQ = 4'd4, TD_SZK = 4'd5,
+                           TD_SZY = 4'd6, TD_CZV = 4'd7, TD_CP = 4'd8, TD_CZY = 4'd9;
+    logic [7:0]  tab_a_idx, tab_w_idx, tab_r_idx;
+    logic [3:0]  tab_a_dst;
+    logic [7:0]  x_in;                        // activation index of the layer input
+    always_comb x_in = (layer == 0) ? 8'd3 : ai(layer - 4'd1, 12);
+    always_comb begin
+        tab_a_idx = '0; tab_a_dst = TD_NONE; tab_w_idx = '0; tab_r_idx = '0;
+        unique case (step)
+            ST_IP: begin
+                tab_w_idx = 8'd0; tab_r_idx = 8'd0;
+                if (su == 0) begin tab_a_idx = 8'd0; tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = 8'd1; tab_a_dst = TD_ZY; end
+            end
+            ST_PE: begin
+                tab_r_idx = 8'd1;
+                if (su == 0) begin tab_a_idx = 8'd1; tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = 8'd2; tab_a_dst = TD_Z2; end
+                if (su == 2) begin tab_a_idx = 8'd3; tab_a_dst = TD_ZY; end
+            end
+            ST_Q, ST_K, ST_V, ST_O, ST_F1, ST_F2: begin
+                logic [7:0] xi, yi;
+                unique case (step)
+                    ST_Q: begin xi = x_in; yi = ai(layer, 0); tab_w_idx = wi(layer, 0); tab_r_idx = ri(layer, 0); end
+                    ST_K: begin xi = x_in; yi = ai(layer, 1); tab_w_idx = wi(layer, 1); tab_r_idx = ri(layer, 1); end
+                    ST_V: begin xi = x_in; yi = ai(layer, 2); tab_w_idx = wi(layer, 2); tab_r_idx = ri(layer, 2); end
+                    ST_O: begin xi = ai(layer, 5); yi = ai(layer, 6); tab_w_idx = wi(layer, 3); tab_r_idx = ri(layer, 5); end
+                    ST_F1: begin xi = ai(layer, 8); yi = ai(layer, 9); tab_w_idx = wi(layer, 5); tab_r_idx = ri(layer, 8); end
+                    default: begin xi = ai(layer, 9); yi = ai(layer, 10); tab_w_idx = wi(layer, 6); tab_r_idx = ri(layer, 9); end
+                endcase
+                if (su == 0) begin tab_a_idx = xi; tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = yi; tab_a_dst = TD_ZY; end
+            end
+            ST_R1, ST_R2: begin
+                tab_r_idx = (step == ST_R1) ? ri(layer, 6) : ri(layer, 10);
+                if (su == 0) begin tab_a_idx = (step == ST_R1) ? x_in : ai(layer, 8); tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = (step == ST_R1) ? ai(layer, 6) : ai(layer, 10); tab_a_dst = TD_Z2; end
+                if (su == 2) begin tab_a_idx = (step == ST_R1) ? ai(layer, 7) : ai(layer, 11); tab_a_dst = TD_ZY; end
+            end
+            ST_N1, ST_N2: begin
+                tab_w_idx = (step == ST_N1) ? wi(layer, 4) : wi(layer, 7);
+                tab_r_idx = (step == ST_N1) ? ri(layer, 7) : ri(layer, 11);
+                if (su == 0) begin tab_a_idx = (step == ST_N1) ? ai(layer, 7) : ai(layer, 11); tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = (step == ST_N1) ? ai(layer, 8) : ai(layer, 12); tab_a_dst = TD_ZY; end
+            end
+            ST_POOL: begin
+                tab_r_idx = 8'(NRQ - 2);
+                if (su == 0) begin tab_a_idx = ai(4'(LAYERS - 1), 12); tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = 8'(NACT - 2); tab_a_dst = TD_ZY; end
+            end
+            ST_HEAD: begin
+                tab_w_idx = 8'(NWZ - 1); tab_r_idx = 8'(NRQ - 1);
+                if (su == 0) begin tab_a_idx = 8'(NACT - 2); tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = 8'(NACT - 1); tab_a_dst = TD_ZY; end
+            end
+            ST_ATT: begin
+                tab_r_idx = (su == 0) ? ri(layer, 3) : ri(layer, 4);
+                tab_a_dst = (su == 0) ? TD_SZQ : (su == 1) ? TD_SZK : (su == 2) ? TD_SZY :
+                            (su == 3) ? TD_CZV : (su == 4) ? TD_CP : TD_CZY;
+                tab_a_idx = (su == 0) ? ai(layer, 0) : (su == 1) ? ai(layer, 1) : (su == 2) ? ai(layer, 3) :
+                            (su == 3) ? ai(layer, 2) : (su == 4) ? ai(layer, 4) : ai(layer, 5);
+            end
+            default: ;
+        endcase
+    end
 
     always_ff @(posedge clk) begin
         iss_go <= 1'b0;
@@ -733,26 +793,21 @@ module aiot_engine #(
                     end
                 end
                 SQ_SETUP: begin
-                    // defaults for a generic pass
+                    // static pass parameters; the quantization tables follow in SQ_TAB
                     g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_dst <= DS_ACT;
                     g_a_stride <= 16'(CBD); g_d_stride <= 16'(CBD); g_lim <= 16'(D_MODEL);
                     g_rows <= 16'(WINDOW); g_cbs <= 16'(CBD);
                     g_z2 <= '0; g_m2 <= '0; g_zb <= '0;
-                    sq <= SQ_ISSUE;
+                    su <= '0;
+                    sq <= SQ_TAB;
                     unique case (step)
                         ST_IP: begin
                             g_pk <= PK_LIN; g_k <= 16'(FEATURES); g_a_base <= 16'(A_IN); g_a_stride <= 16'(CBF);
                             g_w_base <= 16'(W_IP); g_b_base <= '0; g_bias <= 1'b1; g_d_base <= 16'(A_IP);
-                            g_za <= zx(qact_zp[0]); g_zb <= zw(qwz[0]);
-                            g_zy <= zx(qact_zp[1]); g_lo <= lo_of(qact_bits[1]); g_hi <= hi_of(qact_bits[1]);
-                            g_m1 <= qm1[0]; g_n <= qn[0];
                         end
                         ST_PE: begin
                             g_pk <= PK_ADD; g_k <= 16'd2; g_rq <= 1'b0; g_a_base <= 16'(A_IP); g_x2_base <= 16'(A_PE);
                             g_d_base <= 16'(A_X);
-                            g_za <= zx(qact_zp[1]); g_z2 <= zx(qact_zp[2]);
-                            g_zy <= zx(qact_zp[3]); g_lo <= lo_of(qact_bits[3]); g_hi <= hi_of(qact_bits[3]);
-                            g_m1 <= qm1[1]; g_m2 <= qm2[1]; g_n <= qn[1];
                         end
                         ST_Q, ST_K, ST_V, ST_O, ST_F1, ST_F2: begin
                             logic [2:0] which;   // 0 q 1 k 2 v 3 o 4 ffn1 5 ffn2
@@ -772,89 +827,64 @@ module aiot_engine #(
                             g_d_base <= (step == ST_Q) ? 16'(A_Q) : (step == ST_V) ? 16'(A_V) : (step == ST_O) ? 16'(A_O) :
                                         (step == ST_F1) ? 16'(A_F1) : (step == ST_F2) ? 16'(A_F2) : 16'd0;
                             if (step == ST_K) g_dst <= DS_KT;
-                            // input activation: q/k/v read the layer input, o the context, ffn1 norm1, ffn2 ffn1
-                            g_za <= zx(qact_zp[(step == ST_O) ? ai(layer, 5) : (step == ST_F1) ? ai(layer, 8) :
-                                               (step == ST_F2) ? ai(layer, 9) : (layer == 0 ? 8'd3 : ai(layer - 1, 12))]);
-                            begin
-                                logic [7:0] yi, wq, rqi;
-                                yi = (which == 3'd3) ? ai(layer, 6) : (which == 3'd4) ? ai(layer, 9) :
-                                     (which == 3'd5) ? ai(layer, 10) : ai(layer, 32'(which));
-                                wq = (which == 3'd4) ? wi(layer, 5) : (which == 3'd5) ? wi(layer, 6) : wi(layer, 32'(which));
-                                rqi = (which == 3'd3) ? ri(layer, 5) : (which == 3'd4) ? ri(layer, 8) :
-                                      (which == 3'd5) ? ri(layer, 9) : ri(layer, 32'(which));
-                                g_zb <= zw(qwz[wq]);
-                                g_zy <= zx(qact_zp[yi]); g_lo <= lo_of(qact_bits[yi]); g_hi <= hi_of(qact_bits[yi]);
-                                g_m1 <= qm1[rqi]; g_n <= qn[rqi];
-                            end
                         end
                         ST_R1, ST_R2: begin
-                            logic [7:0] x1i, x2i, yi, rqi;
-                            x1i = (step == ST_R1) ? (layer == 0 ? 8'd3 : ai(layer - 1, 12)) : ai(layer, 8);
-                            x2i = (step == ST_R1) ? ai(layer, 6) : ai(layer, 10);
-                            yi = (step == ST_R1) ? ai(layer, 7) : ai(layer, 11);
-                            rqi = (step == ST_R1) ? ri(layer, 6) : ri(layer, 10);
                             g_pk <= PK_ADD; g_k <= 16'd2; g_rq <= 1'b0;
                             g_a_base <= (step == ST_R1) ? 16'(A_X) : 16'(A_N1);
                             g_x2_base <= (step == ST_R1) ? 16'(A_O) : 16'(A_F2);
                             g_d_base <= (step == ST_R1) ? 16'(A_R1) : 16'(A_R2);
-                            g_za <= zx(qact_zp[x1i]); g_z2 <= zx(qact_zp[x2i]);
-                            g_zy <= zx(qact_zp[yi]); g_lo <= lo_of(qact_bits[yi]); g_hi <= hi_of(qact_bits[yi]);
-                            g_m1 <= qm1[rqi]; g_m2 <= qm2[rqi]; g_n <= qn[rqi];
                         end
                         ST_N1, ST_N2: begin
-                            logic [7:0] xi, yi, wq, rqi;
-                            xi = (step == ST_N1) ? ai(layer, 7) : ai(layer, 11);
-                            yi = (step == ST_N1) ? ai(layer, 8) : ai(layer, 12);
-                            wq = (step == ST_N1) ? wi(layer, 4) : wi(layer, 7);
-                            rqi = (step == ST_N1) ? ri(layer, 7) : ri(layer, 11);
                             g_pk <= PK_BN; g_k <= 16'd1; g_bias <= 1'b1;
                             g_a_base <= (step == ST_N1) ? 16'(A_R1) : 16'(A_R2);
                             g_d_base <= (step == ST_N1) ? 16'(A_N1) : 16'(A_X);
                             g_w_base <= 16'(W_L0) + 16'(layer) * 16'(W_LAYER) + 16'(
                                         (step == ST_N1) ? 4 * CBD * D_MODEL : 4 * CBD * D_MODEL + CBD + CBFF * D_MODEL + CBD * FFN);
                             g_b_base <= 16'(B_L0) + 16'(layer) * 16'(B_LAYER) + 16'((step == ST_N1) ? 4 * CBD : 5 * CBD + CBFF + CBD);
-                            g_za <= zx(qact_zp[xi]); g_zb <= zw(qwz[wq]);
-                            g_zy <= zx(qact_zp[yi]); g_lo <= lo_of(qact_bits[yi]); g_hi <= hi_of(qact_bits[yi]);
-                            g_m1 <= qm1[rqi]; g_n <= qn[rqi];
                         end
                         ST_POOL: begin
-                            logic [7:0] xi;
-                            xi = ai(4'(LAYERS - 1), 12);
                             g_pk <= PK_POOL; g_k <= 16'(WINDOW); g_rows <= 16'd1; g_a_base <= 16'(A_X);
                             g_d_base <= 16'(A_PL);
-                            g_za <= zx(qact_zp[xi]);
-                            g_zy <= zx(qact_zp[NACT - 2]); g_lo <= lo_of(qact_bits[NACT - 2]); g_hi <= hi_of(qact_bits[NACT - 2]);
-                            g_m1 <= qm1[NRQ - 2]; g_n <= qn[NRQ - 2];
                         end
                         ST_HEAD: begin
                             g_pk <= PK_LIN; g_k <= 16'(D_MODEL); g_rows <= 16'd1; g_cbs <= 16'(CBP); g_lim <= 16'(HORIZON);
                             g_a_base <= 16'(A_PL); g_w_base <= 16'(W_HEAD); g_b_base <= 16'(B_HEAD); g_bias <= 1'b1;
                             g_dst <= DS_OUT;
-                            g_za <= zx(qact_zp[NACT - 2]); g_zb <= zw(qwz[NWZ - 1]);
-                            g_zy <= zx(qact_zp[NACT - 1]); g_lo <= lo_of(qact_bits[NACT - 1]); g_hi <= hi_of(qact_bits[NACT - 1]);
-                            g_m1 <= qm1[NRQ - 1]; g_n <= qn[NRQ - 1];
                         end
                         ST_ATT: begin
-                            sc_zq <= zx(qact_zp[ai(layer, 0)]); sc_zk <= zx(qact_zp[ai(layer, 1)]);
-                            sc_zy <= zx(qact_zp[ai(layer, 3)]);
-                            sc_lo <= lo_of(qact_bits[ai(layer, 3)]); sc_hi <= hi_of(qact_bits[ai(layer, 3)]);
-                            sc_m <= qm1[ri(layer, 3)]; sc_n <= qn[ri(layer, 3)];
-                            cx_zv <= zx(qact_zp[ai(layer, 2)]);
-                            cx_plo <= lo_of(qact_bits[ai(layer, 4)]); cx_pz <= zx(qact_zp[ai(layer, 4)]);
-                            sm_r <= 9'((17'sd1 <<< qact_bits[ai(layer, 4)]) - 17'sd1);
-                            cx_zy <= zx(qact_zp[ai(layer, 5)]);
-                            cx_lo <= lo_of(qact_bits[ai(layer, 5)]); cx_hi <= hi_of(qact_bits[ai(layer, 5)]);
-                            cx_m <= qm1[ri(layer, 4)]; cx_n <= qn[ri(layer, 4)];
                             exp_base <= 16'(layer) * 16'd256;
                             att_r <= '0; att_phase <= 1'b0; att_h <= '0; att_i <= '0; ctx_h <= '0; ctx_i <= '0;
                             sm_reset <= 1'b1;
-                            sq <= SQ_ATT;
-                        end
-                        ST_END: begin
-                            sq <= SQ_DONE;
                         end
                         default: sq <= SQ_DONE;
                     endcase
+                end
+                SQ_TAB: begin
+                    // one read of each quantization table a cycle (one read port each)
+                    logic signed [16:0] zp, lo_b, hi_b;
+                    zp = zx(qact_zp[tab_a_idx]);
+                    lo_b = lo_of(qact_bits[tab_a_idx]);
+                    hi_b = hi_of(qact_bits[tab_a_idx]);
+                    unique case (tab_a_dst)
+                        TD_ZA: g_za <= zp;
+                        TD_Z2: g_z2 <= zp;
+                        TD_ZY: begin g_zy <= zp; g_lo <= lo_b; g_hi <= hi_b; end
+                        TD_SZQ: sc_zq <= zp;
+                        TD_SZK: sc_zk <= zp;
+                        TD_SZY: begin sc_zy <= zp; sc_lo <= lo_b; sc_hi <= hi_b; end
+                        TD_CZV: cx_zv <= zp;
+                        TD_CP: begin cx_plo <= lo_b; cx_pz <= zp; sm_r <= 9'(hi_b - lo_b); end
+                        TD_CZY: begin cx_zy <= zp; cx_lo <= lo_b; cx_hi <= hi_b; end
+                        default: ;
+                    endcase
+                    if (su == 3'd0) g_zb <= zw(qwz[tab_w_idx]);
+                    if (su == 3'd0) begin
+                        if (step == ST_ATT) begin sc_m <= qm1[tab_r_idx]; sc_n <= qn[tab_r_idx]; end
+                        else begin g_m1 <= qm1[tab_r_idx]; g_m2 <= qm2[tab_r_idx]; g_n <= qn[tab_r_idx]; end
+                    end
+                    if (su == 3'd1 && step == ST_ATT) begin cx_m <= qm1[tab_r_idx]; cx_n <= qn[tab_r_idx]; end
+                    su <= su + 3'd1;
+                    if (su == 3'd5) sq <= (step == ST_ATT) ? SQ_ATT : SQ_ISSUE;
                 end
                 SQ_ISSUE: begin
                     if (is_st == IS_IDLE && !iss_go) begin

@@ -14,7 +14,7 @@ module aiot_post (
     output      logic signed [15:0] y        // two cycles after v
 );
     logic signed [47:0] q;
-    logic signed [18:0] qc;                  // q clipped to 19 bits: enough to saturate any 16-bit range
+    logic signed [18:0] qc;                  // q clipped to 18 bits (sign-extended): enough to saturate any 16-bit range
     logic signed [16:0] z1, lo1, hi1;
     logic               relu1;
     logic signed [19:0] s;
@@ -27,9 +27,9 @@ module aiot_post (
     assign q = shift_round(v, n);
 
     always_ff @(posedge clk) begin
-        if (q > 48'sd131071) qc <= 19'sd131071;
-        else if (q < -48'sd131072) qc <= -19'sd131072;
-        else qc <= q[18:0];
+        // clip to 18 bits: q fits iff bits 47..17 are all equal
+        if (q[47:17] == {31{q[17]}}) qc <= {q[17], q[17:0]};
+        else qc <= q[47] ? -19'sd131072 : 19'sd131071;
         z1 <= z; lo1 <= lo; hi1 <= hi; relu1 <= relu;
     end
 

@@ -1,4 +1,5 @@
 aiot_ram.sv
+aiot_lutram.sv
 aiot_crc32.sv
 aiot_lane.sv
 aiot_post.sv
