@@ -112,15 +112,13 @@ module aiot_accel #(
     // byte k of the RESULT block; k >= 16 + 2P reads the RESULT_CRC field
     function automatic logic [7:0] result_byte(input logic [7:0] k);
         logic [15:0] o;
-        if (k < 8'd4) return byte_of(res_status, k[1:0]);
-        if (k < 8'd8) return byte_of(res_seq, k[1:0]);
-        if (k < 8'd12) return byte_of(res_incrc, k[1:0]);
-        if (k < 8'd16) return byte_of(res_cycles, k[1:0]);
-        if (32'(k) < 16 + 2 * HORIZON) begin
-            o = res_out[(32'(k) - 16) / 2];
-            return k[0] ? o[15:8] : o[7:0];
-        end
-        return byte_of(res_crc, 2'(32'(k) - (16 + 2 * HORIZON)));
+        o = res_out[(32'(k) - 16) / 2 < HORIZON ? (32'(k) - 16) / 2 : 0];
+        if (k < 8'd4) result_byte = byte_of(res_status, k[1:0]);
+        else if (k < 8'd8) result_byte = byte_of(res_seq, k[1:0]);
+        else if (k < 8'd12) result_byte = byte_of(res_incrc, k[1:0]);
+        else if (k < 8'd16) result_byte = byte_of(res_cycles, k[1:0]);
+        else if (32'(k) < 16 + 2 * HORIZON) result_byte = k[0] ? o[15:8] : o[7:0];
+        else result_byte = byte_of(res_crc, 2'(32'(k) - (16 + 2 * HORIZON)));
     endfunction
     logic [7:0] res_byte;          // byte res_idx of the RESULT block (before its CRC field)
     logic [7:0] res_idx;
@@ -217,28 +215,28 @@ module aiot_accel #(
     logic        rp1;
     function automatic logic [31:0] reg_word(input logic [5:0] a);
         unique case (a)
-            6'h00: return ID;
-            6'h01: return VERSION;
-            6'h03: return status;
-            6'h04: return sequence_r;
-            6'h05: return multiboot;
-            6'h07: return 32'd0;                                  // BOOT_STATUS: no multiboot fallback seen
-            6'h08: return param_length;
-            6'h09: return param_expected;
-            6'h0A: return ld_crc;
-            6'h0B: return 32'(PARAM_BYTES);
-            6'h0C: return {16'(FEATURES), 16'(WINDOW)};
-            6'h0D: return {8'(HORIZON), 8'(LAYERS), 8'(HEADS), 8'(D_MODEL)};
-            6'h0E: return cycles_r;
-            6'h0F: return 32'(CLOCK_HZ);
-            default: return 32'd0;
+            6'h00: reg_word = ID;
+            6'h01: reg_word = VERSION;
+            6'h03: reg_word = status;
+            6'h04: reg_word = sequence_r;
+            6'h05: reg_word = multiboot;
+            6'h07: reg_word = 32'd0;                                  // BOOT_STATUS: no multiboot fallback seen
+            6'h08: reg_word = param_length;
+            6'h09: reg_word = param_expected;
+            6'h0A: reg_word = ld_crc;
+            6'h0B: reg_word = 32'(PARAM_BYTES);
+            6'h0C: reg_word = {16'(FEATURES), 16'(WINDOW)};
+            6'h0D: reg_word = {8'(HORIZON), 8'(LAYERS), 8'(HEADS), 8'(D_MODEL)};
+            6'h0E: reg_word = cycles_r;
+            6'h0F: reg_word = 32'(CLOCK_HZ);
+            default: reg_word = 32'd0;
         endcase
     endfunction
     function automatic logic [7:0] read_byte(input logic [23:0] a);
-        if (a < 24'h000040) return byte_of(reg_word(a[7:2]), a[1:0]);
-        if (a < 24'h000060) return model_id[a[4:0]];
-        if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) return result_byte(8'(a - 24'h003000));
-        return 8'd0;
+        if (a < 24'h000040) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
+        else if (a < 24'h000060) read_byte = model_id[a[4:0]];
+        else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = result_byte(8'(a - 24'h003000));
+        else read_byte = 8'd0;
     endfunction
     assign rd1 = read_byte(ra1);
     always_ff @(posedge clk) begin

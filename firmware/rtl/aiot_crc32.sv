@@ -12,7 +12,7 @@ module aiot_crc32 (
         logic [31:0] c;
         c = c0 ^ {24'd0, d};
         for (int i = 0; i < 8; i++) c = c[0] ? ((c >> 1) ^ 32'hEDB88320) : (c >> 1);
-        return c;
+        step = c;
     endfunction
     assign crc_out = step(crc_in, data);
 endmodule

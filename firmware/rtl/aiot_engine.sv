@@ -262,7 +262,7 @@ module aiot_engine #(
         nl = (lo_c <= base) ? 16'd0 : (lo_c - base >= 16'(L)) ? 16'(L) : lo_c - base;
         th = ((L+1)'(1) << nh) - (L+1)'(1);
         tl = ((L+1)'(1) << nl) - (L+1)'(1);
-        return L'(th & ~tl);
+        lanes_in = L'(th & ~tl);
     endfunction
     assign tk_mask = lanes_in(16'(cb * L), lim_lo, lim_hi);
     // field order of tok_t

@@ -22,7 +22,7 @@ module aiot_post (
     function automatic logic signed [47:0] shift_round(input logic signed [47:0] x, input logic [5:0] sh);
         logic signed [47:0] r;
         r = (sh == 6'd0) ? 48'sd0 : ((48'sd1 <<< (sh - 6'd1)) - (x < 0 ? 48'sd1 : 48'sd0));
-        return (x + r) >>> sh;
+        shift_round = (x + r) >>> sh;
     endfunction
     assign q = shift_round(v, n);
 
@@ -41,7 +41,7 @@ module aiot_post (
         if (t > 20'(h)) t = 20'(h);
         if (t < 20'(l)) t = 20'(l);
         if (r && t < 20'(zz)) t = 20'(zz);
-        return t;
+        sat_relu = t;
     endfunction
     assign s = sat_relu(qc, z1, lo1, hi1, relu1);
 
