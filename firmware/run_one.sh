@@ -28,13 +28,13 @@ if [ "$sim" = verilator ]; then
     exe="$build/vl-$tag/vtb"
     if [ ! -x "$exe" ] || [ -n "$(find "$here/rtl" "$here/sim" -newer "$exe" -name '*.sv' | head -1)" ]; then
         verilator --binary -j 2 --timing -Wno-fatal -Wno-lint -Wno-style -O2 --top-module tb_aiot \
-            $(printf -- '-G%s ' "${params[@]}") "${rtl[@]}" "${src[@]}" -Mdir "$build/vl-$tag" -o vtb >/dev/null
+            $(printf -- '-G%s ' "${params[@]}") "${rtl[@]}" "${src[@]}" -Mdir "$build/vl-$tag" -o vtb > "$build/vl-$tag.log" 2>&1 || { cat "$build/vl-$tag.log"; exit 1; }
     fi
     "$exe" "${args[@]}"
 else
     exe="$build/iv-$tag.vvp"
     if [ ! -f "$exe" ] || [ -n "$(find "$here/rtl" "$here/sim" -newer "$exe" -name '*.sv' | head -1)" ]; then
-        iverilog -g2012 -o "$exe" -s tb_aiot $(printf -- '-Ptb_aiot.%s ' "${params[@]}") "${rtl[@]}" "${src[@]}"
+        iverilog -g2012 -o "$exe" -s tb_aiot $(printf -- '-Ptb_aiot.%s ' "${params[@]}") "${rtl[@]}" "${src[@]}" 2> "$exe.log" || { cat "$exe.log"; exit 1; }
     fi
     vvp -n "$exe" "${args[@]}"
 fi

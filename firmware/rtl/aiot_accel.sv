@@ -112,7 +112,10 @@ module aiot_accel #(
     // byte k of the RESULT block; k >= 16 + 2P reads the RESULT_CRC field
     function automatic logic [7:0] result_byte(input logic [7:0] k);
         logic [15:0] o;
-        o = res_out[(32'(k) - 16) / 2 < HORIZON ? (32'(k) - 16) / 2 : 0];
+        int oi;
+        oi = (32'(k) - 16) / 2;
+        if (oi < 0 || oi >= HORIZON) oi = 0;
+        o = res_out[oi];
         if (k < 8'd4) result_byte = byte_of(res_status, k[1:0]);
         else if (k < 8'd8) result_byte = byte_of(res_seq, k[1:0]);
         else if (k < 8'd12) result_byte = byte_of(res_incrc, k[1:0]);

@@ -405,29 +405,33 @@ module aiot_engine #(
     logic signed [15:0] bc_el;
     logic signed [16:0] bz_sel, az_sel;
     logic signed [17:0] bm_sel;
-    always_comb bc_el = act_rdata[16*tk_m.lane +: 16];
-    always_comb bc = (tk_m.pk == PK_CTX) ? cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz
+    assign bc_el = act_rdata[16*tk_m.lane +: 16];
+    assign bc = (tk_m.pk == PK_CTX) ? cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz
                                          : 17'(bc_el) - ((tk_m.pk == PK_SCO) ? sc_zq : g_za);
-    always_comb bz_sel = (tk_m.pk == PK_SCO) ? sc_zk : (tk_m.pk == PK_CTX) ? cx_zv : g_zb;
-    always_comb az_sel = tk_m.x2 ? g_z2 : g_za;
+    assign bz_sel = (tk_m.pk == PK_SCO) ? sc_zk : (tk_m.pk == PK_CTX) ? cx_zv : g_zb;
+    assign az_sel = tk_m.x2 ? g_z2 : g_za;
     // broadcast second operand: requant multiplier, addition multipliers, 1 for the pooling sum
-    always_comb bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) : 18'(g_m1)) :
+    assign bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) : 18'(g_m1)) :
                          (tk_m.pk == PK_ADD) ? 18'(tk_m.x2 ? g_m2 : g_m1) : 18'sd1;
     logic lane_a, lane_b;                    // per-lane a (element passes), per-lane b (weights, keys, values)
-    always_comb lane_a = (tk_m.pk == PK_ADD || tk_m.pk == PK_BN || tk_m.pk == PK_POOL);
-    always_comb lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
+    assign lane_a = (tk_m.pk == PK_ADD || tk_m.pk == PK_BN || tk_m.pk == PK_POOL);
+    assign lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
     logic use_bias;
-    always_comb use_bias = g_bias && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN);
+    assign use_bias = g_bias && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN);
 
     always_ff @(posedge clk) tk_o <= tk_m;
-    for (genvar l = 0; l < L; l++) begin : g_opnd
-        logic signed [15:0] bsrc;
-        always_comb bsrc = (tk_m.pk == PK_SCO) ? 16'($signed(kt_rdata[8*l +: 8])) :
-                           (tk_m.pk == PK_CTX) ? $signed(act_rdata[16*l +: 16]) : 16'($signed(wm_rdata[8*l +: 8]));
-        always_ff @(posedge clk) begin
+    function automatic logic signed [15:0] b_source(input logic [2:0] kind, input logic [7:0] kt, input logic [15:0] av,
+                                                    input logic [7:0] wv);
+        if (kind == PK_SCO) b_source = 16'($signed(kt));
+        else if (kind == PK_CTX) b_source = $signed(av);
+        else b_source = 16'($signed(wv));
+    endfunction
+    always_ff @(posedge clk) begin
+        for (int l = 0; l < L; l++) begin
             bias_r[l] <= use_bias ? $signed(bm_rdata[32*l +: 32]) : 32'sd0;
             a_r[l] <= (tk_m.op != 2'd0) ? 25'sd0 : lane_a ? 25'(17'($signed(act_rdata[16*l +: 16])) - az_sel) : 25'(bc);
-            b_r[l] <= lane_b ? 18'(bsrc) - 18'(bz_sel) : bm_sel;
+            b_r[l] <= lane_b ? 18'(b_source(tk_m.pk, kt_rdata[8*l +: 8], act_rdata[16*l +: 16], wm_rdata[8*l +: 8])) - 18'(bz_sel)
+                             : bm_sel;
         end
     end
 
