@@ -411,13 +411,15 @@ module aiot_engine #(
     assign bz_sel = (tk_m.pk == PK_SCO) ? sc_zk : (tk_m.pk == PK_CTX) ? cx_zv : g_zb;
     assign az_sel = tk_m.x2 ? g_z2 : g_za;
     // broadcast second operand: requant multiplier, addition multipliers, 1 for the pooling sum
-    assign bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) : 18'(g_m1)) :
+    // requant steps multiply by m (by 1 for the additions, whose sum is already the scaled value)
+    assign bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) :
+                                         (tk_m.pk == PK_ADD) ? 18'sd1 : 18'(g_m1)) :
                          (tk_m.pk == PK_ADD) ? 18'(tk_m.x2 ? g_m2 : g_m1) : 18'sd1;
     logic lane_a, lane_b;                    // per-lane a (element passes), per-lane b (weights, keys, values)
     assign lane_a = (tk_m.pk == PK_ADD || tk_m.pk == PK_BN || tk_m.pk == PK_POOL);
     assign lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
     logic use_bias;
-    assign use_bias = g_bias && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN);
+    assign use_bias = g_bias && (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN);
 
     always_ff @(posedge clk) tk_o <= tk_m;
     function automatic logic signed [15:0] b_source(input logic [2:0] kind, input logic [7:0] kt, input logic [15:0] av,
@@ -429,7 +431,7 @@ module aiot_engine #(
     always_ff @(posedge clk) begin
         for (int l = 0; l < L; l++) begin
             bias_r[l] <= use_bias ? $signed(bm_rdata[32*l +: 32]) : 32'sd0;
-            a_r[l] <= (tk_m.op != 2'd0) ? 25'sd0 : lane_a ? 25'(17'($signed(act_rdata[16*l +: 16])) - az_sel) : 25'(bc);
+            a_r[l] <= lane_a ? 25'(17'($signed(act_rdata[16*l +: 16])) - az_sel) : 25'(bc);
             b_r[l] <= lane_b ? 18'(b_source(tk_m.pk, kt_rdata[8*l +: 8], act_rdata[16*l +: 16], wm_rdata[8*l +: 8])) - 18'(bz_sel)
                              : bm_sel;
         end
@@ -437,15 +439,17 @@ module aiot_engine #(
 
     // ---------------------------------------------------------------- lanes
     logic signed [47:0] acc [L];
+    logic signed [47:0] acc_lo [L];
     for (genvar l = 0; l < L; l++) begin : g_lane
         aiot_lane u_lane (.clk, .en(tk_o.v), .op(tk_o.op), .first(tk_o.first), .a(a_r[l]), .b(b_r[l]),
-                          .bias(bias_r[l]), .acc(acc[l]));
+                          .bias(bias_r[l]), .acc(acc[l]), .lo(acc_lo[l]));
     end
     always_ff @(posedge clk) tk_d <= tk_o;
 
     // ---------------------------------------------------------------- epilogue
     // capture: the cycle after a block's last step the accumulators are final
-    logic signed [47:0] shadow [L];
+    logic signed [47:0] shadow [L];          // high requant products
+    logic signed [39:0] shadow_lo [L];       // low requant products (< 2^40)
     tok_t        cap_tk;
     logic        cap_v;
     logic [LW:0] grp;                       // group being fed to the post units
@@ -457,7 +461,7 @@ module aiot_engine #(
         if (rst || abort) begin
             cap_v <= 1'b0;
         end else if (tk_d.v && tk_d.last) begin
-            for (int l = 0; l < L; l++) shadow[l] <= acc[l];
+            for (int l = 0; l < L; l++) begin shadow[l] <= acc[l]; shadow_lo[l] <= acc_lo[l][39:0]; end
             cap_tk <= tk_d;
             cap_v <= 1'b1;
             grp <= '0;
@@ -475,7 +479,12 @@ module aiot_engine #(
     // post units: two-cycle pipeline; metadata rides along
     logic signed [15:0] post_y [POST_LANES];
     for (genvar k = 0; k < POST_LANES; k++) begin : g_post
-        aiot_post u_post (.clk, .v(shadow[32'(grp) * POST_LANES + k < L ? 32'(grp) * POST_LANES + k : 0]),
+        // acc * m = low product + (high product << 24)
+        logic [LW:0] si;
+        logic signed [47:0] vsum;
+        assign si = (LW+1)'(32'(grp) * POST_LANES + k < L ? 32'(grp) * POST_LANES + k : 0);
+        assign vsum = 48'($unsigned(shadow_lo[si])) + {shadow[si][23:0], 24'd0};
+        aiot_post u_post (.clk, .v(vsum),
                           .n(cap_n), .z(cap_z), .lo(cap_lo), .hi(cap_hi), .relu(cap_relu), .y(post_y[k]));
     end
     logic        p1_v, p2_v;
@@ -810,7 +819,7 @@ module aiot_engine #(
                             g_w_base <= 16'(W_IP); g_b_base <= '0; g_bias <= 1'b1; g_d_base <= 16'(A_IP);
                         end
                         ST_PE: begin
-                            g_pk <= PK_ADD; g_k <= 16'd2; g_rq <= 1'b0; g_a_base <= 16'(A_IP); g_x2_base <= 16'(A_PE);
+                            g_pk <= PK_ADD; g_k <= 16'd2; g_a_base <= 16'(A_IP); g_x2_base <= 16'(A_PE);
                             g_d_base <= 16'(A_X);
                         end
                         ST_Q, ST_K, ST_V, ST_O, ST_F1, ST_F2: begin
@@ -833,7 +842,7 @@ module aiot_engine #(
                             if (step == ST_K) g_dst <= DS_KT;
                         end
                         ST_R1, ST_R2: begin
-                            g_pk <= PK_ADD; g_k <= 16'd2; g_rq <= 1'b0;
+                            g_pk <= PK_ADD; g_k <= 16'd2;
                             g_a_base <= (step == ST_R1) ? 16'(A_X) : 16'(A_N1);
                             g_x2_base <= (step == ST_R1) ? 16'(A_O) : 16'(A_F2);
                             g_d_base <= (step == ST_R1) ? 16'(A_R1) : 16'(A_R2);

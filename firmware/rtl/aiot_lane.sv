@@ -1,8 +1,9 @@
-// aiot_lane: one multiply-accumulate lane (one DSP48E1: 25 x 18 signed product).
+// aiot_lane: one multiply-accumulate lane, written in the form yosys packs entirely into one
+// DSP48E1 (P <= (restart ? C : P) + A * B, A 25 bits, B 18 bits; no fabric adder).
 // MAC: acc = (first ? bias : acc) + a * b
-// RQ1: acc = acc[23:0] * m            (low part of the requant product, exact)
-// RQ2: acc = acc + ((acc_orig >>> 24) * m) << 24
-// so after RQ1, RQ2 the accumulator holds acc * m exactly (|acc| < 2^34, m < 2^16).
+// RQ1: acc = acc[23:0] * m            (low product of the requantization, exact)
+// RQ2: acc = (acc_orig >>> 24) * m    (high product); lo holds the low product
+// The epilogue forms acc_orig * m = lo + (acc << 24) exactly (|acc_orig| < 2^34, m < 2^17).
 `resetall
 `default_nettype none
 module aiot_lane (
@@ -12,25 +13,21 @@ module aiot_lane (
     input  wire logic               first,   // first MAC of a block: start from bias
     input  wire logic signed [24:0] a,
     input  wire logic signed [17:0] b,
-    input  wire logic signed [31:0] bias,
-    output      logic signed [47:0] acc
+    input  wire logic signed [31:0] bias,    // zero on requant steps
+    output      logic signed [47:0] acc,
+    output      logic signed [47:0] lo       // low requant product (valid after RQ2)
 );
     logic signed [23:0] orig_hi;
     logic signed [24:0] a_sel;
-    logic signed [42:0] prod;
-    logic signed [47:0] base, addend;
+    logic               restart;
 
-    // continuous assignments only: Icarus 11 re-triggers always_comb blocks that read what they write
     assign a_sel = (op == 2'd1) ? {1'b0, acc[23:0]} : (op == 2'd2) ? {orig_hi[23], orig_hi} : a;
-    assign prod = a_sel * b;
-    assign addend = (op == 2'd2) ? {prod[23:0], 24'd0} : 48'(prod);
-    assign base = (op == 2'd1) ? 48'sd0 : (op == 2'd0 && first) ? 48'(bias) : acc;
+    assign restart = first || (op != 2'd0);
 
     always_ff @(posedge clk) begin
-        if (en) begin
-            acc <= base + addend;
-            if (op == 2'd1) orig_hi <= acc[47:24];
-        end
+        if (en) acc <= (restart ? 48'(bias) : acc) + a_sel * b;
+        if (en && op == 2'd1) orig_hi <= acc[47:24];
+        if (en && op == 2'd2) lo <= acc;
     end
 endmodule
 `default_nettype wire

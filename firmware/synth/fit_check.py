@@ -6,7 +6,6 @@ does not fit. These are pre-place-and-route estimates: no 7-series place-and-rou
 usage: fit_check.py [--param NAME=VALUE ...] [--out PREFIX]
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -28,6 +27,22 @@ def classify(cells):
     ramb18 = cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0)
     return {"LUT": lut + lut_ram, "LUT_logic": lut, "LUT_ram": lut_ram, "FF": ff, "DSP48E1": dsp,
             "RAMB18": ramb18, "CARRY4": cells.get("CARRY4", 0)}
+
+
+def parse_stat(text):
+    """Cell counts of the whole design: the totals after '=== design hierarchy ==='.
+    (yosys 0.23 `stat -json` can emit invalid JSON for parameterized module names.)"""
+    part = text[text.rindex("=== design hierarchy ==="):]
+    part = part[part.index("Number of cells:"):]
+    cells = {}
+    for line in part.splitlines()[1:]:
+        m = re.match(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)$", line)
+        if not m:
+            if line.strip():
+                break
+            continue
+        cells[m.group(1)] = int(m.group(2))
+    return cells
 
 
 def main():
@@ -53,8 +68,7 @@ def main():
     if r.returncode != 0:
         print(f"yosys failed, see {log}", file=sys.stderr)
         return 2
-    stat = json.load(open(args.out + ".stat.json"))
-    cells = stat["design"]["num_cells_by_type"]
+    cells = parse_stat(open(args.out + ".stat.txt").read())
     use = classify(cells)
     ok = True
     label = " ".join(args.param) or "default configuration"
