@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# run_one.sh SIM SPI MODEL [MAX]: build (cached) and run one test bench on one model's vectors.
-# SIM = verilator | icarus, SPI = 0 (byte bus) | 1 (SPI pins). Prints the test bench output.
+# run_one.sh SIM SPI MODEL [MAX] [VECTORS]: build (cached per shape) and run the test bench on one
+# model's vectors. SIM = verilator | icarus, SPI = 0 (byte bus) | 1 (SPI pins). VECTORS defaults to
+# MODEL's NAME.vectors.txt. Prints the test bench output; exits non-zero on any mismatch.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 sim="$1"; spi="$2"; model="$3"; max="${4:-1000000}"
 name="$(basename "$model" .safetensors)"
-vec="${model%.safetensors}.vectors.txt"
+vec="${5:-${model%.safetensors}.vectors.txt}"
 build="${AIOT_BUILD:-$here/build}"
 mkdir -p "$build"
 py="${PYTHON:-python3}"
@@ -19,11 +20,13 @@ fi
 len=$(cut -d' ' -f1 "$build/$name.meta")
 pb=1024; while [ "$pb" -lt "$len" ]; do pb=$((pb * 2)); done
 lanes="${LANES:-16}"
-tag="w${W}f${F}d${D}h${H}n${N}p${P}-l${lanes}-pb${pb}-spi${spi}"
-params=(WINDOW=$W FEATURES=$F D_MODEL=$D HEADS=$H LAYERS=$N HORIZON=$P LANES=$lanes PARAM_BYTES=$pb SPI=$spi)
+post="${POST_LANES:-2}"
+tag="w${W}f${F}d${D}h${H}n${N}p${P}-l${lanes}-e${post}-pb${pb}"
+params=(WINDOW=$W FEATURES=$F D_MODEL=$D HEADS=$H LAYERS=$N HORIZON=$P LANES=$lanes POST_LANES=$post PARAM_BYTES=$pb)
 src=("$here/sim/tb_aiot.sv")
 mapfile -t rtl < <(sed "s|^|$here/rtl/|" "$here/rtl/files.f")
 args=(+image="$build/$name.hex" +meta="$build/$name.meta" +vectors="$vec" +max="$max")
+if [ "$spi" = 1 ]; then args+=(+spi); fi
 if [ "$sim" = verilator ]; then
     exe="$build/vl-$tag/vtb"
     if [ ! -x "$exe" ] || [ -n "$(find "$here/rtl" "$here/sim" -newer "$exe" -name '*.sv' | head -1)" ]; then

@@ -13,7 +13,7 @@ module aiot_accel #(
     parameter int LAYERS = 1,             // N
     parameter int HORIZON = 1,            // P
     parameter int LANES = 16,             // MAC lanes
-    parameter int POST_LANES = 4,         // epilogue units
+    parameter int POST_LANES = 2,         // epilogue units
     parameter int PARAM_BYTES = 8192,     // PARAM memory capacity (multiple of 4)
     parameter int CLOCK_HZ = 100_000_000, // reported in CLOCK_HZ
     localparam int PW = $clog2(PARAM_BYTES / 4),
@@ -61,15 +61,17 @@ module aiot_accel #(
     logic [15:0]   p_off;
     always_comb p_off = 16'(bus_addr - 24'h010000);
     always_comb p_raddr = ld_busy ? ld_raddr : PW'(p_off >> 2);
-    aiot_ram #(.LANES(4), .LANE_BITS(8), .DEPTH(PARAM_BYTES / 4), .STYLE("block")) u_param (
+    aiot_ram #(.LANES(4), .LANE_BITS(8), .DEPTH(PARAM_BYTES / 4), .DISTRIBUTED(0)) u_param (
         .clk, .we((bus_we && is_param) ? 4'(1 << p_off[1:0]) : 4'd0), .waddr(PW'(p_off >> 2)),
         .wdata({4{bus_wdata}}), .raddr(p_raddr), .rdata(p_rdata));
 
     // ---------------------------------------------------------------- INPUT window
+    /* verilator lint_off UNUSEDSIGNAL */  // the INPUT memory uses the low address bits
     logic [15:0] in_raddr, in_rdata;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [15:0] i_off;
     always_comb i_off = 16'(bus_addr - 24'h001000);
-    aiot_ram #(.LANES(2), .LANE_BITS(8), .DEPTH(NIN), .STYLE("distributed")) u_in (
+    aiot_ram #(.LANES(2), .LANE_BITS(8), .DEPTH(NIN), .DISTRIBUTED(1)) u_in (
         .clk, .we((bus_we && is_input) ? 2'(1 << i_off[0]) : 2'd0), .waddr(IW'(i_off >> 1)),
         .wdata({2{bus_wdata}}), .raddr(IW'(in_raddr)), .rdata(in_rdata));
 
@@ -80,7 +82,10 @@ module aiot_accel #(
     logic [31:0] ld_data;
     logic [7:0]  ld_qidx;
     logic [39:0] ld_qdata;
-    logic        ld_start, eng_start, eng_abort, eng_busy, eng_done, eng_in_v;
+    logic        ld_start, eng_start, eng_abort, eng_done, eng_in_v;
+    /* verilator lint_off UNUSEDSIGNAL */  // STATUS.BUSY also covers the RESULT CRC after the engine
+    logic        eng_busy;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [HORIZON*16-1:0] eng_out;
 
     aiot_loader #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),

@@ -22,7 +22,7 @@ module aiot_engine #(
     parameter int LAYERS = 1,        // N: encoder layers
     parameter int HORIZON = 1,       // P: forecast steps
     parameter int LANES = 16,        // parallel MAC lanes (DSP48E1 slices)
-    parameter int POST_LANES = 4,    // epilogue units (LANES % POST_LANES == 0)
+    parameter int POST_LANES = 2,    // epilogue units (LANES % POST_LANES == 0)
     // derived sizes (not meant to be overridden)
     localparam int L = LANES,
     localparam int DH = D_MODEL / HEADS,
@@ -60,7 +60,8 @@ module aiot_engine #(
     localparam int B_LAYER = 7 * CBD + CBFF,
     localparam int B_L0 = CBD,
     localparam int B_HEAD = B_L0 + LAYERS * B_LAYER,
-    localparam int BMEM_DEPTH = B_HEAD + CBP,
+    localparam int B_ZERO = B_HEAD + CBP,          // a word that stays zero: no bias
+    localparam int BMEM_DEPTH = B_ZERO + 1,
     localparam int KT_DEPTH = D_MODEL * JB,
     localparam int EXP_DEPTH = 256 * LAYERS,
     localparam int ACT_AW = $clog2(ACT_DEPTH),
@@ -86,12 +87,15 @@ module aiot_engine #(
 
     // loader write ports (engine idle while the loader runs)
     input  wire logic                ld_act_we, ld_wm_we, ld_bm_we, ld_exp_we,
-    input  wire logic [15:0]         ld_addr,     // word address
+    /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
+    input  wire logic [15:0]         ld_addr,     // word address  /* verilator lint_on UNUSEDSIGNAL */
     input  wire logic [L-1:0]        ld_lane,     // one-hot lane
     input  wire logic [31:0]         ld_data,
     input  wire logic                ld_qact_we, ld_qwz_we, ld_qrq_we,
-    input  wire logic [7:0]          ld_qidx,
-    input  wire logic [39:0]         ld_qdata     // qact {bits[4:0], zp[15:0]}; qwz {zp}; qrq {n[5:0], m2, m1}
+    /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
+    input  wire logic [7:0]          ld_qidx,  /* verilator lint_on UNUSEDSIGNAL */
+    /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
+    input  wire logic [39:0]         ld_qdata     // qact {bits[4:0], zp[15:0]}; qwz {zp}; qrq {n[5:0], m2, m1}  /* verilator lint_on UNUSEDSIGNAL */
 );
     // ---------------------------------------------------------------- parameter checks
     initial begin
@@ -107,7 +111,9 @@ module aiot_engine #(
     end
 
     localparam int NG = L / POST_LANES;      // epilogue cycles per block
+    localparam int QAW = $clog2(NACT), QWW = $clog2(NWZ), QRW = $clog2(NRQ);   // table index widths
     localparam int LW = (L > 1) ? $clog2(L) : 1;
+    localparam int SW = $clog2(WINDOW + 1);  // softmax row index width
     localparam int TRN = (L < D_MODEL) ? L : D_MODEL;   // channels per keys word
 
     // ---------------------------------------------------------------- quantization tables
@@ -118,39 +124,39 @@ module aiot_engine #(
     logic [15:0] qm2 [NRQ];
     logic [5:0]  qn  [NRQ];
     always_ff @(posedge clk) begin
-        if (ld_qact_we) begin qact_bits[ld_qidx] <= ld_qdata[20:16]; qact_zp[ld_qidx] <= ld_qdata[15:0]; end
-        if (ld_qwz_we) qwz[ld_qidx] <= ld_qdata[7:0];
-        if (ld_qrq_we) begin qm1[ld_qidx] <= ld_qdata[15:0]; qm2[ld_qidx] <= ld_qdata[31:16]; qn[ld_qidx] <= ld_qdata[37:32]; end
+        if (ld_qact_we) begin qact_bits[QAW'(ld_qidx)] <= ld_qdata[20:16]; qact_zp[QAW'(ld_qidx)] <= ld_qdata[15:0]; end
+        if (ld_qwz_we) qwz[QWW'(ld_qidx)] <= ld_qdata[7:0];
+        if (ld_qrq_we) begin qm1[QRW'(ld_qidx)] <= ld_qdata[15:0]; qm2[QRW'(ld_qidx)] <= ld_qdata[31:16]; qn[QRW'(ld_qidx)] <= ld_qdata[37:32]; end
     end
 
     // ---------------------------------------------------------------- memories
     logic [L-1:0]      act_we;
     logic [ACT_AW-1:0] act_waddr, act_raddr;
     logic [16*L-1:0]   act_wdata, act_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(16), .DEPTH(ACT_DEPTH), .STYLE("block")) u_act (
+    aiot_ram #(.LANES(L), .LANE_BITS(16), .DEPTH(ACT_DEPTH), .DISTRIBUTED(0)) u_act (
         .clk, .we(act_we), .waddr(act_waddr), .wdata(act_wdata), .raddr(act_raddr), .rdata(act_rdata));
 
     logic [WM_AW-1:0] wm_raddr;
     logic [8*L-1:0]   wm_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(WMEM_DEPTH), .STYLE("block")) u_wmem (
+    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(WMEM_DEPTH), .DISTRIBUTED(0)) u_wmem (
         .clk, .we(ld_wm_we ? ld_lane : '0), .waddr(WM_AW'(ld_addr)), .wdata({L{ld_data[7:0]}}),
         .raddr(wm_raddr), .rdata(wm_rdata));
 
     logic [BM_AW-1:0] bm_raddr;
     logic [32*L-1:0]  bm_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(32), .DEPTH(BMEM_DEPTH), .STYLE("distributed")) u_bmem (
+    aiot_ram #(.LANES(L), .LANE_BITS(32), .DEPTH(BMEM_DEPTH), .DISTRIBUTED(1)) u_bmem (
         .clk, .we(ld_bm_we ? ld_lane : '0), .waddr(BM_AW'(ld_addr)), .wdata({L{ld_data}}),
         .raddr(bm_raddr), .rdata(bm_rdata));
 
     logic [L-1:0]     kt_we;
     logic [KT_AW-1:0] kt_waddr, kt_raddr;
     logic [8*L-1:0]   kt_wdata, kt_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(KT_DEPTH), .STYLE("distributed")) u_kt (
+    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(KT_DEPTH), .DISTRIBUTED(1)) u_kt (
         .clk, .we(kt_we), .waddr(kt_waddr), .wdata(kt_wdata), .raddr(kt_raddr), .rdata(kt_rdata));
 
     logic [EX_AW-1:0] ex_raddr;
     logic [15:0]      ex_rdata;
-    aiot_ram #(.LANES(1), .LANE_BITS(16), .DEPTH(EXP_DEPTH), .STYLE("block")) u_exp (
+    aiot_ram #(.LANES(1), .LANE_BITS(16), .DEPTH(EXP_DEPTH), .DISTRIBUTED(0)) u_exp (
         .clk, .we(ld_exp_we), .waddr(EX_AW'(ld_addr)), .wdata(ld_data[15:0]), .raddr(ex_raddr), .rdata(ex_rdata));
 
     // ---------------------------------------------------------------- pass kinds
@@ -183,12 +189,11 @@ module aiot_engine #(
     logic [2:0]  iss_pk;
     logic [15:0] iss_row;                   // SCO/CTX: query row
     logic [3:0]  iss_head;
-    logic        iss_done;                  // pass fully issued
 
     logic [15:0] t, cb, s, cyc;
     logic [15:0] rowoff_a, rowoff_d, wrow, ktp, vp, s_w;
     logic [LW-1:0] s_l;
-    logic [15:0] cb_end, kk, lim_lo, lim_hi;
+    logic [15:0] cb_end, lim_lo, lim_hi;
     logic [2:0]  pk;
     logic [15:0] row_i;
     logic [1:0]  op_i;                      // 0 MAC 1 RQ1 2 RQ2
@@ -223,21 +228,23 @@ module aiot_engine #(
     logic [15:0]  tk_daddr;
     logic [L-1:0] tk_mask;
     logic         tk_run;
+    logic         bias_i;                    // this token reads a bias (else the zero word)
+    assign bias_i = g_bias && (op_i == 2'd0) && (pk == PK_LIN || pk == PK_BN);
     always_comb tk_run = (is_st == IS_RUN);
     always_comb begin
-        act_raddr = '0; wm_raddr = '0; bm_raddr = '0; kt_raddr = '0;
+        act_raddr = '0; wm_raddr = '0; bm_raddr = BM_AW'(B_ZERO); kt_raddr = '0;
         tk_daddr = '0;
         unique case (pk)
             PK_LIN: begin
                 act_raddr = ACT_AW'(g_a_base + rowoff_a + s_w);
                 wm_raddr = WM_AW'(wrow + s);
-                bm_raddr = BM_AW'(g_b_base + cb);
+                bm_raddr = BM_AW'(bias_i ? g_b_base + cb : 16'(B_ZERO));
                 tk_daddr = g_d_base + rowoff_d + cb;
             end
             PK_ADD, PK_BN: begin
                 act_raddr = ACT_AW'(((pk == PK_ADD && s == 1) ? g_x2_base : g_a_base) + rowoff_a + cb);
                 wm_raddr = WM_AW'(g_w_base + cb);
-                bm_raddr = BM_AW'(g_b_base + cb);
+                bm_raddr = BM_AW'(bias_i ? g_b_base + cb : 16'(B_ZERO));
                 tk_daddr = g_d_base + rowoff_d + cb;
             end
             PK_POOL: begin
@@ -273,7 +280,6 @@ module aiot_engine #(
 
     // issue state machine: counters of the running pass
     always_ff @(posedge clk) begin
-        iss_done <= 1'b0;
         if (rst || abort) begin
             is_st <= IS_IDLE;
         end else begin
@@ -359,7 +365,6 @@ module aiot_engine #(
                                 wrow <= g_w_base;
                                 if (pk == PK_SCO || pk == PK_CTX || t + 16'd1 == g_rows) begin
                                     is_st <= IS_IDLE;
-                                    iss_done <= 1'b1;
                                 end else begin
                                     t <= t + 16'd1;
                                     rowoff_a <= rowoff_a + g_a_stride;
@@ -376,7 +381,7 @@ module aiot_engine #(
 
     // ---------------------------------------------------------------- softmax row buffers
     logic        sm_reset;                   // sequencer: a new layer's attention starts
-    logic signed [15:0] srow [2][WINDOW];
+    logic signed [7:0]  srow [2][WINDOW];       // scores have at most 8 bits
     // e_j of the two rows in flight (softmax numerators), distributed RAM
     localparam int EW = $clog2(2 * WINDOW);
     logic         erow_we;
@@ -384,14 +389,14 @@ module aiot_engine #(
     logic [15:0]  erow_rdata;
     aiot_lutram #(.WIDTH(16), .DEPTH(2 * WINDOW)) u_erow (
         .clk, .we(erow_we), .waddr(erow_waddr), .wdata(ex_rdata), .raddr(erow_raddr), .rdata(erow_rdata));
-    logic signed [15:0] smax [2];
+    logic signed [7:0]  smax [2];
     logic [23:0]        sinv [2];
     logic [15:0]        rows_posted, rows_ready;   // attention rows (h*W + i) scored / normalized
 
     // ---------------------------------------------------------------- operand stage
     // the e_j * inv product of the context pass (a DSP of its own)
     logic [39:0] pe_prod;
-    always_comb erow_raddr = EW'(32'(par_q) * WINDOW + 32'(tk_i.s < WINDOW ? tk_i.s : 16'd0));
+    always_comb erow_raddr = EW'(32'(par_q) * WINDOW + ((32'(tk_i.s) < WINDOW) ? 32'(tk_i.s) : 32'd0));
     always_ff @(posedge clk) pe_prod <= 40'(erow_rdata) * 40'(sinv[par_q]);
 
     logic signed [24:0] a_r [L];
@@ -414,12 +419,10 @@ module aiot_engine #(
     // requant steps multiply by m (by 1 for the additions, whose sum is already the scaled value)
     assign bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) :
                                          (tk_m.pk == PK_ADD) ? 18'sd1 : 18'(g_m1)) :
-                         (tk_m.pk == PK_ADD) ? 18'(tk_m.x2 ? g_m2 : g_m1) : 18'sd1;
+                         (tk_m.pk == PK_ADD) ? (tk_m.x2 ? 18'(g_m2) : 18'(g_m1)) : 18'sd1;
     logic lane_a, lane_b;                    // per-lane a (element passes), per-lane b (weights, keys, values)
     assign lane_a = (tk_m.pk == PK_ADD || tk_m.pk == PK_BN || tk_m.pk == PK_POOL);
     assign lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
-    logic use_bias;
-    assign use_bias = g_bias && (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN);
 
     always_ff @(posedge clk) tk_o <= tk_m;
     function automatic logic signed [15:0] b_source(input logic [2:0] kind, input logic [7:0] kt, input logic [15:0] av,
@@ -428,10 +431,13 @@ module aiot_engine #(
         else if (kind == PK_CTX) b_source = $signed(av);
         else b_source = 16'($signed(wv));
     endfunction
+    function automatic logic signed [16:0] diff17(input logic [15:0] x, input logic signed [16:0] z);
+        diff17 = 17'($signed(x)) - z;
+    endfunction
     always_ff @(posedge clk) begin
         for (int l = 0; l < L; l++) begin
-            bias_r[l] <= use_bias ? $signed(bm_rdata[32*l +: 32]) : 32'sd0;
-            a_r[l] <= lane_a ? 25'(17'($signed(act_rdata[16*l +: 16])) - az_sel) : 25'(bc);
+            bias_r[l] <= $signed(bm_rdata[32*l +: 32]);
+            a_r[l] <= lane_a ? 25'(diff17(act_rdata[16*l +: 16], az_sel)) : 25'(bc);
             b_r[l] <= lane_b ? 18'(b_source(tk_m.pk, kt_rdata[8*l +: 8], act_rdata[16*l +: 16], wm_rdata[8*l +: 8])) - 18'(bz_sel)
                              : bm_sel;
         end
@@ -448,7 +454,7 @@ module aiot_engine #(
 
     // ---------------------------------------------------------------- epilogue
     // capture: the cycle after a block's last step the accumulators are final
-    logic signed [47:0] shadow [L];          // high requant products
+    logic signed [26:0] shadow [L];          // high requant products (|acc >>> 24| * m < 2^26)
     logic signed [39:0] shadow_lo [L];       // low requant products (< 2^40)
     tok_t        cap_tk;
     logic        cap_v;
@@ -461,7 +467,7 @@ module aiot_engine #(
         if (rst || abort) begin
             cap_v <= 1'b0;
         end else if (tk_d.v && tk_d.last) begin
-            for (int l = 0; l < L; l++) begin shadow[l] <= acc[l]; shadow_lo[l] <= acc_lo[l][39:0]; end
+            for (int l = 0; l < L; l++) begin shadow[l] <= acc[l][26:0]; shadow_lo[l] <= acc_lo[l][39:0]; end
             cap_tk <= tk_d;
             cap_v <= 1'b1;
             grp <= '0;
@@ -480,10 +486,12 @@ module aiot_engine #(
     logic signed [15:0] post_y [POST_LANES];
     for (genvar k = 0; k < POST_LANES; k++) begin : g_post
         // acc * m = low product + (high product << 24)
-        logic [LW:0] si;
+        logic [LW-1:0] si;
         logic signed [47:0] vsum;
-        assign si = (LW+1)'(32'(grp) * POST_LANES + k < L ? 32'(grp) * POST_LANES + k : 0);
-        assign vsum = 48'($unsigned(shadow_lo[si])) + {shadow[si][23:0], 24'd0};
+        logic signed [27:0] vtop;            // bits 51..24 of the sum (only 47..24 are kept)
+        assign si = LW'((32'(grp) * POST_LANES + k < L) ? 32'(grp) * POST_LANES + k : 0);
+        assign vtop = 28'(shadow[si]) + 28'({12'd0, shadow_lo[si][39:24]});
+        assign vsum = {vtop[23:0], shadow_lo[si][23:0]};
         aiot_post u_post (.clk, .v(vsum),
                           .n(cap_n), .z(cap_z), .lo(cap_lo), .hi(cap_hi), .relu(cap_relu), .y(post_y[k]));
     end
@@ -503,9 +511,14 @@ module aiot_engine #(
     // assemble the output word; write it the cycle after the last group
     logic signed [15:0] ow [L];
     logic        wr_v;
+    /* verilator lint_off UNUSEDSIGNAL */  // the write stage needs only some token fields
     tok_t        wr_tk;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [1:0]  wr_dst;
+    // the word is complete in ow the cycle after its last group; the next block's first group
+    // lands in ow at the end of that cycle at the earliest (blocks are >= NG cycles apart)
     logic signed [15:0] wr_w [L];
+    assign wr_w = ow;
     always_ff @(posedge clk) begin
         wr_v <= 1'b0;
         if (rst || abort) begin
@@ -514,8 +527,6 @@ module aiot_engine #(
             for (int k = 0; k < POST_LANES; k++) ow[32'(p2_g) * POST_LANES + k] <= post_y[k];
             if (32'(p2_g) == NG - 1) begin
                 wr_v <= 1'b1; wr_tk <= p2_tk; wr_dst <= p2_dst;
-                for (int l = 0; l < L; l++)
-                    wr_w[l] <= (l / POST_LANES == 32'(p2_g)) ? post_y[l % POST_LANES] : ow[l];
             end
         end
     end
@@ -535,7 +546,6 @@ module aiot_engine #(
     logic [15:0]       tr_t, tr_cb;
     logic signed [15:0] tr_w [L];
     logic [L-1:0]      tr_mask;
-    logic              eng_act_we;
     logic [L-1:0]      act_we_e;
     logic [ACT_AW-1:0] act_waddr_e;
     logic [16*L-1:0]   act_wdata_e;
@@ -559,14 +569,14 @@ module aiot_engine #(
                 if (32'(tr_l) == TRN - 1) tr_busy <= 1'b0;
             end
             if (wr_v && wr_dst == DS_SROW) begin
-                logic signed [15:0] mx;
+                logic signed [7:0] mx;
                 logic par;
                 par = wr_tk.par;
-                mx = (wr_tk.cb == 0) ? -16'sd32768 : smax[par];
+                mx = (wr_tk.cb == 0) ? -8'sd128 : smax[par];
                 for (int l = 0; l < L; l++)
                     if (32'(wr_tk.cb) * L + l < WINDOW) begin
-                        srow[par][32'(wr_tk.cb) * L + l] <= wr_w[l];
-                        if (wr_w[l] > mx) mx = wr_w[l];
+                        srow[par][32'(wr_tk.cb) * L + l] <= wr_w[l][7:0];
+                        if ($signed(wr_w[l][7:0]) > mx) mx = wr_w[l][7:0];
                     end
                 smax[par] <= mx;
                 if (32'(wr_tk.cb) == JB - 1) rows_posted <= rows_posted + 16'd1;
@@ -577,9 +587,9 @@ module aiot_engine #(
         end
     end
 
-    always_comb kt_we = (tr_busy && tr_mask[tr_l < L ? tr_l : 0]) ? L'(1) << (32'(tr_t) % L) : '0;
+    always_comb kt_we = (tr_busy && tr_mask[LW'(tr_l)]) ? L'(1) << (32'(tr_t) % L) : '0;
     always_comb kt_waddr = KT_AW'((tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L));
-    always_comb kt_wdata = {L{tr_w[tr_l < L ? tr_l : 0][7:0]}};
+    always_comb kt_wdata = {L{tr_w[LW'(tr_l)][7:0]}};
 
     // ---------------------------------------------------------------- softmax engine
     // per attention row r: e_j = EXP[mx - S_j], den = sum e_j, inv = floor(R 2^30 / den)
@@ -591,12 +601,12 @@ module aiot_engine #(
     logic [23:0] sm_den;
     logic [4:0]  sm_it;
     logic [24:0] sm_rem;
-    logic [22:0] sm_q;
+    logic [21:0] sm_q;                       // quotient bits found so far (the last one is formed at the end)
     logic        sm_par;
     always_comb sm_par = sm_row[0];
     always_comb erow_we = (sm_st == SM_EXP) && sm_rd_v;
     always_comb erow_waddr = EW'(32'(sm_par) * WINDOW + 32'(sm_jd));
-    always_comb ex_raddr = EX_AW'(exp_base + {8'd0, 8'(smax[sm_par] - srow[sm_par][sm_j < WINDOW ? sm_j : 0])});
+    always_comb ex_raddr = EX_AW'(exp_base + {8'd0, 8'(smax[sm_par] - srow[sm_par][(32'(sm_j) < WINDOW) ? SW'(sm_j) : SW'(0)])});
 
     always_ff @(posedge clk) begin
         if (rst || abort || sm_reset) begin
@@ -608,12 +618,12 @@ module aiot_engine #(
                     sm_st <= SM_EXP; sm_j <= '0; sm_den <= '0;
                 end
                 SM_EXP: begin
-                    if (sm_j < WINDOW) begin
+                    if (32'(sm_j) < WINDOW) begin
                         sm_rd_v <= 1'b1; sm_jd <= sm_j; sm_j <= sm_j + 16'd1;
                     end
                     if (sm_rd_v) begin
                         sm_den <= sm_den + 24'(ex_rdata);
-                        if (sm_jd == WINDOW - 1) begin
+                        if (32'(sm_jd) == WINDOW - 1) begin
                             sm_st <= SM_DIV; sm_it <= '0;
                             sm_rem <= 25'(sm_r) << 7;   // R 2^30 / den < 2^23 since den >= 2^15
                             sm_q <= '0;
@@ -623,8 +633,8 @@ module aiot_engine #(
                 default: begin // SM_DIV: restoring division, one quotient bit per cycle
                     logic [24:0] r2;
                     r2 = sm_rem << 1;
-                    if (r2 >= 25'(sm_den)) begin sm_rem <= r2 - 25'(sm_den); sm_q <= {sm_q[21:0], 1'b1}; end
-                    else begin sm_rem <= r2; sm_q <= {sm_q[21:0], 1'b0}; end
+                    if (r2 >= 25'(sm_den)) begin sm_rem <= r2 - 25'(sm_den); sm_q <= {sm_q[20:0], 1'b1}; end
+                    else begin sm_rem <= r2; sm_q <= {sm_q[20:0], 1'b0}; end
                     sm_it <= sm_it + 5'd1;
                     if (sm_it == 5'd22) begin
                         sm_st <= SM_WAIT;
@@ -637,7 +647,7 @@ module aiot_engine #(
     end
 `ifdef AIOT_TRACE
     always_ff @(posedge clk) if (sm_st == SM_EXP && sm_j < WINDOW)
-        $display("SMEXP row %0d j %0d s %0d mx %0d addr %0d t=%0t", sm_row, sm_j, srow[sm_par][sm_j < WINDOW ? sm_j : 0], smax[sm_par], ex_raddr, $time);
+        $display("SMEXP row %0d j %0d s %0d mx %0d addr %0d t=%0t", sm_row, sm_j, srow[sm_par][(32'(sm_j) < WINDOW) ? SW'(sm_j) : SW'(0)], smax[sm_par], ex_raddr, $time);
     always_ff @(posedge clk) if (wr_v && wr_dst == DS_SROW)
         $display("SROWWR par %0d t %0d t=%0t", wr_tk.par, wr_tk.t, $time);
 `endif
@@ -716,10 +726,24 @@ module aiot_engine #(
     logic [2:0]  su;
     localparam logic [3:0] TD_NONE = 4'd0, TD_ZA = 4'd1, TD_Z2 = 4'd2, TD_ZY = 4'd3, TD_SZQ = 4'd4, TD_SZK = 4'd5,
                            TD_SZY = 4'd6, TD_CZV = 4'd7, TD_CP = 4'd8, TD_CZY = 4'd9;
+    /* verilator lint_off UNUSEDSIGNAL */  // table indices are 8 bits; the tables use what they need
     logic [7:0]  tab_a_idx, tab_w_idx, tab_r_idx;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [3:0]  tab_a_dst;
     logic [7:0]  x_in;                        // activation index of the layer input
     always_comb x_in = (layer == 0) ? 8'd3 : ai(layer - 4'd1, 12);
+    // table indices of the linear passes: input activation, output activation, weight, requant
+    logic [7:0]  lin_xi, lin_yi, lin_wi, lin_ri;
+    always_comb begin
+        unique case (step)
+            ST_Q: begin lin_xi = x_in; lin_yi = ai(layer, 0); lin_wi = wi(layer, 0); lin_ri = ri(layer, 0); end
+            ST_K: begin lin_xi = x_in; lin_yi = ai(layer, 1); lin_wi = wi(layer, 1); lin_ri = ri(layer, 1); end
+            ST_V: begin lin_xi = x_in; lin_yi = ai(layer, 2); lin_wi = wi(layer, 2); lin_ri = ri(layer, 2); end
+            ST_O: begin lin_xi = ai(layer, 5); lin_yi = ai(layer, 6); lin_wi = wi(layer, 3); lin_ri = ri(layer, 5); end
+            ST_F1: begin lin_xi = ai(layer, 8); lin_yi = ai(layer, 9); lin_wi = wi(layer, 5); lin_ri = ri(layer, 8); end
+            default: begin lin_xi = ai(layer, 9); lin_yi = ai(layer, 10); lin_wi = wi(layer, 6); lin_ri = ri(layer, 9); end
+        endcase
+    end
     always_comb begin
         tab_a_idx = '0; tab_a_dst = TD_NONE; tab_w_idx = '0; tab_r_idx = '0;
         unique case (step)
@@ -735,17 +759,9 @@ module aiot_engine #(
                 if (su == 2) begin tab_a_idx = 8'd3; tab_a_dst = TD_ZY; end
             end
             ST_Q, ST_K, ST_V, ST_O, ST_F1, ST_F2: begin
-                logic [7:0] xi, yi;
-                unique case (step)
-                    ST_Q: begin xi = x_in; yi = ai(layer, 0); tab_w_idx = wi(layer, 0); tab_r_idx = ri(layer, 0); end
-                    ST_K: begin xi = x_in; yi = ai(layer, 1); tab_w_idx = wi(layer, 1); tab_r_idx = ri(layer, 1); end
-                    ST_V: begin xi = x_in; yi = ai(layer, 2); tab_w_idx = wi(layer, 2); tab_r_idx = ri(layer, 2); end
-                    ST_O: begin xi = ai(layer, 5); yi = ai(layer, 6); tab_w_idx = wi(layer, 3); tab_r_idx = ri(layer, 5); end
-                    ST_F1: begin xi = ai(layer, 8); yi = ai(layer, 9); tab_w_idx = wi(layer, 5); tab_r_idx = ri(layer, 8); end
-                    default: begin xi = ai(layer, 9); yi = ai(layer, 10); tab_w_idx = wi(layer, 6); tab_r_idx = ri(layer, 9); end
-                endcase
-                if (su == 0) begin tab_a_idx = xi; tab_a_dst = TD_ZA; end
-                if (su == 1) begin tab_a_idx = yi; tab_a_dst = TD_ZY; end
+                tab_w_idx = lin_wi; tab_r_idx = lin_ri;
+                if (su == 0) begin tab_a_idx = lin_xi; tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = lin_yi; tab_a_dst = TD_ZY; end
             end
             ST_R1, ST_R2: begin
                 tab_r_idx = (step == ST_R1) ? ri(layer, 6) : ri(layer, 10);
@@ -798,9 +814,9 @@ module aiot_engine #(
                     // input window -> ACT (row t, feature f), one element a cycle
                     if (cp_v) begin
                         cp_e <= cp_e + 16'd1;
-                        if (cp_f == FEATURES - 1) begin cp_f <= '0; cp_t <= cp_t + 16'd1; end
+                        if (32'(cp_f) == FEATURES - 1) begin cp_f <= '0; cp_t <= cp_t + 16'd1; end
                         else cp_f <= cp_f + 16'd1;
-                        if (cp_e == WINDOW * FEATURES - 1) cp_v <= 1'b0;
+                        if (32'(cp_e) == WINDOW * FEATURES - 1) cp_v <= 1'b0;
                     end else if (!cp_v1) begin
                         sq <= SQ_SETUP; step <= ST_IP; layer <= '0;
                     end
@@ -875,9 +891,9 @@ module aiot_engine #(
                 SQ_TAB: begin
                     // one read of each quantization table a cycle (one read port each)
                     logic signed [16:0] zp, lo_b, hi_b;
-                    zp = zx(qact_zp[tab_a_idx]);
-                    lo_b = lo_of(qact_bits[tab_a_idx]);
-                    hi_b = hi_of(qact_bits[tab_a_idx]);
+                    zp = zx(qact_zp[QAW'(tab_a_idx)]);
+                    lo_b = lo_of(qact_bits[QAW'(tab_a_idx)]);
+                    hi_b = hi_of(qact_bits[QAW'(tab_a_idx)]);
                     unique case (tab_a_dst)
                         TD_ZA: g_za <= zp;
                         TD_Z2: g_z2 <= zp;
@@ -890,12 +906,12 @@ module aiot_engine #(
                         TD_CZY: begin cx_zy <= zp; cx_lo <= lo_b; cx_hi <= hi_b; end
                         default: ;
                     endcase
-                    if (su == 3'd0) g_zb <= zw(qwz[tab_w_idx]);
+                    if (su == 3'd0) g_zb <= zw(qwz[QWW'(tab_w_idx)]);
                     if (su == 3'd0) begin
-                        if (step == ST_ATT) begin sc_m <= qm1[tab_r_idx]; sc_n <= qn[tab_r_idx]; end
-                        else begin g_m1 <= qm1[tab_r_idx]; g_m2 <= qm2[tab_r_idx]; g_n <= qn[tab_r_idx]; end
+                        if (step == ST_ATT) begin sc_m <= qm1[QRW'(tab_r_idx)]; sc_n <= qn[QRW'(tab_r_idx)]; end
+                        else begin g_m1 <= qm1[QRW'(tab_r_idx)]; g_m2 <= qm2[QRW'(tab_r_idx)]; g_n <= qn[QRW'(tab_r_idx)]; end
                     end
-                    if (su == 3'd1 && step == ST_ATT) begin cx_m <= qm1[tab_r_idx]; cx_n <= qn[tab_r_idx]; end
+                    if (su == 3'd1 && step == ST_ATT) begin cx_m <= qm1[QRW'(tab_r_idx)]; cx_n <= qn[QRW'(tab_r_idx)]; end
                     su <= su + 3'd1;
                     if (su == 3'd5) sq <= (step == ST_ATT) ? SQ_ATT : SQ_ISSUE;
                 end
@@ -920,10 +936,10 @@ module aiot_engine #(
                     // rows r = h*W + i: scores(r) then context(r-1); a context waits for its softmax
                     if (is_st == IS_IDLE && !iss_go) begin
                         if (!att_phase) begin
-                            if (att_r < HEADS * WINDOW) begin
+                            if (32'(att_r) < HEADS * WINDOW) begin
                                 iss_go <= 1'b1; iss_pk <= PK_SCO; iss_row <= att_i; iss_head <= att_h;
                                 iss_par <= att_r[0];
-                                if (att_i == WINDOW - 1) begin att_i <= '0; att_h <= att_h + 4'd1; end
+                                if (32'(att_i) == WINDOW - 1) begin att_i <= '0; att_h <= att_h + 4'd1; end
                                 else att_i <= att_i + 16'd1;
                             end
                             att_phase <= 1'b1;
@@ -932,11 +948,11 @@ module aiot_engine #(
                         end else if (rows_ready >= att_r) begin
                             iss_go <= 1'b1; iss_pk <= PK_CTX;
                             iss_row <= ctx_i; iss_head <= ctx_h; iss_par <= ~att_r[0];
-                            if (ctx_i == WINDOW - 1) begin ctx_i <= '0; ctx_h <= ctx_h + 4'd1; end
+                            if (32'(ctx_i) == WINDOW - 1) begin ctx_i <= '0; ctx_h <= ctx_h + 4'd1; end
                             else ctx_i <= ctx_i + 16'd1;
                             att_phase <= 1'b0;
                             att_r <= att_r + 16'd1;
-                            if (att_r == HEADS * WINDOW) sq <= SQ_WAIT;
+                            if (32'(att_r) == HEADS * WINDOW) sq <= SQ_WAIT;
                         end
                     end
                 end

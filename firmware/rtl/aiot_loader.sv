@@ -21,7 +21,8 @@ module aiot_loader #(
     localparam int NWZ = 2 + 8 * LAYERS,
     localparam int NRQ = 4 + 12 * LAYERS,
     localparam int NT = 5 + 17 * LAYERS,
-    localparam int PW = $clog2(PARAM_WORDS)
+    localparam int PW = $clog2(PARAM_WORDS),
+    localparam int LW = (LANES > 1) ? $clog2(LANES) : 1
 ) (
     input  wire logic        clk,
     input  wire logic        rst,
@@ -102,7 +103,7 @@ module aiot_loader #(
         end
     end
     // bits of layers.l.scores, from the activation table (needed for the EXP table size)
-    logic [4:0] sbits [LAYERS];
+    logic [4:0] sbits [16];
     logic [4:0] exp_bits;
     always_comb exp_bits = sbits[layer];
 
@@ -149,7 +150,7 @@ module aiot_loader #(
                     end
                 end
                 LD_HDR: begin
-                    if (rv) hdr[hi] <= p_rdata;
+                    if (rv) hdr[hi[3:0]] <= p_rdata;
                     if (rv) hi <= hi + 5'd1;
                     if (b < 32'd16) begin p_raddr <= PW'(b); rq <= 1'b1; b <= b + 32'd1; end
                     else if (!rv && !rq) begin
@@ -235,7 +236,7 @@ module aiot_loader #(
                         ld_lane <= '0;
                         unique case (kind)
                             2'd0: begin
-                                ld_wm_we <= 1'b1; ld_addr <= wrow + kcnt; ld_lane[jl] <= 1'b1;
+                                ld_wm_we <= 1'b1; ld_addr <= wrow + kcnt; ld_lane[LW'(jl)] <= 1'b1;
                                 if (kcnt + 16'd1 == kdim) begin
                                     kcnt <= '0;
                                     if (32'(jl) == L - 1) begin jl <= '0; wrow <= wrow + kdim; end
@@ -243,7 +244,7 @@ module aiot_loader #(
                                 end else kcnt <= kcnt + 16'd1;
                             end
                             2'd1: begin
-                                ld_bm_we <= 1'b1; ld_addr <= wrow; ld_lane[jl] <= 1'b1;
+                                ld_bm_we <= 1'b1; ld_addr <= wrow; ld_lane[LW'(jl)] <= 1'b1;
                                 if (32'(jl) == L - 1) begin jl <= '0; wrow <= wrow + 16'd1; end
                                 else jl <= jl + 16'd1;
                             end

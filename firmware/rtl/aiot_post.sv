@@ -17,7 +17,9 @@ module aiot_post (
     logic signed [18:0] qc;                  // q clipped to 18 bits (sign-extended): enough to saturate any 16-bit range
     logic signed [16:0] z1, lo1, hi1;
     logic               relu1;
+    /* verilator lint_off UNUSEDSIGNAL */  // saturated to at most 16 bits: the top bits equal bit 15
     logic signed [19:0] s;
+    /* verilator lint_on UNUSEDSIGNAL */
 
     function automatic logic signed [47:0] shift_round(input logic signed [47:0] x, input logic [5:0] sh);
         logic signed [47:0] r;

@@ -1,12 +1,12 @@
 // aiot_ram: simple dual-port RAM (one write port with per-lane enables, one synchronous read
-// port). Used for every engine memory; STYLE selects block RAM or LUT RAM for yosys.
+// port). Used for every engine memory; DISTRIBUTED selects LUT RAM instead of block RAM.
 `resetall
 `default_nettype none
 module aiot_ram #(
     parameter int LANES = 1,           // lanes per word (each with its own write enable)
     parameter int LANE_BITS = 8,       // bits per lane
     parameter int DEPTH = 256,         // words
-    parameter STYLE = "block",         // "block" or "distributed"
+    parameter int DISTRIBUTED = 0,     // 1: LUT RAM, 0: block RAM
     localparam int AW = (DEPTH > 1) ? $clog2(DEPTH) : 1,
     localparam int WIDTH = LANES * LANE_BITS
 ) (
@@ -23,7 +23,7 @@ module aiot_ram #(
     end
 
     generate
-        if (STYLE == "distributed") begin : g_lut
+        if (DISTRIBUTED != 0) begin : g_lut
             (* ram_style = "distributed" *) logic [WIDTH-1:0] mem [DEPTH];
             always_ff @(posedge clk) begin
                 for (int i = 0; i < LANES; i++)

@@ -2,9 +2,9 @@
 // accelerator exactly as the host does (docs/register-map.md §6.5, §7): upload the parameter
 // image, VERIFY_PARAMS, then per vector write the INPUT window, START, wait for BUSY low, read
 // the RESULT block and check its CRCs, sequence and outputs.
-// SPI = 1: through the SPI pins of aiot_top (mode 0); SPI = 0: through the byte bus of
-// aiot_accel (same register map, faster).
-// Plusargs: +image=FILE.hex +meta=FILE.meta +vectors=FILE.vectors.txt [+max=N]
+// +spi: through the SPI pins of aiot_top (mode 0, 25 MHz SCK), exactly as the host does;
+// otherwise through the byte bus of aiot_accel (same register map, faster). Both are built.
+// Plusargs: +image=FILE.hex +meta=FILE.meta +vectors=FILE.vectors.txt [+max=N] [+spi]
 // Prints `N passed, M failed` and exits non-zero (via $fatal) on any mismatch.
 `timescale 1ns / 1ps
 `default_nettype none
@@ -16,9 +16,8 @@ module tb_aiot #(
     parameter int LAYERS = 1,
     parameter int HORIZON = 1,
     parameter int LANES = 16,
-    parameter int POST_LANES = 4,
+    parameter int POST_LANES = 2,
     parameter int PARAM_BYTES = 8192,
-    parameter int SPI = 0,
     parameter int SCK_HALF_NS = 20      // SPI: 25 MHz SCK
 );
     logic clk = 1'b0, rst = 1'b1;
@@ -27,20 +26,17 @@ module tb_aiot #(
     logic        bus_we = 0, bus_re = 0, bus_end = 0;
     logic [23:0] bus_addr = 0;
     logic [7:0]  bus_wdata = 0, bus_rdata;
-    logic        busy;
+    logic        busy, busy_spi, busy_bus;
     logic        sck = 0, cs_n = 1, mosi = 0, miso;
+    int          SPI = 0;                 // 1: drive the SPI pins (+spi)
+    assign busy = (SPI != 0) ? busy_spi : busy_bus;
 
-    generate
-        if (SPI != 0) begin : g_spi
-            aiot_top #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
-                       .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut (
-                .clk, .rst, .spi_sck(sck), .spi_cs_n(cs_n), .spi_mosi(mosi), .spi_miso(miso), .busy);
-        end else begin : g_bus
-            aiot_accel #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
-                         .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut (
-                .clk, .rst, .bus_we, .bus_re, .bus_addr, .bus_wdata, .bus_rdata, .bus_end, .busy_pin(busy));
-        end
-    endgenerate
+    aiot_top #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
+               .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut_spi (
+        .clk, .rst, .spi_sck(sck), .spi_cs_n(cs_n), .spi_mosi(mosi), .spi_miso(miso), .busy(busy_spi));
+    aiot_accel #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
+                 .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut_bus (
+        .clk, .rst, .bus_we, .bus_re, .bus_addr, .bus_wdata, .bus_rdata, .bus_end, .busy_pin(busy_bus));
 
     // ---------------------------------------------------------------- host transactions
     logic [7:0] tx [0:16383];           // bytes of one transaction's data phase
@@ -127,6 +123,7 @@ module tb_aiot #(
             !$value$plusargs("vectors=%s", vec_f))
             $fatal(1, "usage: +image=FILE.hex +meta=FILE.meta +vectors=FILE.vectors.txt [+max=N]");
         if (!$value$plusargs("max=%d", maxv)) maxv = 1 << 30;
+        if ($test$plusargs("spi")) SPI = 1;
         fd = $fopen(meta_f, "r");
         if (fd == 0) $fatal(1, "cannot open %s", meta_f);
         rc = $fscanf(fd, "%d %d %d %d %d %d %d %d", img_len, img_crc, mw, mf, md, mh, mn, mp);
@@ -220,8 +217,9 @@ module tb_aiot #(
             if (ok) passed++; else failed++;
         end
         $fclose(fd);
-        $display("cycles per inference: %0d (max %0d), W=%0d F=%0d d=%0d H=%0d N=%0d P=%0d LANES=%0d",
-                 first_cycles, max_cycles, WINDOW, FEATURES, D_MODEL, HEADS, LAYERS, HORIZON, LANES);
+        $display("cycles per inference: %0d (max %0d), W=%0d F=%0d d=%0d H=%0d N=%0d P=%0d LANES=%0d, %s",
+                 first_cycles, max_cycles, WINDOW, FEATURES, D_MODEL, HEADS, LAYERS, HORIZON, LANES,
+                 (SPI != 0) ? "SPI pins" : "byte bus");
         $display("%0d passed, %0d failed", passed, failed);
         if (failed != 0 || passed == 0) $fatal(1, "vectors failed");
         $finish;
