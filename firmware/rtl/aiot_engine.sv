@@ -517,8 +517,6 @@ module aiot_engine #(
     logic [1:0]  wr_dst;
     // the word is complete in ow the cycle after its last group; the next block's first group
     // lands in ow at the end of that cycle at the earliest (blocks are >= NG cycles apart)
-    logic signed [15:0] wr_w [L];
-    assign wr_w = ow;
     always_ff @(posedge clk) begin
         wr_v <= 1'b0;
         if (rst || abort) begin
@@ -534,7 +532,7 @@ module aiot_engine #(
 `ifdef AIOT_TRACE
     always_ff @(posedge clk) if (wr_v) begin
         $write("TRACE %0d %0d %0d %0d %0d %0d", wr_dst, wr_tk.pk, wr_tk.daddr, wr_tk.t, wr_tk.cb, wr_tk.par);
-        for (int l = 0; l < L; l++) $write(" %0d", wr_w[l]);
+        for (int l = 0; l < L; l++) $write(" %0d", ow[l]);
         $write("\n");
     end
 `endif
@@ -553,7 +551,7 @@ module aiot_engine #(
     always_comb act_we_e = (wr_v && wr_dst == DS_ACT) ? wr_tk.mask : '0;
     always_comb act_waddr_e = ACT_AW'(wr_tk.daddr);
     for (genvar l = 0; l < L; l++) begin : g_actw
-        assign act_wdata_e[16*l +: 16] = wr_w[l];
+        assign act_wdata_e[16*l +: 16] = ow[l];
     end
 
     always_ff @(posedge clk) begin
@@ -563,7 +561,7 @@ module aiot_engine #(
         end else begin
             if (wr_v && wr_dst == DS_KT) begin
                 tr_busy <= 1'b1; tr_l <= '0; tr_t <= wr_tk.t; tr_cb <= wr_tk.cb; tr_mask <= wr_tk.mask;
-                for (int l = 0; l < L; l++) tr_w[l] <= wr_w[l];
+                for (int l = 0; l < L; l++) tr_w[l] <= ow[l];
             end else if (tr_busy) begin
                 tr_l <= tr_l + 1'b1;
                 if (32'(tr_l) == TRN - 1) tr_busy <= 1'b0;
@@ -575,15 +573,15 @@ module aiot_engine #(
                 mx = (wr_tk.cb == 0) ? -8'sd128 : smax[par];
                 for (int l = 0; l < L; l++)
                     if (32'(wr_tk.cb) * L + l < WINDOW) begin
-                        srow[par][32'(wr_tk.cb) * L + l] <= wr_w[l][7:0];
-                        if ($signed(wr_w[l][7:0]) > mx) mx = wr_w[l][7:0];
+                        srow[par][32'(wr_tk.cb) * L + l] <= ow[l][7:0];
+                        if ($signed(ow[l][7:0]) > mx) mx = ow[l][7:0];
                     end
                 smax[par] <= mx;
                 if (32'(wr_tk.cb) == JB - 1) rows_posted <= rows_posted + 16'd1;
             end
             if (wr_v && wr_dst == DS_OUT)
                 for (int l = 0; l < L; l++)
-                    if (32'(wr_tk.cb) * L + l < HORIZON) out_r[16*(32'(wr_tk.cb) * L + l) +: 16] <= wr_w[l];
+                    if (32'(wr_tk.cb) * L + l < HORIZON) out_r[16*(32'(wr_tk.cb) * L + l) +: 16] <= ow[l];
         end
     end
 

@@ -25,6 +25,7 @@ module aiot_ram #(
     generate
         if (DISTRIBUTED != 0) begin : g_lut
             (* ram_style = "distributed" *) logic [WIDTH-1:0] mem [DEPTH];
+            initial for (int i = 0; i < DEPTH; i++) mem[i] = '0;   // power-up contents (INIT) are zero
             always_ff @(posedge clk) begin
                 for (int i = 0; i < LANES; i++)
                     if (we[i]) mem[waddr][i*LANE_BITS +: LANE_BITS] <= wdata[i*LANE_BITS +: LANE_BITS];
@@ -32,6 +33,7 @@ module aiot_ram #(
             end
         end else begin : g_bram
             (* ram_style = "block" *) logic [WIDTH-1:0] mem [DEPTH];
+            initial for (int i = 0; i < DEPTH; i++) mem[i] = '0;   // power-up contents (INIT) are zero
             always_ff @(posedge clk) begin
                 for (int i = 0; i < LANES; i++)
                     if (we[i]) mem[waddr][i*LANE_BITS +: LANE_BITS] <= wdata[i*LANE_BITS +: LANE_BITS];
