@@ -76,7 +76,7 @@ module aiot_accel #(
         .wdata({2{bus_wdata}}), .raddr(IW'(in_raddr)), .rdata(in_rdata));
 
     // ---------------------------------------------------------------- loader and engine
-    logic ld_act_we, ld_wm_we, ld_bm_we, ld_exp_we, ld_qact_we, ld_qwz_we, ld_qrq_we;
+    logic ld_act_we, ld_wm_we, ld_bm_we, ld_exp_we, ld_qact_we, ld_qrq_we;
     logic [15:0] ld_addr;
     logic [LANES-1:0] ld_lane;
     logic [31:0] ld_data;
@@ -95,14 +95,14 @@ module aiot_accel #(
         .busy(ld_busy), .done(ld_done), .ok(ld_ok), .err_code(ld_err), .crc(ld_crc),
         .p_raddr(ld_raddr), .p_rdata,
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
-        .ld_qact_we, .ld_qwz_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
+        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
 
     aiot_engine #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
                   .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES)) u_engine (
         .clk, .rst, .start(eng_start), .abort(eng_abort), .busy(eng_busy), .done(eng_done),
         .in_raddr, .in_rdata, .in_valid(eng_in_v), .out_q(eng_out),
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
-        .ld_qact_we, .ld_qwz_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
+        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
 
     // ---------------------------------------------------------------- RESULT block
     logic [31:0] res_status, res_seq, res_incrc, res_cycles, res_crc;

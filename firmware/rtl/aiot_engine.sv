@@ -33,7 +33,6 @@ module aiot_engine #(
     localparam int CBP = (HORIZON + L - 1) / L,     // blocks of the head
     localparam int JB = (WINDOW + L - 1) / L,       // time blocks of the keys
     localparam int NACT = 6 + 13 * LAYERS,
-    localparam int NWZ = 2 + 8 * LAYERS,
     localparam int NRQ = 4 + 12 * LAYERS,
     // ACT regions (word bases)
     localparam int A_IN = 0,
@@ -91,7 +90,7 @@ module aiot_engine #(
     input  wire logic [15:0]         ld_addr,     // word address  /* verilator lint_on UNUSEDSIGNAL */
     input  wire logic [L-1:0]        ld_lane,     // one-hot lane
     input  wire logic [31:0]         ld_data,
-    input  wire logic                ld_qact_we, ld_qwz_we, ld_qrq_we,
+    input  wire logic                ld_qact_we, ld_qrq_we,
     /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
     input  wire logic [7:0]          ld_qidx,  /* verilator lint_on UNUSEDSIGNAL */
     /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
@@ -111,21 +110,19 @@ module aiot_engine #(
     end
 
     localparam int NG = L / POST_LANES;      // epilogue cycles per block
-    localparam int QAW = $clog2(NACT), QWW = $clog2(NWZ), QRW = $clog2(NRQ);   // table index widths
+    localparam int QAW = $clog2(NACT), QRW = $clog2(NRQ);   // table index widths
     localparam int LW = (L > 1) ? $clog2(L) : 1;
-    localparam int SW = $clog2(WINDOW + 1);  // softmax row index width
+    localparam int JBW = (JB > 1) ? $clog2(JB) : 1;   // index width of the score-row words
     localparam int TRN = (L < D_MODEL) ? L : D_MODEL;   // channels per keys word
 
     // ---------------------------------------------------------------- quantization tables
     logic [4:0]  qact_bits [NACT];
     logic [15:0] qact_zp   [NACT];
-    logic [7:0]  qwz       [NWZ];
     logic [15:0] qm1 [NRQ];
     logic [15:0] qm2 [NRQ];
     logic [5:0]  qn  [NRQ];
     always_ff @(posedge clk) begin
         if (ld_qact_we) begin qact_bits[QAW'(ld_qidx)] <= ld_qdata[20:16]; qact_zp[QAW'(ld_qidx)] <= ld_qdata[15:0]; end
-        if (ld_qwz_we) qwz[QWW'(ld_qidx)] <= ld_qdata[7:0];
         if (ld_qrq_we) begin qm1[QRW'(ld_qidx)] <= ld_qdata[15:0]; qm2[QRW'(ld_qidx)] <= ld_qdata[31:16]; qn[QRW'(ld_qidx)] <= ld_qdata[37:32]; end
     end
 
@@ -137,9 +134,9 @@ module aiot_engine #(
         .clk, .we(act_we), .waddr(act_waddr), .wdata(act_wdata), .raddr(act_raddr), .rdata(act_rdata));
 
     logic [WM_AW-1:0] wm_raddr;
-    logic [8*L-1:0]   wm_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(WMEM_DEPTH), .DISTRIBUTED(0)) u_wmem (
-        .clk, .we(ld_wm_we ? ld_lane : '0), .waddr(WM_AW'(ld_addr)), .wdata({L{ld_data[7:0]}}),
+    logic [9*L-1:0]   wm_rdata;                 // w - z_w, 9 bits a lane (the loader centers them)
+    aiot_ram #(.LANES(L), .LANE_BITS(9), .DEPTH(WMEM_DEPTH), .DISTRIBUTED(0)) u_wmem (
+        .clk, .we(ld_wm_we ? ld_lane : '0), .waddr(WM_AW'(ld_addr)), .wdata({L{ld_data[8:0]}}),
         .raddr(wm_raddr), .rdata(wm_rdata));
 
     logic [BM_AW-1:0] bm_raddr;
@@ -150,8 +147,8 @@ module aiot_engine #(
 
     logic [L-1:0]     kt_we;
     logic [KT_AW-1:0] kt_waddr, kt_raddr;
-    logic [8*L-1:0]   kt_wdata, kt_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(8), .DEPTH(KT_DEPTH), .DISTRIBUTED(1)) u_kt (
+    logic [9*L-1:0]   kt_wdata, kt_rdata;       // k - z_k, 9 bits a lane
+    aiot_ram #(.LANES(L), .LANE_BITS(9), .DEPTH(KT_DEPTH), .DISTRIBUTED(1)) u_kt (
         .clk, .we(kt_we), .waddr(kt_waddr), .wdata(kt_wdata), .raddr(kt_raddr), .rdata(kt_rdata));
 
     logic [EX_AW-1:0] ex_raddr;
@@ -169,15 +166,15 @@ module aiot_engine #(
     logic [15:0] g_rows, g_cbs, g_k;        // output rows, output blocks, MAC steps
     logic [15:0] g_lim;                     // valid output channels
     logic [15:0] g_a_base, g_a_stride, g_x2_base, g_w_base, g_b_base, g_d_base, g_d_stride;
-    logic        g_bias, g_relu, g_rq;
+    logic        g_bias, g_relu, g_rq, g_center;
     logic [1:0]  g_dst;
-    logic signed [16:0] g_za, g_zb, g_z2, g_zy, g_lo, g_hi;
+    logic signed [16:0] g_za, g_z2, g_zy, g_lo, g_hi;
     logic [15:0] g_m1, g_m2;
     logic [5:0]  g_n;
     // attention parameters of the current layer
-    logic signed [16:0] sc_zq, sc_zk, sc_zy, sc_lo, sc_hi;
+    logic signed [16:0] sc_zq, sc_zy, sc_lo, sc_hi;
     logic [15:0] sc_m; logic [5:0] sc_n;
-    logic signed [16:0] cx_zv, cx_zy, cx_lo, cx_hi, cx_plo, cx_pz;
+    logic signed [16:0] cx_zy, cx_lo, cx_hi, cx_plo, cx_pz;
     logic [15:0] cx_m; logic [5:0] cx_n;
     logic [8:0]  sm_r;                      // R = 2^b_probs - 1
     logic [15:0] exp_base;                  // layer * 256
@@ -381,7 +378,8 @@ module aiot_engine #(
 
     // ---------------------------------------------------------------- softmax row buffers
     logic        sm_reset;                   // sequencer: a new layer's attention starts
-    logic signed [7:0]  srow [2][WINDOW];       // scores have at most 8 bits
+    logic [8*L-1:0]     srow [2][JB];           // score rows as written (8-bit scores)
+    logic signed [7:0]  run_mx;                 // running row maximum, kept in the epilogue
     // e_j of the two rows in flight (softmax numerators), distributed RAM
     localparam int EW = $clog2(2 * WINDOW);
     logic         erow_we;
@@ -408,12 +406,11 @@ module aiot_engine #(
     // and lane: the source is selected first, then its zero point is subtracted.
     logic signed [16:0] bc;
     logic signed [15:0] bc_el;
-    logic signed [16:0] bz_sel, az_sel;
+    logic signed [16:0] az_sel;
     logic signed [17:0] bm_sel;
     assign bc_el = act_rdata[16*tk_m.lane +: 16];
     assign bc = (tk_m.pk == PK_CTX) ? cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz
                                          : 17'(bc_el) - ((tk_m.pk == PK_SCO) ? sc_zq : g_za);
-    assign bz_sel = (tk_m.pk == PK_SCO) ? sc_zk : (tk_m.pk == PK_CTX) ? cx_zv : g_zb;
     assign az_sel = tk_m.x2 ? g_z2 : g_za;
     // broadcast second operand: requant multiplier, addition multipliers, 1 for the pooling sum
     // requant steps multiply by m (by 1 for the additions, whose sum is already the scaled value)
@@ -425,11 +422,12 @@ module aiot_engine #(
     assign lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
 
     always_ff @(posedge clk) tk_o <= tk_m;
-    function automatic logic signed [15:0] b_source(input logic [2:0] kind, input logic [7:0] kt, input logic [15:0] av,
-                                                    input logic [7:0] wv);
-        if (kind == PK_SCO) b_source = 16'($signed(kt));
-        else if (kind == PK_CTX) b_source = $signed(av);
-        else b_source = 16'($signed(wv));
+    // per-lane second operand, already centered: weights (loader), keys and values (epilogue)
+    function automatic logic signed [17:0] b_source(input logic [2:0] kind, input logic [8:0] kt, input logic [15:0] av,
+                                                    input logic [8:0] wv);
+        if (kind == PK_SCO) b_source = 18'($signed(kt));
+        else if (kind == PK_CTX) b_source = 18'($signed(av));
+        else b_source = 18'($signed(wv));
     endfunction
     function automatic logic signed [16:0] diff17(input logic [15:0] x, input logic signed [16:0] z);
         diff17 = 17'($signed(x)) - z;
@@ -438,8 +436,7 @@ module aiot_engine #(
         for (int l = 0; l < L; l++) begin
             bias_r[l] <= $signed(bm_rdata[32*l +: 32]);
             a_r[l] <= lane_a ? 25'(diff17(act_rdata[16*l +: 16], az_sel)) : 25'(bc);
-            b_r[l] <= lane_b ? 18'(b_source(tk_m.pk, kt_rdata[8*l +: 8], act_rdata[16*l +: 16], wm_rdata[8*l +: 8])) - 18'(bz_sel)
-                             : bm_sel;
+            b_r[l] <= lane_b ? b_source(tk_m.pk, kt_rdata[9*l +: 9], act_rdata[16*l +: 16], wm_rdata[9*l +: 9]) : bm_sel;
         end
     end
 
@@ -461,7 +458,7 @@ module aiot_engine #(
     logic [LW:0] grp;                       // group being fed to the post units
     logic [5:0]  cap_n;
     logic signed [16:0] cap_z, cap_lo, cap_hi;
-    logic        cap_relu;
+    logic        cap_relu, cap_center;
     logic [1:0]  cap_dst;
     always_ff @(posedge clk) begin
         if (rst || abort) begin
@@ -472,9 +469,9 @@ module aiot_engine #(
             cap_v <= 1'b1;
             grp <= '0;
             unique case (tk_d.pk)
-                PK_SCO: begin cap_n <= sc_n; cap_z <= sc_zy; cap_lo <= sc_lo; cap_hi <= sc_hi; cap_relu <= 1'b0; cap_dst <= DS_SROW; end
-                PK_CTX: begin cap_n <= cx_n; cap_z <= cx_zy; cap_lo <= cx_lo; cap_hi <= cx_hi; cap_relu <= 1'b0; cap_dst <= DS_ACT; end
-                default: begin cap_n <= g_n; cap_z <= g_zy; cap_lo <= g_lo; cap_hi <= g_hi; cap_relu <= g_relu; cap_dst <= g_dst; end
+                PK_SCO: begin cap_n <= sc_n; cap_z <= sc_zy; cap_lo <= sc_lo; cap_hi <= sc_hi; cap_relu <= 1'b0; cap_center <= 1'b0; cap_dst <= DS_SROW; end
+                PK_CTX: begin cap_n <= cx_n; cap_z <= cx_zy; cap_lo <= cx_lo; cap_hi <= cx_hi; cap_relu <= 1'b0; cap_center <= 1'b0; cap_dst <= DS_ACT; end
+                default: begin cap_n <= g_n; cap_z <= g_zy; cap_lo <= g_lo; cap_hi <= g_hi; cap_relu <= g_relu; cap_center <= g_center; cap_dst <= g_dst; end
             endcase
         end else if (cap_v) begin
             if (32'(grp) == NG - 1) cap_v <= 1'b0;
@@ -493,7 +490,7 @@ module aiot_engine #(
         assign vtop = 28'(shadow[si]) + 28'({12'd0, shadow_lo[si][39:24]});
         assign vsum = {vtop[23:0], shadow_lo[si][23:0]};
         aiot_post u_post (.clk, .v(vsum),
-                          .n(cap_n), .z(cap_z), .lo(cap_lo), .hi(cap_hi), .relu(cap_relu), .y(post_y[k]));
+                          .n(cap_n), .z(cap_z), .lo(cap_lo), .hi(cap_hi), .relu(cap_relu), .center(cap_center), .y(post_y[k]));
     end
     logic        p1_v, p2_v;
     logic [LW:0] p1_g, p2_g;
@@ -523,6 +520,13 @@ module aiot_engine #(
             wr_v <= 1'b0;
         end else if (p2_v) begin
             for (int k = 0; k < POST_LANES; k++) ow[32'(p2_g) * POST_LANES + k] <= post_y[k];
+            if (p2_dst == DS_SROW) begin
+                logic signed [7:0] mx;
+                mx = (p2_g == 0 && p2_tk.cb == 0) ? -8'sd128 : run_mx;
+                for (int k = 0; k < POST_LANES; k++)
+                    if (p2_tk.mask[32'(p2_g) * POST_LANES + k] && $signed(post_y[k][7:0]) > mx) mx = post_y[k][7:0];
+                run_mx <= mx;
+            end
             if (32'(p2_g) == NG - 1) begin
                 wr_v <= 1'b1; wr_tk <= p2_tk; wr_dst <= p2_dst;
             end
@@ -567,16 +571,10 @@ module aiot_engine #(
                 if (32'(tr_l) == TRN - 1) tr_busy <= 1'b0;
             end
             if (wr_v && wr_dst == DS_SROW) begin
-                logic signed [7:0] mx;
-                logic par;
-                par = wr_tk.par;
-                mx = (wr_tk.cb == 0) ? -8'sd128 : smax[par];
-                for (int l = 0; l < L; l++)
-                    if (32'(wr_tk.cb) * L + l < WINDOW) begin
-                        srow[par][32'(wr_tk.cb) * L + l] <= ow[l][7:0];
-                        if ($signed(ow[l][7:0]) > mx) mx = ow[l][7:0];
-                    end
-                smax[par] <= mx;
+                logic [8*L-1:0] w8;
+                for (int l = 0; l < L; l++) w8[8*l +: 8] = ow[l][7:0];
+                srow[wr_tk.par][JBW'(wr_tk.cb)] <= w8;
+                smax[wr_tk.par] <= run_mx;
                 if (32'(wr_tk.cb) == JB - 1) rows_posted <= rows_posted + 16'd1;
             end
             if (wr_v && wr_dst == DS_OUT)
@@ -587,7 +585,7 @@ module aiot_engine #(
 
     always_comb kt_we = (tr_busy && tr_mask[LW'(tr_l)]) ? L'(1) << (32'(tr_t) % L) : '0;
     always_comb kt_waddr = KT_AW'((tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L));
-    always_comb kt_wdata = {L{tr_w[LW'(tr_l)][7:0]}};
+    always_comb kt_wdata = {L{tr_w[LW'(tr_l)][8:0]}};
 
     // ---------------------------------------------------------------- softmax engine
     // per attention row r: e_j = EXP[mx - S_j], den = sum e_j, inv = floor(R 2^30 / den)
@@ -604,7 +602,11 @@ module aiot_engine #(
     always_comb sm_par = sm_row[0];
     always_comb erow_we = (sm_st == SM_EXP) && sm_rd_v;
     always_comb erow_waddr = EW'(32'(sm_par) * WINDOW + 32'(sm_jd));
-    always_comb ex_raddr = EX_AW'(exp_base + {8'd0, 8'(smax[sm_par] - srow[sm_par][(32'(sm_j) < WINDOW) ? SW'(sm_j) : SW'(0)])});
+    logic signed [7:0] s_el;                 // score j of the row being normalized
+    logic [8*L-1:0]    s_word;
+    assign s_word = srow[sm_par][JBW'(sm_j / 16'(L))];
+    assign s_el = s_word[8 * (32'(sm_j) % L) +: 8];
+    always_comb ex_raddr = EX_AW'(exp_base + {8'd0, 8'(smax[sm_par] - s_el)});
 
     always_ff @(posedge clk) begin
         if (rst || abort || sm_reset) begin
@@ -645,7 +647,7 @@ module aiot_engine #(
     end
 `ifdef AIOT_TRACE
     always_ff @(posedge clk) if (sm_st == SM_EXP && sm_j < WINDOW)
-        $display("SMEXP row %0d j %0d s %0d mx %0d addr %0d t=%0t", sm_row, sm_j, srow[sm_par][(32'(sm_j) < WINDOW) ? SW'(sm_j) : SW'(0)], smax[sm_par], ex_raddr, $time);
+        $display("SMEXP row %0d j %0d s %0d mx %0d addr %0d t=%0t", sm_row, sm_j, s_el, smax[sm_par], ex_raddr, $time);
     always_ff @(posedge clk) if (wr_v && wr_dst == DS_SROW)
         $display("SROWWR par %0d t %0d t=%0t", wr_tk.par, wr_tk.t, $time);
 `endif
@@ -704,9 +706,6 @@ module aiot_engine #(
     function automatic logic [7:0] ri(input logic [3:0] l, input int k); // layer requant index
         ri = 8'(2 + 12 * 32'(l) + k);
     endfunction
-    function automatic logic [7:0] wi(input logic [3:0] l, input int k); // layer weight index
-        wi = 8'(1 + 8 * 32'(l) + k);
-    endfunction
     function automatic logic signed [16:0] lo_of(input logic [4:0] b);
         lo_of = -(17'sd1 <<< (b - 5'd1));
     endfunction
@@ -716,37 +715,34 @@ module aiot_engine #(
     function automatic logic signed [16:0] zx(input logic [15:0] z);
         zx = 17'($signed(z));
     endfunction
-    function automatic logic signed [16:0] zw(input logic [7:0] z);
-        zw = 17'($signed(z));
-    endfunction
 
     // quantization-table reads of the setup microsequence: (step, layer, su) -> index, destination
     logic [2:0]  su;
     localparam logic [3:0] TD_NONE = 4'd0, TD_ZA = 4'd1, TD_Z2 = 4'd2, TD_ZY = 4'd3, TD_SZQ = 4'd4, TD_SZK = 4'd5,
                            TD_SZY = 4'd6, TD_CZV = 4'd7, TD_CP = 4'd8, TD_CZY = 4'd9;
     /* verilator lint_off UNUSEDSIGNAL */  // table indices are 8 bits; the tables use what they need
-    logic [7:0]  tab_a_idx, tab_w_idx, tab_r_idx;
+    logic [7:0]  tab_a_idx, tab_r_idx;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [3:0]  tab_a_dst;
     logic [7:0]  x_in;                        // activation index of the layer input
     always_comb x_in = (layer == 0) ? 8'd3 : ai(layer - 4'd1, 12);
     // table indices of the linear passes: input activation, output activation, weight, requant
-    logic [7:0]  lin_xi, lin_yi, lin_wi, lin_ri;
+    logic [7:0]  lin_xi, lin_yi, lin_ri;
     always_comb begin
         unique case (step)
-            ST_Q: begin lin_xi = x_in; lin_yi = ai(layer, 0); lin_wi = wi(layer, 0); lin_ri = ri(layer, 0); end
-            ST_K: begin lin_xi = x_in; lin_yi = ai(layer, 1); lin_wi = wi(layer, 1); lin_ri = ri(layer, 1); end
-            ST_V: begin lin_xi = x_in; lin_yi = ai(layer, 2); lin_wi = wi(layer, 2); lin_ri = ri(layer, 2); end
-            ST_O: begin lin_xi = ai(layer, 5); lin_yi = ai(layer, 6); lin_wi = wi(layer, 3); lin_ri = ri(layer, 5); end
-            ST_F1: begin lin_xi = ai(layer, 8); lin_yi = ai(layer, 9); lin_wi = wi(layer, 5); lin_ri = ri(layer, 8); end
-            default: begin lin_xi = ai(layer, 9); lin_yi = ai(layer, 10); lin_wi = wi(layer, 6); lin_ri = ri(layer, 9); end
+            ST_Q: begin lin_xi = x_in; lin_yi = ai(layer, 0); lin_ri = ri(layer, 0); end
+            ST_K: begin lin_xi = x_in; lin_yi = ai(layer, 1); lin_ri = ri(layer, 1); end
+            ST_V: begin lin_xi = x_in; lin_yi = ai(layer, 2); lin_ri = ri(layer, 2); end
+            ST_O: begin lin_xi = ai(layer, 5); lin_yi = ai(layer, 6); lin_ri = ri(layer, 5); end
+            ST_F1: begin lin_xi = ai(layer, 8); lin_yi = ai(layer, 9); lin_ri = ri(layer, 8); end
+            default: begin lin_xi = ai(layer, 9); lin_yi = ai(layer, 10); lin_ri = ri(layer, 9); end
         endcase
     end
     always_comb begin
-        tab_a_idx = '0; tab_a_dst = TD_NONE; tab_w_idx = '0; tab_r_idx = '0;
+        tab_a_idx = '0; tab_a_dst = TD_NONE; tab_r_idx = '0;
         unique case (step)
             ST_IP: begin
-                tab_w_idx = 8'd0; tab_r_idx = 8'd0;
+                tab_r_idx = 8'd0;
                 if (su == 0) begin tab_a_idx = 8'd0; tab_a_dst = TD_ZA; end
                 if (su == 1) begin tab_a_idx = 8'd1; tab_a_dst = TD_ZY; end
             end
@@ -757,7 +753,7 @@ module aiot_engine #(
                 if (su == 2) begin tab_a_idx = 8'd3; tab_a_dst = TD_ZY; end
             end
             ST_Q, ST_K, ST_V, ST_O, ST_F1, ST_F2: begin
-                tab_w_idx = lin_wi; tab_r_idx = lin_ri;
+                tab_r_idx = lin_ri;
                 if (su == 0) begin tab_a_idx = lin_xi; tab_a_dst = TD_ZA; end
                 if (su == 1) begin tab_a_idx = lin_yi; tab_a_dst = TD_ZY; end
             end
@@ -768,7 +764,6 @@ module aiot_engine #(
                 if (su == 2) begin tab_a_idx = (step == ST_R1) ? ai(layer, 7) : ai(layer, 11); tab_a_dst = TD_ZY; end
             end
             ST_N1, ST_N2: begin
-                tab_w_idx = (step == ST_N1) ? wi(layer, 4) : wi(layer, 7);
                 tab_r_idx = (step == ST_N1) ? ri(layer, 7) : ri(layer, 11);
                 if (su == 0) begin tab_a_idx = (step == ST_N1) ? ai(layer, 7) : ai(layer, 11); tab_a_dst = TD_ZA; end
                 if (su == 1) begin tab_a_idx = (step == ST_N1) ? ai(layer, 8) : ai(layer, 12); tab_a_dst = TD_ZY; end
@@ -779,7 +774,7 @@ module aiot_engine #(
                 if (su == 1) begin tab_a_idx = 8'(NACT - 2); tab_a_dst = TD_ZY; end
             end
             ST_HEAD: begin
-                tab_w_idx = 8'(NWZ - 1); tab_r_idx = 8'(NRQ - 1);
+                tab_r_idx = 8'(NRQ - 1);
                 if (su == 0) begin tab_a_idx = 8'(NACT - 2); tab_a_dst = TD_ZA; end
                 if (su == 1) begin tab_a_idx = 8'(NACT - 1); tab_a_dst = TD_ZY; end
             end
@@ -821,10 +816,10 @@ module aiot_engine #(
                 end
                 SQ_SETUP: begin
                     // static pass parameters; the quantization tables follow in SQ_TAB
-                    g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_dst <= DS_ACT;
+                    g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_center <= 1'b0; g_dst <= DS_ACT;
                     g_a_stride <= 16'(CBD); g_d_stride <= 16'(CBD); g_lim <= 16'(D_MODEL);
                     g_rows <= 16'(WINDOW); g_cbs <= 16'(CBD);
-                    g_z2 <= '0; g_m2 <= '0; g_zb <= '0;
+                    g_z2 <= '0; g_m2 <= '0;
                     su <= '0;
                     sq <= SQ_TAB;
                     unique case (step)
@@ -854,6 +849,7 @@ module aiot_engine #(
                             g_d_base <= (step == ST_Q) ? 16'(A_Q) : (step == ST_V) ? 16'(A_V) : (step == ST_O) ? 16'(A_O) :
                                         (step == ST_F1) ? 16'(A_F1) : (step == ST_F2) ? 16'(A_F2) : 16'd0;
                             if (step == ST_K) g_dst <= DS_KT;
+                            if (step == ST_K || step == ST_V) g_center <= 1'b1;   // keys, values stored centered
                         end
                         ST_R1, ST_R2: begin
                             g_pk <= PK_ADD; g_k <= 16'd2;
@@ -897,14 +893,11 @@ module aiot_engine #(
                         TD_Z2: g_z2 <= zp;
                         TD_ZY: begin g_zy <= zp; g_lo <= lo_b; g_hi <= hi_b; end
                         TD_SZQ: sc_zq <= zp;
-                        TD_SZK: sc_zk <= zp;
                         TD_SZY: begin sc_zy <= zp; sc_lo <= lo_b; sc_hi <= hi_b; end
-                        TD_CZV: cx_zv <= zp;
                         TD_CP: begin cx_plo <= lo_b; cx_pz <= zp; sm_r <= 9'(hi_b - lo_b); end
                         TD_CZY: begin cx_zy <= zp; cx_lo <= lo_b; cx_hi <= hi_b; end
                         default: ;
                     endcase
-                    if (su == 3'd0) g_zb <= zw(qwz[QWW'(tab_w_idx)]);
                     if (su == 3'd0) begin
                         if (step == ST_ATT) begin sc_m <= qm1[QRW'(tab_r_idx)]; sc_n <= qn[QRW'(tab_r_idx)]; end
                         else begin g_m1 <= qm1[QRW'(tab_r_idx)]; g_m2 <= qm2[QRW'(tab_r_idx)]; g_n <= qn[QRW'(tab_r_idx)]; end

@@ -43,7 +43,7 @@ module aiot_loader #(
     output      logic [15:0]   ld_addr,
     output      logic [L-1:0]  ld_lane,
     output      logic [31:0]   ld_data,
-    output      logic          ld_qact_we, ld_qwz_we, ld_qrq_we,
+    output      logic          ld_qact_we, ld_qrq_we,
     output      logic [7:0]    ld_qidx,
     output      logic [39:0]   ld_qdata
 );
@@ -77,6 +77,9 @@ module aiot_loader #(
     logic [31:0] expect_cnt;
     logic [15:0] wptr, bptr, wrow, kcnt, jl, pe_t, pe_c;
     logic [15:0] e_layer_base, ep;
+    localparam int WZW = $clog2(NWZ);
+    logic [7:0]  wz [NWZ];          // weight zero points (weights are stored centered)
+    logic [7:0]  widx;              // weight tensor index
     logic [1:0]  dstep;             // directory entry: 0 issue, 1 offset, 2 count
     logic [31:0] rq_lo;
     logic        rq_second;
@@ -123,7 +126,7 @@ module aiot_loader #(
     always_ff @(posedge clk) begin
         done <= 1'b0;
         ld_act_we <= 1'b0; ld_wm_we <= 1'b0; ld_bm_we <= 1'b0; ld_exp_we <= 1'b0;
-        ld_qact_we <= 1'b0; ld_qwz_we <= 1'b0; ld_qrq_we <= 1'b0;
+        ld_qact_we <= 1'b0; ld_qrq_we <= 1'b0;
         rq <= 1'b0;
         rv <= rq; rb <= rbq;
         if (rst || abort) begin
@@ -183,7 +186,7 @@ module aiot_loader #(
                 end
                 LD_WZ: begin
                     if (rv) begin
-                        ld_qwz_we <= 1'b1; ld_qidx <= 8'(e); ld_qdata <= {32'd0, p_rdata[23:16]};
+                        wz[WZW'(e)] <= p_rdata[23:16];
                         e <= e + 32'd1;
                     end
                     if (b < 32'(NWZ)) begin p_raddr <= PW'((hdr[10] >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
@@ -202,7 +205,7 @@ module aiot_loader #(
                     if (b < 32'(2 * NRQ)) begin p_raddr <= PW'((hdr[12] >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
                     else if (!rv && !rq) begin
                         ld <= LD_DIR; ti <= '0; layer <= '0; slot <= '0; dstep <= '0;
-                        wptr <= '0; bptr <= '0;
+                        wptr <= '0; bptr <= '0; widx <= '0;
                     end
                 end
                 LD_DIR: begin
@@ -237,6 +240,7 @@ module aiot_loader #(
                         unique case (kind)
                             2'd0: begin
                                 ld_wm_we <= 1'b1; ld_addr <= wrow + kcnt; ld_lane[LW'(jl)] <= 1'b1;
+                                ld_data <= elem - 32'($signed(wz[WZW'(widx)]));
                                 if (kcnt + 16'd1 == kdim) begin
                                     kcnt <= '0;
                                     if (32'(jl) == L - 1) begin jl <= '0; wrow <= wrow + kdim; end
@@ -264,7 +268,7 @@ module aiot_loader #(
                 end
                 LD_NEXT: begin
                     // advance the running pointers past this tensor
-                    if (kind == 2'd0) wptr <= wrow + ((jl != 0) ? kdim : 16'd0);
+                    if (kind == 2'd0) begin wptr <= wrow + ((jl != 0) ? kdim : 16'd0); widx <= widx + 8'd1; end
                     if (kind == 2'd1) bptr <= wrow + ((jl != 0) ? 16'd1 : 16'd0);
                     if (32'(ti) == NT - 1) begin
                         ld <= LD_FIN; ok <= !bad; err_code <= bad ? 8'h04 : 8'h00;

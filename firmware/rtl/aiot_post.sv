@@ -11,12 +11,13 @@ module aiot_post (
     input  wire logic signed [16:0] lo,
     input  wire logic signed [16:0] hi,
     input  wire logic               relu,
+    input  wire logic               center,  // output y - z (values only ever used centered)
     output      logic signed [15:0] y        // two cycles after v
 );
     logic signed [47:0] q;
     logic signed [18:0] qc;                  // q clipped to 18 bits (sign-extended): enough to saturate any 16-bit range
     logic signed [16:0] z1, lo1, hi1;
-    logic               relu1;
+    logic               relu1, center1;
     /* verilator lint_off UNUSEDSIGNAL */  // saturated to at most 16 bits: the top bits equal bit 15
     logic signed [19:0] s;
     /* verilator lint_on UNUSEDSIGNAL */
@@ -32,7 +33,7 @@ module aiot_post (
         // clip to 18 bits: q fits iff bits 47..17 are all equal
         if (q[47:17] == {31{q[17]}}) qc <= {q[17], q[17:0]};
         else qc <= q[47] ? -19'sd131072 : 19'sd131071;
-        z1 <= z; lo1 <= lo; hi1 <= hi; relu1 <= relu;
+        z1 <= z; lo1 <= lo; hi1 <= hi; relu1 <= relu; center1 <= center;
     end
 
     function automatic logic signed [19:0] sat_relu(input logic signed [18:0] x, input logic signed [16:0] zz,
@@ -47,6 +48,6 @@ module aiot_post (
     endfunction
     assign s = sat_relu(qc, z1, lo1, hi1, relu1);
 
-    always_ff @(posedge clk) y <= s[15:0];
+    always_ff @(posedge clk) y <= center1 ? 16'(s - 20'(z1)) : s[15:0];
 endmodule
 `default_nettype wire
