@@ -507,6 +507,8 @@ module aiot_engine #(
 
     // assemble the output word; write it the cycle after the last group
     logic signed [15:0] ow [L];
+    logic [L-1:0] p2_mask;                  // (Icarus 11 cannot index a struct field by a variable)
+    assign p2_mask = p2_tk.mask;
     logic        wr_v;
     /* verilator lint_off UNUSEDSIGNAL */  // the write stage needs only some token fields
     tok_t        wr_tk;
@@ -524,7 +526,7 @@ module aiot_engine #(
                 logic signed [7:0] mx;
                 mx = (p2_g == 0 && p2_tk.cb == 0) ? -8'sd128 : run_mx;
                 for (int k = 0; k < POST_LANES; k++)
-                    if (p2_tk.mask[32'(p2_g) * POST_LANES + k] && $signed(post_y[k][7:0]) > mx) mx = post_y[k][7:0];
+                    if (p2_mask[32'(p2_g) * POST_LANES + k] && $signed(post_y[k][7:0]) > mx) mx = post_y[k][7:0];
                 run_mx <= mx;
             end
             if (32'(p2_g) == NG - 1) begin
