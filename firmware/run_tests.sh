@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Firmware tests: lint, every committed vector under Verilator (byte bus), the default-shape
 # configurations through the SPI pins, every model under Icarus (a subset of vectors each), a
-# corrupted vector file that must fail, and the XC7S15 fit check (yosys, pre-place-and-route).
+# corrupted vector file that must fail, the co-simulation executable driven with MPSSE buffers,
+# and the XC7S15 fit check (yosys, pre-place-and-route).
 # Environment: PYTHON (numpy + the repo's tools/; default .venv/bin/python or python3),
 #              ICARUS_VECTORS (vectors per file under Icarus, default 4), AIOT_SKIP_SYNTH=1.
 set -euo pipefail
@@ -68,6 +69,11 @@ else
     echo "  corrupted vector run ended unexpectedly: FAILED"; tail -5 "$log"; fail=1
 fi
 rm -f "$bad"
+
+echo "== co-simulation: aiot-rtl-sim driven with MPSSE buffers as the host does"
+AIOT_COSIM_BUILD="$here/build/cosim" ./cosim/build.sh > /dev/null
+"$PYTHON" cosim/test_cosim.py "$here/build/cosim/aiot-rtl-sim" "$root/models/random/w24f1d16h1n1p1-w4a8.safetensors" 16 > "$log" 2>&1 || true
+check "w24f1d16h1n1p1-w4a8 (co-simulation, 16 vectors)" "$log"
 
 if [ "${AIOT_SKIP_SYNTH:-0}" != 1 ]; then
     echo "== XC7S15 fit (yosys synth_xilinx, pre-place-and-route estimate)"

@@ -128,9 +128,14 @@ module aiot_accel #(
         else if (32'(k) < 16 + 2 * HORIZON) result_byte = k[0] ? o[15:8] : o[7:0];
         else result_byte = byte_of(res_crc, 2'(32'(k) - (16 + 2 * HORIZON)));
     endfunction
+    logic [23:0] ra1;              // address of the bus read in flight
     logic [7:0] res_byte;          // byte res_idx of the RESULT block (before its CRC field)
     logic [7:0] res_idx;
-    assign res_byte = result_byte(res_idx);
+    // one byte selector serves the RESULT CRC (while BUSY) and bus reads (after it); computed
+    // inside the clocked processes so every simulator sees current register values
+    logic [7:0] rbyte;
+    always_comb rbyte = result_byte(res_crc_run ? res_idx : 8'(ra1 - 24'h003000));
+    assign res_byte = rbyte;
     logic [31:0] rc_cur, rc_next;
     aiot_crc32 u_rc (.crc_in(rc_cur), .data(res_byte), .crc_out(rc_next));
     logic        res_crc_run;
@@ -218,7 +223,6 @@ module aiot_accel #(
     end
 
     // ---------------------------------------------------------------- bus reads (2-cycle latency)
-    logic [23:0] ra1;
     logic [7:0]  rd1;
     logic        rp1;
     function automatic logic [31:0] reg_word(input logic [5:0] a);
@@ -240,13 +244,13 @@ module aiot_accel #(
             default: reg_word = 32'd0;
         endcase
     endfunction
-    function automatic logic [7:0] read_byte(input logic [23:0] a);
+    function automatic logic [7:0] read_byte(input logic [23:0] a, input logic [7:0] rb);
         if (a < 24'h000040) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
         else if (a < 24'h000060) read_byte = model_id[a[4:0]];
-        else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = result_byte(8'(a - 24'h003000));
+        else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = rb;
         else read_byte = 8'd0;
     endfunction
-    assign rd1 = read_byte(ra1);
+    always_comb rd1 = read_byte(ra1, rbyte);
     always_ff @(posedge clk) begin
         ra1 <= bus_addr;
         rp1 <= bus_re && is_param && !ld_busy;

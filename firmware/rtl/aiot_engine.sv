@@ -140,9 +140,9 @@ module aiot_engine #(
         .raddr(wm_raddr), .rdata(wm_rdata));
 
     logic [BM_AW-1:0] bm_raddr;
-    logic [32*L-1:0]  bm_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(32), .DEPTH(BMEM_DEPTH), .DISTRIBUTED(1)) u_bmem (
-        .clk, .we(ld_bm_we ? ld_lane : '0), .waddr(BM_AW'(ld_addr)), .wdata({L{ld_data}}),
+    logic [26*L-1:0]  bm_rdata;                 // biases: |B| < 2^25 (b_x <= 16, b_w <= 8)
+    aiot_ram #(.LANES(L), .LANE_BITS(26), .DEPTH(BMEM_DEPTH), .DISTRIBUTED(1)) u_bmem (
+        .clk, .we(ld_bm_we ? ld_lane : '0), .waddr(BM_AW'(ld_addr)), .wdata({L{ld_data[25:0]}}),
         .raddr(bm_raddr), .rdata(bm_rdata));
 
     logic [L-1:0]     kt_we;
@@ -434,7 +434,7 @@ module aiot_engine #(
     endfunction
     always_ff @(posedge clk) begin
         for (int l = 0; l < L; l++) begin
-            bias_r[l] <= $signed(bm_rdata[32*l +: 32]);
+            bias_r[l] <= 32'($signed(bm_rdata[26*l +: 26]));
             a_r[l] <= lane_a ? 25'(diff17(act_rdata[16*l +: 16], az_sel)) : 25'(bc);
             b_r[l] <= lane_b ? b_source(tk_m.pk, kt_rdata[9*l +: 9], act_rdata[16*l +: 16], wm_rdata[9*l +: 9]) : bm_sel;
         end

@@ -59,7 +59,28 @@ module aiot_loader #(
     logic        rq;                // a read was issued (address register loads now)
     logic        rv;                // read data valid this cycle (two cycles after the issue)
     logic [1:0]  rbq, rb;           // byte lane of the read in flight
-    logic [31:0] hdr [16];
+    logic [31:0] h_total, h_act, h_wt, h_rq, h_dir;   // header fields kept after the check
+    logic        hbad;
+    // expected header words (§6.1); the offsets (words 3, 8, 10, 12, 14) are checked separately
+    function automatic logic hdr_free(input logic [3:0] k);
+        hdr_free = (k == 4'd3) || (k == 4'd8) || (k == 4'd10) || (k == 4'd12) || (k == 4'd14);
+    endfunction
+    function automatic logic [31:0] hdr_expect(input logic [3:0] k, input logic [31:0] len);
+        unique case (k)
+            4'd0: hdr_expect = 32'h544F4941;             // "AIOT"
+            4'd1: hdr_expect = 32'h314D5250;             // "PRM1"
+            4'd2: hdr_expect = 32'h00400001;             // version 1, header 64 bytes
+            4'd4: hdr_expect = {16'(FEATURES), 16'(WINDOW)};
+            4'd5: hdr_expect = {16'(HEADS), 16'(D_MODEL)};
+            4'd6: hdr_expect = {16'(FFN), 16'(LAYERS)};
+            4'd7: hdr_expect = {16'd0, 16'(HORIZON)};
+            4'd9: hdr_expect = 32'(NACT);
+            4'd11: hdr_expect = 32'(NWZ);
+            4'd13: hdr_expect = 32'(NRQ);
+            4'd15: hdr_expect = 32'(NT);
+            default: hdr_expect = len;
+        endcase
+    endfunction
     logic [4:0]  hi;
     logic [31:0] crc_r, crc_n;
     logic [7:0]  crc_byte;
@@ -148,22 +169,28 @@ module aiot_loader #(
                         end else if (bad) begin
                             ld <= LD_FIN; ok <= 1'b0; err_code <= 8'h04;
                         end else begin
-                            ld <= LD_HDR; hi <= '0; b <= '0;
+                            ld <= LD_HDR; hi <= '0; b <= '0; hbad <= 1'b0;
                         end
                     end
                 end
                 LD_HDR: begin
-                    if (rv) hdr[hi[3:0]] <= p_rdata;
-                    if (rv) hi <= hi + 5'd1;
+                    // each header word is checked as it arrives; only the offsets are kept
+                    if (rv) begin
+                        hi <= hi + 5'd1;
+                        if (p_rdata != hdr_expect(hi[3:0], length) && !hdr_free(hi[3:0])) hbad <= 1'b1;
+                        unique case (hi[3:0])
+                            4'd3: begin h_total <= p_rdata; if (p_rdata > length) hbad <= 1'b1; end
+                            4'd8: h_act <= p_rdata;
+                            4'd10: h_wt <= p_rdata;
+                            4'd12: h_rq <= p_rdata;
+                            4'd14: h_dir <= p_rdata;
+                            default: ;
+                        endcase
+                        if (hdr_free(hi[3:0]) && hi[3:0] != 4'd3 && (p_rdata[1:0] != 2'd0 || p_rdata > length)) hbad <= 1'b1;
+                    end
                     if (b < 32'd16) begin p_raddr <= PW'(b); rq <= 1'b1; b <= b + 32'd1; end
                     else if (!rv && !rq) begin
-                        if (hdr[0] != 32'h544F4941 || hdr[1] != 32'h314D5250 || hdr[2] != 32'h00400001 ||
-                            hdr[3] > length ||
-                            hdr[4] != {16'(FEATURES), 16'(WINDOW)} || hdr[5] != {16'(HEADS), 16'(D_MODEL)} ||
-                            hdr[6] != {16'(FFN), 16'(LAYERS)} || hdr[7] != {16'd0, 16'(HORIZON)} ||
-                            hdr[9] != 32'(NACT) || hdr[11] != 32'(NWZ) || hdr[13] != 32'(NRQ) || hdr[15] != 32'(NT) ||
-                            hdr[8][1:0] != 0 || hdr[10][1:0] != 0 || hdr[12][1:0] != 0 || hdr[14][1:0] != 0 ||
-                            hdr[8] > length || hdr[10] > length || hdr[12] > length || hdr[14] > length) begin
+                        if (hbad) begin
                             ld <= LD_FIN; ok <= 1'b0; err_code <= 8'h04;
                         end else begin
                             ld <= LD_ACT; b <= '0; e <= '0;
@@ -181,7 +208,7 @@ module aiot_loader #(
                             end
                         e <= e + 32'd1;
                     end
-                    if (b < 32'(NACT)) begin p_raddr <= PW'((hdr[8] >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (b < 32'(NACT)) begin p_raddr <= PW'((h_act >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
                     else if (!rv && !rq) begin ld <= LD_WZ; b <= '0; e <= '0; end
                 end
                 LD_WZ: begin
@@ -189,7 +216,7 @@ module aiot_loader #(
                         wz[WZW'(e)] <= p_rdata[23:16];
                         e <= e + 32'd1;
                     end
-                    if (b < 32'(NWZ)) begin p_raddr <= PW'((hdr[10] >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (b < 32'(NWZ)) begin p_raddr <= PW'((h_wt >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
                     else if (!rv && !rq) begin ld <= LD_RQ; b <= '0; e <= '0; rq_second <= 1'b0; end
                 end
                 LD_RQ: begin
@@ -202,7 +229,7 @@ module aiot_loader #(
                             e <= e + 32'd1;
                         end
                     end
-                    if (b < 32'(2 * NRQ)) begin p_raddr <= PW'((hdr[12] >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (b < 32'(2 * NRQ)) begin p_raddr <= PW'((h_rq >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
                     else if (!rv && !rq) begin
                         ld <= LD_DIR; ti <= '0; layer <= '0; slot <= '0; dstep <= '0;
                         wptr <= '0; bptr <= '0; widx <= '0;
@@ -211,13 +238,13 @@ module aiot_loader #(
                 LD_DIR: begin
                     // read the two words of directory entry ti: offset, then element count
                     unique case (dstep)
-                        2'd0: begin p_raddr <= PW'((hdr[14] >> 2) + 32'(ti) * 2); rq <= 1'b1; dstep <= 2'd1; end
+                        2'd0: begin p_raddr <= PW'((h_dir >> 2) + 32'(ti) * 2); rq <= 1'b1; dstep <= 2'd1; end
                         2'd1: if (rv) begin
-                            t_off <= p_rdata; p_raddr <= PW'((hdr[14] >> 2) + 32'(ti) * 2 + 1); rq <= 1'b1; dstep <= 2'd2;
+                            t_off <= p_rdata; p_raddr <= PW'((h_dir >> 2) + 32'(ti) * 2 + 1); rq <= 1'b1; dstep <= 2'd2;
                         end
                         default: if (rv) begin
                             t_cnt <= p_rdata; dstep <= 2'd0;
-                            if (p_rdata != expect_cnt || t_off[1:0] != 0 || t_off + (p_rdata << esize_log) > hdr[3]) begin
+                            if (p_rdata != expect_cnt || t_off[1:0] != 0 || t_off + (p_rdata << esize_log) > h_total) begin
                                 ld <= LD_FIN; ok <= 1'b0; err_code <= 8'h04;
                             end else begin
                                 ld <= LD_TEN; e <= '0; ba <= t_off;
