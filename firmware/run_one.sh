@@ -20,7 +20,7 @@ fi
 len=$(cut -d' ' -f1 "$build/$name.meta")
 pb=1024; while [ "$pb" -lt "$len" ]; do pb=$((pb * 2)); done
 lanes="${LANES:-16}"
-post="${POST_LANES:-2}"
+post="${POST_LANES:-1}"
 tag="w${W}f${F}d${D}h${H}n${N}p${P}-l${lanes}-e${post}-pb${pb}"
 params=(WINDOW=$W FEATURES=$F D_MODEL=$D HEADS=$H LAYERS=$N HORIZON=$P LANES=$lanes POST_LANES=$post PARAM_BYTES=$pb)
 src=("$here/sim/tb_aiot.sv")

@@ -13,7 +13,7 @@ module aiot_accel #(
     parameter int LAYERS = 1,             // N
     parameter int HORIZON = 1,            // P
     parameter int LANES = 16,             // MAC lanes
-    parameter int POST_LANES = 2,         // epilogue units
+    parameter int POST_LANES = 1,         // epilogue units
     parameter int PARAM_BYTES = 8192,     // PARAM memory capacity (multiple of 4)
     parameter int CLOCK_HZ = 100_000_000, // reported in CLOCK_HZ
     localparam int PW = $clog2(PARAM_BYTES / 4),

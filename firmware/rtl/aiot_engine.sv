@@ -22,7 +22,7 @@ module aiot_engine #(
     parameter int LAYERS = 1,        // N: encoder layers
     parameter int HORIZON = 1,       // P: forecast steps
     parameter int LANES = 16,        // parallel MAC lanes (DSP48E1 slices)
-    parameter int POST_LANES = 2,    // epilogue units (LANES % POST_LANES == 0)
+    parameter int POST_LANES = 1,    // epilogue units (LANES % POST_LANES == 0)
     // derived sizes (not meant to be overridden)
     localparam int L = LANES,
     localparam int DH = D_MODEL / HEADS,
@@ -129,8 +129,10 @@ module aiot_engine #(
     // ---------------------------------------------------------------- memories
     logic [L-1:0]      act_we;
     logic [ACT_AW-1:0] act_waddr, act_raddr;
-    logic [16*L-1:0]   act_wdata, act_rdata;
-    aiot_ram #(.LANES(L), .LANE_BITS(16), .DEPTH(ACT_DEPTH), .DISTRIBUTED(0)) u_act (
+    // activations are stored centered (y - z, 17 bits: every consumer wants x - z_x); the input
+    // window is the exception (raw, its zero point is subtracted on the broadcast path)
+    logic [17*L-1:0]   act_wdata, act_rdata;
+    aiot_ram #(.LANES(L), .LANE_BITS(17), .DEPTH(ACT_DEPTH), .DISTRIBUTED(0)) u_act (
         .clk, .we(act_we), .waddr(act_waddr), .wdata(act_wdata), .raddr(act_raddr), .rdata(act_rdata));
 
     logic [WM_AW-1:0] wm_raddr;
@@ -168,11 +170,11 @@ module aiot_engine #(
     logic [15:0] g_a_base, g_a_stride, g_x2_base, g_w_base, g_b_base, g_d_base, g_d_stride;
     logic        g_bias, g_relu, g_rq, g_center;
     logic [1:0]  g_dst;
-    logic signed [16:0] g_za, g_z2, g_zy, g_lo, g_hi;
+    logic signed [16:0] g_za, g_zy, g_lo, g_hi;
     logic [15:0] g_m1, g_m2;
     logic [5:0]  g_n;
     // attention parameters of the current layer
-    logic signed [16:0] sc_zq, sc_zy, sc_lo, sc_hi;
+    logic signed [16:0] sc_zy, sc_lo, sc_hi;
     logic [15:0] sc_m; logic [5:0] sc_n;
     logic signed [16:0] cx_zy, cx_lo, cx_hi, cx_plo, cx_pz;
     logic [15:0] cx_m; logic [5:0] cx_n;
@@ -225,9 +227,21 @@ module aiot_engine #(
     logic [15:0]  tk_daddr;
     logic [L-1:0] tk_mask;
     logic         tk_run;
+    // Epilogue throughput: the accumulators of consecutive blocks (of any passes) are captured
+    // at least NG cycles apart. `since` counts cycles since the last block's final token; a block
+    // starts only if its own final token will come NG or more cycles after that one.
+    logic [7:0]   since;
+    logic         hold;
+    assign hold = (is_st == IS_RUN) && (s == 0) && (op_i == 2'd0) &&
+                  (32'(since) + 32'(k_cur) + (rq_cur ? 32'd2 : 32'd0) - 1 < NG);
+    always_ff @(posedge clk) begin
+        if (rst) since <= 8'hFF;
+        else if (tk_i.v && tk_i.last) since <= 8'd1;
+        else if (since != 8'hFF) since <= since + 8'd1;
+    end
     logic         bias_i;                    // this token reads a bias (else the zero word)
     assign bias_i = g_bias && (op_i == 2'd0) && (pk == PK_LIN || pk == PK_BN);
-    always_comb tk_run = (is_st == IS_RUN);
+    always_comb tk_run = (is_st == IS_RUN) && !hold;
     always_comb begin
         act_raddr = '0; wm_raddr = '0; bm_raddr = BM_AW'(B_ZERO); kt_raddr = '0;
         tk_daddr = '0;
@@ -318,7 +332,9 @@ module aiot_engine #(
                     logic blk_end;
                     cyc <= cyc + 16'd1;
                     blk_end = 1'b0;
-                    if (is_st == IS_RUN) begin
+                    if (hold) begin
+                        blk_end = 1'b0;             // wait: the epilogue is still busy
+                    end else if (is_st == IS_RUN) begin
                         if (op_i == 2'd0) begin
                             if (s == k_cur - 1) begin
                                 if (rq_cur) op_i <= 2'd1;
@@ -336,10 +352,7 @@ module aiot_engine #(
                         blk_end = 1'b1;
                     end
                     if (blk_end) begin
-                        // hold the lanes' block period at least NG cycles (epilogue throughput)
-                        if (32'(cyc) + 1 < NG) begin
-                            is_st <= IS_BUBBLE;
-                        end else begin
+                        begin
                             logic last_cb;
                             is_st <= IS_RUN;
                             cyc <= '0; s <= '0; op_i <= 2'd0;
@@ -405,13 +418,11 @@ module aiot_engine #(
     // broadcast operand (one per cycle) and the per-lane operands. One subtractor per operand
     // and lane: the source is selected first, then its zero point is subtracted.
     logic signed [16:0] bc;
-    logic signed [15:0] bc_el;
-    logic signed [16:0] az_sel;
+    logic signed [16:0] bc_el;
     logic signed [17:0] bm_sel;
-    assign bc_el = act_rdata[16*tk_m.lane +: 16];
+    assign bc_el = act_rdata[17*tk_m.lane +: 17];
     assign bc = (tk_m.pk == PK_CTX) ? cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz
-                                         : 17'(bc_el) - ((tk_m.pk == PK_SCO) ? sc_zq : g_za);
-    assign az_sel = tk_m.x2 ? g_z2 : g_za;
+                                         : bc_el - g_za;
     // broadcast second operand: requant multiplier, addition multipliers, 1 for the pooling sum
     // requant steps multiply by m (by 1 for the additions, whose sum is already the scaled value)
     assign bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) :
@@ -423,20 +434,17 @@ module aiot_engine #(
 
     always_ff @(posedge clk) tk_o <= tk_m;
     // per-lane second operand, already centered: weights (loader), keys and values (epilogue)
-    function automatic logic signed [17:0] b_source(input logic [2:0] kind, input logic [8:0] kt, input logic [15:0] av,
+    function automatic logic signed [17:0] b_source(input logic [2:0] kind, input logic [8:0] kt, input logic [16:0] av,
                                                     input logic [8:0] wv);
         if (kind == PK_SCO) b_source = 18'($signed(kt));
         else if (kind == PK_CTX) b_source = 18'($signed(av));
         else b_source = 18'($signed(wv));
     endfunction
-    function automatic logic signed [16:0] diff17(input logic [15:0] x, input logic signed [16:0] z);
-        diff17 = 17'($signed(x)) - z;
-    endfunction
     always_ff @(posedge clk) begin
         for (int l = 0; l < L; l++) begin
             bias_r[l] <= 32'($signed(bm_rdata[26*l +: 26]));
-            a_r[l] <= lane_a ? 25'(diff17(act_rdata[16*l +: 16], az_sel)) : 25'(bc);
-            b_r[l] <= lane_b ? b_source(tk_m.pk, kt_rdata[9*l +: 9], act_rdata[16*l +: 16], wm_rdata[9*l +: 9]) : bm_sel;
+            a_r[l] <= lane_a ? 25'($signed(act_rdata[17*l +: 17])) : 25'(bc);
+            b_r[l] <= lane_b ? b_source(tk_m.pk, kt_rdata[9*l +: 9], act_rdata[17*l +: 17], wm_rdata[9*l +: 9]) : bm_sel;
         end
     end
 
@@ -470,7 +478,7 @@ module aiot_engine #(
             grp <= '0;
             unique case (tk_d.pk)
                 PK_SCO: begin cap_n <= sc_n; cap_z <= sc_zy; cap_lo <= sc_lo; cap_hi <= sc_hi; cap_relu <= 1'b0; cap_center <= 1'b0; cap_dst <= DS_SROW; end
-                PK_CTX: begin cap_n <= cx_n; cap_z <= cx_zy; cap_lo <= cx_lo; cap_hi <= cx_hi; cap_relu <= 1'b0; cap_center <= 1'b0; cap_dst <= DS_ACT; end
+                PK_CTX: begin cap_n <= cx_n; cap_z <= cx_zy; cap_lo <= cx_lo; cap_hi <= cx_hi; cap_relu <= 1'b0; cap_center <= 1'b1; cap_dst <= DS_ACT; end
                 default: begin cap_n <= g_n; cap_z <= g_zy; cap_lo <= g_lo; cap_hi <= g_hi; cap_relu <= g_relu; cap_center <= g_center; cap_dst <= g_dst; end
             endcase
         end else if (cap_v) begin
@@ -480,7 +488,7 @@ module aiot_engine #(
     end
 
     // post units: two-cycle pipeline; metadata rides along
-    logic signed [15:0] post_y [POST_LANES];
+    logic signed [16:0] post_y [POST_LANES];
     for (genvar k = 0; k < POST_LANES; k++) begin : g_post
         // acc * m = low product + (high product << 24)
         logic [LW-1:0] si;
@@ -506,7 +514,7 @@ module aiot_engine #(
     end
 
     // assemble the output word; write it the cycle after the last group
-    logic signed [15:0] ow [L];
+    logic signed [16:0] ow [L];
     logic [L-1:0] p2_mask;                  // (Icarus 11 cannot index a struct field by a variable)
     assign p2_mask = p2_tk.mask;
     logic        wr_v;
@@ -548,16 +556,16 @@ module aiot_engine #(
     logic              tr_busy;             // keys transposer
     logic [LW:0]       tr_l;
     logic [15:0]       tr_t, tr_cb;
-    logic signed [15:0] tr_w [L];
+    logic signed [16:0] tr_w [L];
     logic [L-1:0]      tr_mask;
     logic [L-1:0]      act_we_e;
     logic [ACT_AW-1:0] act_waddr_e;
-    logic [16*L-1:0]   act_wdata_e;
+    logic [17*L-1:0]   act_wdata_e;
 
     always_comb act_we_e = (wr_v && wr_dst == DS_ACT) ? wr_tk.mask : '0;
     always_comb act_waddr_e = ACT_AW'(wr_tk.daddr);
     for (genvar l = 0; l < L; l++) begin : g_actw
-        assign act_wdata_e[16*l +: 16] = ow[l];
+        assign act_wdata_e[17*l +: 17] = ow[l];
     end
 
     always_ff @(posedge clk) begin
@@ -581,7 +589,7 @@ module aiot_engine #(
             end
             if (wr_v && wr_dst == DS_OUT)
                 for (int l = 0; l < L; l++)
-                    if (32'(wr_tk.cb) * L + l < HORIZON) out_r[16*(32'(wr_tk.cb) * L + l) +: 16] <= ow[l];
+                    if (32'(wr_tk.cb) * L + l < HORIZON) out_r[16*(32'(wr_tk.cb) * L + l) +: 16] <= ow[l][15:0];
         end
     end
 
@@ -673,11 +681,11 @@ module aiot_engine #(
     assign in_valid = cp_v1;
     always_comb begin
         if (ld_act_we) begin
-            act_we = ld_lane; act_waddr = ACT_AW'(ld_addr); act_wdata = {L{ld_data[15:0]}};
+            act_we = ld_lane; act_waddr = ACT_AW'(ld_addr); act_wdata = {L{ld_data[16:0]}};
         end else if (cp_v1) begin
             act_we = L'(1) << (32'(cp_f1) % L);
             act_waddr = ACT_AW'(A_IN + 32'(cp_t1) * CBF + 32'(cp_f1) / L);
-            act_wdata = {L{in_rdata}};
+            act_wdata = {L{in_rdata[15], in_rdata}};
         end else begin
             act_we = act_we_e; act_waddr = act_waddr_e; act_wdata = act_wdata_e;
         end
@@ -818,10 +826,10 @@ module aiot_engine #(
                 end
                 SQ_SETUP: begin
                     // static pass parameters; the quantization tables follow in SQ_TAB
-                    g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_center <= 1'b0; g_dst <= DS_ACT;
+                    g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_center <= 1'b1; g_dst <= DS_ACT;
                     g_a_stride <= 16'(CBD); g_d_stride <= 16'(CBD); g_lim <= 16'(D_MODEL);
                     g_rows <= 16'(WINDOW); g_cbs <= 16'(CBD);
-                    g_z2 <= '0; g_m2 <= '0;
+                    g_za <= '0; g_m2 <= '0;
                     su <= '0;
                     sq <= SQ_TAB;
                     unique case (step)
@@ -851,7 +859,6 @@ module aiot_engine #(
                             g_d_base <= (step == ST_Q) ? 16'(A_Q) : (step == ST_V) ? 16'(A_V) : (step == ST_O) ? 16'(A_O) :
                                         (step == ST_F1) ? 16'(A_F1) : (step == ST_F2) ? 16'(A_F2) : 16'd0;
                             if (step == ST_K) g_dst <= DS_KT;
-                            if (step == ST_K || step == ST_V) g_center <= 1'b1;   // keys, values stored centered
                         end
                         ST_R1, ST_R2: begin
                             g_pk <= PK_ADD; g_k <= 16'd2;
@@ -874,7 +881,7 @@ module aiot_engine #(
                         ST_HEAD: begin
                             g_pk <= PK_LIN; g_k <= 16'(D_MODEL); g_rows <= 16'd1; g_cbs <= 16'(CBP); g_lim <= 16'(HORIZON);
                             g_a_base <= 16'(A_PL); g_w_base <= 16'(W_HEAD); g_b_base <= 16'(B_HEAD); g_bias <= 1'b1;
-                            g_dst <= DS_OUT;
+                            g_dst <= DS_OUT; g_center <= 1'b0;
                         end
                         ST_ATT: begin
                             exp_base <= 16'(layer) * 16'd256;
@@ -891,10 +898,8 @@ module aiot_engine #(
                     lo_b = lo_of(qact_bits[QAW'(tab_a_idx)]);
                     hi_b = hi_of(qact_bits[QAW'(tab_a_idx)]);
                     unique case (tab_a_dst)
-                        TD_ZA: g_za <= zp;
-                        TD_Z2: g_z2 <= zp;
+                        TD_ZA: g_za <= (step == ST_IP) ? zp : 17'sd0;   // only the raw input window is uncentered
                         TD_ZY: begin g_zy <= zp; g_lo <= lo_b; g_hi <= hi_b; end
-                        TD_SZQ: sc_zq <= zp;
                         TD_SZY: begin sc_zy <= zp; sc_lo <= lo_b; sc_hi <= hi_b; end
                         TD_CP: begin cx_plo <= lo_b; cx_pz <= zp; sm_r <= 9'(hi_b - lo_b); end
                         TD_CZY: begin cx_zy <= zp; cx_lo <= lo_b; cx_hi <= hi_b; end

@@ -101,6 +101,7 @@ module aiot_loader #(
     localparam int WZW = $clog2(NWZ);
     logic [7:0]  wz [NWZ];          // weight zero points (weights are stored centered)
     logic [7:0]  widx;              // weight tensor index
+    logic signed [15:0] zpe;        // zero point of pe (pe is stored centered)
     logic [1:0]  dstep;             // directory entry: 0 issue, 1 offset, 2 count
     logic [31:0] rq_lo;
     logic        rq_second;
@@ -200,6 +201,7 @@ module aiot_loader #(
                 LD_ACT: begin
                     if (rv) begin
                         ld_qact_we <= 1'b1; ld_qidx <= 8'(e); ld_qdata <= {19'd0, p_rdata[4:0], p_rdata[31:16]};
+                        if (e == 32'd2) zpe <= p_rdata[31:16];
                         if (p_rdata[7:0] < 8'd2 || p_rdata[7:0] > 8'd16) bad <= 1'b1;
                         for (int l = 0; l < LAYERS; l++)
                             if (e == 32'(4 + 13 * l + 3)) begin
@@ -281,6 +283,7 @@ module aiot_loader #(
                             end
                             2'd2: begin
                                 ld_act_we <= 1'b1; ld_addr <= 16'(A_PE) + pe_t * 16'(CBD) + pe_c / 16'(L);
+                                ld_data <= elem - 32'(zpe);
                                 ld_lane[32'(pe_c) % L] <= 1'b1;
                                 if (pe_c + 16'd1 == 16'(D_MODEL)) begin pe_c <= '0; pe_t <= pe_t + 16'd1; end
                                 else pe_c <= pe_c + 16'd1;

@@ -12,13 +12,13 @@ module aiot_post (
     input  wire logic signed [16:0] hi,
     input  wire logic               relu,
     input  wire logic               center,  // output y - z (values only ever used centered)
-    output      logic signed [15:0] y        // two cycles after v
+    output      logic signed [16:0] y        // two cycles after v (17 bits when centered)
 );
     logic signed [47:0] q;
     logic signed [18:0] qc;                  // q clipped to 18 bits (sign-extended): enough to saturate any 16-bit range
     logic signed [16:0] z1, lo1, hi1;
     logic               relu1, center1;
-    /* verilator lint_off UNUSEDSIGNAL */  // saturated to at most 16 bits: the top bits equal bit 15
+    /* verilator lint_off UNUSEDSIGNAL */  // saturated to at most 16 bits: the top bits equal bit 15/16
     logic signed [19:0] s;
     /* verilator lint_on UNUSEDSIGNAL */
 
@@ -48,6 +48,6 @@ module aiot_post (
     endfunction
     assign s = sat_relu(qc, z1, lo1, hi1, relu1);
 
-    always_ff @(posedge clk) y <= center1 ? 16'(s - 20'(z1)) : s[15:0];
+    always_ff @(posedge clk) y <= center1 ? 17'(s - 20'(z1)) : 17'(s);
 endmodule
 `default_nettype wire

@@ -11,7 +11,7 @@ module aiot_top #(
     parameter int LAYERS = 1,             // N: encoder layers
     parameter int HORIZON = 1,            // P: forecast steps
     parameter int LANES = 16,             // parallel MAC lanes (DSP48E1 each)
-    parameter int POST_LANES = 2,         // requant epilogue units
+    parameter int POST_LANES = 1,         // requant epilogue units
     parameter int PARAM_BYTES = 8192,     // PARAM memory capacity
     parameter int CLOCK_HZ = 100_000_000  // system clock, reported in CLOCK_HZ
 ) (

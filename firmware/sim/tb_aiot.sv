@@ -16,7 +16,7 @@ module tb_aiot #(
     parameter int LAYERS = 1,
     parameter int HORIZON = 1,
     parameter int LANES = 16,
-    parameter int POST_LANES = 2,
+    parameter int POST_LANES = 1,
     parameter int PARAM_BYTES = 8192,
     parameter int SCK_HALF_NS = 20      // SPI: 25 MHz SCK
 );
