@@ -21,12 +21,13 @@ module aiot_spi (
     output      logic        bus_end
 );
     // ---------------------------------------------------------------- SCK domain
-    logic [2:0] bitcnt;
+    // power-up values: ACC_CS_N may be high from the start, so its reset edge never comes
+    logic [2:0] bitcnt = '0;
     logic [6:0] sh_in;
-    logic [2:0] bytecnt;            // completed bytes, saturating at 7
+    logic [2:0] bytecnt = '0;       // completed bytes, saturating at 7
     logic [7:0] rx_byte;
     logic       rx_tog = 1'b0;
-    logic [7:0] sh_out;
+    logic [7:0] sh_out = '0;
     logic       tx_tog = 1'b0;
     logic [7:0] tx_next;            // sys domain, stable when loaded
 
