@@ -61,7 +61,7 @@ let package = Package(
 
         .testTarget(name: "AIOTModelTests", dependencies: ["AIOTModel"]),
         .testTarget(name: "AIOTStreamsTests", dependencies: ["AIOTStreams"]),
-        .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard"]),
+        .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "CMallocCounter"]),
         .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
         .testTarget(name: "AIOTDaemonTests", dependencies: ["AIOTDaemon"]),

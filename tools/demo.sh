@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job. Until the daemon lands: build aiotctl and run the software engine on a bundled model.
+# The main job: install what is missing, build, check the software engine on the bundled elecdemand
+# model's test vectors, then run the daemon demo (local mosquitto, aiotd, the data set's test split
+# replayed over MQTT). Bounded by default; DEMO_LIMIT=all replays the whole test split.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 swift build -c release --product aiotctl
-MODEL=models/random/w24f1d16h1n1p1-w8a8.safetensors
+MODEL=models/elecdemand/W8A8.safetensors
 .build/release/aiotctl check-vectors --model "$MODEL" --vectors "${MODEL%.safetensors}.vectors.txt"
+bash tools/demo_daemon.sh

@@ -36,6 +36,7 @@ SPECS = [
     ("w24f7d32h2n1p1-w8a8", Shape(24, 7, 32, 2, 1, 1), "W8A8", {}),
     ("w12f1d32h1n2p3-w6a8i16o16", Shape(12, 1, 32, 1, 2, 3), "W6A8", {"input_bits": 16, "pe_bits": 12, "output_bits": 16}),
     ("w24f2d8h1n1p3-w6a6", Shape(24, 2, 8, 1, 1, 3), "W6A6", {}),
+    ("w24f1d16h1n1p1-w8a8i16p16o16", DEFAULT, "W8A8", {"input_bits": 16, "pe_bits": 16, "output_bits": 16}),
 ]
 
 

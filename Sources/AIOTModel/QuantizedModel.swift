@@ -1,4 +1,84 @@
-/// A loaded, validated integer model (docs/arithmetic.md §10). Filled in by the model-file loader.
+/// A loaded, validated integer model (docs/arithmetic.md §10).
+///
+/// Construction reads the safetensors container, decodes the `aiot` metadata and checks every range
+/// and bound of §2, §3, §6 and §10; a value of this type is a model every engine can run without
+/// further checks.
 public struct QuantizedModel: Sendable {
     public var shape: ModelShape
+    /// Lower-case hex SHA-256 of the model file's bytes.
+    public var identity: String
+    public var features: [FeatureInfo]
+    public var target: TargetInfo
+    public var samplingPeriodSeconds: Double
+    /// The exporter's free-text provenance (tool, data set, seed, configuration), as JSON text when
+    /// the file stores an object.
+    public var provenance: String
+
+    public var inputAct: QuantParams
+    public var inputProjAct: QuantParams
+    public var peAct: QuantParams
+    public var peAddAct: QuantParams
+    public var poolAct: QuantParams
+    public var outputAct: QuantParams
+
+    public var inputProj: IntegerLinear
+    public var inputProjReq: Requant
+    /// The quantized positional encoding `[W, d]`.
+    public var pe: [Int32]
+    public var peAddReq: AddRequant
+    public var layers: [EncoderLayer]
+    public var poolReq: Requant
+    public var head: IntegerLinear
+    public var headReq: Requant
+
+    public static let format = "aiot-int-transformer"
+    public static let version: Int64 = 1
+
+    /// Loads and validates the model file at `path`.
+    public init(contentsOf path: String) throws(ModelFileError) {
+        let bytes = try readFileBytes(path)
+        try self.init(bytes: bytes)
+    }
+
+    /// Validates and decodes a model file held in memory.
+    public init(bytes: [UInt8]) throws(ModelFileError) {
+        let result: Result<QuantizedModel, ModelFileError> = bytes.withUnsafeBytes { raw in
+            do throws(ModelFileError) {
+                return .success(try ModelDecoder(bytes: raw).decode())
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+
+    init(
+        shape: ModelShape, identity: String, features: [FeatureInfo], target: TargetInfo,
+        samplingPeriodSeconds: Double, provenance: String,
+        inputAct: QuantParams, inputProjAct: QuantParams, peAct: QuantParams, peAddAct: QuantParams,
+        poolAct: QuantParams, outputAct: QuantParams, inputProj: IntegerLinear, inputProjReq: Requant,
+        pe: [Int32], peAddReq: AddRequant, layers: [EncoderLayer], poolReq: Requant,
+        head: IntegerLinear, headReq: Requant
+    ) {
+        self.shape = shape
+        self.identity = identity
+        self.features = features
+        self.target = target
+        self.samplingPeriodSeconds = samplingPeriodSeconds
+        self.provenance = provenance
+        self.inputAct = inputAct
+        self.inputProjAct = inputProjAct
+        self.peAct = peAct
+        self.peAddAct = peAddAct
+        self.poolAct = poolAct
+        self.outputAct = outputAct
+        self.inputProj = inputProj
+        self.inputProjReq = inputProjReq
+        self.pe = pe
+        self.peAddReq = peAddReq
+        self.layers = layers
+        self.poolReq = poolReq
+        self.head = head
+        self.headReq = headReq
+    }
 }

@@ -5,6 +5,10 @@ struct AIOTCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aiotctl",
         abstract: "Companion tool for aiot-runtime: models, vectors, the board and the energy log.",
-        subcommands: []
+        subcommands: [
+            Infer.self, CheckVectors.self,
+            Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, UploadWeights.self,
+            StatusCommand.self, PowerCommand.self, SimCommand.self, Energy.self,
+        ]
     )
 }

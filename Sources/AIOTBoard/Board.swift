@@ -1,1 +1,0 @@
-// The board link (filled in by the board issue).

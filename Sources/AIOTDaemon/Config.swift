@@ -1,0 +1,279 @@
+// aiotd configuration: TOML, validated at start and on reload, with messages naming the key.
+import Foundation
+import TOMLKit
+import AIOTModel
+import AIOTMQTT
+import AIOTStreams
+
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public struct StreamConfig: Sendable, Equatable {
+    public var sensor: String
+    public var model: String
+    /// nil: the model's sampling_period_s.
+    public var periodSeconds: Double?
+    public var policy: WindowPolicy
+    /// feature name -> sensor name whose bare values ("v", plain numbers) feed that feature.
+    public var featureTopics: [String: String]
+}
+
+public struct DaemonConfig: Sendable, Equatable {
+    public var gateway: String
+    public var mqtt: MQTTConfiguration
+    public var qos: MQTTQoS
+    public var topics: Topics
+    public var maxPayloadBytes: Int
+    /// Messages buffered between the network thread and the processing thread.
+    public var queueCapacity: Int
+    public var logDirectory: String
+    public var logMaxBytes: Int
+    public var logLevel: String
+    public var metricsPort: Int
+    public var statusIntervalSeconds: Double
+    public var energySummaryIntervalSeconds: Double
+    public var engine: EngineKind
+    /// The board for the fpga engine: ftdi://VID:PID[/serial] or sim:PATH.
+    public var engineDevice: String
+    /// Upload the model's parameters when the board does not hold them.
+    public var engineUpload: Bool
+    /// The `[board]` section (docs/board.md): link and energy settings for the fpga engine.
+    public var board = BoardSettings()
+    public var streams: [StreamConfig]
+
+    public struct BoardSettings: Sendable, Equatable {
+        /// Channel A SPI clock of a real FT2232H (the board model ignores it).
+        public var sckHz = 30_000_000
+        public var maxRetries = 2
+        public var probeEvery = 20
+        /// How often the PAC1934 accumulators are read (between inferences).
+        public var energyWindowSeconds = 60.0
+        public init() {}
+    }
+
+    public struct Topics: Sendable, Equatable {
+        public var readings = "aiot/{gateway}/readings/{sensor}"
+        public var forecasts = "aiot/{gateway}/forecasts/{sensor}"
+        public var status = "aiot/{gateway}/status"
+        public var commands = "aiot/{gateway}/cmd/{name}"
+        public var replies = "aiot/{gateway}/reply/{id}"
+        public var energy = "aiot/{gateway}/energy"
+
+        func expand(_ template: String, gateway: String, _ key: String = "", _ value: String = "") -> String {
+            var s = template.replacingOccurrences(of: "{gateway}", with: gateway)
+            if !key.isEmpty { s = s.replacingOccurrences(of: "{\(key)}", with: value) }
+            return s
+        }
+    }
+
+    /// Reads and validates a file. Errors name the file and the key.
+    public static func load(path: String) throws(ConfigError) -> DaemonConfig {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError("\(path): cannot read the file (check the path and that aiotd may read it)")
+        }
+        return try parse(text, source: path)
+    }
+
+    public static func parse(_ text: String, source: String = "config") throws(ConfigError) -> DaemonConfig {
+        let root: TOMLTable
+        do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ConfigError("\(source):\(e.source.begin.line):\(e.source.begin.column): TOML syntax error: \(e.description)")
+        } catch {
+            throw ConfigError("\(source): TOML syntax error: \(error)")
+        }
+        var r = Reader(source: source)
+        return try r.read(root)
+    }
+}
+
+/// Typed access with key paths in messages ("mqtt.port: expected ...").
+struct Reader {
+    let source: String
+    func err(_ key: String, _ what: String) -> ConfigError { ConfigError("\(source): \(key): \(what)") }
+
+    func checkKeys(_ t: TOMLTable, _ prefix: String, _ allowed: Set<String>) throws(ConfigError) {
+        for k in t.keys where !allowed.contains(k) {
+            throw err(prefix.isEmpty ? k : "\(prefix).\(k)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+    func string(_ t: TOMLTable?, _ key: String, _ path: String, default d: String? = nil) throws(ConfigError) -> String {
+        guard let v = t?[key] else {
+            if let d { return d }
+            throw err(path, "missing; add it as a string")
+        }
+        guard let s = v.string else { throw err(path, "expected a string, got \(v.type)") }
+        return s
+    }
+    func optString(_ t: TOMLTable?, _ key: String, _ path: String) throws(ConfigError) -> String? {
+        guard let v = t?[key] else { return nil }
+        guard let s = v.string else { throw err(path, "expected a string, got \(v.type)") }
+        return s.isEmpty ? nil : s
+    }
+    func int(_ t: TOMLTable?, _ key: String, _ path: String, default d: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let v = t?[key] else { return d }
+        guard let i = v.int else { throw err(path, "expected an integer in \(range.lowerBound)...\(range.upperBound), got \(v.type)") }
+        guard range.contains(i) else { throw err(path, "\(i) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return i
+    }
+    func double(_ t: TOMLTable?, _ key: String, _ path: String, default d: Double?, min: Double) throws(ConfigError) -> Double? {
+        guard let v = t?[key] else { return d }
+        let x: Double
+        if let i = v.int { x = Double(i) } else if let f = v.double { x = f } else { throw err(path, "expected a number, got \(v.type)") }
+        guard x.isFinite, x >= min else { throw err(path, "\(x) must be a finite number >= \(min)") }
+        return x
+    }
+    func bool(_ t: TOMLTable?, _ key: String, _ path: String, default d: Bool) throws(ConfigError) -> Bool {
+        guard let v = t?[key] else { return d }
+        guard let b = v.bool else { throw err(path, "expected true or false, got \(v.type)") }
+        return b
+    }
+    func table(_ t: TOMLTable, _ key: String) throws(ConfigError) -> TOMLTable? {
+        guard let v = t[key] else { return nil }
+        guard let tt = v.table else { throw err(key, "expected a table [\(key)], got \(v.type)") }
+        return tt
+    }
+    func name(_ s: String, _ path: String) throws(ConfigError) -> String {
+        guard !s.isEmpty, !s.contains("/"), !s.contains("+"), !s.contains("#"), !s.contains("{") else {
+            throw err(path, "\"\(s)\" must be non-empty and contain none of / + # {")
+        }
+        return s
+    }
+
+    mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "metrics", "status", "energy", "engine", "board", "stream"])
+        let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
+
+        let m = try table(root, "mqtt")
+        if let m { try checkKeys(m, "mqtt", ["host", "port", "client_id", "clean_session", "keepalive_s", "qos", "username", "password", "password_file", "reconnect_min_s", "reconnect_max_s", "max_inflight", "tls"]) }
+        var password = try optString(m, "password", "mqtt.password")
+        if let pf = try optString(m, "password_file", "mqtt.password_file") {
+            guard let d = FileManager.default.contents(atPath: pf), let s = String(data: d, encoding: .utf8) else {
+                throw err("mqtt.password_file", "cannot read \(pf)")
+            }
+            password = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var tls: MQTTConfiguration.TLS? = nil
+        if let tv = m?["tls"] {
+            guard let t = tv.table else { throw err("mqtt.tls", "expected a table [mqtt.tls]") }
+            try checkKeys(t, "mqtt.tls", ["ca_file", "cert_file", "key_file"])
+            let ca = try string(t, "ca_file", "mqtt.tls.ca_file")
+            guard FileManager.default.isReadableFile(atPath: ca) else { throw err("mqtt.tls.ca_file", "\(ca) is not a readable file") }
+            let cert = try optString(t, "cert_file", "mqtt.tls.cert_file")
+            let key = try optString(t, "key_file", "mqtt.tls.key_file")
+            guard (cert == nil) == (key == nil) else { throw err(cert == nil ? "mqtt.tls.cert_file" : "mqtt.tls.key_file", "client certificate needs both cert_file and key_file") }
+            tls = .init(caFile: ca, certFile: cert, keyFile: key)
+        }
+        let qosInt = try int(m, "qos", "mqtt.qos", default: 1, range: 0...1)
+        let minDelay = try int(m, "reconnect_min_s", "mqtt.reconnect_min_s", default: 1, range: 1...3600)
+        let mqtt = MQTTConfiguration(
+            host: try string(m, "host", "mqtt.host", default: "127.0.0.1"),
+            port: try int(m, "port", "mqtt.port", default: 1883, range: 1...65535),
+            clientID: try string(m, "client_id", "mqtt.client_id", default: "aiotd-\(gateway)"),
+            cleanSession: try bool(m, "clean_session", "mqtt.clean_session", default: false),
+            keepAliveSeconds: try int(m, "keepalive_s", "mqtt.keepalive_s", default: 30, range: 5...3600),
+            username: try optString(m, "username", "mqtt.username"), password: password, tls: tls, will: nil,
+            reconnectDelayMin: minDelay,
+            reconnectDelayMax: try int(m, "reconnect_max_s", "mqtt.reconnect_max_s", default: 30, range: minDelay...3600),
+            maxInflight: try int(m, "max_inflight", "mqtt.max_inflight", default: 0, range: 0...65535))
+
+        var topics = DaemonConfig.Topics()
+        if let t = try table(root, "topics") {
+            try checkKeys(t, "topics", ["readings", "forecasts", "status", "commands", "replies", "energy"])
+            func tpl(_ key: String, _ def: String, needs: String?) throws(ConfigError) -> String {
+                let v = try string(t, key, "topics.\(key)", default: def)
+                if let needs, !v.contains("{\(needs)}") { throw err("topics.\(key)", "\"\(v)\" must contain {\(needs)}") }
+                if v.contains("+") || v.contains("#") { throw err("topics.\(key)", "\"\(v)\" must not contain MQTT wildcards") }
+                return v
+            }
+            topics.readings = try tpl("readings", topics.readings, needs: "sensor")
+            topics.forecasts = try tpl("forecasts", topics.forecasts, needs: "sensor")
+            topics.status = try tpl("status", topics.status, needs: nil)
+            topics.commands = try tpl("commands", topics.commands, needs: "name")
+            topics.replies = try tpl("replies", topics.replies, needs: "id")
+            topics.energy = try tpl("energy", topics.energy, needs: nil)
+        }
+        let limits = try table(root, "limits")
+        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity"]) }
+        let log = try table(root, "log")
+        if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level"]) }
+        let level = try string(log, "level", "log.level", default: "info")
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+            throw err("log.level", "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        let metrics = try table(root, "metrics")
+        if let metrics { try checkKeys(metrics, "metrics", ["port"]) }
+        let status = try table(root, "status")
+        if let status { try checkKeys(status, "status", ["interval_s"]) }
+        let energy = try table(root, "energy")
+        if let energy { try checkKeys(energy, "energy", ["summary_interval_s"]) }
+        let engineT = try table(root, "engine")
+        if let engineT { try checkKeys(engineT, "engine", ["kind", "device", "upload"]) }
+        let engineName = try string(engineT, "kind", "engine.kind", default: "software")
+        guard let engine = EngineKind(rawValue: engineName) else { throw err("engine.kind", "\"\(engineName)\" is not software or fpga") }
+        // [board] is the documented home of the board settings; engine.device / engine.upload are
+        // the older spelling, still accepted, but not both at once.
+        let boardT = try table(root, "board")
+        if let boardT { try checkKeys(boardT, "board", ["device", "sck_hz", "upload_weights", "max_retries", "probe_every", "energy_window_s"]) }
+        if boardT?["device"] != nil && engineT?["device"] != nil { throw err("board.device", "given twice (also engine.device); keep board.device") }
+        if boardT?["upload_weights"] != nil && engineT?["upload"] != nil { throw err("board.upload_weights", "given twice (also engine.upload); keep board.upload_weights") }
+        let device = boardT?["device"] != nil ? try string(boardT, "device", "board.device", default: "")
+                                              : try string(engineT, "device", "engine.device", default: "ftdi://0403:6010")
+        let upload = boardT?["upload_weights"] != nil ? try bool(boardT, "upload_weights", "board.upload_weights", default: false)
+                                                      : try bool(engineT, "upload", "engine.upload", default: false)
+        var board = DaemonConfig.BoardSettings()
+        board.sckHz = try int(boardT, "sck_hz", "board.sck_hz", default: 30_000_000, range: 100_000...30_000_000)
+        board.maxRetries = try int(boardT, "max_retries", "board.max_retries", default: 2, range: 0...100)
+        board.probeEvery = try int(boardT, "probe_every", "board.probe_every", default: 20, range: 1...1_000_000)
+        board.energyWindowSeconds = try double(boardT, "energy_window_s", "board.energy_window_s", default: 60, min: 0.01)!
+
+        guard let sv = root["stream"] else { throw err("stream", "missing; add at least one [[stream]] with sensor and model") }
+        guard let arr = sv.array else { throw err("stream", "expected an array of tables [[stream]]") }
+        var streams: [StreamConfig] = []
+        var sensors = Set<String>()
+        for (i, item) in arr.enumerated() {
+            let p = "stream[\(i)]"
+            guard let t = item.table else { throw err(p, "expected a table") }
+            try checkKeys(t, p, ["sensor", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "feature_topics"])
+            let sensor = try name(try string(t, "sensor", "\(p).sensor"), "\(p).sensor")
+            guard sensors.insert(sensor).inserted else { throw err("\(p).sensor", "\"\(sensor)\" is used by another stream or feature topic") }
+            let model = try string(t, "model", "\(p).model")
+            guard FileManager.default.isReadableFile(atPath: model) else { throw err("\(p).model", "\(model) is not a readable file") }
+            var ft: [String: String] = [:]
+            if let fv = t["feature_topics"] {
+                guard let ftt = fv.table else { throw err("\(p).feature_topics", "expected a table of feature = \"sensor\"") }
+                for k in ftt.keys {
+                    let s = try name(try string(ftt, k, "\(p).feature_topics.\(k)"), "\(p).feature_topics.\(k)")
+                    guard sensors.insert(s).inserted else { throw err("\(p).feature_topics.\(k)", "\"\(s)\" is used by another stream or feature topic") }
+                    ft[k] = s
+                }
+            }
+            streams.append(StreamConfig(
+                sensor: sensor, model: model,
+                periodSeconds: try double(t, "period_s", "\(p).period_s", default: nil, min: 0.001),
+                policy: WindowPolicy(reorderSteps: try int(t, "reorder_steps", "\(p).reorder_steps", default: 2, range: 0...64),
+                                     maxGapFill: try int(t, "max_gap_fill", "\(p).max_gap_fill", default: 3, range: 0...1024),
+                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0)!),
+                featureTopics: ft))
+        }
+        guard !streams.isEmpty else { throw err("stream", "empty; add at least one [[stream]]") }
+
+        return DaemonConfig(
+            gateway: gateway, mqtt: mqtt, qos: qosInt == 0 ? .atMostOnce : .atLeastOnce, topics: topics,
+            maxPayloadBytes: try int(limits, "max_payload_bytes", "limits.max_payload_bytes", default: 4096, range: 16...1 << 20),
+            queueCapacity: try int(limits, "queue_capacity", "limits.queue_capacity", default: 1024, range: 1...1 << 20),
+            logDirectory: try string(log, "directory", "log.directory", default: "/var/log/aiotd"),
+            logMaxBytes: try int(log, "max_bytes", "log.max_bytes", default: 64 << 20, range: 4096...(1 << 40)),
+            logLevel: level,
+            metricsPort: try int(metrics, "port", "metrics.port", default: 9464, range: 0...65535),
+            statusIntervalSeconds: try double(status, "interval_s", "status.interval_s", default: 30, min: 1)!,
+            energySummaryIntervalSeconds: try double(energy, "summary_interval_s", "energy.summary_interval_s", default: 60, min: 1)!,
+            engine: engine,
+            engineDevice: device,
+            engineUpload: upload,
+            board: board,
+            streams: streams)
+    }
+}

@@ -1,0 +1,100 @@
+// A bounded hand-off from libmosquitto's network thread to the processing thread.
+import Foundation
+import AIOTMQTT
+
+/// Fixed-capacity FIFO. `push` blocks while full: the network thread stops reading, TCP pushes
+/// back, and the broker keeps QoS 1 messages queued for our persistent session instead of this
+/// process buffering without bound. No allocation per message (the ring is allocated once).
+final class InboundQueue: @unchecked Sendable {
+    // @unchecked: every field is touched only under `cond`.
+    private let cond = NSCondition()
+    private var ring: [MQTTEvent?]
+    private var head = 0
+    private var count = 0
+    private var busy = false
+    private var closed = false
+    private(set) var highWater = 0
+
+    init(capacity: Int) {
+        ring = [MQTTEvent?](repeating: nil, count: max(1, capacity))
+    }
+
+    /// Network thread. Returns false once closed (the event is dropped and counted by the caller).
+    func push(_ e: MQTTEvent) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        while count == ring.count && !closed { cond.wait() }
+        if closed { return false }
+        ring[(head + count) % ring.count] = e
+        count += 1
+        if count > highWater { highWater = count }
+        cond.broadcast()
+        return true
+    }
+
+    /// Processing thread: moves every waiting event, up to `max`, into `batch` (emptied first;
+    /// reserve its capacity once and nothing is allocated), blocking while there are none. False
+    /// when closed. Call `done()` after handling the batch. One lock round per batch instead of
+    /// per message: under load the hand-off's futex traffic is shared by the whole batch.
+    func popBatch(into batch: inout [MQTTEvent], max: Int) -> Bool {
+        batch.removeAll(keepingCapacity: true)
+        cond.lock()
+        defer { cond.unlock() }
+        while count == 0 && !closed { cond.wait() }
+        if count == 0 { return false }
+        let n = min(count, max)
+        for _ in 0..<n {
+            batch.append(ring[head]!)
+            ring[head] = nil
+            head = head + 1 == ring.count ? 0 : head + 1
+        }
+        let wasFull = count == ring.count
+        count -= n
+        busy = true
+        // Only a full queue has a producer waiting on it.
+        if wasFull { cond.broadcast() }
+        return true
+    }
+
+    /// Processing thread: the next event, or nil when closed. Call `done()` after handling it.
+    func pop() -> MQTTEvent? {
+        cond.lock()
+        defer { cond.unlock() }
+        while count == 0 && !closed { cond.wait() }
+        if count == 0 { return nil }
+        let e = ring[head]
+        ring[head] = nil
+        head = (head + 1) % ring.count
+        count -= 1
+        busy = true
+        cond.broadcast()
+        return e
+    }
+
+    func done() {
+        cond.lock()
+        busy = false
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Waits until everything pushed so far has been handled, or the deadline passes.
+    func waitIdle(until deadline: Date) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        while (count > 0 || busy) && Date() < deadline { _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.05))) }
+        return count == 0 && !busy
+    }
+
+    /// Stops the queue; returns how many events were still waiting (they are discarded).
+    func close() -> Int {
+        cond.lock()
+        defer { cond.unlock() }
+        closed = true
+        let left = count
+        for i in 0..<ring.count { ring[i] = nil }
+        count = 0
+        cond.broadcast()
+        return left
+    }
+}

@@ -1,0 +1,309 @@
+/// The integer model of docs/arithmetic.md run on the CPU, bit-identical to the numpy reference.
+///
+/// All weights are centered (`q - z`) once at load into contiguous buffers laid out for the inner
+/// loops, and every scratch buffer is allocated at init: an inference allocates nothing. One engine
+/// serves one task at a time (it owns its scratch).
+public final class SoftwareEngine: InferenceEngine {
+    public let kind = EngineKind.software
+    public let model: QuantizedModel
+
+    private let arena = Arena()
+    private let window: Int, features: Int, dModel: Int, heads: Int, ffn: Int, horizon: Int
+    private let inputZero: Int32, inputLo: Int32, inputHi: Int32, outputZero: Int32
+    private let inputProj: LinearPlan
+    private let peScaled: UnsafeMutablePointer<Int64>
+    private let peAdd: AddStep
+    private let layers: [LayerPlan]
+    private let poolReq: RequantStep
+    private let head: LinearPlan
+
+    // Scratch, [W, d] unless noted.
+    private let xIn: UnsafeMutablePointer<Int32>      // [W, F]
+    private let x: UnsafeMutablePointer<Int32>
+    private let q: UnsafeMutablePointer<Int32>
+    private let k: UnsafeMutablePointer<Int32>
+    private let v: UnsafeMutablePointer<Int32>
+    private let ctx: UnsafeMutablePointer<Int32>
+    private let tmp: UnsafeMutablePointer<Int32>
+    private let res: UnsafeMutablePointer<Int32>
+    private let norm1: UnsafeMutablePointer<Int32>
+    private let ffn1: UnsafeMutablePointer<Int32>     // [W, 4d]
+    private let narrow: UnsafeMutablePointer<Int16>   // [W, pad8(max(4d, F))]: 16-bit copy of a linear's input
+    private let dh: Int, dhStride: Int, wStride: Int
+    private let q16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let k16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let vT16: UnsafeMutablePointer<Int16>     // [H, dh, wStride]: values transposed per head
+    private let scoreRow: UnsafeMutablePointer<Int32> // [W]
+    private let probRow: UnsafeMutablePointer<Int16>  // [wStride], zero past W
+    private let pool: UnsafeMutablePointer<Int32>     // [d]
+    private let out: UnsafeMutablePointer<Int32>      // [P]
+
+    public convenience init(model: QuantizedModel) {
+        self.init(model: model, narrowOperands: true)
+    }
+
+    /// `narrowOperands: false` runs every linear layer on the 32-bit path, which production uses only
+    /// for inputs wider than 15 bits; tests use it to prove both paths give the same integers.
+    init(model: QuantizedModel, narrowOperands: Bool) {
+        self.model = model
+        let s = model.shape
+        window = s.window; features = s.features; dModel = s.dModel; heads = s.heads; ffn = s.ffn; horizon = s.horizon
+        inputZero = model.inputAct.zeroPoint
+        inputLo = model.inputAct.lo
+        inputHi = model.inputAct.hi
+        outputZero = model.outputAct.zeroPoint
+
+        let a = arena
+        inputProj = LinearPlan(model.inputProj, input: model.inputAct, req: RequantStep(model.inputProjReq, model.inputProjAct), narrow: narrowOperands, arena: a)
+        peScaled = a.allocate(Int64.self, s.window * s.dModel)
+        for i in 0..<(s.window * s.dModel) {
+            peScaled[i] = (Int64(model.pe[i]) - Int64(model.peAct.zeroPoint)) * model.peAddReq.m2
+        }
+        peAdd = AddStep(model.peAddReq, model.peAddAct)
+        var plans: [LayerPlan] = []
+        var xAct = model.peAddAct
+        for layer in model.layers {
+            plans.append(LayerPlan(layer, input: xAct, narrow: narrowOperands, arena: a))
+            xAct = layer.norm2Act
+        }
+        layers = plans
+        poolReq = RequantStep(model.poolReq, model.poolAct)
+        head = LinearPlan(model.head, input: model.poolAct, req: RequantStep(model.headReq, model.outputAct), narrow: narrowOperands, arena: a)
+
+        let wd = s.window * s.dModel
+        xIn = a.allocate(Int32.self, s.window * s.features)
+        x = a.allocate(Int32.self, wd)
+        q = a.allocate(Int32.self, wd)
+        k = a.allocate(Int32.self, wd)
+        v = a.allocate(Int32.self, wd)
+        ctx = a.allocate(Int32.self, wd)
+        tmp = a.allocate(Int32.self, wd)
+        res = a.allocate(Int32.self, wd)
+        norm1 = a.allocate(Int32.self, wd)
+        ffn1 = a.allocate(Int32.self, s.window * s.ffn)
+        narrow = a.allocate(Int16.self, s.window * pad8(max(s.ffn, s.features)))
+        dh = s.dModel / s.heads
+        dhStride = pad8(dh)
+        wStride = pad8(s.window)
+        q16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        k16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        vT16 = a.allocate(Int16.self, s.heads * dh * wStride)
+        scoreRow = a.allocate(Int32.self, s.window)
+        probRow = a.allocate(Int16.self, wStride)
+        pool = a.allocate(Int32.self, s.dModel)
+        out = a.allocate(Int32.self, s.horizon)
+    }
+
+    /// One window `[W, F]` of quantized inputs to `P` quantized outputs.
+    public func infer(_ input: UnsafeBufferPointer<Int32>, into output: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) {
+        guard input.count == window * features else {
+            throw InferenceError(.shape, "input holds \(input.count) integers but the model takes a window of \(window) x \(features) = \(window * features)")
+        }
+        guard output.count == horizon else {
+            throw InferenceError(.shape, "output has room for \(output.count) integers but the model forecasts \(horizon)")
+        }
+        try checkRange(input.baseAddress!, window: nil)
+        run(input.baseAddress!, output.baseAddress!)
+    }
+
+    /// `count` windows back to back (`[count, W, F]`) to `[count, P]` outputs: one call for a batch,
+    /// same results as `count` calls of `infer`. Every window is checked before any is run, so a
+    /// refused batch leaves `outputs` untouched.
+    public func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) {
+        let n = window * features
+        guard count >= 0, inputs.count == count * n else {
+            throw InferenceError(.shape, "batch input holds \(inputs.count) integers but \(count) windows of \(window) x \(features) need \(count * n)")
+        }
+        guard outputs.count == count * horizon else {
+            throw InferenceError(.shape, "batch output has room for \(outputs.count) integers but \(count) forecasts need \(count * horizon)")
+        }
+        guard count > 0 else { return }
+        let inBase = inputs.baseAddress!
+        let outBase = outputs.baseAddress!
+        for b in 0..<count { try checkRange(inBase + b * n, window: b) }
+        for b in 0..<count { run(inBase + b * n, outBase + b * horizon) }
+    }
+
+    /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
+    /// zero-padded to multiples of 8. Every value fits: q, k, v are internal activations (<= 8 bits).
+    @inline(__always)
+    private func packHeads() {
+        for h in 0..<heads {
+            let c0 = h * dh
+            let qh = q16 + h * window * dhStride, kh = k16 + h * window * dhStride, vh = vT16 + h * dh * wStride
+            for t in 0..<window {
+                for c in 0..<dh {
+                    qh[t * dhStride + c] = Int16(truncatingIfNeeded: q[t * dModel + c0 + c])
+                    kh[t * dhStride + c] = Int16(truncatingIfNeeded: k[t * dModel + c0 + c])
+                    vh[c * wStride + t] = Int16(truncatingIfNeeded: v[t * dModel + c0 + c])
+                }
+            }
+        }
+    }
+
+    /// Every input integer must lie on the model's input grid (an engine never saturates its input).
+    private func checkRange(_ input: UnsafePointer<Int32>, window b: Int?) throws(InferenceError) {
+        for i in 0..<(window * features) {
+            let qv = input[i]
+            guard qv >= inputLo, qv <= inputHi else {
+                let whereText = b.map { "window \($0), " } ?? ""
+                throw InferenceError(.inputRange, "\(whereText)input integer \(i) is \(qv), outside \(inputLo) ... \(inputHi) of the model's \(model.inputAct.bits)-bit input; quantize readings with QuantizedModel.quantizeInput")
+            }
+        }
+    }
+
+    /// §5 on one range-checked window.
+    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
+        for i in 0..<(window * features) { xIn[i] = input[i] &- inputZero }
+        let wd = window * dModel
+        // 1-2: input projection and positional encoding.
+        inputProj.prepare(xIn, rows: window, narrow: narrow)
+        inputProj.apply(xIn, rows: window, narrow: narrow, relu: false, into: tmp)
+        Kernels.addPrescaled(tmp, peScaled, count: wd, peAdd, x)
+        // 3-13 per layer.
+        for layer in layers {
+            // q, k and v read the same input: narrow it once.
+            layer.q.prepare(x, rows: window, narrow: narrow)
+            layer.q.apply(x, rows: window, narrow: narrow, relu: false, into: q)
+            layer.k.apply(x, rows: window, narrow: narrow, relu: false, into: k)
+            layer.v.apply(x, rows: window, narrow: narrow, relu: false, into: v)
+            packHeads()
+            for h in 0..<heads {
+                Kernels.attentionHead(
+                    q: q16 + h * window * dhStride, k: k16 + h * window * dhStride, vT: vT16 + h * dh * wStride,
+                    window: window, dh: dh, dhStride: dhStride, wStride: wStride, dModel: dModel, c0: h * dh,
+                    scoresReq: layer.scoresReq, exp: layer.exp, probsBits: layer.probsBits, contextReq: layer.contextReq,
+                    scoreRow: scoreRow, probRow: probRow, ctx: ctx
+                )
+            }
+            layer.o.prepare(ctx, rows: window, narrow: narrow)
+            layer.o.apply(ctx, rows: window, narrow: narrow, relu: false, into: tmp)
+            Kernels.add(x, tmp, count: wd, layer.res1, res)
+            Kernels.batchNorm(res, rows: window, channels: dModel, layer.norm1Weight, layer.norm1Bias, layer.norm1Req, norm1)
+            layer.ffn1.prepare(norm1, rows: window, narrow: narrow)
+            layer.ffn1.apply(norm1, rows: window, narrow: narrow, relu: true, into: ffn1)
+            layer.ffn2.prepare(ffn1, rows: window, narrow: narrow)
+            layer.ffn2.apply(ffn1, rows: window, narrow: narrow, relu: false, into: tmp)
+            Kernels.add(norm1, tmp, count: wd, layer.res2, res)
+            Kernels.batchNorm(res, rows: window, channels: dModel, layer.norm2Weight, layer.norm2Bias, layer.norm2Req, x)
+        }
+        // 14-15: pooling and the head.
+        Kernels.averagePool(x, rows: window, channels: dModel, poolReq, pool)
+        head.prepare(pool, rows: 1, narrow: narrow)
+        head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
+        for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+    }
+}
+
+/// `n` rounded up to a multiple of 8, the 16-bit lane count of `Kernels.dot16`.
+@inline(__always)
+func pad8(_ n: Int) -> Int { (n + 7) & ~7 }
+
+/// Owns the engine's buffers; freed with the engine.
+final class Arena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    func allocate<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<T>.stride, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<T>.stride)
+        blocks.append(raw)
+        return raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    deinit {
+        for b in blocks { b.deallocate() }
+    }
+}
+
+/// A linear layer with centered weights `[J, K]`; 16-bit and zero-padded to `[J, pad8(K)]` when its
+/// input's centered values fit Int16, else 32-bit.
+struct LinearPlan {
+    let inputs: Int
+    let outputs: Int
+    let stride: Int
+    let bias: UnsafeMutablePointer<Int32>
+    let weight32: UnsafeMutablePointer<Int32>?
+    let weight16: UnsafeMutablePointer<Int16>?
+    let req: RequantStep
+
+    init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, arena: Arena) {
+        inputs = l.inputs
+        outputs = l.outputs
+        stride = pad8(l.inputs)
+        self.req = req
+        bias = arena.allocate(Int32.self, l.outputs)
+        for j in 0..<l.outputs { bias[j] = l.bias[j] }
+        let zw = l.weightParams.zeroPoint
+        // Centered input |x'| <= 2^b - 1 fits Int16 for b <= 15; weights are at most 8 bits.
+        if narrow && input.bits <= 15 {
+            let w16 = arena.allocate(Int16.self, l.outputs * stride)  // zeroed: padding adds nothing
+            for j in 0..<l.outputs {
+                for k in 0..<l.inputs { w16[j * stride + k] = Int16(l.weight[j * l.inputs + k] - zw) }
+            }
+            weight16 = w16
+            weight32 = nil
+        } else {
+            let w32 = arena.allocate(Int32.self, l.outputs * l.inputs)
+            for i in 0..<(l.outputs * l.inputs) { w32[i] = l.weight[i] - zw }
+            weight32 = w32
+            weight16 = nil
+        }
+    }
+
+    /// Writes the 16-bit padded copy of `x` that `apply` reads (no-op on the 32-bit path). Linears
+    /// that share an input and its width share one `prepare`.
+    @inline(__always)
+    func prepare(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>) {
+        if weight16 != nil { Kernels.pack16(x, rows: rows, cols: inputs, stride: stride, narrow) }
+    }
+
+    /// `y = Linear(x)` (E1), with (E4) when `relu`; on the 16-bit path `narrow` must hold `prepare(x)`.
+    @inline(__always)
+    func apply(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>, relu: Bool, into y: UnsafeMutablePointer<Int32>) {
+        if let w16 = weight16 {
+            Kernels.linear16(narrow, rows: rows, stride: stride, w16, bias, outputs: outputs, req, relu: relu, y)
+        } else if let w32 = weight32 {
+            Kernels.linear(x, rows: rows, inputs: inputs, w32, bias, outputs: outputs, req, relu: relu, y)
+        }
+    }
+}
+
+/// One encoder layer ready to run.
+struct LayerPlan {
+    let q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, ffn1: LinearPlan, ffn2: LinearPlan
+    let norm1Weight: UnsafeMutablePointer<Int32>, norm1Bias: UnsafeMutablePointer<Int32>, norm1Req: RequantStep
+    let norm2Weight: UnsafeMutablePointer<Int32>, norm2Bias: UnsafeMutablePointer<Int32>, norm2Req: RequantStep
+    let exp: UnsafeMutablePointer<Int32>
+    let scoresReq: RequantStep
+    let contextReq: RequantStep
+    let probsBits: Int
+    let res1: AddStep
+    let res2: AddStep
+
+    init(_ l: EncoderLayer, input x: QuantParams, narrow: Bool, arena: Arena) {
+        q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, arena: arena)
+        k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), narrow: narrow, arena: arena)
+        v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), narrow: narrow, arena: arena)
+        o = LinearPlan(l.o, input: l.contextAct, req: RequantStep(l.oReq, l.oAct), narrow: narrow, arena: arena)
+        ffn1 = LinearPlan(l.ffn1, input: l.norm1Act, req: RequantStep(l.ffn1Req, l.ffn1Act), narrow: narrow, arena: arena)
+        ffn2 = LinearPlan(l.ffn2, input: l.ffn1Act, req: RequantStep(l.ffn2Req, l.ffn2Act), narrow: narrow, arena: arena)
+        func centered(_ t: IntegerLinear) -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) {
+            let w = arena.allocate(Int32.self, t.weight.count)
+            let b = arena.allocate(Int32.self, t.bias.count)
+            for i in 0..<t.weight.count { w[i] = t.weight[i] - t.weightParams.zeroPoint }
+            for i in 0..<t.bias.count { b[i] = t.bias[i] }
+            return (w, b)
+        }
+        (norm1Weight, norm1Bias) = centered(l.norm1)
+        (norm2Weight, norm2Bias) = centered(l.norm2)
+        norm1Req = RequantStep(l.norm1Req, l.norm1Act)
+        norm2Req = RequantStep(l.norm2Req, l.norm2Act)
+        exp = arena.allocate(Int32.self, l.exp.count)
+        for i in 0..<l.exp.count { exp[i] = l.exp[i] }
+        scoresReq = RequantStep(l.scoresReq, l.scoresAct)
+        contextReq = RequantStep(l.contextReq, l.contextAct)
+        probsBits = l.probsAct.bits
+        res1 = AddStep(l.res1Req, l.res1Act)
+        res2 = AddStep(l.res2Req, l.res2Act)
+    }
+}

@@ -1,0 +1,93 @@
+// Username/password and TLS (CA file, client certificate) against a real mosquitto.
+import Testing
+import Foundation
+import Synchronization
+@testable import AIOTMQTT
+
+func run(_ args: [String], in dir: String) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw MQTTError("\(args.joined(separator: " ")) failed with \(p.terminationStatus)") }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+func makePKI(_ dir: String) throws {
+    try run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=aiot-test-ca", "-keyout", "ca.key", "-out", "ca.pem"], in: dir)
+    for name in ["server", "client"] {
+        try run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name == "server" ? "127.0.0.1" : "aiotd")", "-keyout", "\(name).key", "-out", "\(name).csr"], in: dir)
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: dir + "/\(name).ext", atomically: true, encoding: .utf8)
+        try run(["openssl", "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "\(name).ext", "-out", "\(name).pem"], in: dir)
+    }
+}
+
+@Suite(.serialized) struct MQTTSecurity {
+    @Test func tlsWithClientCertificateAndPassword() async throws {
+        let dir = NSTemporaryDirectory() + "aiot-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try makePKI(dir)
+        try run(["mosquitto_passwd", "-c", "-b", dir + "/passwd", "aiotd", "s3cret"], in: dir)
+        let port = freePort()
+        var conf = """
+        listener \(port) 127.0.0.1
+        cafile \(dir)/ca.pem
+        certfile \(dir)/server.pem
+        keyfile \(dir)/server.key
+        require_certificate true
+        allow_anonymous false
+        password_file \(dir)/passwd
+        persistence false
+        log_dest none
+
+        """
+        if getuid() == 0 { conf += "user root\n" }
+        try conf.write(toFile: dir + "/m.conf", atomically: true, encoding: .utf8)
+        let pid = try spawnBroker(config: dir + "/m.conf")
+        defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
+        try await Task.sleep(for: .milliseconds(300))
+
+        let tls = MQTTConfiguration.TLS(caFile: dir + "/ca.pem", certFile: dir + "/client.pem", keyFile: dir + "/client.key")
+        let got = Collected()
+        let good = try MQTTClient(configuration: .init(port: port, clientID: "good", username: "aiotd", password: "s3cret", tls: tls)) { got.handle($0) }
+        try good.subscribe("secure/#", qos: .atLeastOnce)
+        try good.start()
+        #expect(await eventually(10) { good.isConnected })
+        try await Task.sleep(for: .milliseconds(200))
+        try good.publish(try MQTTTopic("secure/x"), payload: Array("ok".utf8), qos: .atLeastOnce)
+        #expect(await eventually(5) { got.messages.withLock { $0.count } == 1 })
+
+        // Wrong password: refused by the broker, reported, never connected.
+        final class Box: Sendable { let m = Mutex<[String]>([]) }
+        let box = Box()
+        let bad = try MQTTClient(configuration: .init(port: port, clientID: "bad", username: "aiotd", password: "wrong", tls: tls)) { e in
+            if case .connectionLost(let r) = e { box.m.withLock { $0.append(r) } }
+        }
+        try bad.start()
+        #expect(await eventually(5) { !box.m.withLock { $0.isEmpty } })
+        #expect(!bad.isConnected)
+        #expect(box.m.withLock { $0.first?.lowercased().contains("authori") ?? false }, "\(box.m.withLock { $0 })")
+        // No client certificate: the TLS handshake fails, never connected.
+        let anon = try MQTTClient(configuration: .init(port: port, clientID: "anon", username: "aiotd", password: "s3cret", tls: .init(caFile: dir + "/ca.pem"))) { _ in }
+        try anon.start()
+        try await Task.sleep(for: .seconds(1))
+        #expect(!anon.isConnected)
+        good.stop(); bad.stop(); anon.stop()
+    }
+}
+
+func spawnBroker(config: String) throws -> pid_t {
+    var attr = posix_spawnattr_t(); posix_spawnattr_init(&attr); defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t(); sigemptyset(&empty); posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+    let path = ProcessInfo.processInfo.environment["MOSQUITTO_BIN"] ?? "/usr/sbin/mosquitto"
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("-c"), strdup(config), nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, path, nil, &attr, argv, environ) == 0 else { throw MQTTError("cannot start \(path)") }
+    return pid
+}

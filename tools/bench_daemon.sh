@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Daemon benchmark: readings through a real mosquitto into a release aiotd and forecasts back out,
+# beside the raw broker loopback rate measured in the same run (the ceiling).
+#
+#   bash tools/bench_daemon.sh            # prints a markdown table
+#   N=50000 RATE_N=10000 bash tools/bench_daemon.sh
+#
+# Needs: mosquitto, mosquitto-clients, libmosquitto-dev, gcc (tools/setup.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-50000}            # readings per throughput run
+RATE_N=${RATE_N:-10000}  # readings in the fixed-rate latency run (at 1000/s)
+MODEL=${MODEL:-models/random/w24f1d16h1n1p1-w8a8.safetensors}
+OUT=$(mktemp -d /tmp/aiot-bench.XXXXXX)
+MOSQ=${MOSQUITTO_BIN:-/usr/sbin/mosquitto}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$OUT"; }
+trap cleanup EXIT
+
+# The static build is what a gateway would install: one file, and no shared Swift/Foundation
+# libraries resident (they are most of a dynamic build's RSS).
+swift build -c release --product aiotd --static-swift-stdlib --scratch-path .build-static >/dev/null
+AIOTD_BIN=.build-static/release/aiotd
+gcc -O2 -o "$OUT/mqtt_load" tools/bench/mqtt_load.c $(pkg-config --cflags --libs libmosquitto) -lpthread
+gcc -O2 -shared -fPIC -o "$OUT/malloc_count.so" tools/bench/malloc_count.c -lpthread
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+{
+  echo "listener $PORT 127.0.0.1"; echo "allow_anonymous true"; echo "persistence false"
+  echo "max_queued_messages 0"     # QoS 1 lossless for a subscriber that falls behind
+  echo "set_tcp_nodelay true"
+  [ "$(id -u)" = 0 ] && echo "user root"
+} > "$OUT/mosquitto.conf"
+"$MOSQ" -c "$OUT/mosquitto.conf" 2>"$OUT/mosquitto.log" & pids+=($!)
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+
+# 1. The ceiling: raw broker loopback, C client (libmosquitto) and mosquitto_pub/mosquitto_sub.
+loop0=$("$OUT/mqtt_load" loop "$PORT" "$N" 0)
+loop1=$("$OUT/mqtt_load" loop "$PORT" "$N" 1)
+head -c 40 /dev/zero | tr '\0' x > "$OUT/line"; for _ in $(seq "$N"); do cat "$OUT/line"; echo; done > "$OUT/lines"
+mosquitto_sub -p "$PORT" -t bench/cli -q 1 -C "$N" > /dev/null & sub=$!
+sleep 0.3
+t0=$(date +%s.%N)
+mosquitto_pub -p "$PORT" -t bench/cli -q 1 -l < "$OUT/lines"
+wait $sub
+t1=$(date +%s.%N)
+cli=$(python3 -c "print(round($N/($t1-$t0)))")
+
+# 2. The daemon: one stream per run so every run starts a fresh window.
+write_config() {  # $1 = gateway, $2 = file
+  cat > "$2" <<TOML
+gateway = "$1"
+[mqtt]
+port = $PORT
+client_id = "aiotd-$1"
+[log]
+directory = "$OUT/energy-$1"
+level = "warning"
+[metrics]
+port = 0
+TOML
+  for s in q0 q1 rate; do printf '[[stream]]\nsensor = "%s"\nmodel = "%s"\nmax_future_s = 3.0e9\n' "$s" "$MODEL" >> "$2"; done
+}
+write_config bench "$OUT/aiotd.toml"
+"$AIOTD_BIN" --config "$OUT/aiotd.toml" 2>"$OUT/aiotd.log" & AIOTD=$!; pids+=($AIOTD)
+mosquitto_sub -p "$PORT" -t aiot/bench/status -C 1 -W 20 > /dev/null
+W=$(python3 -c "import json,struct;b=open('$MODEL','rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(json.loads(b[8:8+n])['__metadata__']['aiot'])['shape']['window'])")
+# aiotd's own CPU time (user + system, all threads) over both flat-out runs: unlike readings/s it
+# does not depend on how much of the two cores other jobs leave.
+cpu() { awk '{print $14 + $15}' /proc/$AIOTD/stat; }
+c0=$(cpu)
+d0=$("$OUT/mqtt_load" daemon "$PORT" "$N" 0 0 bench q0 "$W")
+d1=$("$OUT/mqtt_load" daemon "$PORT" "$N" 1 0 bench q1 "$W")
+cpu_us=$(python3 -c "print(round(($(cpu) - $c0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
+r1=$("$OUT/mqtt_load" daemon "$PORT" "$RATE_N" 1 1000 bench rate "$W")
+rss=$(awk '/VmHWM/ {print $2}' /proc/$AIOTD/status)
+lines=$(cat "$OUT"/energy-bench/*.jsonl | wc -l)
+kill -TERM $AIOTD; t0=$(date +%s.%N); rc=0; wait $AIOTD || rc=$?; t1=$(date +%s.%N)
+stop=$(python3 -c "print(round($t1-$t0,2))")
+
+# 3. Allocations per reading, by thread: a fresh daemon under an LD_PRELOAD counter, with N/10 and
+# 2N/10 readings at QoS 1 and 2,000/s; the difference over N/10 is the per-reading figure.
+allocs() {  # $1 = gateway name, $2 = readings; prints "thread count" lines
+  write_config "$1" "$OUT/$1.toml"
+  LD_PRELOAD="$OUT/malloc_count.so" "$AIOTD_BIN" --config "$OUT/$1.toml" 2>"$OUT/$1.log" & local p=$!
+  mosquitto_sub -p "$PORT" -t "aiot/$1/status" -C 1 -W 20 > /dev/null
+  "$OUT/mqtt_load" daemon "$PORT" "$2" 1 2000 "$1" q1 "$W" > /dev/null
+  kill -TERM $p; wait $p || true
+  grep '^malloc_count' "$OUT/$1.log" | sed 's/^malloc_count //' | awk '{ c = $NF; $NF = ""; n[$0] += c } END { for (t in n) print t "=" n[t] }'
+}
+A=$((N / 10))
+allocs alloc1 "$A" > "$OUT/a1"; allocs alloc2 "$((2 * A))" > "$OUT/a2"
+per_reading=$(python3 - "$OUT/a1" "$OUT/a2" "$A" <<'PY'
+import sys
+def load(p):
+    d = {}
+    for l in open(p):
+        t, n = l.rstrip("\n").rsplit("=", 1)
+        d[t.strip().replace("alloc1", "G").replace("alloc2", "G")] = int(n)
+    return d
+a, b, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
+print("; ".join(f"{t}: {(b.get(t, 0) - a.get(t, 0)) / n:.2f}" for t in sorted(set(a) | set(b)) if abs(b.get(t, 0) - a.get(t, 0)) / n >= 0.05))
+PY
+)
+
+python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" <<'PY'
+import json, sys, platform, os
+l0, l1, d0, d1, r1 = (json.loads(sys.argv[i]) for i in (1, 2, 4, 5, 6))
+cli, rss, lines, rc, stop, n, model = int(sys.argv[3]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
+per_reading, load, cpu_us = sys.argv[13], sys.argv[14], sys.argv[15]
+print(f"machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end: {load}); "
+      f"model {model}; {n} readings per run; static release build")
+print()
+print("| measurement | value | ceiling in the same run | ratio |")
+print("|---|---|---|---|")
+print(f"| raw loopback, C clients (libmosquitto), QoS 0, 40 B | {l0['msg_per_s']:,.0f} msg/s | | |")
+print(f"| raw loopback, C clients (libmosquitto), QoS 1, 40 B | {l1['msg_per_s']:,.0f} msg/s | | |")
+print(f"| raw loopback, mosquitto_pub -l / mosquitto_sub, QoS 1, 40 B | {cli:,} msg/s | | |")
+for d, l in ((d0, l0), (d1, l1)):
+    print(f"| aiotd end to end, QoS {d['qos']}, flat out: readings/s, every forecast received | {d['readings_per_s']:,.0f} /s "
+          f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s']:,.0f} msg/s | {d['readings_per_s']/l['msg_per_s']:.2f} |")
+print(f"| aiotd CPU time per reading (user + system, all its threads), over both flat-out runs | {cpu_us} µs | | |")
+print(f"| aiotd reading→forecast latency through the broker at 1,000 readings/s, QoS 1: p50 / p99 | "
+      f"{r1['p50_us']:.0f} µs / {r1['p99_us']:.0f} µs ({r1['forecasts']}/{r1['expected_forecasts']} forecasts) | | |")
+print(f"| aiotd peak RSS (VmHWM) after all three runs | {rss/1024:.1f} MiB | | |")
+print(f"| energy log records written (one per inference) | {lines:,} | | |")
+print(f"| SIGTERM to exit | {stop} s, exit status {rc} | | |")
+print(f"| heap allocations per reading, by thread | {per_reading} | | |")
+PY

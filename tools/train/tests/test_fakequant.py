@@ -1,0 +1,51 @@
+"""Fake quantization reproduces the exporter's grids exactly (in float64)."""
+import numpy as np
+import torch
+
+from tools.aiot import quant as Q
+from tools.train import fakequant as FQ
+
+
+def test_fake_quant_matches_exporter_quantize():
+    rng = np.random.default_rng(1)
+    for bits in (4, 6, 8, 16):
+        x = rng.normal(size=4000) * 3
+        s, z = Q.act_qparams(-2.5, 4.0, bits)
+        want = (Q.quantize(x, s, z, bits) - z) * s
+        got = FQ.fake_quant(torch.tensor(x), s, z, bits).numpy()
+        assert np.array_equal(got, want)
+
+
+def test_ties_round_half_away_from_zero():
+    s, z = 1.0, 0
+    got = FQ.fake_quant(torch.tensor([0.5, -0.5, 1.5, -2.5], dtype=torch.float64), s, z, 8)
+    assert got.tolist() == [1.0, -1.0, 2.0, -3.0]
+
+
+def test_gradient_is_straight_through_inside_and_zero_outside():
+    s, z = Q.act_qparams(-1.0, 1.0, 8)
+    x = torch.tensor([0.3, -0.7, 5.0, -5.0], dtype=torch.float64, requires_grad=True)
+    FQ.fake_quant(x, s, z, 8).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_bias_matches_exporter_rule():
+    b = torch.tensor([0.01, -3.0, 1e6], dtype=torch.float64)
+    scale, bits = 1e-3, 10
+    lim = (1 << (bits - 1)) - 1
+    want = np.clip(Q.round_half_away(b.numpy() / scale), -lim, lim) * scale
+    assert np.allclose(FQ.fake_quant_bias(b, scale, bits).numpy(), want, rtol=0, atol=1e-15)
+
+
+def test_observer_calibrates_then_follows_ema_and_freezes():
+    o = FQ.Observer("x", 8, momentum=0.5)
+    o.mode = "calib"
+    o(torch.tensor([-1.0, 2.0]))
+    assert o.range() == (-1.0, 2.0)
+    o(torch.tensor([-3.0, 4.0]))
+    assert o.range() == (-2.0, 3.0)
+    o.mode = "frozen"
+    y = o(torch.tensor([100.0]))
+    assert o.range() == (-2.0, 3.0)
+    s, z = Q.act_qparams(-2.0, 3.0, 8)
+    assert abs(float(y) - (Q.hi(8) - z) * s) < 1e-6   # saturated at the top of the grid

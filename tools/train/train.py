@@ -1,0 +1,130 @@
+"""Float pretraining and quantization-aware fine-tuning with early stopping on validation."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from tools.train.data import DataSet
+from tools.train.model import Shape, Transformer
+
+torch.set_num_threads(1)  # two threads are far slower on the shared 2-core machines
+
+
+@dataclass
+class Schedule:
+    float_epochs: int = 50
+    float_lr: float = 6e-3
+    float_patience: int = 25
+    qat_epochs: int = 30
+    qat_lr: float = 1e-3
+    qat_patience: int = 15
+    batch: int = 256
+    ema: float = 0.01
+    train_limit: int | None = None   # quick mode: only the first N training windows
+
+
+@dataclass
+class Fit:
+    best_epoch: int
+    epochs_run: int
+    val_mse: float
+    seconds: float
+    history: list[float] = field(default_factory=list)
+
+
+def tensors(ds: DataSet, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    w = ds.splits[split]
+    x, y = ds.normalize_x(w.x), ds.normalize_y(w.y)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict(model: Transformer, x: torch.Tensor, batch: int = 2048) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def mse(model: Transformer, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(((predict(model, x) - y) ** 2).mean())
+
+
+def _fit(model: Transformer, train, val, epochs: int, lr: float, patience: int, batch: int,
+         gen: torch.Generator, train_mode: str, eval_mode: str) -> Fit:
+    x, y = train
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    # cosine decay over the epoch budget: the late, small steps settle both the float and QAT fits
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=lr * 0.02)
+    loss_fn = nn.MSELoss()
+    best = (float("inf"), -1, None)
+    history = []
+    t0 = time.perf_counter()
+    epoch = 0
+    for epoch in range(epochs):
+        model.train()
+        model.set_mode(train_mode)
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two samples
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        sched.step()
+        model.set_mode(eval_mode)
+        v = mse(model, *val)
+        history.append(v)
+        if v < best[0]:
+            best = (v, epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= patience:
+            break
+    model.load_state_dict(best[2])
+    model.set_mode(eval_mode)
+    return Fit(best_epoch=best[1] + 1, epochs_run=epoch + 1, val_mse=best[0],
+               seconds=time.perf_counter() - t0, history=history)
+
+
+def pretrain_float(ds: DataSet, shape: Shape, sched: Schedule, seed: int) -> tuple[Transformer, Fit]:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = Transformer(shape)
+    fit = _fit(model, tensors(ds, "train", sched.train_limit), tensors(ds, "val"), sched.float_epochs,
+               sched.float_lr, sched.float_patience, sched.batch, gen, "float", "float")
+    return model, fit
+
+
+@torch.no_grad()
+def calibrate(model: Transformer, x: torch.Tensor, batch: int, gen: torch.Generator) -> None:
+    """One float pass over the training windows in shuffled batches (as QAT will see them): observers
+    start at the first batch's range and follow an EMA of batch min/max. In time order the EMA would
+    end up describing only the last weeks of the training split and clip the rest."""
+    model.eval()
+    model.set_mode("calib")
+    perm = torch.randperm(len(x), generator=gen)
+    for i in range(0, len(x), batch):
+        model(x[perm[i:i + batch]])
+
+
+def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Schedule,
+        seed: int) -> tuple[Transformer, Fit]:
+    """Copy of the float model with BN frozen and folded, observers calibrated, then QAT."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = copy.deepcopy(float_model)
+    model.fold_norms()
+    model.set_bits(bits)
+    for o in model.obs.values():
+        o.momentum = sched.ema
+    train = tensors(ds, "train", sched.train_limit)
+    calibrate(model, train[0], sched.batch, gen)
+    fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
+               sched.batch, gen, "qat", "frozen")
+    return model, fit
