@@ -13,7 +13,8 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 export PYTHON
 cd "$here"
-models=("$root"/models/random/*.safetensors)
+models=("$root"/models/*/*.safetensors)              # random test models and trained ones
+random_models=("$root"/models/random/*.safetensors)
 fail=0
 check() {   # check NAME OUTPUT_FILE: the test bench ran and printed "N passed, 0 failed"
     if grep -Eq '^[0-9]+ passed, 0 failed$' "$2"; then
@@ -33,7 +34,7 @@ echo "  clean"
 echo "== verilator, byte bus: every vector of every model"
 for m in "${models[@]}"; do
     ./run_one.sh verilator 0 "$m" > "$log" 2>&1 || true
-    check "$(basename "$m" .safetensors)" "$log"
+    check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
 done
 
 echo "== verilator, SPI pins (host protocol): default-shape configurations"
@@ -42,10 +43,15 @@ for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
     check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
 done
 
-echo "== icarus, byte bus: every model, first ${ICARUS_VECTORS:-2} vectors"
-for m in "${models[@]}"; do
+echo "== icarus, byte bus: every random model (all configurations and shapes), one trained model per data set"
+icarus_models=("${random_models[@]}")
+for d in "$root"/models/*/; do
+    [ "$(basename "$d")" = random ] && continue
+    first=("$d"*.safetensors); [ -e "${first[0]}" ] && icarus_models+=("${first[0]}")
+done
+for m in "${icarus_models[@]}"; do
     ./run_one.sh icarus 0 "$m" "${ICARUS_VECTORS:-2}" > "$log" 2>&1 || true
-    check "$(basename "$m" .safetensors)" "$log"
+    check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
 done
 m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
 ./run_one.sh icarus 1 "$m" 1 > "$log" 2>&1 || true
