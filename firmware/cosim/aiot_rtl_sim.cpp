@@ -1,6 +1,7 @@
 // aiot-rtl-sim: the accelerator RTL (Verilator model of aiot_top) behind a pipe, executing MPSSE
 // command buffers for FT2232H channel A exactly as the chip would drive the pins
-// (ADBUS0 SCK, ADBUS1 MOSI, ADBUS2 MISO, ADBUS3 ACC_CS_N, ADBUS5 GPIOL1 = BUSY).
+// (ADBUS0 SCK, ADBUS1 MOSI, ADBUS2 MISO, ADBUS3 ACC_CS_N, ADBUS5 GPIOL1 = BUSY). The FPGA is
+// modelled as configured (DONE, INIT_B high); the flash on FLASH_CS_N is not modelled.
 //
 // Frames on stdin / stdout (little-endian):
 //   request : 'X' u8 channel u32 length, then `length` MPSSE command bytes
@@ -27,6 +28,7 @@ struct Sim {
     std::unique_ptr<Vaiot_top> top{new Vaiot_top{ctx.get()}};
     uint64_t cycles = 0;
     int half_ns = 20;                     // SCK half period (25 MHz unless the host sets 0x86)
+    uint8_t low = 0x08;                   // last ADBUS value the host set (0x80)
 
     void clock() {                        // one 100 MHz cycle
         top->clk = 0; top->eval();
@@ -41,12 +43,15 @@ struct Sim {
         for (int i = 0; i < 8; ++i) clock();
     }
     void set_pins(uint8_t v) {
+        low = v;
         top->spi_sck = v & 1; top->spi_mosi = (v >> 1) & 1; top->spi_cs_n = (v >> 3) & 1;
         top->eval(); wait_ns(10);
     }
+    // ADBUS as 0x81 reads it (docs/board.md): the FPGA is configured, so DONE (bit 6) and
+    // INIT_B (bit 7) read high; FLASH_CS_N (bit 4) reads back what the host drives.
     uint8_t pins() const {
         return (top->spi_sck & 1) | ((top->spi_mosi & 1) << 1) | ((top->spi_miso & 1) << 2) |
-               ((top->spi_cs_n & 1) << 3) | ((top->busy & 1) << 5);
+               ((top->spi_cs_n & 1) << 3) | (low & 0x10) | ((top->busy & 1) << 5) | 0x40 | 0x80;
     }
     // one SCK period, mode 0: MOSI valid before the rising edge, both sides sample on it
     int bit(int out) {
