@@ -1,0 +1,260 @@
+// aiot_accel: the register map of docs/register-map.md behind a byte bus (the SPI slave drives
+// it; the engine-level test bench drives it directly). Holds PARAM memory, the INPUT window,
+// the control/status registers, the RESULT block, the loader and the engine.
+// Bus: one byte per bus_we/bus_re pulse; read data is valid two cycles after bus_re.
+// bus_end marks the end of a transaction (ACC_CS_N rising): CONTROL commands act there.
+`resetall
+`default_nettype none
+module aiot_accel #(
+    parameter int WINDOW = 24,            // W
+    parameter int FEATURES = 1,           // F
+    parameter int D_MODEL = 16,           // d
+    parameter int HEADS = 1,              // H
+    parameter int LAYERS = 1,             // N
+    parameter int HORIZON = 1,            // P
+    parameter int LANES = 16,             // MAC lanes
+    parameter int POST_LANES = 1,         // epilogue units
+    parameter int PARAM_BYTES = 8192,     // PARAM memory capacity (multiple of 4)
+    parameter int CLOCK_HZ = 100_000_000, // reported in CLOCK_HZ
+    localparam int PW = $clog2(PARAM_BYTES / 4),
+    localparam int NIN = WINDOW * FEATURES,
+    localparam int IW = (NIN > 1) ? $clog2(NIN) : 1,
+    localparam int RES_BYTES = 16 + 2 * HORIZON + 4
+) (
+    input  wire logic        clk,
+    input  wire logic        rst,
+    input  wire logic        bus_we,
+    input  wire logic        bus_re,
+    input  wire logic [23:0] bus_addr,
+    input  wire logic [7:0]  bus_wdata,
+    output      logic [7:0]  bus_rdata,
+    input  wire logic        bus_end,
+    output      logic        busy_pin
+);
+    initial begin
+        if (PARAM_BYTES % 4 != 0 || PARAM_BYTES < 1024 || PARAM_BYTES > 32'hFF0000)
+            $error("PARAM_BYTES must be a multiple of 4 in 1 KiB .. 16 MiB (instance %m)");
+        if (2 * NIN > 8192) $error("INPUT window larger than its 8 KiB region (instance %m)");
+    end
+
+    localparam logic [31:0] ID = 32'h544F4941, VERSION = 32'h00010000;
+
+    // ---------------------------------------------------------------- state
+    logic        st_busy, st_done, st_error, st_valid;
+    logic [7:0]  err_code;
+    logic [31:0] sequence_r, multiboot, param_length, param_expected, cycles_r;
+    logic [7:0]  model_id [32];
+    logic        pend_start, pend_reset, pend_clear, pend_verify;
+    logic [31:0] status;
+    logic        ld_busy, ld_done, ld_ok, ld_dirty;
+    logic [7:0]  ld_err;
+    logic [31:0] ld_crc;
+    always_comb status = {16'd0, err_code, 3'd0, ld_busy, st_valid, st_error, st_done, st_busy};
+    assign busy_pin = st_busy;
+
+    // ---------------------------------------------------------------- PARAM memory
+    logic        is_param, is_input;
+    always_comb is_param = bus_addr >= 24'h010000 && 32'(bus_addr) < 32'h010000 + PARAM_BYTES;
+    always_comb is_input = bus_addr >= 24'h001000 && 32'(bus_addr) < 32'h001000 + 2 * NIN;
+    logic [PW-1:0] p_raddr, ld_raddr;
+    logic [31:0]   p_rdata;
+    logic [15:0]   p_off;
+    always_comb p_off = 16'(bus_addr - 24'h010000);
+    always_comb p_raddr = ld_busy ? ld_raddr : PW'(p_off >> 2);
+    aiot_ram #(.LANES(4), .LANE_BITS(8), .DEPTH(PARAM_BYTES / 4), .DISTRIBUTED(0)) u_param (
+        .clk, .we((bus_we && is_param) ? 4'(1 << p_off[1:0]) : 4'd0), .waddr(PW'(p_off >> 2)),
+        .wdata({4{bus_wdata}}), .raddr(p_raddr), .rdata(p_rdata));
+
+    // ---------------------------------------------------------------- INPUT window
+    /* verilator lint_off UNUSEDSIGNAL */  // the INPUT memory uses the low address bits
+    logic [15:0] in_raddr, in_rdata;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [15:0] i_off;
+    always_comb i_off = 16'(bus_addr - 24'h001000);
+    aiot_ram #(.LANES(2), .LANE_BITS(8), .DEPTH(NIN), .DISTRIBUTED(1)) u_in (
+        .clk, .we((bus_we && is_input) ? 2'(1 << i_off[0]) : 2'd0), .waddr(IW'(i_off >> 1)),
+        .wdata({2{bus_wdata}}), .raddr(IW'(in_raddr)), .rdata(in_rdata));
+
+    // ---------------------------------------------------------------- loader and engine
+    logic ld_act_we, ld_wm_we, ld_bm_we, ld_exp_we, ld_qact_we, ld_qrq_we;
+    logic [15:0] ld_addr;
+    logic [LANES-1:0] ld_lane;
+    logic [31:0] ld_data;
+    logic [7:0]  ld_qidx;
+    logic [39:0] ld_qdata;
+    logic        ld_start, eng_start, eng_abort, eng_done, eng_in_v;
+    /* verilator lint_off UNUSEDSIGNAL */  // STATUS.BUSY also covers the RESULT CRC after the engine
+    logic        eng_busy;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [HORIZON*16-1:0] eng_out;
+
+    aiot_loader #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
+                  .HORIZON(HORIZON), .LANES(LANES), .PARAM_WORDS(PARAM_BYTES / 4),
+                  .A_PE(WINDOW * ((FEATURES + LANES - 1) / LANES))) u_loader (
+        .clk, .rst, .start(ld_start), .abort(1'b0), .length(param_length), .expected_crc(param_expected),
+        .busy(ld_busy), .done(ld_done), .ok(ld_ok), .err_code(ld_err), .crc(ld_crc),
+        .p_raddr(ld_raddr), .p_rdata,
+        .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
+        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
+
+    aiot_engine #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
+                  .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES)) u_engine (
+        .clk, .rst, .start(eng_start), .abort(eng_abort), .busy(eng_busy), .done(eng_done),
+        .in_raddr, .in_rdata, .in_valid(eng_in_v), .out_q(eng_out),
+        .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
+        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
+
+    // ---------------------------------------------------------------- RESULT block
+    logic [31:0] res_status, res_seq, res_incrc, res_cycles, res_crc;
+    logic [15:0] res_out [HORIZON];
+    logic [31:0] in_crc, in_crc1, in_crc2;
+    aiot_crc32 u_ic0 (.crc_in(in_crc), .data(in_rdata[7:0]), .crc_out(in_crc1));
+    aiot_crc32 u_ic1 (.crc_in(in_crc1), .data(in_rdata[15:8]), .crc_out(in_crc2));
+
+    function automatic logic [7:0] byte_of(input logic [31:0] w, input logic [1:0] k);
+        byte_of = w[8*k +: 8];
+    endfunction
+    // byte k of the RESULT block; k >= 16 + 2P reads the RESULT_CRC field
+    function automatic logic [7:0] result_byte(input logic [7:0] k);
+        logic [15:0] o;
+        int oi;
+        oi = (32'(k) - 16) / 2;
+        if (oi < 0 || oi >= HORIZON) oi = 0;
+        o = res_out[oi];
+        if (k < 8'd4) result_byte = byte_of(res_status, k[1:0]);
+        else if (k < 8'd8) result_byte = byte_of(res_seq, k[1:0]);
+        else if (k < 8'd12) result_byte = byte_of(res_incrc, k[1:0]);
+        else if (k < 8'd16) result_byte = byte_of(res_cycles, k[1:0]);
+        else if (32'(k) < 16 + 2 * HORIZON) result_byte = k[0] ? o[15:8] : o[7:0];
+        else result_byte = byte_of(res_crc, 2'(32'(k) - (16 + 2 * HORIZON)));
+    endfunction
+    logic [23:0] ra1;              // address of the bus read in flight
+    logic [7:0] res_byte;          // byte res_idx of the RESULT block (before its CRC field)
+    logic [7:0] res_idx;
+    // one byte selector serves the RESULT CRC (while BUSY) and bus reads (after it); computed
+    // inside the clocked processes so every simulator sees current register values
+    logic [7:0] rbyte;
+    always_comb rbyte = result_byte(res_crc_run ? res_idx : 8'(ra1 - 24'h003000));
+    assign res_byte = rbyte;
+    logic [31:0] rc_cur, rc_next;
+    aiot_crc32 u_rc (.crc_in(rc_cur), .data(res_byte), .crc_out(rc_next));
+    logic        res_crc_run;
+
+    // ---------------------------------------------------------------- control
+    always_ff @(posedge clk) begin
+        ld_start <= 1'b0; eng_start <= 1'b0; eng_abort <= 1'b0;
+        if (rst) begin
+            st_busy <= 1'b0; st_done <= 1'b0; st_error <= 1'b0; st_valid <= 1'b0; err_code <= '0;
+            sequence_r <= '0; multiboot <= '0; param_length <= '0; param_expected <= '0; cycles_r <= '0;
+            pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
+            ld_dirty <= 1'b0; res_crc_run <= 1'b0;
+            for (int k = 0; k < 32; k++) model_id[k] <= '0;
+            res_status <= '0; res_seq <= '0; res_incrc <= '0; res_cycles <= '0; res_crc <= '0;
+            for (int k = 0; k < HORIZON; k++) res_out[k] <= '0;
+        end else begin
+            // ---- bus writes
+            if (bus_we) begin
+                if (is_param) begin
+                    st_valid <= 1'b0;
+                    for (int k = 0; k < 32; k++) model_id[k] <= '0;
+                    if (ld_busy) ld_dirty <= 1'b1;
+                end else if (bus_addr < 24'h000100) begin
+                    unique case (bus_addr[7:2])
+                        6'h02: if (bus_addr[1:0] == 2'd0) begin
+                            if (bus_wdata[0]) pend_start <= 1'b1;
+                            if (bus_wdata[1]) pend_reset <= 1'b1;
+                            if (bus_wdata[2]) pend_clear <= 1'b1;
+                            if (bus_wdata[3]) pend_verify <= 1'b1;
+                        end
+                        6'h05: if (bus_addr[1:0] != 2'd3) multiboot[8*bus_addr[1:0] +: 8] <= bus_wdata;
+                        6'h08: param_length[8*bus_addr[1:0] +: 8] <= bus_wdata;
+                        6'h09: param_expected[8*bus_addr[1:0] +: 8] <= bus_wdata;
+                        default: ;
+                    endcase
+                    if (bus_addr >= 24'h40 && bus_addr < 24'h60) model_id[bus_addr[4:0]] <= bus_wdata;
+                end
+            end
+            // ---- commands, at the end of the transaction that wrote them
+            if (bus_end) begin
+                pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
+                if (pend_reset) begin
+                    eng_abort <= 1'b1; res_crc_run <= 1'b0;
+                    st_busy <= 1'b0; st_done <= 1'b0; st_error <= 1'b0; err_code <= '0; sequence_r <= '0;
+                    res_status <= '0; res_seq <= '0; res_incrc <= '0; res_cycles <= '0; res_crc <= '0;
+                    for (int k = 0; k < HORIZON; k++) res_out[k] <= '0;
+                end else begin
+                    if (pend_clear) begin st_error <= 1'b0; err_code <= '0; end
+                    if (pend_verify && !ld_busy && !st_busy) begin
+                        ld_start <= 1'b1; st_valid <= 1'b0; ld_dirty <= 1'b0;
+                    end
+                    if (pend_start) begin
+                        if (st_busy) begin st_error <= 1'b1; err_code <= 8'h02; end
+                        else if (!st_valid || ld_busy) begin st_error <= 1'b1; err_code <= 8'h01; end
+                        else begin
+                            eng_start <= 1'b1; st_busy <= 1'b1; st_done <= 1'b0;
+                            sequence_r <= sequence_r + 32'd1; cycles_r <= '0;
+                            in_crc <= 32'hFFFFFFFF;
+                        end
+                    end
+                end
+            end
+            // ---- loader result
+            if (ld_done) begin
+                if (ld_ok && !ld_dirty) st_valid <= 1'b1;
+                else if (!ld_ok) begin st_error <= 1'b1; err_code <= ld_err; end
+            end
+            // ---- inference
+            if (st_busy) cycles_r <= cycles_r + 32'd1;
+            if (eng_in_v) in_crc <= in_crc2;
+            if (eng_done && st_busy) begin
+                res_seq <= sequence_r; res_incrc <= ~in_crc; res_cycles <= cycles_r + 32'd1;
+                res_status <= {status[31:2], 2'b10};          // DONE set, BUSY clear, as at completion
+                for (int k = 0; k < HORIZON; k++) res_out[k] <= eng_out[16*k +: 16];
+                res_crc_run <= 1'b1; res_idx <= '0; rc_cur <= 32'hFFFFFFFF;
+            end
+            if (res_crc_run) begin
+                rc_cur <= rc_next; res_idx <= res_idx + 8'd1;
+                if (32'(res_idx) == 16 + 2 * HORIZON - 1) begin
+                    res_crc <= ~rc_next; res_crc_run <= 1'b0;
+                    st_busy <= 1'b0; st_done <= 1'b1;
+                end
+            end
+        end
+    end
+
+    // ---------------------------------------------------------------- bus reads (2-cycle latency)
+    logic [7:0]  rd1;
+    logic        rp1;
+    function automatic logic [31:0] reg_word(input logic [5:0] a);
+        unique case (a)
+            6'h00: reg_word = ID;
+            6'h01: reg_word = VERSION;
+            6'h03: reg_word = status;
+            6'h04: reg_word = sequence_r;
+            6'h05: reg_word = multiboot;
+            6'h07: reg_word = 32'd0;                                  // BOOT_STATUS: no multiboot fallback seen
+            6'h08: reg_word = param_length;
+            6'h09: reg_word = param_expected;
+            6'h0A: reg_word = ld_crc;
+            6'h0B: reg_word = 32'(PARAM_BYTES);
+            6'h0C: reg_word = {16'(FEATURES), 16'(WINDOW)};
+            6'h0D: reg_word = {8'(HORIZON), 8'(LAYERS), 8'(HEADS), 8'(D_MODEL)};
+            6'h0E: reg_word = cycles_r;
+            6'h0F: reg_word = 32'(CLOCK_HZ);
+            default: reg_word = 32'd0;
+        endcase
+    endfunction
+    function automatic logic [7:0] read_byte(input logic [23:0] a, input logic [7:0] rb);
+        if (a < 24'h000040) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
+        else if (a < 24'h000060) read_byte = model_id[a[4:0]];
+        else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = rb;
+        else read_byte = 8'd0;
+    endfunction
+    always_comb rd1 = read_byte(ra1, rbyte);
+    always_ff @(posedge clk) begin
+        ra1 <= bus_addr;
+        rp1 <= bus_re && is_param && !ld_busy;
+        bus_rdata <= rp1 ? p_rdata[8*ra1[1:0] +: 8] : rd1;
+    end
+endmodule
+`default_nettype wire

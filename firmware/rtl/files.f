@@ -1,0 +1,10 @@
+aiot_ram.sv
+aiot_lutram.sv
+aiot_crc32.sv
+aiot_lane.sv
+aiot_post.sv
+aiot_engine.sv
+aiot_loader.sv
+aiot_accel.sv
+aiot_spi.sv
+aiot_top.sv

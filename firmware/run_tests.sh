@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Firmware tests: lint, every committed vector under Verilator (byte bus), the default-shape
+# configurations through the SPI pins, every model under Icarus (a subset of vectors each), a
+# corrupted vector file that must fail, the co-simulation executable driven with MPSSE buffers,
+# and the XC7S15 fit check (yosys, pre-place-and-route).
+# Environment: PYTHON (numpy + the repo's tools/; default .venv/bin/python or python3),
+#              ICARUS_VECTORS (vectors per file under Icarus, default 2), AIOT_SKIP_SYNTH=1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$root/.venv/bin/python" ]; then PYTHON="$root/.venv/bin/python"; else PYTHON=python3; fi
+fi
+export PYTHON
+cd "$here"
+models=("$root"/models/*/*.safetensors)              # random test models and trained ones
+random_models=("$root"/models/random/*.safetensors)
+fail=0
+check() {   # check NAME OUTPUT_FILE: the test bench ran and printed "N passed, 0 failed"
+    if grep -Eq '^[0-9]+ passed, 0 failed$' "$2"; then
+        printf '  %-58s %s\n' "$1" "$(grep -E '^[0-9]+ passed' "$2")"
+    else
+        printf '  %-58s FAILED\n' "$1"; sed 's/^/    /' "$2" | tail -15; fail=1
+    fi
+}
+log="$(mktemp)"; trap 'rm -f "$log"' EXIT
+
+echo "== lint: verilator --lint-only -Wall (default configuration)"
+verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top
+verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top \
+    -GWINDOW=12 -GFEATURES=2 -GD_MODEL=8 -GHEADS=2 -GLAYERS=2 -GHORIZON=3
+echo "  clean"
+
+echo "== verilator, byte bus: every vector of every model"
+for m in "${models[@]}"; do
+    ./run_one.sh verilator 0 "$m" > "$log" 2>&1 || true
+    check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
+done
+
+echo "== verilator, SPI pins (host protocol): default-shape configurations"
+for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+    ./run_one.sh verilator 1 "$m" 16 > "$log" 2>&1 || true
+    check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
+done
+
+echo "== icarus, byte bus: every random model (all configurations and shapes), one trained model per data set"
+icarus_models=("${random_models[@]}")
+for d in "$root"/models/*/; do
+    [ "$(basename "$d")" = random ] && continue
+    first=("$d"*.safetensors); [ -e "${first[0]}" ] && icarus_models+=("${first[0]}")
+done
+for m in "${icarus_models[@]}"; do
+    ./run_one.sh icarus 0 "$m" "${ICARUS_VECTORS:-2}" > "$log" 2>&1 || true
+    check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
+done
+m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
+./run_one.sh icarus 1 "$m" 1 > "$log" 2>&1 || true
+check "$(basename "$m" .safetensors) (Icarus, SPI, 1 vector)" "$log"
+
+echo "== a corrupted vector file must fail"
+bad="$(mktemp --suffix=.vectors.txt)"
+"$PYTHON" - "$root/models/random/w24f1d16h1n1p1-w8a8.vectors.txt" "$bad" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+f = lines[3].split()
+f[-1] = str(int(f[-1]) + 1)        # third vector: expected output off by one
+lines[3] = " ".join(f)
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+PY
+if ./run_one.sh verilator 0 "$root/models/random/w24f1d16h1n1p1-w8a8.safetensors" 8 "$bad" > "$log" 2>&1; then
+    echo "  corrupted vector accepted: FAILED"; fail=1
+elif grep -q '^7 passed, 1 failed$' "$log"; then
+    echo "  corrupted vector rejected (7 passed, 1 failed, exit non-zero)"
+else
+    echo "  corrupted vector run ended unexpectedly: FAILED"; tail -5 "$log"; fail=1
+fi
+rm -f "$bad"
+
+echo "== co-simulation: aiot-rtl-sim driven with MPSSE buffers as the host does"
+AIOT_COSIM_BUILD="$here/build/cosim" ./cosim/build.sh > /dev/null
+"$PYTHON" cosim/test_cosim.py "$here/build/cosim/aiot-rtl-sim" "$root/models/random/w24f1d16h1n1p1-w4a8.safetensors" 16 > "$log" 2>&1 || true
+check "w24f1d16h1n1p1-w4a8 (co-simulation, 16 vectors)" "$log"
+
+if [ "${AIOT_SKIP_SYNTH:-0}" != 1 ]; then
+    echo "== XC7S15 fit (yosys synth_xilinx, pre-place-and-route estimate)"
+    ./synth/fit_check.py || fail=1
+fi
+
+if [ "$fail" != 0 ]; then echo "firmware tests FAILED"; exit 1; fi
+echo "firmware tests passed"

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Synthesize aiot_top with yosys `synth_xilinx -family xc7` and compare the cell counts with
+the XC7S15 (8,000 LUTs, 16,000 FFs, 20 DSP48E1, 10 RAMB36 = 20 RAMB18). Exits 1 when the design
+does not fit. These are pre-place-and-route estimates: no 7-series place-and-route is available.
+
+usage: fit_check.py [--param NAME=VALUE ...] [--out PREFIX]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RTL = os.path.join(HERE, "..", "rtl")
+LIMITS = {"LUT": 8000, "FF": 16000, "DSP48E1": 20, "RAMB18": 20}
+
+
+def classify(cells):
+    lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    # LUT RAM and SRL primitives occupy LUTs too
+    lutram = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4,
+              "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "SRL16E": 1, "SRLC32E": 1, "RAM32M16": 8, "RAM64M8": 8}
+    lut_ram = sum(cells.get(k, 0) * w for k, w in lutram.items())
+    ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
+    dsp = cells.get("DSP48E1", 0)
+    ramb18 = cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0)
+    return {"LUT": lut + lut_ram, "LUT_logic": lut, "LUT_ram": lut_ram, "FF": ff, "DSP48E1": dsp,
+            "RAMB18": ramb18, "CARRY4": cells.get("CARRY4", 0)}
+
+
+def parse_stat(text):
+    """Cell counts of the whole design: the totals after '=== design hierarchy ==='.
+    (yosys 0.23 `stat -json` can emit invalid JSON for parameterized module names.)"""
+    part = text[text.rindex("=== design hierarchy ==="):]
+    part = part[part.index("Number of cells:"):]
+    cells = {}
+    for line in part.splitlines()[1:]:
+        m = re.match(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)$", line)
+        if not m:
+            if line.strip():
+                break
+            continue
+        cells[m.group(1)] = int(m.group(2))
+    return cells
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--param", action="append", default=[], help="aiot_top parameter NAME=VALUE")
+    ap.add_argument("--out", default=os.path.join(HERE, "build", "aiot_top"))
+    args = ap.parse_args()
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    files = [os.path.join(RTL, f.strip()) for f in open(os.path.join(RTL, "files.f")) if f.strip()]
+    params = " ".join(f"-set {p.split('=')[0]} {p.split('=')[1]}" for p in args.param)
+    script = open(os.path.join(HERE, "synth.ys.in")).read()
+    script = script.replace("@RTL@", " ".join(files)).replace("@OUT@", args.out)
+    if params:
+        script = script.replace("@PARAMS@", params)
+    else:
+        script = "\n".join(l for l in script.splitlines() if "@PARAMS@" not in l)
+    ys = args.out + ".ys"
+    with open(ys, "w") as f:
+        f.write(script + "\n")
+    log = args.out + ".log"
+    with open(log, "w") as f:
+        r = subprocess.run(["yosys", "-q", "-s", ys], stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        print(f"yosys failed, see {log}", file=sys.stderr)
+        return 2
+    cells = parse_stat(open(args.out + ".stat.txt").read())
+    use = classify(cells)
+    ok = True
+    label = " ".join(args.param) or "default configuration"
+    print(f"XC7S15 fit, yosys synth_xilinx estimate before place and route ({label}):")
+    for k, lim in LIMITS.items():
+        flag = "ok" if use[k] <= lim else "DOES NOT FIT"
+        ok &= use[k] <= lim
+        print(f"  {k:8s} {use[k]:6d} / {lim:6d}  ({100.0 * use[k] / lim:5.1f} %)  {flag}")
+    print(f"  (LUTs: {use['LUT_logic']} logic + {use['LUT_ram']} as distributed RAM; CARRY4 {use['CARRY4']})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
