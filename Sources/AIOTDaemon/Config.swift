@@ -32,6 +32,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var logDirectory: String
     public var logMaxBytes: Int
     public var logLevel: String
+    /// Where readings unprocessed at a shutdown deadline are spooled (state.directory; default:
+    /// $STATE_DIRECTORY from systemd's StateDirectory=, else log.directory/state).
+    public var stateDirectory: String
     public var metricsPort: Int
     public var statusIntervalSeconds: Double
     public var energySummaryIntervalSeconds: Double
@@ -143,7 +146,7 @@ struct Reader {
     }
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "metrics", "status", "energy", "engine", "board", "stream"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -203,6 +206,11 @@ struct Reader {
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
             throw err("log.level", "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
+        let state = try table(root, "state")
+        if let state { try checkKeys(state, "state", ["directory"]) }
+        let logDirectory = try string(log, "directory", "log.directory", default: "/var/log/aiotd")
+        let systemdState = ProcessInfo.processInfo.environment["STATE_DIRECTORY"]?.split(separator: ":").first.map(String.init)
+        let stateDirectory = try string(state, "directory", "state.directory", default: systemdState ?? logDirectory + "/state")
         let metrics = try table(root, "metrics")
         if let metrics { try checkKeys(metrics, "metrics", ["port"]) }
         let status = try table(root, "status")
@@ -264,9 +272,10 @@ struct Reader {
             gateway: gateway, mqtt: mqtt, qos: qosInt == 0 ? .atMostOnce : .atLeastOnce, topics: topics,
             maxPayloadBytes: try int(limits, "max_payload_bytes", "limits.max_payload_bytes", default: 4096, range: 16...1 << 20),
             queueCapacity: try int(limits, "queue_capacity", "limits.queue_capacity", default: 1024, range: 1...1 << 20),
-            logDirectory: try string(log, "directory", "log.directory", default: "/var/log/aiotd"),
+            logDirectory: logDirectory,
             logMaxBytes: try int(log, "max_bytes", "log.max_bytes", default: 64 << 20, range: 4096...(1 << 40)),
             logLevel: level,
+            stateDirectory: stateDirectory,
             metricsPort: try int(metrics, "port", "metrics.port", default: 9464, range: 0...65535),
             statusIntervalSeconds: try double(status, "interval_s", "status.interval_s", default: 30, min: 1)!,
             energySummaryIntervalSeconds: try double(energy, "summary_interval_s", "energy.summary_interval_s", default: 60, min: 1)!,

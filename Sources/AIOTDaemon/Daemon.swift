@@ -141,6 +141,9 @@ public final class Daemon: Service {
         try mqtt.subscribe(readings, qos: config.qos)
         try mqtt.subscribe(commands, qos: .atLeastOnce)
         try publisher.start()
+        // Readings spooled at the last shutdown arrived before anything the broker still holds
+        // for us: handle them before intake starts.
+        Self.replaySpool(ReadingSpool(directory: config.stateDirectory), holder: holder, logger: logger)
         try mqtt.start()
 
         var metricsServer: MetricsServer? = nil
@@ -208,6 +211,9 @@ public final class Daemon: Service {
         hup.cancel()
         mqtt.stop()
         if !inbound.waitIdle(until: Date().addingTimeInterval(3)) { logger.warning("shutdown: readings still being processed after 3 s") }
+        // Whatever is still queued was acknowledged to the broker: spool it rather than lose it.
+        // The processing thread finishes the batch it holds and stops.
+        Self.spool(inbound.close(), to: ReadingSpool(directory: config.stateDirectory), logger: logger)
         holder.with { p in
             p.publishEnergySummary(periodSeconds: p.config.energySummaryIntervalSeconds)
             p.publishStatus(online: false, version: aiotdVersion)
@@ -215,14 +221,50 @@ public final class Daemon: Service {
         let acked = await publisher.waitForPublishes(timeout: .seconds(1.5))
         if !acked { logger.warning("shutdown: \(publisher.inflightCount) QoS 1 publishes not acknowledged by the broker before the deadline") }
         publisher.stop()
-        let left = inbound.close()
-        if left > 0 { logger.warning("shutdown: \(left) message(s) left unprocessed") }
         continuation.finish()
         holder.with { p in
             p.energyLog.flush()
             logger.notice("aiotd stopped", metadata: ["inferences": "\(p.counters.inferences)", "accepted": "\(p.counters.accepted)", "rejected": "\(p.counters.totalRejected)"])
         }
         metricsServer?.stop()
+    }
+
+    /// Shutdown: writes the queued messages to the spool (fsynced). Connection events are dropped.
+    static func spool(_ events: [MQTTEvent], to spool: ReadingSpool, logger: Logger) {
+        // Arrival times are monotonic; convert to wall-clock so they survive the restart.
+        let wallNow = Pipeline.wallClock()
+        let monoNow = monotonicNanos()
+        var records: [SpoolRecord] = []
+        for case .message(let m) in events {
+            let age = Double(monoNow &- min(monoNow, m.receivedAtNanos)) * 1e-9
+            records.append(SpoolRecord(topic: m.topic, payload: Array(m.payload), arrivedAt: wallNow - age))
+        }
+        if records.isEmpty { return }
+        do {
+            try spool.append(records)
+            logger.warning("shutdown: spooled \(records.count) unprocessed message(s); they are handled first at the next start", metadata: ["spool": "\(spool.spoolPath)"])
+        } catch {
+            logger.critical("shutdown: \(records.count) message(s) left unprocessed and could not be spooled", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Start: handles the previous shutdown's spool, if any, before intake resumes.
+    static func replaySpool(_ spool: ReadingSpool, holder: PipelineHolder, logger: Logger) {
+        do {
+            let result = holder.with { p in
+                Result { () throws(SpoolError) -> SpoolReplay in
+                    try spool.replay({ rec in
+                        p.handle(MQTTMessage(topic: rec.topic, payload: rec.payload, qos: 1), arrivedAt: rec.arrivedAt)
+                    }, beforeRemoving: { p.energyLog.flush() })
+                }
+            }
+            guard let r = try result?.get(), r.replayed + r.corrupt + r.alreadyDone > 0 else { return }
+            logger.notice("spool: replayed \(r.replayed) message(s)", metadata: ["corrupt_lines_skipped": "\(r.corrupt)",
+                                                                                  "already_handled": "\(r.alreadyDone)", "directory": "\(spool.directory)"])
+            if r.corrupt > 0 { logger.warning("spool: skipped \(r.corrupt) corrupt or truncated line(s)") }
+        } catch {
+            logger.error("spool: not replayed; it stays in place for the next start", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Atomic reload: build everything for the new file first; on any error keep the old config.

@@ -86,12 +86,16 @@ final class InboundQueue: @unchecked Sendable {
         return count == 0 && !busy
     }
 
-    /// Stops the queue; returns how many events were still waiting (they are discarded).
-    func close() -> Int {
+    /// Stops the queue and hands back the events still waiting, oldest first, so the caller can
+    /// spool them (they were already acknowledged to the broker). The processing thread finishes
+    /// the batch it holds and then sees the queue closed.
+    func close() -> [MQTTEvent] {
         cond.lock()
         defer { cond.unlock() }
         closed = true
-        let left = count
+        var left: [MQTTEvent] = []
+        left.reserveCapacity(count)
+        for i in 0..<count { left.append(ring[(head + i) % ring.count]!) }
         for i in 0..<ring.count { ring[i] = nil }
         count = 0
         cond.broadcast()

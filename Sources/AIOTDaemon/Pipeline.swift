@@ -204,14 +204,15 @@ final class Pipeline {
         }
     }
 
-    /// Handles one MQTT message: a reading or a command.
-    func handle(_ message: MQTTMessage) {
+    /// Handles one MQTT message: a reading or a command. `arrivedAt` (wall-clock seconds) is given
+    /// only when replaying the shutdown spool, so a reading is judged as of when it arrived.
+    func handle(_ message: MQTTMessage, arrivedAt: Double? = nil) {
         let startNanos = monotonicNanos()
         let isCommand: Bool = message.withBuffers { topic, _ in
             Self.match(topic, commandsPrefix, commandsSuffix) != nil
         }
         if isCommand { handleCommand(message); return }
-        let now = Self.wallClock()
+        let now = arrivedAt ?? Self.wallClock()
         message.withBuffers { topic, payload in
             guard let sensor = Self.match(topic, readingsPrefix, readingsSuffix), let r = route(sensor) else {
                 reject(.unknownSensor, count: 1)

@@ -1,0 +1,171 @@
+// The shutdown spool: messages libmosquitto already acknowledged to the broker but the pipeline did
+// not process before the SIGTERM deadline. Written whole at shutdown, replayed first at the next
+// start. Never touched on the per-reading path.
+import Foundation
+
+/// One spooled message: topic, payload bytes, and wall-clock arrival time (seconds since 1970).
+public struct SpoolRecord: Sendable, Equatable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var arrivedAt: Double
+    public init(topic: String, payload: [UInt8], arrivedAt: Double) {
+        self.topic = topic
+        self.payload = payload
+        self.arrivedAt = arrivedAt
+    }
+}
+
+public struct SpoolError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+/// What a replay did.
+public struct SpoolReplay: Sendable, Equatable {
+    public var replayed = 0
+    /// Lines that did not decode (a truncated last line after a crash mid-write): skipped.
+    public var corrupt = 0
+    /// Records a crashed earlier replay had already handled: not handled again.
+    public var alreadyDone = 0
+}
+
+/// JSON Lines in `directory`: `{"t":<arrival s>,"topic":"...","payload":"<base64>"}` per line.
+///
+/// Crash rules (docs/daemon.md, "Shutdown spool"):
+/// - write: one `write` per record on an O_APPEND file (a failed or short write is truncated away),
+///   then fsync the file and the directory before exit;
+/// - replay: rename `spool.jsonl` to `spool.replaying.jsonl` (new spools never touch a file being
+///   replayed), handle records in order, after each one record the count handled in
+///   `spool.replaying.done`; when all are handled, `beforeRemoving` (fsync the energy log), then
+///   delete the replaying file, then the progress file. A start that finds a replaying file resumes
+///   it after the recorded count, before any newer `spool.jsonl`.
+public struct ReadingSpool: Sendable {
+    public let directory: String
+    public var spoolPath: String { directory + "/spool.jsonl" }
+    public var replayingPath: String { directory + "/spool.replaying.jsonl" }
+    public var progressPath: String { directory + "/spool.replaying.done" }
+
+    public init(directory: String) { self.directory = directory }
+
+    // MARK: Encoding
+
+    public static func encode(_ r: SpoolRecord) -> [UInt8] {
+        var o: [UInt8] = Array("{\"t\":".utf8)
+        o += Array(String(format: "%.6f", r.arrivedAt).utf8)
+        o += Array(",\"topic\":".utf8)
+        // JSONSerialization escapes the topic correctly; wrap it in an array to get a fragment.
+        let topicJSON = (try? JSONSerialization.data(withJSONObject: [r.topic])) ?? Data("[\"\"]".utf8)
+        o += Array(topicJSON.dropFirst().dropLast())
+        o += Array(",\"payload\":\"".utf8)
+        o += Array(Data(r.payload).base64EncodedString().utf8)
+        o += Array("\"}\n".utf8)
+        return o
+    }
+
+    /// nil for a line that is not a whole record.
+    public static func decode(_ line: Data) -> SpoolRecord? {
+        guard let o = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+              let t = (o["t"] as? NSNumber)?.doubleValue, t.isFinite,
+              let topic = o["topic"] as? String,
+              let p = o["payload"] as? String, let payload = Data(base64Encoded: p) else { return nil }
+        return SpoolRecord(topic: topic, payload: Array(payload), arrivedAt: t)
+    }
+
+    /// Every whole record in `path`, in order, and how many lines were skipped. A last line
+    /// without its newline is a write cut short and counts as corrupt.
+    public static func read(path: String) throws(SpoolError) -> (records: [SpoolRecord], corrupt: Int) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SpoolError("cannot read the spool \(path); check state.directory permissions")
+        }
+        var records: [SpoolRecord] = []
+        var corrupt = 0
+        var start = data.startIndex
+        while start < data.endIndex {
+            guard let nl = data[start...].firstIndex(of: UInt8(ascii: "\n")) else {
+                corrupt += 1  // truncated last line
+                break
+            }
+            let line = data[start..<nl]
+            if !line.isEmpty {
+                if let r = decode(Data(line)) { records.append(r) } else { corrupt += 1 }
+            }
+            start = nl + 1
+        }
+        return (records, corrupt)
+    }
+
+    // MARK: Writing (shutdown)
+
+    /// Appends the records, one write each, then fsyncs file and directory.
+    public func append(_ records: [SpoolRecord]) throws(SpoolError) {
+        if records.isEmpty { return }
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw SpoolError("cannot create the state directory \(directory): \(error); set state.directory to a writable directory")
+        }
+        let fd = open(spoolPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        if fd < 0 { throw SpoolError("cannot open the spool \(spoolPath): \(String(cString: strerror(errno))); check state.directory permissions") }
+        defer { close(fd) }
+        var st = stat()
+        var size = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+        for r in records {
+            let line = Self.encode(r)
+            let n = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n != line.count {
+                let err = n < 0 ? String(cString: strerror(errno)) : "short write (\(n) of \(line.count) bytes)"
+                if n > 0 { _ = ftruncate(fd, off_t(size)) }  // no half line survives
+                _ = fsync(fd)
+                throw SpoolError("spool write to \(spoolPath) failed: \(err)")
+            }
+            size += n
+        }
+        if fsync(fd) != 0 { throw SpoolError("fsync of \(spoolPath) failed: \(String(cString: strerror(errno)))") }
+        syncDirectory()
+    }
+
+    // MARK: Replay (start)
+
+    /// Handles every spooled record once, oldest spool first; nothing to do when there is no spool.
+    public func replay(_ handle: (SpoolRecord) -> Void, beforeRemoving: () -> Void = {}) throws(SpoolError) -> SpoolReplay {
+        var result = SpoolReplay()
+        let fm = FileManager.default
+        while true {
+            var done = 0
+            if fm.fileExists(atPath: replayingPath) {
+                // A replay was cut short: resume after what it recorded as handled.
+                if let d = fm.contents(atPath: progressPath), let s = String(data: d, encoding: .utf8),
+                   let n = Int(s.trimmingCharacters(in: .whitespacesAndNewlines)) { done = n }
+            } else if fm.fileExists(atPath: spoolPath) {
+                _ = unlink(progressPath)  // left over from a replay that finished removing its file
+                if rename(spoolPath, replayingPath) != 0 {
+                    throw SpoolError("cannot rename \(spoolPath) for replay: \(String(cString: strerror(errno))); check state.directory permissions")
+                }
+                syncDirectory()
+            } else {
+                return result
+            }
+            let (records, corrupt) = try Self.read(path: replayingPath)
+            result.corrupt += corrupt
+            let pfd = open(progressPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+            if pfd < 0 { throw SpoolError("cannot open \(progressPath): \(String(cString: strerror(errno))); check state.directory permissions") }
+            defer { close(pfd) }
+            for (i, r) in records.enumerated() {
+                if i < done { result.alreadyDone += 1; continue }
+                handle(r)
+                result.replayed += 1
+                // Fixed width, so a shorter count never leaves digits of a longer one behind.
+                let mark = Array(String(format: "%20d\n", i + 1).utf8)
+                _ = mark.withUnsafeBytes { pwrite(pfd, $0.baseAddress, $0.count, 0) }
+            }
+            beforeRemoving()
+            _ = fsync(pfd)
+            if unlink(replayingPath) != 0 { throw SpoolError("cannot remove \(replayingPath): \(String(cString: strerror(errno)))") }
+            _ = unlink(progressPath)
+            syncDirectory()
+        }
+    }
+
+    private func syncDirectory() {
+        let d = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if d >= 0 { _ = fsync(d); close(d) }
+    }
+}
