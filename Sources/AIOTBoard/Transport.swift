@@ -55,14 +55,24 @@ extension Transport {
     }
 }
 
-/// A device address from the command line: `ftdi://0403:6010[/serial]` or `sim:PATH`.
+/// A device address from the command line: `ftdi://0403:6010[/serial]`, `sim:PATH` (the board
+/// model, state kept in PATH) or `sim-rtl:EXECUTABLE` (the accelerator RTL in a co-simulation process).
 public enum DeviceAddress: Sendable, Equatable, CustomStringConvertible {
     case ftdi(vendor: UInt16, product: UInt16, serial: String?)
     case sim(path: String)
+    case simRTL(executable: String)
 
     public static let defaultFTDI = DeviceAddress.ftdi(vendor: 0x0403, product: 0x6010, serial: nil)
 
     public init(parsing text: String) throws(LinkError) {
+        if text.hasPrefix("sim-rtl:") {
+            let path = String(text.dropFirst(8))
+            guard !path.isEmpty else {
+                throw LinkError(.other, "sim-rtl: needs the co-simulation executable, e.g. sim-rtl:firmware/build/cosim/aiot-rtl-sim (build it with firmware/cosim/build.sh)")
+            }
+            self = .simRTL(executable: path)
+            return
+        }
         if text.hasPrefix("sim:") {
             let path = String(text.dropFirst(4))
             guard !path.isEmpty else { throw LinkError(.other, "sim: needs a state file path, e.g. sim:/tmp/board.sim") }
@@ -70,7 +80,7 @@ public enum DeviceAddress: Sendable, Equatable, CustomStringConvertible {
             return
         }
         guard text.hasPrefix("ftdi://") else {
-            throw LinkError(.other, "unknown device '\(text)'; use ftdi://0403:6010[/serial] or sim:PATH")
+            throw LinkError(.other, "unknown device '\(text)'; use ftdi://0403:6010[/serial], sim:PATH or sim-rtl:EXECUTABLE")
         }
         let rest = text.dropFirst(7)
         let parts = rest.split(separator: "/", maxSplits: 1)
@@ -81,12 +91,16 @@ public enum DeviceAddress: Sendable, Equatable, CustomStringConvertible {
         self = .ftdi(vendor: v, product: p, serial: parts.count > 1 ? String(parts[1]) : nil)
     }
 
+    /// The RTL co-simulation: a fresh process (configured FPGA, no weights) each time it is opened.
+    public var isRTLCosimulation: Bool { if case .simRTL = self { true } else { false } }
+
     public var description: String {
         switch self {
         case let .ftdi(v, p, s):
             func h(_ x: UInt16) -> String { let t = String(x, radix: 16); return String(repeating: "0", count: 4 - t.count) + t }
             return "ftdi://\(h(v)):\(h(p))" + (s.map { "/\($0)" } ?? "")
         case let .sim(path): return "sim:\(path)"
+        case let .simRTL(path): return "sim-rtl:\(path)"
         }
     }
 }

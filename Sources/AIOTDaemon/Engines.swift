@@ -28,6 +28,8 @@ public final class EngineProvider: @unchecked Sendable {
     private var transport: Transport?
     private var sim: BoardModel?
     private var power: BoardPowerSource?
+    /// sim-rtl: the co-simulated FPGA starts without weights, so the engine always uploads them.
+    private var freshRTL = false
 
     public init(device: String, upload: Bool, settings: DaemonConfig.BoardSettings = .init()) {
         self.device = device
@@ -61,7 +63,7 @@ public final class EngineProvider: @unchecked Sendable {
                 policy.maxRetries = settings.maxRetries
                 policy.probeEvery = settings.probeEvery
                 return try FPGAEngine(link: BoardLink(transport: t), parameters: ParameterSet(model: model.quantized), identity: id,
-                                      fallback: SoftwareEngine(model: model.quantized), upload: upload, startWithoutBoard: true, policy: policy)
+                                      fallback: SoftwareEngine(model: model.quantized), upload: upload || lock.withLock { freshRTL }, startWithoutBoard: true, policy: policy)
             } catch {
                 throw EngineUnavailable(description: "board.device \(device): \(error)")
             }
@@ -84,6 +86,9 @@ public final class EngineProvider: @unchecked Sendable {
                 transport = b
             case let .ftdi(v, p, s):
                 transport = try FTDITransport(vendor: v, product: p, serial: s, sckHz: settings.sckHz)
+            case let .simRTL(path):
+                transport = try RTLSimTransport(executable: path)
+                freshRTL = true
             }
         } catch {
             throw EngineUnavailable(description: "board.device \(device): \(error); check the board is plugged in and readable (systemd/README.md), or use engine.kind = \"software\"")

@@ -5,7 +5,7 @@ import Foundation
 
 /// `--device` and `--json`, on every board command.
 struct BoardOptions: ParsableArguments {
-    @Option(name: .long, help: "ftdi://0403:6010[/serial] or sim:PATH (a simulated board kept in PATH).")
+    @Option(name: .long, help: "ftdi://0403:6010[/serial], sim:PATH (a simulated board kept in PATH) or sim-rtl:EXECUTABLE (the accelerator RTL, firmware/cosim).")
     var device: String = "ftdi://0403:6010"
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
@@ -23,6 +23,8 @@ struct CLIError: Error, CustomStringConvertible {
 final class OpenBoard {
     let transport: Transport
     let sim: BoardModel?
+    /// A sim-rtl: device: a new co-simulation process per command, so an FPGA with no weights yet.
+    let isFreshRTL: Bool
     var link: BoardLink { BoardLink(transport: transport) }
     /// Channel A counters when the board was opened (a simulated board keeps its totals).
     private(set) var startCounters = LinkCounters()
@@ -52,7 +54,13 @@ final class OpenBoard {
                 transport = try FTDITransport(vendor: v, product: p, serial: s)
                 sim = nil
             } catch { throw CLIError(error.message) }
+        case let .simRTL(path):
+            do {
+                transport = try RTLSimTransport(executable: path)
+                sim = nil
+            } catch { throw CLIError(error.message) }
         }
+        isFreshRTL = address.isRTLCosimulation
         startCounters = transport.counters(.a)
     }
 

@@ -108,6 +108,12 @@ final class FTDITests: XCTestCase {
         XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010/FT12345"), .ftdi(vendor: 0x0403, product: 0x6010, serial: "FT12345"))
         XCTAssertEqual(try DeviceAddress(parsing: "sim:/tmp/x"), .sim(path: "/tmp/x"))
         XCTAssertThrowsError(try DeviceAddress(parsing: "usb:1"))
+        XCTAssertEqual(try DeviceAddress(parsing: "sim-rtl:/x/aiot-rtl-sim"), .simRTL(executable: "/x/aiot-rtl-sim"))
+        XCTAssertEqual(DeviceAddress.simRTL(executable: "/x/s").description, "sim-rtl:/x/s")
+        XCTAssertThrowsError(try DeviceAddress(parsing: "sim-rtl:"))
+        XCTAssertThrowsError(try RTLSimTransport(executable: "/nonexistent/aiot-rtl-sim")) { e in
+            XCTAssertTrue("\(e)".contains("firmware/cosim/build.sh"), "\(e)")
+        }
         XCTAssertThrowsError(try DeviceAddress(parsing: "ftdi://zz:6010"))
     }
 }
