@@ -33,9 +33,10 @@ done
 step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build/debug/aiotctl \
     models/elecdemand/*.safetensors models/nox/*.safetensors
 
-if [ -x firmware/run_tests.sh ]; then
-    step firmware bash firmware/run_tests.sh
-fi
+# RTL: lint, Verilator and Icarus on the vectors, the corrupted-vector check, co-simulation, the
+# XC7S15 fit; then aiotctl through the RTL co-simulation against the software engine.
+step firmware bash firmware/run_tests.sh
+step cosim-aiotctl bash firmware/cosim/check_aiotctl.sh
 
 # One closing line over every runner's own count.
 python3 - "$LOGS" <<'PY'
