@@ -4,7 +4,8 @@
 # corrupted vector file that must fail, the co-simulation executable driven with MPSSE buffers,
 # and the XC7S15 fit check (yosys, pre-place-and-route).
 # Environment: PYTHON (numpy + the repo's tools/; default .venv/bin/python or python3),
-#              ICARUS_VECTORS (vectors per file under Icarus, default 2), AIOT_SKIP_SYNTH=1.
+#              ICARUS_VECTORS (vectors per file under Icarus for models other than the five named
+#              default-shape configurations, which always run every vector; default 2), AIOT_SKIP_SYNTH=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -43,14 +44,18 @@ for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
     check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
 done
 
-echo "== icarus, byte bus: every random model (all configurations and shapes), one trained model per data set"
+echo "== icarus, byte bus: every vector of the five named configurations at the default shape; a subset of every other random model and of one trained model per data set"
 icarus_models=("${random_models[@]}")
 for d in "$root"/models/*/; do
     [ "$(basename "$d")" = random ] && continue
     first=("$d"*.safetensors); [ -e "${first[0]}" ] && icarus_models+=("${first[0]}")
 done
 for m in "${icarus_models[@]}"; do
-    ./run_one.sh icarus 0 "$m" "${ICARUS_VECTORS:-2}" > "$log" 2>&1 || true
+    max="${ICARUS_VECTORS:-2}"
+    case "$(basename "$m" .safetensors)" in   # W8A8 W6A6 W4A4 W4A8 W6A8: every vector (issue 7)
+        w24f1d16h1n1p1-w8a8|w24f1d16h1n1p1-w6a6|w24f1d16h1n1p1-w4a4|w24f1d16h1n1p1-w4a8|w24f1d16h1n1p1-w6a8) max=1000000;;
+    esac
+    ./run_one.sh icarus 0 "$m" "$max" > "$log" 2>&1 || true
     check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
 done
 m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
