@@ -85,24 +85,20 @@ def _quantize(params, act_ranges, bits, shape: Shape):
         tensors[tname] = Q.quantize(w, s, z, b)
         return s
 
-    def qbias(name: str, bias: np.ndarray, sx: float, sw: float, bx: int, bw: int):
-        lim = (1 << (bx + bw + 1)) - 1
-        tensors[f"{name}.bias"] = np.clip(Q.round_half_away(bias / (sx * sw)), -lim, lim).astype(np.int64)
+    def affine(name: str, x: str, y: str, weight: np.ndarray, bias: np.ndarray):
+        """(E1)/(E3): weight, bias at scale s_x * s_W, and M = s_x * s_W / s_y."""
+        sw = qweight(f"{name}.weight", np.asarray(weight, dtype=np.float64))
+        sx, sy = acts[x]["scale"], acts[y]["scale"]
+        lim = (1 << (acts[x]["bits"] + bits[f"{name}.weight"] + 1)) - 1
+        b = Q.round_half_away(np.asarray(bias, dtype=np.float64) / (sx * sw))
+        tensors[f"{name}.bias"] = np.clip(b, -lim, lim).astype(np.int64)
+        m, n = Q.requant_multiplier(sx * sw / sy)
+        requant[name] = {"m": m, "n": n}
 
     for name, x, y, _, _ in MF.linear_layers(shape):
-        w = np.asarray(params[f"{name}.weight"], dtype=np.float64)
-        sw = qweight(f"{name}.weight", w)
-        sx, sy = acts[x]["scale"], acts[y]["scale"]
-        qbias(name, np.asarray(params[f"{name}.bias"], dtype=np.float64), sx, sw, acts[x]["bits"], bits[f"{name}.weight"])
-        m, n = Q.requant_multiplier(sx * sw / sy)
-        requant[name] = {"m": m, "n": n}
+        affine(name, x, y, params[f"{name}.weight"], params[f"{name}.bias"])
     for name, x, y in MF.norm_layers(shape):
-        g = np.asarray(params[f"{name}.scale"], dtype=np.float64)
-        sw = qweight(f"{name}.weight", g)
-        sx, sy = acts[x]["scale"], acts[y]["scale"]
-        qbias(name, np.asarray(params[f"{name}.shift"], dtype=np.float64), sx, sw, acts[x]["bits"], bits[f"{name}.weight"])
-        m, n = Q.requant_multiplier(sx * sw / sy)
-        requant[name] = {"m": m, "n": n}
+        affine(name, x, y, params[f"{name}.scale"], params[f"{name}.shift"])
     pe = Q.positional_encoding(shape.window, shape.d_model)
     tensors["pe"] = Q.quantize(pe, acts["pe"]["scale"], acts["pe"]["zero_point"], acts["pe"]["bits"])
     for name, a, b, y in MF.add_layers(shape):
