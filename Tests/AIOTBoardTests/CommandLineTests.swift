@@ -11,7 +11,9 @@ final class BoardCommandLineTests: XCTestCase {
             repoRoot.appendingPathComponent(".build/debug/aiotctl"),
         ]
         guard let url = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("aiotctl is not built; run `swift build --build-tests` first")
+            // Fail, not skip: a test that silently does not run proves nothing.
+            XCTFail("aiotctl is not built; run `swift build --build-tests` first")
+            throw CocoaError(.fileNoSuchFile)
         }
         return url
     }
