@@ -120,11 +120,7 @@ public struct PayloadParser: Sendable {
         s.skipWhitespace()
         if s.consume(UInt8(ascii: "}")) { return .malformed }
         while true {
-            s.skipWhitespace()
-            guard let key = s.string() else { return .malformed }
-            s.skipWhitespace()
-            guard s.consume(UInt8(ascii: ":")) else { return .malformed }
-            s.skipWhitespace()
+            guard let key = s.memberName() else { return .malformed }
             if key.count == 1 && (key[0] == UInt8(ascii: "t") || key[0] == UInt8(ascii: "v")) {
                 let isTime = key[0] == UInt8(ascii: "t")
                 switch s.numberOrType() {
@@ -142,11 +138,7 @@ public struct PayloadParser: Sendable {
                 s.skipWhitespace()
                 if !s.consume(UInt8(ascii: "}")) {
                     while true {
-                        s.skipWhitespace()
-                        guard let name = s.string() else { return .malformed }
-                        s.skipWhitespace()
-                        guard s.consume(UInt8(ascii: ":")) else { return .malformed }
-                        s.skipWhitespace()
+                        guard let name = s.memberName() else { return .malformed }
                         let f = features.index(of: name)
                         switch s.numberOrType() {
                         case .value(let v):
@@ -175,7 +167,7 @@ public struct PayloadParser: Sendable {
             if sawValues { return .malformed }
             return append(Reading(feature: features.defaultFeature, time: t, value: value))
         }
-        guard sawValues, readings.count > valuesStart else { return sawValues ? .malformed : .malformed }
+        guard sawValues, readings.count > valuesStart else { return .malformed }
         for i in valuesStart..<readings.count { readings[i].time = t }
         return nil
     }
@@ -199,11 +191,7 @@ public struct PayloadParser: Sendable {
             s.skipWhitespace()
             if !s.consume(UInt8(ascii: "}")) {
                 while true {
-                    s.skipWhitespace()
-                    guard let key = s.string() else { return .malformed }
-                    s.skipWhitespace()
-                    guard s.consume(UInt8(ascii: ":")) else { return .malformed }
-                    s.skipWhitespace()
+                    guard let key = s.memberName() else { return .malformed }
                     if key.elementsEqual("n".utf8) || key.elementsEqual("bn".utf8) {
                         guard let str = s.string() else {
                             guard s.skipValue() else { return .malformed }
@@ -271,6 +259,15 @@ struct Scanner {
     }
     mutating func skipWhitespace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+    }
+    /// An object member's name and its colon, with the whitespace around them: `"name" :`.
+    mutating func memberName() -> UnsafeBufferPointer<UInt8>? {
+        skipWhitespace()
+        guard let name = string() else { return nil }
+        skipWhitespace()
+        guard consume(UInt8(ascii: ":")) else { return nil }
+        skipWhitespace()
+        return name
     }
     /// A JSON string's raw bytes (escapes left in place: our keys and names never need them).
     mutating func string() -> UnsafeBufferPointer<UInt8>? {
