@@ -30,13 +30,19 @@ let package = Package(
         .target(name: "AIOTMQTT", dependencies: ["CMosquitto"]),
         // The board: MPSSE transport, SPI flash, bitstreams, accelerator protocol, board model.
         .target(name: "AIOTBoard", dependencies: ["AIOTModel", "FTDI"]),
+        // The simulated boards (XC7S15 gateway, iCE40 board) and test-bitstream generators: for
+        // tests and the `sim:` device, not part of the production board module.
+        .target(name: "AIOTBoardSim", dependencies: ["AIOTBoard", "AIOTModel"]),
+        // One device selector: DeviceAddress -> transport (FTDI, sim:, sim-rtl:) -> engine; used by
+        // aiotd and aiotctl alike.
+        .target(name: "AIOTDevices", dependencies: ["AIOTBoard", "AIOTBoardSim", "AIOTModel"]),
         // Energy/latency log, power sources, summaries.
         .target(name: "AIOTTelemetry", dependencies: ["AIOTModel"]),
         // The daemon core as a library so tests run it in-process.
         .target(
             name: "AIOTDaemon",
             dependencies: [
-                "AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard",
+                "AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTDevices",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -51,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "aiotctl",
             dependencies: [
-                "AIOTModel", "AIOTBoard", "AIOTTelemetry",
+                "AIOTModel", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "AIOTTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,10 +67,10 @@ let package = Package(
 
         .testTarget(name: "AIOTModelTests", dependencies: ["AIOTModel"]),
         .testTarget(name: "AIOTStreamsTests", dependencies: ["AIOTStreams"]),
-        .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "CMallocCounter"]),
+        .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "AIOTBoardSim", "AIOTDevices", "FTDI", "CMallocCounter"]),
         .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
-        .testTarget(name: "AIOTDaemonTests", dependencies: ["AIOTDaemon"]),
+        .testTarget(name: "AIOTDaemonTests", dependencies: ["AIOTDaemon", "AIOTBoardSim"]),
     ],
     swiftLanguageModes: [.v6]
 )

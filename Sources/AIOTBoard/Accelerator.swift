@@ -86,6 +86,8 @@ public struct InferenceFrame {
     /// Where the input bytes sit inside `buffer.bytes`.
     let inputOffset: Int
     public var resultBytes: Int { 16 + 2 * outputCount + 4 }
+    /// The reply: the RESULT block, then the 32 bytes of MODEL_ID read in the same buffer.
+    public var replyBytes: Int { resultBytes + 32 }
 
     public init(inputCount: Int, outputCount: Int) {
         self.inputCount = inputCount
@@ -101,6 +103,7 @@ public struct InferenceFrame {
         b.idle(bits: 8)          // BUSY is guaranteed high within 100 ns of CS rising
         b.waitGPIOL1Low()        // wait until BUSY falls
         b.accRead(Reg.result, count: 16 + 2 * outputCount + 4)
+        b.accRead(Reg.modelID, count: 32)   // whose weights computed it (FPGAEngine checks)
         b.sendImmediate()
         buffer = b
         inputOffset = at

@@ -11,15 +11,19 @@ public struct BitstreamError: Error, Sendable, CustomStringConvertible {
 /// The 7-series devices the tools know by IDCODE (UG470 table 1-1; revision nibble masked).
 public struct FPGAPart: Sendable, Equatable {
     public var name: String
+    /// The 7-series IDCODE (iCE40 bitstreams carry none: 0).
     public var idcode: UInt32
     /// Uncompressed bitstream size in bytes.
     public var bitstreamBytes: Int
+    public var family: FPGAFamily = .xilinx7
 
     public static let xc7s15 = FPGAPart(name: "xc7s15", idcode: 0x0362_0093, bitstreamBytes: 538_844)
     public static let xc7s25 = FPGAPart(name: "xc7s25", idcode: 0x037C_4093, bitstreamBytes: 1_223_008)
     public static let xc7s50 = FPGAPart(name: "xc7s50", idcode: 0x0362_F093, bitstreamBytes: 2_720_488)
     public static let xc7a35t = FPGAPart(name: "xc7a35t", idcode: 0x0362_D093, bitstreamBytes: 2_192_012)
     public static let known: [FPGAPart] = [.xc7s15, .xc7s25, .xc7s50, .xc7a35t]
+    /// iCE40UP5K: CRAM 692 x 336 bits per bank (icepack's "5k"); an icepack .bin is 104,090 bytes.
+    public static let ice40up5k = FPGAPart(name: "ice40up5k", idcode: 0, bitstreamBytes: 104_090, family: .ice40)
 
     public static func byIDCODE(_ id: UInt32) -> FPGAPart? {
         known.first { ($0.idcode & 0x0FFF_FFFF) == (id & 0x0FFF_FFFF) }
@@ -45,7 +49,8 @@ public enum ConfigCommand {
 
 /// What `bitstream-info` reports.
 public struct BitstreamInfo: Sendable, Equatable, Codable {
-    public var format: String                 // "bit" or "bin"
+    public var format: String                 // "bit", "bin" (7-series) or "ice40-bin"
+    public var family: FPGAFamily = .xilinx7
     public var designName: String?
     public var userID: String?
     public var toolVersion: String?
@@ -66,6 +71,16 @@ public struct BitstreamInfo: Sendable, Equatable, Codable {
     /// Whether the CRC register writes matched the configuration CRC of the packets before them.
     public var crcChecks: Int
     public var crcOK: Bool
+    /// iCE40 images: device by CRAM size, CRAM/BRAM bytes, comment.
+    public var ice40: ICE40Info?
+
+    /// The FPGA part the image is for, when the image says (7-series IDCODE or iCE40 CRAM size).
+    public var fpgaPart: FPGAPart? {
+        switch family {
+        case .xilinx7: idcode.flatMap { FPGAPart.byIDCODE($0) }
+        case .ice40: ice40?.device == FPGAPart.ice40up5k.name ? .ice40up5k : nil
+        }
+    }
 }
 
 /// A parsed bitstream: the header fields and the raw configuration bytes written to flash.
@@ -74,9 +89,17 @@ public struct Bitstream: Sendable {
     public var payload: [UInt8]
 
     public static let syncWord: UInt32 = 0xAA99_5566
-    static let bitPreamble: [UInt8] = [0x00, 0x09, 0x0F, 0xF0, 0x0F, 0xF0, 0x0F, 0xF0, 0x0F, 0xF0, 0x00, 0x00, 0x01]
+    public static let bitPreamble: [UInt8] = [0x00, 0x09, 0x0F, 0xF0, 0x0F, 0xF0, 0x0F, 0xF0, 0x0F, 0xF0, 0x00, 0x00, 0x01]
 
     public init(bytes: [UInt8]) throws(BitstreamError) {
+        if Self.looksLikeICE40(bytes) {
+            try self.init(ice40: bytes)
+        } else {
+            try self.init(xilinx7: bytes)
+        }
+    }
+
+    init(xilinx7 bytes: [UInt8]) throws(BitstreamError) {
         var info = BitstreamInfo(format: "bin", payloadOffset: 0, payloadLength: bytes.count, frameWords: 0,
                                  crcChecks: 0, crcOK: true)
         if bytes.count >= Self.bitPreamble.count && Array(bytes[0..<Self.bitPreamble.count]) == Self.bitPreamble {
@@ -136,6 +159,38 @@ public struct Bitstream: Sendable {
         info.crcChecks = scan.crcChecks
         info.crcOK = scan.crcErrors == 0
         self.info = info
+    }
+
+    /// An iCE40 image starts with icepack's comment (FF 00) or directly with its preamble, which
+    /// comes before any 7-series sync word.
+    static func looksLikeICE40(_ b: [UInt8]) -> Bool {
+        if b.count >= 2 && b[0] == 0xFF && b[1] == 0x00 { return true }
+        guard let p = ICE40Bitstream.findPreamble(b) else { return false }
+        var k = 0
+        while k + 4 <= p {
+            if b[k] == 0xAA && b[k + 1] == 0x99 && b[k + 2] == 0x55 && b[k + 3] == 0x66 { return false }
+            k += 1
+        }
+        return true
+    }
+
+    /// An iCE40 .bin: written to the flash as it is, comment included (the FPGA skips to the preamble).
+    init(ice40 bytes: [UInt8]) throws(BitstreamError) {
+        let s = ICE40Bitstream.scan(bytes)
+        guard let p = s.preambleOffset else {
+            throw BitstreamError("no iCE40 preamble 7EAA997E in the first 4 KiB; not an icepack .bin")
+        }
+        if let e = s.error { throw BitstreamError("iCE40 image: \(e); rebuild it with icepack") }
+        guard s.wakeup || s.reboot else { throw BitstreamError("iCE40 image has no wakeup command; it is truncated") }
+        var info = BitstreamInfo(format: "ice40-bin", family: .ice40, payloadOffset: 0, payloadLength: bytes.count,
+                                 frameWords: 0, crcChecks: s.crcChecks, crcOK: s.crcErrors == 0)
+        info.syncOffset = p
+        info.ice40 = ICE40Info(device: s.device, cramWidth: s.cramWidth, cramHeight: s.cramHeight, cramBytes: s.cramBytes,
+                               bramBytes: s.bramBytes, freqRange: s.freqRange,
+                               warmbootEnabled: s.bootMode.map { $0 & 0x20 != 0 }, comment: s.comment,
+                               bootAddress: s.reboot ? s.bootAddress : nil)
+        self.info = info
+        payload = bytes
     }
 
     /// The result of walking configuration packets, shared by the parser and the FPGA model.
@@ -228,106 +283,3 @@ public struct Bitstream: Sendable {
     }
 }
 
-/// Builds a realistic uncompressed 7-series bitstream: the .bit header, the bus-width pattern,
-/// sync, the configuration register writes Vivado emits, the frame data through FDRI and the CRC
-/// checks, sized like the real part (538,844 bytes of configuration data for an XC7S15).
-public struct BitstreamGenerator: Sendable {
-    public var part: FPGAPart = .xc7s15
-    public var packageField = "7s15ftgb196"
-    public var designName = "aiot_accel"
-    public var date = "2026/11/26"
-    public var time = "05:40:00"
-    /// Seed for the frame data, so two images with different seeds differ everywhere.
-    public var seed: UInt64 = 1
-    /// Overrides the size of the configuration data (default: the part's size).
-    public var payloadBytes: Int?
-    /// Writes a wrong CRC, for tests of the FPGA's check.
-    public var corruptCRC = false
-
-    public init() {}
-
-    public func payload() -> [UInt8] {
-        var words: [UInt32] = []
-        func w(_ x: UInt32) { words.append(x) }
-        func type1Write(_ reg: UInt32, _ count: UInt32) -> UInt32 { 0x3000_0000 | (reg << 13) | count }
-        var crc = ConfigCRC()
-        func write(_ reg: UInt32, _ value: UInt32) {
-            w(type1Write(reg, 1)); w(value)
-            crc.update(register: reg, word: value)
-            if reg == ConfigRegister.cmd && value == ConfigCommand.rcrc { crc.reset() }
-        }
-        let target = payloadBytes ?? part.bitstreamBytes
-        for _ in 0..<8 { w(0xFFFF_FFFF) }
-        w(0x0000_00BB); w(0x1122_0044); w(0xFFFF_FFFF); w(0xFFFF_FFFF)
-        w(Bitstream.syncWord)
-        w(0x2000_0000)
-        write(ConfigRegister.timer, 0)
-        write(ConfigRegister.wbstar, 0)
-        write(ConfigRegister.cmd, ConfigCommand.null)
-        w(0x2000_0000)
-        write(ConfigRegister.cmd, ConfigCommand.rcrc)
-        w(0x2000_0000); w(0x2000_0000)
-        write(ConfigRegister.cor0, 0x0200_3FE5)
-        write(ConfigRegister.cor1, 0)
-        write(ConfigRegister.idcode, part.idcode)
-        write(ConfigRegister.cmd, 0x9) // SWITCH
-        w(0x2000_0000)
-        write(ConfigRegister.mask, 0x401)
-        write(ConfigRegister.ctl0, 0x501)
-        write(ConfigRegister.mask, 0)
-        write(ConfigRegister.ctl1, 0)
-        for _ in 0..<8 { w(0x2000_0000) }
-        write(ConfigRegister.far, 0)
-        write(ConfigRegister.cmd, ConfigCommand.wcfg)
-        w(0x2000_0000)
-        // Trailer: CRC, GRESTORE, DGHIGH, START, CRC, DESYNC, NOOP padding (counted below).
-        let trailerWords = 2 + 2 + 1 + 2 + 100 + 2 + 1 + 2 + 2 + 16
-        let frameWords = max(101, target / 4 - words.count - 2 - trailerWords)
-        w(type1Write(ConfigRegister.fdri, 0))
-        w(0x5000_0000 | UInt32(frameWords))
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        for i in 0..<frameWords {
-            // Frame data: mostly zero (unused fabric), xorshift noise where logic is placed.
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            let used = (i / 101) % 5 != 4
-            let v = used ? UInt32(truncatingIfNeeded: state) : 0
-            w(v)
-            crc.update(register: ConfigRegister.fdri, word: v)
-        }
-        w(type1Write(ConfigRegister.crc, 1)); w(corruptCRC ? crc.value ^ 1 : crc.value)
-        crc.reset()
-        write(ConfigRegister.cmd, ConfigCommand.grestore)
-        w(0x2000_0000)
-        write(ConfigRegister.cmd, ConfigCommand.dghigh)
-        for _ in 0..<100 { w(0x2000_0000) }
-        write(ConfigRegister.cmd, ConfigCommand.start)
-        w(0x2000_0000)
-        w(type1Write(ConfigRegister.crc, 1)); w(crc.value)
-        crc.reset()
-        write(ConfigRegister.cmd, ConfigCommand.desync)
-        while words.count * 4 < target { w(0x2000_0000) }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(words.count * 4)
-        for x in words { bytes += [UInt8(x >> 24), UInt8((x >> 16) & 0xFF), UInt8((x >> 8) & 0xFF), UInt8(x & 0xFF)] }
-        return bytes
-    }
-
-    /// The .bit file: header fields a-e then the payload.
-    public func bitFile() -> [UInt8] {
-        let data = payload()
-        var out = Bitstream.bitPreamble
-        func field(_ tag: UInt8, _ s: String) {
-            let b = Array(s.utf8) + [0]
-            out.append(tag); out.append(UInt8(b.count >> 8)); out.append(UInt8(b.count & 0xFF)); out += b
-        }
-        field(0x61, "\(designName);UserID=0XFFFFFFFF;Version=2025.1")
-        field(0x62, packageField)
-        field(0x63, date)
-        field(0x64, time)
-        out.append(0x65)
-        let n = data.count
-        out += [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)]
-        out += data
-        return out
-    }
-}

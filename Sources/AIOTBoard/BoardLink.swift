@@ -40,9 +40,14 @@ public struct BootReport: Sendable, Equatable, Codable {
 
 public final class BoardLink {
     public let transport: Transport
+    /// How this board is configured and flashed (the accelerator is the same on every board).
+    public let profile: BoardProfile
     var scratch = MPSSEBuffer(capacity: 70_000)
 
-    public init(transport: Transport) { self.transport = transport }
+    public init(transport: Transport, profile: BoardProfile = .xc7s15Gateway) {
+        self.transport = transport
+        self.profile = profile
+    }
 
     public func run(_ channel: Channel = .a, _ build: (inout MPSSEBuffer) -> Void) throws(BoardError) -> [UInt8] {
         scratch.removeAll()
@@ -56,26 +61,46 @@ public final class BoardLink {
 
     // MARK: pins and configuration
 
+    /// PROGRAM_B/INIT_B/DONE on the 7-series board. On the iCE40 board `programB` is CRESET_B,
+    /// `done` is CDONE, and `initB` is always true (the iCE40 has no error pin: a failed
+    /// configuration leaves CDONE low).
+    func decodePins(_ low: UInt8, _ high: UInt8) -> ConfigPins {
+        switch profile.resetLine {
+        case .programBOnACBUS0:
+            ConfigPins(programB: high & PinAHigh.programB != 0, initB: low & PinA.initB != 0,
+                       done: low & PinA.done != 0, busy: low & PinA.busy != 0)
+        case .cresetOnADBUS7:
+            ConfigPins(programB: low & PinA.cresetB != 0, initB: true, done: low & PinA.cdone != 0, busy: low & PinA.busy != 0)
+        }
+    }
+
     public func pins() throws(BoardError) -> ConfigPins {
         let r = try run { b in b.readLow(); b.readHigh(); b.sendImmediate() }
-        return ConfigPins(programB: r[1] & PinAHigh.programB != 0, initB: r[0] & PinA.initB != 0,
-                          done: r[0] & PinA.done != 0, busy: r[0] & PinA.busy != 0)
+        return decodePins(r[0], r[1])
     }
 
     /// Holds the FPGA in reset: it lets go of the flash, which the host may then drive.
     public func holdInReset() throws(BoardError) {
         _ = try run { b in
-            b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
-            b.setHigh(value: 0, direction: PinAHigh.direction)
-            b.idle(bits: 8 * 64)   // T_PROGRAM >= 250 ns; INIT_B follows
+            switch profile.resetLine {
+            case .programBOnACBUS0:
+                b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
+                b.setHigh(value: 0, direction: PinAHigh.direction)
+            case .cresetOnADBUS7:
+                // CRESET_B driven low (value bit 7 = 0) together with the idle bus.
+                b.setLow(value: PinA.idleValue, direction: PinA.busDirection | PinA.cresetB)
+            }
+            b.idle(bits: 8 * 64)   // T_PROGRAM >= 250 ns (iCE40 t_CRESET_B >= 200 ns)
         }
     }
 
-    /// Releases PROGRAM_B with the shared flash lines tristated; the FPGA loads slot 0.
+    /// Releases the reset with the shared flash lines tristated; the FPGA loads its power-on image.
     public func releaseReset() throws(BoardError) {
         _ = try run { b in
             b.setLow(value: PinA.accCS, direction: PinA.configDirection)
-            b.setHigh(value: PinAHigh.programB, direction: PinAHigh.direction)
+            if profile.resetLine == .programBOnACBUS0 {
+                b.setHigh(value: PinAHigh.programB, direction: PinAHigh.direction)
+            }
         }
     }
 
@@ -89,8 +114,7 @@ public final class BoardLink {
                 b.readLow(); b.readHigh(); b.sendImmediate()
             }
             waited += 0.01
-            let p = ConfigPins(programB: r[1] & PinAHigh.programB != 0, initB: r[0] & PinA.initB != 0,
-                               done: r[0] & PinA.done != 0, busy: r[0] & PinA.busy != 0)
+            let p = decodePins(r[0], r[1])
             if p.done || (!p.initB && waited > 0.02) || waited >= timeout {
                 _ = try run { b in b.setLow(value: PinA.idleValue, direction: PinA.busDirection) }
                 return p
@@ -98,40 +122,63 @@ public final class BoardLink {
         }
     }
 
-    /// Configures from `slot`. Slot 0: pulse PROGRAM_B. Other slots: make sure a design with the
-    /// register map runs (golden), then write MULTIBOOT_ADDR and REBOOT; a failed slot falls back
-    /// to golden, which BOOT_STATUS reports.
+    /// Configures from `slot`. The slot is checked against the flash on the board first (which
+    /// needs the FPGA held in reset, so the power-on image loads on the way). Slot 0: that is all.
+    /// Other slots: write MULTIBOOT_ADDR and REBOOT; on the 7-series a failed slot falls back to
+    /// golden by itself (BOOT_STATUS says so); the iCE40 has no fallback, so a slot that leaves
+    /// CDONE low is answered by pulsing CRESET_B (golden again) and reported as a fallback.
     public func boot(slot: Int) throws(BoardError) -> BootReport {
         let t0 = transport.modelledSeconds
-        let address = FlashLayout.slotAddress(slot)
+        guard slot >= 0 else {
+            throw BoardError(.refused, "slot \(slot) does not exist; slots are numbered from 0 (the golden image)")
+        }
+        try holdInReset()
+        let address: Int
+        do throws(BoardError) {
+            let part = try Flasher(link: self).identify()
+            address = try profile.layout.address(slot: slot, flashBytes: part.sizeBytes)
+            // MULTIBOOT_ADDR carries 24 bits (docs/register-map.md): a slot beyond 16 MiB can be
+            // written but not booted; refuse rather than boot the image 16 MiB below it.
+            guard profile.family == .ice40 || address < 1 << 24 else {
+                throw BoardError(.refused, "slot \(slot) starts at 0x\(String(address, radix: 16)); MULTIBOOT_ADDR holds 24 bits, so only slots below 16 MiB (0...15) can be booted")
+            }
+        } catch {
+            try? releaseReset()
+            _ = try? waitForConfiguration()
+            throw error
+        }
         var report = BootReport(requestedSlot: slot, requestedAddress: address, done: false, initB: false,
                                 loadedAddress: nil, fallback: false, seconds: nil)
-        let present = try acceleratorPresent()
-        let needPulse = slot == 0 || !present
-        if needPulse {
+        try releaseReset()
+        let p = try waitForConfiguration()
+        report.done = p.done
+        report.initB = p.initB
+        if !p.done || slot == 0 {
+            if p.done, try acceleratorPresent() { report.loadedAddress = try info().bootAddress }
+            report.seconds = t0.flatMap { a in transport.modelledSeconds.map { $0 - a } }
+            return report
+        }
+        // iCE40: the RTL drives SB_WARMBOOT's S1:S0 from MULTIBOOT_ADDR[1:0] (the image number).
+        let target = profile.family == .ice40 ? UInt32(slot) : UInt32(address)
+        _ = try run { b in
+            b.accWrite32(Reg.multibootAddress, target)
+            b.accWrite32(Reg.reboot, Reg.rebootKey)
+        }
+        let q = try waitForConfiguration()
+        report.done = q.done
+        report.initB = q.initB
+        if !q.done && profile.family == .ice40 {
             try holdInReset()
             try releaseReset()
-            let p = try waitForConfiguration()
-            report.done = p.done
-            report.initB = p.initB
-            if !p.done {
-                report.seconds = t0.flatMap { a in transport.modelledSeconds.map { $0 - a } }
-                return report
-            }
-        }
-        if slot != 0 {
-            _ = try run { b in
-                b.accWrite32(Reg.multibootAddress, UInt32(address))
-                b.accWrite32(Reg.reboot, Reg.rebootKey)
-            }
-            let p = try waitForConfiguration()
-            report.done = p.done
-            report.initB = p.initB
+            let g = try waitForConfiguration()
+            report.done = g.done
+            report.initB = g.initB
+            report.fallback = true
         }
         if report.done, try acceleratorPresent() {
             let info = try info()
             report.loadedAddress = info.bootAddress
-            report.fallback = info.fallback
+            report.fallback = report.fallback || info.fallback
         }
         report.seconds = t0.flatMap { a in transport.modelledSeconds.map { $0 - a } }
         return report

@@ -10,6 +10,10 @@ public enum PinA {
     public static let busy: UInt8 = 1 << 5       // BUSY from the accelerator (GPIOL1: MPSSE 0x88/0x89)
     public static let done: UInt8 = 1 << 6       // DONE from the FPGA (GPIOL2)
     public static let initB: UInt8 = 1 << 7      // INIT_B from the FPGA (GPIOL3)
+    /// On the iCE40 board the same two pins are CDONE (ADBUS6) and CRESET_B (ADBUS7, host output
+    /// while holding the FPGA in reset, input otherwise; pulled up on the board).
+    public static let cdone: UInt8 = 1 << 6
+    public static let cresetB: UInt8 = 1 << 7
 
     /// Both chip selects high, SCK low: the idle state.
     public static let idleValue: UInt8 = accCS | flashCS

@@ -21,8 +21,12 @@ public final class PowerMonitor {
     public static let samplesPerSecond = 1024.0
     var b = MPSSEBuffer(capacity: 1024)
 
-    public init(transport: Transport, addresses: [UInt8] = BoardModel.pacAddresses, senseOhms: Double = BoardModel.senseOhms,
-                names: [[String]] = BoardModel.rails.map { $0.map(\.name) }) {
+    public convenience init(transport: Transport, profile: BoardProfile = .xc7s15Gateway) {
+        self.init(transport: transport, addresses: profile.powerMonitorAddresses, senseOhms: profile.senseOhms,
+                  names: profile.railNames)
+    }
+
+    public init(transport: Transport, addresses: [UInt8], senseOhms: Double, names: [[String]]) {
         self.transport = transport
         self.addresses = addresses
         self.senseOhms = senseOhms
@@ -67,6 +71,9 @@ public final class PowerMonitor {
 
     /// Sends REFRESH (resets the accumulators) or REFRESH_V (keeps them) to every monitor.
     public func refresh(resetAccumulators: Bool = true) throws(LinkError) {
+        guard !addresses.isEmpty else {
+            throw LinkError(.other, "this board has no power monitors (no PAC1934 on channel B); energy cannot be measured on it")
+        }
         b.removeAll()
         for a in addresses {
             start(); writeByte(a << 1); writeByte(resetAccumulators ? 0x00 : 0x1F); stop()

@@ -55,56 +55,6 @@ extension Transport {
     }
 }
 
-/// A device address from the command line: `ftdi://0403:6010[/serial]`, `sim:PATH` (the board
-/// model, state kept in PATH) or `sim-rtl:EXECUTABLE` (the accelerator RTL in a co-simulation process).
-public enum DeviceAddress: Sendable, Equatable, CustomStringConvertible {
-    case ftdi(vendor: UInt16, product: UInt16, serial: String?)
-    case sim(path: String)
-    case simRTL(executable: String)
-
-    public static let defaultFTDI = DeviceAddress.ftdi(vendor: 0x0403, product: 0x6010, serial: nil)
-
-    public init(parsing text: String) throws(LinkError) {
-        if text.hasPrefix("sim-rtl:") {
-            let path = String(text.dropFirst(8))
-            guard !path.isEmpty else {
-                throw LinkError(.other, "sim-rtl: needs the co-simulation executable, e.g. sim-rtl:firmware/build/cosim/aiot-rtl-sim (build it with firmware/cosim/build.sh)")
-            }
-            self = .simRTL(executable: path)
-            return
-        }
-        if text.hasPrefix("sim:") {
-            let path = String(text.dropFirst(4))
-            guard !path.isEmpty else { throw LinkError(.other, "sim: needs a state file path, e.g. sim:/tmp/board.sim") }
-            self = .sim(path: path)
-            return
-        }
-        guard text.hasPrefix("ftdi://") else {
-            throw LinkError(.other, "unknown device '\(text)'; use ftdi://0403:6010[/serial], sim:PATH or sim-rtl:EXECUTABLE")
-        }
-        let rest = text.dropFirst(7)
-        let parts = rest.split(separator: "/", maxSplits: 1)
-        let ids = (parts.first ?? "").split(separator: ":")
-        guard ids.count == 2, let v = UInt16(ids[0], radix: 16), let p = UInt16(ids[1], radix: 16) else {
-            throw LinkError(.other, "bad FTDI address '\(text)'; expected ftdi://VID:PID[/serial] in hex, e.g. ftdi://0403:6010")
-        }
-        self = .ftdi(vendor: v, product: p, serial: parts.count > 1 ? String(parts[1]) : nil)
-    }
-
-    /// The RTL co-simulation: a fresh process (configured FPGA, no weights) each time it is opened.
-    public var isRTLCosimulation: Bool { if case .simRTL = self { true } else { false } }
-
-    public var description: String {
-        switch self {
-        case let .ftdi(v, p, s):
-            func h(_ x: UInt16) -> String { let t = String(x, radix: 16); return String(repeating: "0", count: 4 - t.count) + t }
-            return "ftdi://\(h(v)):\(h(p))" + (s.map { "/\($0)" } ?? "")
-        case let .sim(path): return "sim:\(path)"
-        case let .simRTL(path): return "sim-rtl:\(path)"
-        }
-    }
-}
-
 /// The FT2232H through libftdi: channel A for SPI at `sckHz`, channel B for I2C at 400 kHz.
 public final class FTDITransport: Transport {
     private var channels: [FTDIDevice]
@@ -116,7 +66,7 @@ public final class FTDITransport: Transport {
     public init(vendor: UInt16 = 0x0403, product: UInt16 = 0x6010, serial: String? = nil,
                 sckHz: Int = 30_000_000) throws(LinkError) {
         self.sckHz = sckHz
-        self.name = DeviceAddress.ftdi(vendor: vendor, product: product, serial: serial).description
+        self.name = ftdiAddress(vendor: vendor, product: product, serial: serial)
         do throws(FTDIError) {
             let a = try FTDIDevice(vendor: vendor, product: product, serial: serial, interface: .a)
             let b = try FTDIDevice(vendor: vendor, product: product, serial: serial, interface: .b)
@@ -196,10 +146,16 @@ public struct USBDevice: Sendable, Equatable, Codable {
 public func listUSBDevices(vendor: UInt16 = 0x0403, product: UInt16 = 0x6010) throws(LinkError) -> [USBDevice] {
     do throws(FTDIError) {
         return try FTDIDevice.list(vendor: vendor, product: product).map {
-            USBDevice(address: DeviceAddress.ftdi(vendor: vendor, product: product, serial: $0.serial).description,
+            USBDevice(address: ftdiAddress(vendor: vendor, product: product, serial: $0.serial),
                       manufacturer: $0.manufacturer, description: $0.description, serial: $0.serial, error: $0.error)
         }
     } catch {
         throw FTDITransport.map(error)
     }
+}
+
+/// `ftdi://VID:PID[/serial]` in the form `--device` takes.
+public func ftdiAddress(vendor: UInt16, product: UInt16, serial: String?) -> String {
+    func h(_ x: UInt16) -> String { let t = String(x, radix: 16); return String(repeating: "0", count: 4 - t.count) + t }
+    return "ftdi://\(h(vendor)):\(h(product))" + (serial.map { "/\($0)" } ?? "")
 }

@@ -32,9 +32,9 @@ public final class BoardPowerSource: PowerSource {
     public private(set) var readErrors = 0
     public private(set) var lastError: String?
 
-    public init(transport: Transport, windowSeconds: Double) {
+    public init(transport: Transport, windowSeconds: Double, profile: BoardProfile = .xc7s15Gateway) {
         self.transport = transport
-        monitor = PowerMonitor(transport: transport)
+        monitor = PowerMonitor(transport: transport, profile: profile)
         self.windowSeconds = windowSeconds
         windowStart = 0
         // Start a window now: resets the accumulators, so the first figure covers only our own run.

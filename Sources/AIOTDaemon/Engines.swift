@@ -3,6 +3,7 @@
 import Foundation
 import AIOTModel
 import AIOTBoard
+import AIOTDevices
 
 public struct EngineUnavailable: Error, Sendable, CustomStringConvertible {
     public var description: String
@@ -18,18 +19,18 @@ public let defaultEngineFactory: EngineFactory = { model, kind in
     }
 }
 
-/// Makes engines for a daemon run, opening the board (board.device) once and sharing it.
+/// Makes engines for a daemon run, opening the board (board.device) once and sharing it: every
+/// fpga engine on it shares the board's `AcceleratorLease`, so streams with different models never
+/// run on each other's weights (with upload_weights they take turns, re-uploading on a switch).
+/// Devices and engines come from AIOTDevices, the selector aiotctl uses too.
 public final class EngineProvider: @unchecked Sendable {
-    // @unchecked: `transport` and `sim` are touched only under `lock`.
+    // @unchecked: `session` and `power` are touched only under `lock`.
     let device: String
     let upload: Bool
     let settings: DaemonConfig.BoardSettings
     private let lock = NSLock()
-    private var transport: Transport?
-    private var sim: BoardModel?
+    private var session: BoardSession?
     private var power: BoardPowerSource?
-    /// sim-rtl: the co-simulated FPGA starts without weights, so the engine always uploads them.
-    private var freshRTL = false
 
     public init(device: String, upload: Bool, settings: DaemonConfig.BoardSettings = .init()) {
         self.device = device
@@ -41,7 +42,9 @@ public final class EngineProvider: @unchecked Sendable {
     public var boardPower: BoardPowerSource? {
         lock.lock()
         defer { lock.unlock() }
-        if power == nil, let transport { power = BoardPowerSource(transport: transport, windowSeconds: settings.energyWindowSeconds) }
+        if power == nil, let session {
+            power = BoardPowerSource(transport: session.transport, windowSeconds: settings.energyWindowSeconds, profile: session.profile)
+        }
         return power
     }
 
@@ -50,57 +53,36 @@ public final class EngineProvider: @unchecked Sendable {
     }
 
     func make(_ model: LoadedModel, _ kind: EngineKind) throws -> any InferenceEngine {
-        switch kind {
-        case .software:
-            return SoftwareEngine(model: model.quantized)
-        case .fpga:
-            let t = try openTransport()
-            guard let id = identityBytes(model.identity) else { throw EngineUnavailable(description: "model identity is not a SHA-256") }
-            do {
-                // A board that does not answer (unplugged, not booted) starts the engine fallen back
-                // to the software engine; it probes and takes over again when the board returns.
-                var policy = FPGAEngine.Policy()
-                policy.maxRetries = settings.maxRetries
-                policy.probeEvery = settings.probeEvery
-                return try FPGAEngine(link: BoardLink(transport: t), parameters: ParameterSet(model: model.quantized), identity: id,
-                                      fallback: SoftwareEngine(model: model.quantized), upload: upload || lock.withLock { freshRTL }, startWithoutBoard: true, policy: policy)
-            } catch {
-                throw EngineUnavailable(description: "board.device \(device): \(error)")
+        var policy = FPGAEngine.Policy()
+        policy.maxRetries = settings.maxRetries
+        policy.probeEvery = settings.probeEvery
+        let board = kind == .fpga ? try openSession() : nil
+        do {
+            return try lock.withLock {
+                try makeEngine(kind, model: model.quantized, board: board, upload: upload, policy: policy)
             }
+        } catch {
+            throw EngineUnavailable(description: kind == .fpga ? "board.device \(device): \(error)" : "\(error)")
         }
     }
 
-    private func openTransport() throws -> Transport {
+    private func openSession() throws -> BoardSession {
         lock.lock()
         defer { lock.unlock() }
-        if let transport { return transport }
-        let address: DeviceAddress
-        do { address = try DeviceAddress(parsing: device) } catch {
-            throw EngineUnavailable(description: "board.device \"\(device)\": \(error)")
-        }
+        if let session { return session }
         do {
-            switch address {
-            case .sim(let path):
-                let b = try BoardModel(path: path)
-                sim = b
-                transport = b
-            case let .ftdi(v, p, s):
-                transport = try FTDITransport(vendor: v, product: p, serial: s, sckHz: settings.sckHz)
-            case let .simRTL(path):
-                transport = try RTLSimTransport(executable: path)
-                freshRTL = true
-            }
+            let s = try BoardSession(parsing: device, sckHz: settings.sckHz)
+            session = s
+            return s
         } catch {
             throw EngineUnavailable(description: "board.device \(device): \(error); check the board is plugged in and readable (systemd/README.md), or use engine.kind = \"software\"")
         }
-        return transport!
     }
 
     /// Saves a simulated board's state (a real board keeps its own).
     public func close() {
         lock.lock()
         defer { lock.unlock() }
-        try? sim?.save()
+        try? session?.save()
     }
 }
-

@@ -4,7 +4,7 @@ import ArgumentParser
 struct BitstreamInfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bitstream-info",
-        abstract: "Show a Xilinx .bit header (design, part, date, time, length) or a raw .bin; find the sync word and IDCODE.")
+        abstract: "Show a Xilinx .bit header (design, part, date, time, length) or a raw .bin (sync word, IDCODE), or an iCE40 .bin (preamble, device, CRC).")
 
     @Argument(help: "A .bit or .bin file.")
     var file: String
@@ -17,6 +17,22 @@ struct BitstreamInfoCommand: ParsableCommand {
             let b = try Bitstream(bytes: try readFile(file))
             let i = b.info
             if json { printJSON(i); return }
+            if let ice = i.ice40 {
+                var lines = ["format:        iCE40 .bin (icepack)"]
+                if !ice.comment.isEmpty { lines.append("comment:       \(ice.comment.joined(separator: " / "))") }
+                lines.append("size:          \(i.payloadLength) bytes")
+                lines.append("preamble:      7EAA997E at offset \(i.syncOffset ?? 0)")
+                if let a = ice.bootAddress {
+                    lines.append("boot header:   jumps to 0x\(String(a, radix: 16)) (a multi-image header entry, not a configuration)")
+                } else {
+                    lines.append("device:        \(ice.device ?? "unknown") (CRAM \(ice.cramWidth) x \(ice.cramHeight) bits per bank)")
+                    lines.append("CRAM / BRAM:   \(ice.cramBytes) / \(ice.bramBytes) bytes")
+                    lines.append("clock range:   \(ice.freqRange ?? "not set"); warm boot \(ice.warmbootEnabled == true ? "enabled" : "disabled")")
+                    lines.append("CRC-16 checks: \(i.crcChecks) " + (i.crcOK ? "(all match)" : "(MISMATCH: the image is corrupt)"))
+                }
+                print(lines.joined(separator: "\n"))
+                return
+            }
             var lines = ["format:        \(i.format)"]
             if let v = i.designName { lines.append("design:        \(v)") }
             if let v = i.userID { lines.append("user id:       \(v)") }

@@ -4,9 +4,9 @@ import ArgumentParser
 struct BootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot",
-        abstract: "Configure the FPGA from a flash slot and report DONE / INIT_B; a failed slot falls back to golden.")
+        abstract: "Configure the FPGA from a flash slot and report DONE / INIT_B (CDONE); a failed slot falls back to golden.")
 
-    @Option(help: "Flash slot; 0 (golden) pulses PROGRAM_B, others use multiboot (WBSTAR + IPROG).")
+    @Option(help: "Flash slot, checked against the board's flash; 0 (golden) pulses PROGRAM_B / CRESET_B, others use multiboot (7-series: WBSTAR + IPROG) or warm boot (iCE40).")
     var slot: Int = 0
     @OptionGroup var board: BoardOptions
 
@@ -18,5 +18,5 @@ struct BootCommand: ParsableCommand {
             if let t = r.seconds { s += String(format: "\nmodelled time %.3f s", t) }
             return s
         })
-        }
+    }
 }

@@ -1,11 +1,13 @@
 // Options and helpers shared by the board subcommands.
 import AIOTBoard
+import AIOTBoardSim
+import AIOTDevices
 import ArgumentParser
 import Foundation
 
 /// `--device` and `--json`, on every board command.
 struct BoardOptions: ParsableArguments {
-    @Option(name: .long, help: "ftdi://0403:6010[/serial], sim:PATH (a simulated board kept in PATH) or sim-rtl:EXECUTABLE (the accelerator RTL, firmware/cosim).")
+    @Option(name: .long, help: "ftdi://0403:6010[/serial][?board=xc7s15|icebreaker], sim:PATH (a simulated board kept in PATH; `aiotctl sim new` picks its board) or sim-rtl:EXECUTABLE (the accelerator RTL, firmware/cosim).")
     var device: String = "ftdi://0403:6010"
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
@@ -19,13 +21,15 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// An open board; a simulated one is saved when the command ends, whatever happened.
+/// An open board (AIOTDevices' `BoardSession`); a simulated one is saved when the command ends,
+/// whatever happened.
 final class OpenBoard {
-    let transport: Transport
-    let sim: BoardModel?
+    let session: BoardSession
+    var transport: Transport { session.transport }
+    var sim: BoardModel? { session.sim }
     /// A sim-rtl: device: a new co-simulation process per command, so an FPGA with no weights yet.
-    let isFreshRTL: Bool
-    var link: BoardLink { BoardLink(transport: transport) }
+    var isFreshRTL: Bool { session.isFreshRTL }
+    var link: BoardLink { session.link() }
     /// Channel A counters when the board was opened (a simulated board keeps its totals).
     private(set) var startCounters = LinkCounters()
 
@@ -40,32 +44,12 @@ final class OpenBoard {
     }
 
     init(_ device: String) throws {
-        let address: DeviceAddress
-        do { address = try DeviceAddress(parsing: device) } catch { throw CLIError(error.message) }
-        switch address {
-        case let .sim(path):
-            do {
-                let b = try BoardModel(path: path)
-                sim = b
-                transport = b
-            } catch { throw CLIError(error.message) }
-        case let .ftdi(v, p, s):
-            do {
-                transport = try FTDITransport(vendor: v, product: p, serial: s)
-                sim = nil
-            } catch { throw CLIError(error.message) }
-        case let .simRTL(path):
-            do {
-                transport = try RTLSimTransport(executable: path)
-                sim = nil
-            } catch { throw CLIError(error.message) }
-        }
-        isFreshRTL = address.isRTLCosimulation
-        startCounters = transport.counters(.a)
+        do { session = try BoardSession(parsing: device) } catch { throw CLIError(error.message) }
+        startCounters = session.transport.counters(.a)
     }
 
     func close() throws {
-        if let sim { do { try sim.save() } catch { throw CLIError(error.message) } }
+        do { try session.save() } catch { throw CLIError(error.message) }
     }
 }
 

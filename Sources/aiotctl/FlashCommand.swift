@@ -6,9 +6,9 @@ struct FlashCommand: ParsableCommand {
         commandName: "flash",
         abstract: "Write a bitstream into a configuration-flash slot (FPGA held in PROGRAM_B meanwhile), verify it.")
 
-    @Argument(help: "A .bit or .bin file for the board's XC7S15.")
+    @Argument(help: "A .bit or .bin file for the board's FPGA (XC7S15, or the iCE40UP5K on an icebreaker board).")
     var file: String
-    @Option(help: "Flash slot (1 MiB each); slot 0 is the golden image.")
+    @Option(help: "Flash slot (1 MiB each on the XC7S15 board, 256 KiB on the iCE40 board, docs/board.md); slot 0 is the golden image.")
     var slot: Int = 1
     @Flag(help: "Allow writing slot 0, the golden image the board falls back to.")
     var golden = false

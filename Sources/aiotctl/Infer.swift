@@ -1,4 +1,5 @@
 import AIOTBoard
+import AIOTDevices
 import AIOTModel
 import ArgumentParser
 import Foundation
@@ -26,7 +27,7 @@ extension AIOTCtl {
         @Flag(help: "Print one JSON document instead of text.")
         var json = false
 
-        @Option(help: "Run on the board's accelerator (ftdi://0403:6010[/serial] or sim:PATH) instead of the software engine; it must hold this model (aiotctl upload-weights). sim-rtl:EXECUTABLE runs the accelerator RTL (firmware/cosim), which starts empty, so the model's weights are uploaded first. Falls back to the software engine if the board fails.")
+        @Option(help: "Run on the board's accelerator (ftdi://0403:6010[/serial][?board=...] or sim:PATH) instead of the software engine; it must hold this model (aiotctl upload-weights). sim-rtl:EXECUTABLE runs the accelerator RTL (firmware/cosim), which starts empty, so the model's weights are uploaded first. Falls back to the software engine if the board fails.")
         var device: String?
 
         func run() throws {
@@ -38,9 +39,7 @@ extension AIOTCtl {
             let engine: InferenceEngine
             if let board {
                 do {
-                    engine = try FPGAEngine(link: board.link, parameters: ParameterSet(model: m),
-                                            identity: identityBytes(m.identity) ?? [], fallback: SoftwareEngine(model: m),
-                                            upload: board.isFreshRTL, startWithoutBoard: true)
+                    engine = try makeEngine(.fpga, model: m, board: board.session, upload: false)
                     if let f = engine as? FPGAEngine, f.health == .fallenBack, !json {
                         printError("board not reachable (\(f.stats.lastError ?? "?")); using the software engine")
                     }

@@ -1,6 +1,8 @@
 import AIOTModel
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 final class ParameterImageTests: XCTestCase {
     func testRoundTripAndLayout() throws {
@@ -108,7 +110,7 @@ final class AcceleratorTests: XCTestCase {
         _ = try link.run { b in b.accWrite32(Reg.control, Reg.softReset) }
         let reference = SoftwareEngine(model: try QuantizedModel(integers: p))
         var frame = InferenceFrame(inputCount: 24, outputCount: 1)
-        var reply = [UInt8](repeating: 0, count: frame.resultBytes)
+        var reply = [UInt8](repeating: 0, count: frame.replyBytes)
         var g = SplitMix(state: 99)
         for seq in 1...20 {
             let input = (0..<24).map { _ in Int32(g.int(-2048...2047)) }
@@ -117,8 +119,9 @@ final class AcceleratorTests: XCTestCase {
             try frame.buffer.bytes.withUnsafeBytes { c in try reply.withUnsafeMutableBytes { try board.execute(.a, c, reply: $0) } }
             let after = board.counters(.a)
             XCTAssertEqual(after.roundTrips - before.roundTrips, 1)
-            XCTAssertEqual(after.bytesOut - before.bytesOut, 99)
-            XCTAssertEqual(after.bytesIn - before.bytesIn, 22)
+            XCTAssertEqual(after.bytesOut - before.bytesOut, 116)
+            XCTAssertEqual(after.bytesIn - before.bytesIn, 54)
+            XCTAssertEqual(Array(reply[frame.resultBytes...]), identity, "MODEL_ID follows the result")
             var out = [Int32](repeating: 0, count: 1)
             let check = reply.withUnsafeBytes { r in out.withUnsafeMutableBufferPointer { checkResult(r, expectedSequence: UInt32(seq), inputCRC: crc, output: $0) } }
             XCTAssertEqual(check, .ok)

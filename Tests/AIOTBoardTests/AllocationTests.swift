@@ -2,13 +2,15 @@ import AIOTModel
 import CMallocCounter
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 final class AllocationTests: XCTestCase {
     /// The host side of one inference (build the buffer in place, execute, check the RESULT block,
     /// decode outputs) allocates nothing in steady state.
     func testFPGAInferenceAllocatesNothingInSteadyState() throws {
         let (_, m, v) = try XCTUnwrap(committedModels().first { $0.name == "w24f1d16h1n1p1-w8a8" })
-        let device = CountingAccelerator(inputCount: v.inputCount)
+        let device = CountingAccelerator(inputCount: v.inputCount, identity: identityBytes(m.identity)!)
         let counted = try FPGAEngine(link: BoardLink(transport: device), parameters: ParameterSet(model: m),
                                      identity: identityBytes(m.identity)!, fallback: SoftwareEngine(model: m),
                                      startWithoutBoard: true)

@@ -1,5 +1,7 @@
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 final class BitstreamTests: XCTestCase {
     func testGeneratedXC7S15BitParsesWithHeaderFieldsAndIDCODE() throws {

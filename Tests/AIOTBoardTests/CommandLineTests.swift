@@ -111,6 +111,61 @@ final class BoardCommandLineTests: XCTestCase {
                        (swDoc["forecasts"] as? [[String: Any]])?.map { $0["quantized"] as! [Int] })
     }
 
+    /// The same session on a simulated iCEBreaker-class board, and the flash-slot checks on a
+    /// 32 MiB gateway board, as a user types them.
+    func testASessionOnASimulatedICE40Board() throws {
+        let dir = NSTemporaryDirectory() + "aiot-cli-ice-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dev = "sim:\(dir)/ice.sim"
+        let model = "models/random/w24f1d16h1n1p1-w8a8.safetensors"
+        var r = try run(["sim", "new", "--board", "icebreaker", "--device", dev])
+        XCTAssertEqual(r.status, 0, r.err)
+        r = try run(["sim", "make-bitstream", "\(dir)/golden.bin", "--part", "ice40up5k"])
+        XCTAssertEqual(r.status, 0, r.err)
+        r = try run(["bitstream-info", "\(dir)/golden.bin", "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try json(r.out)["format"] as? String, "ice40-bin")
+        XCTAssertEqual((try json(r.out)["ice40"] as? [String: Any])?["device"] as? String, "ice40up5k")
+        r = try run(["bitstream-info", "\(dir)/golden.bin"])
+        XCTAssertTrue(r.out.contains("7EAA997E"), r.out)
+        r = try run(["flash", "\(dir)/golden.bin", "--slot", "0", "--device", dev])
+        XCTAssertEqual(r.status, 1, "golden needs --golden")
+        r = try run(["flash", "\(dir)/golden.bin", "--golden", "--device", dev, "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try json(r.out)["verified"] as? Bool, true)
+        XCTAssertEqual(try json(r.out)["done"] as? Bool, true)
+        r = try run(["boot", "--slot", "0", "--device", dev, "--json"])
+        XCTAssertEqual(try json(r.out)["done"] as? Bool, true, r.out + r.err)
+        r = try run(["boot", "--slot=-1", "--device", dev, "--json"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue((try json(r.out)["error"] as? String)?.contains("slot -1") == true, r.out)
+        r = try run(["upload-weights", model, "--device", dev, "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let csv = "\(dir)/w.csv"
+        try (0..<3).map { k in (0..<24).map { String(Double($0 + k) * 0.1 - 1) }.joined(separator: ",") }
+            .joined(separator: "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let sw = try run(["infer", "--model", model, "--input", csv, "--json"])
+        let hw = try run(["infer", "--model", model, "--input", csv, "--device", dev, "--json"])
+        XCTAssertEqual(hw.status, 0, hw.err)
+        XCTAssertEqual(try json(hw.out)["engine"] as? String, "fpga")
+        XCTAssertEqual((try json(sw.out)["forecasts"] as? [[String: Any]])?.map { $0["quantized"] as! [Int] },
+                       (try json(hw.out)["forecasts"] as? [[String: Any]])?.map { $0["quantized"] as! [Int] })
+
+        // A 32 MiB gateway board: slot 20 is written at 20 MiB; slot -16 is refused.
+        let big = "sim:\(dir)/big.sim"
+        r = try run(["sim", "new", "--board", "xc7s15", "--flash", "s25fl256s", "--device", big])
+        XCTAssertEqual(r.status, 0, r.err)
+        r = try run(["sim", "make-bitstream", "\(dir)/a.bit"])
+        r = try run(["flash", "\(dir)/a.bit", "--slot=-16", "--device", big, "--json"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue((try json(r.out)["error"] as? String)?.contains("slot -16") == true, r.out)
+        r = try run(["flash", "\(dir)/a.bit", "--slot", "20", "--device", big, "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try json(r.out)["address"] as? Int, 20 << 20)
+        XCTAssertEqual(try json(r.out)["flashPart"] as? String, "S25FL256S (256 KiB sectors)")
+    }
+
     func testDevicesWithoutHardware() throws {
         let r = try run(["devices"])
         XCTAssertEqual(r.status, 0, r.err)

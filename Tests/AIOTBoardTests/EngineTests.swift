@@ -2,6 +2,8 @@ import AIOTModel
 import Foundation
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 /// Sizes and CRC-32s of the parameter images `tools/aiot/paramimage.py` (`serialize`) builds for the committed
 /// models (tools/tests/test_paramimage.py pins the same table): Swift and Python agree byte for byte.
@@ -71,8 +73,8 @@ final class EngineTests: XCTestCase {
             let after = b.counters(.a)
             XCTAssertEqual(after.roundTrips - before.roundTrips, v.count, "\(name): one round trip per inference")
             let perInference = (after.bytesOut - before.bytesOut) / v.count
-            XCTAssertEqual(perInference, 51 + 2 * v.inputCount, "\(name) bytes out")
-            XCTAssertEqual((after.bytesIn - before.bytesIn) / v.count, 16 + 2 * v.outputCount + 4, "\(name) bytes in")
+            XCTAssertEqual(perInference, 68 + 2 * v.inputCount, "\(name) bytes out")
+            XCTAssertEqual((after.bytesIn - before.bytesIn) / v.count, 16 + 2 * v.outputCount + 4 + 32, "\(name) bytes in")
             XCTAssertEqual(engine.stats.fpgaInferences, v.count)
             XCTAssertEqual(engine.health, .healthy)
         }
@@ -226,13 +228,17 @@ final class CountingAccelerator: Transport {
     let name = "counting"
     var modelledSeconds: Double? { nil }
     let inputOffset = 10, inputBytes: Int
-    init(inputCount: Int) { inputBytes = 2 * inputCount }
-    func execute(_ channel: Channel, _ commands: UnsafeRawBufferPointer, reply: UnsafeMutableRawBufferPointer) throws(LinkError) {
+    /// MODEL_ID as the double reports it after each result.
+    let identity: [UInt8]
+    init(inputCount: Int, identity: [UInt8]) { inputBytes = 2 * inputCount; self.identity = identity }
+    func execute(_ channel: Channel, _ commands: UnsafeRawBufferPointer, reply all: UnsafeMutableRawBufferPointer) throws(LinkError) {
         roundTrips += 1
-        guard commands.count == 51 + inputBytes else {   // not an inference: registers read as zero
-            for k in 0..<reply.count { reply[k] = 0 }
+        guard commands.count == 68 + inputBytes else {   // not an inference: registers read as zero
+            for k in 0..<all.count { all[k] = 0 }
             return
         }
+        for k in 0..<32 { all[all.count - 32 + k] = identity[k] }
+        let reply = UnsafeMutableRawBufferPointer(rebasing: all[0..<(all.count - 32)])
         sequence &+= 1
         var crc = CRC32()
         crc.update(UnsafeRawBufferPointer(rebasing: commands[inputOffset..<(inputOffset + inputBytes)]))

@@ -1,5 +1,7 @@
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 final class FlashTests: XCTestCase {
     func testFlashVerifyBootARealisticImage() throws {

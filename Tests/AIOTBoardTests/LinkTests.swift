@@ -1,6 +1,8 @@
 import FTDI
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 final class MPSSEBuilderTests: XCTestCase {
     func testOpcodesAreByteExact() {
@@ -50,14 +52,16 @@ final class MPSSEBuilderTests: XCTestCase {
             0x8E, 0x07,
             0x89,
             0x80, 0x10, 0x1B, 0x11, 0x04, 0x00, 0x0B, 0x00, 0x30, 0x00, 0x00, 0x20, 0x15, 0x00, 0x80, 0x18, 0x1B,
+            // MODEL_ID read back in the same buffer: whose weights computed the result.
+            0x80, 0x10, 0x1B, 0x11, 0x04, 0x00, 0x0B, 0x00, 0x00, 0x40, 0x00, 0x20, 0x1F, 0x00, 0x80, 0x18, 0x1B,
             0x87,
         ])
         XCTAssertEqual(crc, CRC32.checksum([0x01, 0x00, 0xFE, 0xFF]))
-        XCTAssertEqual(f.buffer.readCount, 22)
+        XCTAssertEqual(f.buffer.readCount, 22 + 32)
         // The default shape: 24 inputs, 1 output.
         let d = InferenceFrame(inputCount: 24, outputCount: 1)
-        XCTAssertEqual(d.buffer.bytes.count, 99)
-        XCTAssertEqual(d.buffer.readCount, 22)
+        XCTAssertEqual(d.buffer.bytes.count, 116)
+        XCTAssertEqual(d.buffer.readCount, 54)
     }
 }
 
@@ -104,8 +108,14 @@ final class FTDITests: XCTestCase {
     }
 
     func testDeviceAddressParsing() throws {
-        XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010"), .ftdi(vendor: 0x0403, product: 0x6010, serial: nil))
-        XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010/FT12345"), .ftdi(vendor: 0x0403, product: 0x6010, serial: "FT12345"))
+        XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010"), .ftdi(vendor: 0x0403, product: 0x6010, serial: nil, board: nil))
+        XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010/FT12345"), .ftdi(vendor: 0x0403, product: 0x6010, serial: "FT12345", board: nil))
+        XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010/FT1?board=icebreaker"),
+                       .ftdi(vendor: 0x0403, product: 0x6010, serial: "FT1", board: "icebreaker"))
+        XCTAssertEqual(try DeviceAddress(parsing: "ftdi://0403:6010?board=icebreaker").description, "ftdi://0403:6010?board=icebreaker")
+        XCTAssertThrowsError(try DeviceAddress(parsing: "ftdi://0403:6010?board=nope")) { e in
+            XCTAssertTrue("\(e)".contains("icebreaker"), "\(e)")
+        }
         XCTAssertEqual(try DeviceAddress(parsing: "sim:/tmp/x"), .sim(path: "/tmp/x"))
         XCTAssertThrowsError(try DeviceAddress(parsing: "usb:1"))
         XCTAssertEqual(try DeviceAddress(parsing: "sim-rtl:/x/aiot-rtl-sim"), .simRTL(executable: "/x/aiot-rtl-sim"))

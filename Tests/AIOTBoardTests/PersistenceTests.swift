@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 final class PersistenceTests: XCTestCase {
     func testASimulatedBoardKeepsItsStateAcrossOpens() throws {

@@ -1,6 +1,8 @@
 import AIOTModel
 import Foundation
 @testable import AIOTBoard
+@testable import AIOTBoardSim
+import AIOTDevices
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -5,6 +5,7 @@ import AIOTModel
 import AIOTMQTT
 import Synchronization
 import AIOTBoard
+import AIOTBoardSim
 @testable import AIOTDaemon
 #if canImport(Glibc)
 import Glibc

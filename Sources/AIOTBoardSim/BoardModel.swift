@@ -1,9 +1,15 @@
-// A faithful model of the gateway board behind the same `Transport` the FT2232H uses: it executes
-// the MPSSE byte streams the hardware would get. Channel A: SPI to an S25FL128S-style flash (only
-// while PROGRAM_B is held low) and to the accelerator register map, plus the PROGRAM_B / INIT_B /
-// DONE / BUSY pins and 7-series configuration from the flash. Channel B: I2C to two PAC1934
-// monitors. Time is simulated; state can persist in a file so that separate `aiotctl` runs act on
-// one board. Faults can be injected to test the host's error paths.
+// A faithful model of a board behind the same `Transport` the FT2232H uses: it executes the MPSSE
+// byte streams the hardware would get. Two boards (AIOTBoard's `BoardProfile`):
+// - the XC7S15 gateway: channel A SPI to an S25FL128S or S25FL256S (32 MiB: 3-byte commands reach
+//   only the lower 16 MiB, the 4-byte ones all of it), only while PROGRAM_B is held low, and to the
+//   accelerator register map; PROGRAM_B / INIT_B / DONE / BUSY and 7-series configuration from the
+//   flash with multiboot fallback. Channel B: I2C to two PAC1934 monitors.
+// - the iCEBreaker-class iCE40UP5K board: W25Q128JV flash, CRESET_B (ADBUS7) / CDONE (ADBUS6),
+//   cold boot through the icemulti header at address 0, warm boot to images 0-3, no fallback, no
+//   power monitors.
+// Time is simulated; state can persist in a file so that separate `aiotctl` runs act on one board.
+// Faults can be injected to test the host's error paths.
+import AIOTBoard
 import AIOTModel
 import Foundation
 
@@ -43,6 +49,7 @@ public final class BoardModel: Transport {
         var programmedBytes = 0     // page-program data bytes received (fault counter)
     }
     struct FPGAState: Codable {
+        /// Held in reset: PROGRAM_B low (7-series) or CRESET_B low (iCE40).
         var programBLow = false
         var configured = false
         var initBHigh = false
@@ -74,6 +81,9 @@ public final class BoardModel: Transport {
         var latchedVsense = [UInt16](repeating: 0, count: 4)
     }
     struct State: Codable {
+        /// Board profile name and flash part (RDID) of this board.
+        var board = BoardProfile.xc7s15Gateway.name
+        var flashJEDEC = FlashPart.s25fl128s.jedec
         var time = 0.0
         var sckHz = [30_000_000.0, 400_000.0]
         var lowValue: [UInt8] = [PinA.idleValue, 0x03]
@@ -99,8 +109,10 @@ public final class BoardModel: Transport {
     var s = State()
     public private(set) var flash: [UInt8]
     var params: [UInt8]
-    public let flashPart: FlashPart = flashParts[0]
-    public let device: FPGAPart = .xc7s15
+    public private(set) var flashPart: FlashPart
+    public private(set) var profile: BoardProfile
+    public var device: FPGAPart { profile.fpga }
+    var isICE40: Bool { profile.family == .ice40 }
     public static let paramCapacity = 32 << 10
     public static let acceleratorClockHz = 100_000_000.0
     /// Master SPI x1 configuration clock (COR0 ConfigRate); sets the modelled configuration time.
@@ -136,13 +148,18 @@ public final class BoardModel: Transport {
          Rail(name: "BOARD 5V", volts: 5.0, idleAmps: 0.060, busyAmps: 0.075, unconfiguredAmps: 0.040),
          Rail(name: "SPARE", volts: 0, idleAmps: 0, busyAmps: 0, unconfiguredAmps: 0)],
     ]
-    public static let pacAddresses: [UInt8] = [0x11, 0x12]
+    var pacAddresses: [UInt8] { profile.powerMonitorAddresses }
     public static let senseOhms = 0.82
 
-    /// A fresh board: blank flash, unconfigured FPGA. With `path`, state is loaded from and saved to it.
-    public init(path: String? = nil) throws(LinkError) {
+    /// A fresh board: blank flash, unconfigured FPGA. With `path`, state is loaded from and saved to
+    /// it (a saved board keeps its own profile and flash part; the arguments apply to a new one).
+    public init(path: String? = nil, profile: BoardProfile = .xc7s15Gateway, flash part: FlashPart? = nil) throws(LinkError) {
         self.path = path
-        flash = [UInt8](repeating: 0xFF, count: flashParts[0].sizeBytes)
+        self.profile = profile
+        flashPart = part ?? (profile.family == .ice40 ? .w25q128jv : .s25fl128s)
+        s.board = profile.name
+        s.flashJEDEC = flashPart.jedec
+        flash = [UInt8](repeating: 0xFF, count: flashPart.sizeBytes)
         params = [UInt8](repeating: 0, count: Self.paramCapacity)
         if let path, FileManager.default.fileExists(atPath: path) { try load(path) }
     }
@@ -160,13 +177,22 @@ public final class BoardModel: Transport {
             throw LinkError(.other, "\(path) is not a simulated board state file; remove it or pick another sim: path")
         }
         let n = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24
-        guard b.count == 12 + n + flash.count + params.count else {
+        guard b.count >= 12 + n else {
             throw LinkError(.other, "\(path) is truncated or from another version; remove it to start a fresh board")
         }
         do {
             s = try JSONDecoder().decode(State.self, from: Data(b[12..<(12 + n)]))
         } catch {
             throw LinkError(.other, "\(path): bad board state (\(error)); remove it to start a fresh board")
+        }
+        guard let prof = BoardProfile.named(s.board), let part = AIOTBoard.flashPart(jedec: s.flashJEDEC) else {
+            throw LinkError(.other, "\(path): unknown board \(s.board) or flash; remove it to start a fresh board")
+        }
+        profile = prof
+        flashPart = part
+        flash = [UInt8](repeating: 0xFF, count: part.sizeBytes)
+        guard b.count == 12 + n + flash.count + params.count else {
+            throw LinkError(.other, "\(path) is truncated or from another version; remove it to start a fresh board")
         }
         flash = Array(b[(12 + n)..<(12 + n + flash.count)])
         params = Array(b[(12 + n + flash.count)...])
@@ -232,11 +258,33 @@ public final class BoardModel: Transport {
         // PROGRAM_B is an input with a pull-up on the FPGA side: if the host still drives it low,
         // the FPGA waits in reset.
         s.fpga = FPGAState()
-        if !level(s.highValue, s.highDirection, PinAHigh.programB, pull: true) {
+        if resetPinLow() {
             s.fpga.programBLow = true
             return
         }
         configure(from: 0, multiboot: false)
+    }
+
+    /// Whether the host drives the reset pin low (PROGRAM_B on ACBUS0, or CRESET_B on ADBUS7).
+    func resetPinLow() -> Bool {
+        isICE40 ? !level(s.lowValue[0], s.lowDirection[0], PinA.cresetB, pull: true)
+            : !level(s.highValue, s.highDirection, PinAHigh.programB, pull: true)
+    }
+
+    /// Follows the reset pin: asserting it stops the FPGA and frees the flash; releasing it loads
+    /// the power-on image.
+    func resetPinChanged() {
+        let low = resetPinLow()
+        if low && !s.fpga.programBLow {
+            s.fpga.programBLow = true
+            s.fpga.configured = false
+            s.fpga.initBHigh = false
+            s.fpga.doneAt = nil
+            resetAccelerator()
+        } else if !low && s.fpga.programBLow {
+            s.fpga.programBLow = false
+            configure(from: 0, multiboot: false)
+        }
     }
 
     public func counters(_ channel: Channel) -> LinkCounters { s.counters[channel.rawValue] }
@@ -306,7 +354,7 @@ public final class BoardModel: Transport {
                 try emit(channel == .a ? pinsA() : pinsB())
                 i += 1
             case MPSSE.readHigh:
-                try emit(channel == .a ? (s.fpga.programBLow ? 0 : PinAHigh.programB) : 0xFF)
+                try emit(channel == .a ? (isICE40 ? s.highValue : (s.fpga.programBLow ? 0 : PinAHigh.programB)) : 0xFF)
                 i += 1
             case 0x10, 0x11, 0x31, 0x34, 0x20, 0x24:
                 let count = Int(try arg(1)) | Int(try arg(2)) << 8 + 1
@@ -384,12 +432,16 @@ public final class BoardModel: Transport {
         s.lowValue[ch] = value
         s.lowDirection[ch] = direction
         if channel == .a {
+            // iCE40: CRESET_B shares this byte. Reset takes effect before a chip select falls in
+            // the same command, and is released after the selects rise.
+            if isICE40 && resetPinLow() { resetPinChanged() }
             let accWas = level(old.0, old.1, PinA.accCS, pull: true), accNow = level(value, direction, PinA.accCS, pull: true)
             let flWas = level(old.0, old.1, PinA.flashCS, pull: true), flNow = level(value, direction, PinA.flashCS, pull: true)
             if accWas && !accNow { accSelect() }
             if !accWas && accNow { accDeselect() }
             if flWas && !flNow { flashSelect() }
             if !flWas && flNow { flashDeselect() }
+            if isICE40 && !resetPinLow() { resetPinChanged() }
         } else {
             let sclWas = level(old.0, old.1, PinB.scl, pull: true), sdaWas = level(old.0, old.1, PinB.sdaOut, pull: true)
             let scl = level(value, direction, PinB.scl, pull: true), sda = level(value, direction, PinB.sdaOut, pull: true)
@@ -401,17 +453,7 @@ public final class BoardModel: Transport {
     func setHigh(value: UInt8, direction: UInt8) {
         s.highValue = value
         s.highDirection = direction
-        let low = !level(value, direction, PinAHigh.programB, pull: true)
-        if low && !s.fpga.programBLow {
-            s.fpga.programBLow = true
-            s.fpga.configured = false
-            s.fpga.initBHigh = false
-            s.fpga.doneAt = nil
-            resetAccelerator()
-        } else if !low && s.fpga.programBLow {
-            s.fpga.programBLow = false
-            configure(from: 0, multiboot: false)
-        }
+        if !isICE40 { resetPinChanged() }   // ACBUS is not wired to the iCE40's configuration pins
     }
 
     func pinsA() -> UInt8 {
@@ -424,7 +466,10 @@ public final class BoardModel: Transport {
         if level(val, d, PinA.mosi, pull: false) { v |= PinA.mosi }
         if s.fpga.configured && s.accel.busy { v |= PinA.busy }
         if let t = s.fpga.doneAt, s.time >= t, s.fpga.configured { v |= PinA.done }
-        if s.fpga.initBHigh { v |= PinA.initB }
+        if isICE40 {
+            // ADBUS7 reads CRESET_B itself (pulled up unless the host drives it low).
+            if level(val, d, PinA.cresetB, pull: true) { v |= PinA.cresetB }
+        } else if s.fpga.initBHigh { v |= PinA.initB }
         return v
     }
 
@@ -468,30 +513,48 @@ public final class BoardModel: Transport {
 
     var flashBusy: Bool { s.time < s.flash.busyUntil }
 
+    /// Address bytes of an addressed flash command; nil for commands without an address or ones
+    /// this part does not have. 3-byte forms reach the lower 16 MiB only (the S25FL256S's bank
+    /// register is 0 after power-up and nothing here changes it): a 32 MiB part wraps there.
+    func addressBytes(_ cmd: UInt8) -> Int? {
+        switch cmd {
+        case FlashCommand.read, FlashCommand.pageProgram, flashPart.eraseOpcode: 3
+        case FlashCommand.read4, FlashCommand.pageProgram4, FlashCommand.sectorErase4:
+            flashPart.jedec[0] == 0x01 ? 4 : nil   // the Spansion S25FL-S family has the 4-byte set
+        default: nil
+        }
+    }
+
+    func frameAddress(_ n: Int) -> Int {
+        let a = (1...n).reduce(0) { $0 << 8 | Int(spiFrame[$1]) }
+        return a % flash.count
+    }
+
     func flashTransfer(_ mosi: UInt8) -> UInt8 {
         let index = spiFrame.count
         spiFrame.append(mosi)
         let cmd = spiFrame[0]
         if index == 0 { return 0xFF }
+        let n = addressBytes(cmd) ?? 0
         switch cmd {
         case FlashCommand.readID:
             let id: [UInt8] = flashPart.jedec + [0x4D, 0x00, 0x80]
             return index - 1 < id.count ? id[index - 1] : 0xFF
         case FlashCommand.readStatus:
             return s.flash.status | (flashBusy ? FlashCommand.wip : 0) | (s.flash.wel ? FlashCommand.wel : 0)
-        case FlashCommand.read where !flashBusy:
-            if index == 3 { spiAddress = Int(spiFrame[1]) << 16 | Int(spiFrame[2]) << 8 | Int(spiFrame[3]) }
-            if index >= 4 {
+        case FlashCommand.read, FlashCommand.read4 where n > 0 && !flashBusy:
+            if index == n { spiAddress = frameAddress(n) }
+            if index > n {
                 let v = flash[spiAddress % flash.count]
                 spiAddress += 1
                 return v
             }
             return 0xFF
-        case FlashCommand.pageProgram where !flashBusy && s.flash.wel:
-            if index >= 4 {
-                let a = Int(spiFrame[1]) << 16 | Int(spiFrame[2]) << 8 | Int(spiFrame[3])
+        case FlashCommand.pageProgram, FlashCommand.pageProgram4 where n > 0 && !flashBusy && s.flash.wel:
+            if index > n {
+                let a = frameAddress(n)
                 let page = a & ~(flashPart.pageBytes - 1)
-                let addr = page + (a + index - 4) % flashPart.pageBytes
+                let addr = page + (a + index - n - 1) % flashPart.pageBytes
                 if let k = s.faults.powerLossAtFlashByte, s.flash.programmedBytes == k {
                     // Power fails while this page is being loaded: the cells already programmed keep
                     // their data, the byte in flight is torn, the rest of the page stays erased.
@@ -514,16 +577,16 @@ public final class BoardModel: Transport {
         defer { selected = .none }
         guard selected == .flash, let cmd = spiFrame.first else { return }
         if flashBusy { return }  // only RDSR is served while an operation runs
+        let n = addressBytes(cmd) ?? 0
         switch cmd {
         case FlashCommand.writeEnable where spiFrame.count == 1:
             s.flash.wel = true
-        case FlashCommand.sectorErase where spiFrame.count == 4 && s.flash.wel:
-            let a = Int(spiFrame[1]) << 16 | Int(spiFrame[2]) << 8 | Int(spiFrame[3])
-            let start = a & ~(flashPart.sectorBytes - 1)
+        case flashPart.eraseOpcode, FlashCommand.sectorErase4 where n > 0 && spiFrame.count == 1 + n && s.flash.wel:
+            let start = frameAddress(n) & ~(flashPart.sectorBytes - 1)
             for k in start..<(start + flashPart.sectorBytes) { flash[k] = 0xFF }
             s.flash.busyUntil = s.time + flashPart.sectorEraseSeconds
             s.flash.wel = false
-        case FlashCommand.pageProgram where spiFrame.count >= 5 && s.flash.wel:
+        case FlashCommand.pageProgram, FlashCommand.pageProgram4 where n > 0 && spiFrame.count > 1 + n && s.flash.wel:
             for (a, v) in pageBuffer { flash[a] &= v }   // NOR programming only clears bits
             s.flash.busyUntil = s.time + flashPart.pageProgramSeconds
             s.flash.wel = false
@@ -546,7 +609,8 @@ public final class BoardModel: Transport {
     /// Loads a bitstream from `address`, as the configuration logic does; a failed multiboot falls
     /// back to the golden image at address 0.
     func configure(from address: Int, multiboot: Bool) {
-        let limit = min(FlashLayout.slotBytes * 4, flash.count - address)
+        if isICE40 { return configureICE40(header: multiboot ? address : 0) }
+        let limit = min(SlotLayout.xilinx7.slotBytes * 4, flash.count - address)
         let scan = Bitstream.scanPackets(flash, from: address, limit: limit)
         var error: String?
         if scan.syncOffset == nil || scan.syncOffset! > 4096 {
@@ -584,6 +648,48 @@ public final class BoardModel: Transport {
         s.fpga.lastError = nil
         resetAccelerator()
     }
+
+    /// iCE40 (TN1248): the configuration logic reads at `header` (0 at power-on / CRESET_B, 32 x
+    /// (image + 1) on warm boot). A multi-image header entry there sends it on to its boot address;
+    /// a plain image at 0 also configures. Any failure leaves CDONE low: there is no fallback.
+    func configureICE40(header: Int) {
+        s.time += 0.001   // CRESET_B release to the first SPI read
+        var address = header
+        var scan = ICE40Bitstream.scan(flash, from: address, limit: 64)
+        if scan.reboot, let target = scan.bootAddress, target < flash.count {
+            address = target
+        }
+        scan = ICE40Bitstream.scan(flash, from: address, limit: min(SlotLayout.ice40.slotBytes, flash.count - address))
+        var error: String?
+        if scan.preambleOffset == nil {
+            error = "no iCE40 preamble at 0x\(String(address, radix: 16))"
+        } else if let e = scan.error {
+            error = e
+        } else if !scan.wakeup {
+            error = "image at 0x\(String(address, radix: 16)) has no wakeup"
+        } else if scan.device != device.name {
+            error = "image for \(scan.device ?? "an unknown device"), the FPGA is \(device.name)"
+        } else if scan.crcErrors > 0 || scan.crcChecks == 0 {
+            error = "configuration CRC error"
+        }
+        s.fpga.fallback = false
+        s.fpga.loadedFrom = address
+        if let error {
+            s.fpga.configured = false
+            s.fpga.initBHigh = false
+            s.fpga.doneAt = nil
+            s.fpga.lastError = error
+            return
+        }
+        s.fpga.configured = true
+        s.fpga.initBHigh = true
+        s.fpga.doneAt = s.time + Double(scan.consumed) * 8 / Self.ice40ConfigClockHz
+        s.fpga.lastError = nil
+        resetAccelerator()
+    }
+
+    /// iCE40 master SPI configuration clock ("low" frequency range).
+    public static let ice40ConfigClockHz = 12_000_000.0
 
     // MARK: accelerator
 
@@ -668,8 +774,12 @@ public final class BoardModel: Transport {
         if spiFrame.first == 0x02 && spiFrame.count >= 8 && (0x18..<0x1C).contains(Int(spiFrame[1]) << 16 | Int(spiFrame[2]) << 8 | Int(spiFrame[3])) {
             let a = Int(spiFrame[1]) << 16 | Int(spiFrame[2]) << 8 | Int(spiFrame[3])
             if a == 0x18 && Array(spiFrame[4..<8]) == [0x49, 0x50, 0x52, 0x47] {
-                let target = Int(u32(0x14) & 0xFF_FFFF)
-                configure(from: target, multiboot: true)
+                if isICE40 {
+                    // SB_WARMBOOT: S1:S0 = MULTIBOOT_ADDR[1:0] selects header entry 1...4.
+                    configure(from: 32 * (Int(u32(0x14) & 3) + 1), multiboot: true)
+                } else {
+                    configure(from: Int(u32(0x14) & 0xFF_FFFF), multiboot: true)
+                }
                 return
             }
         }
@@ -801,7 +911,7 @@ public final class BoardModel: Transport {
         switch i2cPhase {
         case .address:
             let addr = b >> 1
-            if let dev = Self.pacAddresses.firstIndex(of: addr) {
+            if let dev = pacAddresses.firstIndex(of: addr) {
                 i2cDevice = dev
                 i2cLastAck = 0
                 if b & 1 == 1 {
@@ -895,3 +1005,5 @@ public final class BoardModel: Transport {
         }
     }
 }
+
+func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)] }
