@@ -11,7 +11,7 @@ struct PowerCommand: ParsableCommand {
     @OptionGroup var board: BoardOptions
 
     func run() throws {
-        try withBoard(board, { b in try PowerMonitor(transport: b.transport).read(resetAccumulators: !keep) }, text: { rails in
+        try withBoard(board, { b in try PowerMonitor(transport: b.transport, profile: b.session.profile).read(resetAccumulators: !keep) }, text: { rails in
             rails.map { r in
                 String(format: "0x%02x ch%d %@ %6.3f V %8.2f mA %8.2f mW %10.4f J over %.2f s",
                        r.monitor, r.channel, r.name.padding(toLength: 14, withPad: " ", startingAt: 0) as NSString, r.volts, r.amps * 1000, r.watts * 1000, r.joules,

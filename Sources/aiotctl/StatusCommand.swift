@@ -9,6 +9,7 @@ struct StatusCommand: ParsableCommand {
 
     struct Report: Encodable {
         var device: String
+        var board: String
         var pins: ConfigPins
         var accelerator: AcceleratorInfo?
         var link: LinkCounters
@@ -20,10 +21,12 @@ struct StatusCommand: ParsableCommand {
             let link = b.link
             let pins = try link.pins()
             let info = pins.done ? try link.info() : nil
-            return Report(device: b.transport.name, pins: pins, accelerator: info?.present == true ? info : nil,
+            return Report(device: b.transport.name, board: b.session.profile.name, pins: pins, accelerator: info?.present == true ? info : nil,
                           link: b.transport.counters(.a), modelledSeconds: b.transport.modelledSeconds)
         }, text: { r in
-            var s = "\(r.device): PROGRAM_B \(r.pins.programB ? "released" : "held low"), INIT_B \(r.pins.initB ? "high" : "low"), DONE \(r.pins.done ? "high" : "low")"
+            var s = r.board == BoardProfile.icebreaker.name
+                ? "\(r.device) (\(r.board)): CRESET_B \(r.pins.programB ? "released" : "held low"), CDONE \(r.pins.done ? "high" : "low")"
+                : "\(r.device) (\(r.board)): PROGRAM_B \(r.pins.programB ? "released" : "held low"), INIT_B \(r.pins.initB ? "high" : "low"), DONE \(r.pins.done ? "high" : "low")"
             guard let a = r.accelerator else { return s + "\naccelerator: not answering (FPGA not configured?)" }
             s += "\naccelerator \(a.version ?? "?"): \(a.busy ? "busy" : "idle"), sequence \(a.sequence), image from \(hexAddress(a.bootAddress))\(a.fallback ? " (FALLBACK to golden)" : "")"
             s += "\nshape: " + ["window", "features", "d_model", "heads", "layers", "horizon"].map { "\($0)=\(a.shape[$0] ?? 0)" }.joined(separator: " ")
