@@ -40,9 +40,10 @@ public struct BoardProfile: Sendable, Equatable {
                     ["FLASH 3.3V", "FT2232H 3.3V", "BOARD 5V", "SPARE"]],
         senseOhms: 0.82)
 
-    /// An iCEBreaker-class board: iCE40UP5K, FT2232H, 16 MiB W25Q128JV, CRESET_B on ADBUS7 and
-    /// CDONE on ADBUS6 (as the iCEBreaker wires them); the accelerator's chip select and BUSY on
-    /// ADBUS3 / ADBUS5 (PMOD wiring documented in docs/board.md). No power monitors.
+    /// An iCEBreaker-class board: iCE40UP5K, FT2232H, 16 MiB W25Q128JV, flash SS on ADBUS4, CDONE on
+    /// ADBUS6 and CRESET_B on ADBUS7 (as the iCEBreaker wires them, and iceprog drives them); the
+    /// accelerator's chip select and BUSY on ADBUS3 / ADBUS5, this project's assignment (docs/board.md).
+    /// No power monitors.
     public static let icebreaker = BoardProfile(
         name: "icebreaker", fpga: .ice40up5k, layout: .ice40, resetLine: .cresetOnADBUS7,
         powerMonitorAddresses: [], railNames: [], senseOhms: 0)

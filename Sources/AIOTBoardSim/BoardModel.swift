@@ -542,7 +542,7 @@ public final class BoardModel: Transport {
             return index - 1 < id.count ? id[index - 1] : 0xFF
         case FlashCommand.readStatus:
             return s.flash.status | (flashBusy ? FlashCommand.wip : 0) | (s.flash.wel ? FlashCommand.wel : 0)
-        case FlashCommand.read, FlashCommand.read4 where n > 0 && !flashBusy:
+        case let c where (c == FlashCommand.read || c == FlashCommand.read4) && n > 0 && !flashBusy:
             if index == n { spiAddress = frameAddress(n) }
             if index > n {
                 let v = flash[spiAddress % flash.count]
@@ -550,7 +550,7 @@ public final class BoardModel: Transport {
                 return v
             }
             return 0xFF
-        case FlashCommand.pageProgram, FlashCommand.pageProgram4 where n > 0 && !flashBusy && s.flash.wel:
+        case let c where (c == FlashCommand.pageProgram || c == FlashCommand.pageProgram4) && n > 0 && !flashBusy && s.flash.wel:
             if index > n {
                 let a = frameAddress(n)
                 let page = a & ~(flashPart.pageBytes - 1)
@@ -581,12 +581,12 @@ public final class BoardModel: Transport {
         switch cmd {
         case FlashCommand.writeEnable where spiFrame.count == 1:
             s.flash.wel = true
-        case flashPart.eraseOpcode, FlashCommand.sectorErase4 where n > 0 && spiFrame.count == 1 + n && s.flash.wel:
+        case let c where (c == flashPart.eraseOpcode || c == FlashCommand.sectorErase4) && n > 0 && spiFrame.count == 1 + n && s.flash.wel:
             let start = frameAddress(n) & ~(flashPart.sectorBytes - 1)
             for k in start..<(start + flashPart.sectorBytes) { flash[k] = 0xFF }
             s.flash.busyUntil = s.time + flashPart.sectorEraseSeconds
             s.flash.wel = false
-        case FlashCommand.pageProgram, FlashCommand.pageProgram4 where n > 0 && spiFrame.count > 1 + n && s.flash.wel:
+        case let c where (c == FlashCommand.pageProgram || c == FlashCommand.pageProgram4) && n > 0 && spiFrame.count > 1 + n && s.flash.wel:
             for (a, v) in pageBuffer { flash[a] &= v }   // NOR programming only clears bits
             s.flash.busyUntil = s.time + flashPart.pageProgramSeconds
             s.flash.wel = false

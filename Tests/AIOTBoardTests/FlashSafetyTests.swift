@@ -77,6 +77,25 @@ final class FlashSafetyTests: XCTestCase {
         try link.releaseReset()
     }
 
+    /// The model keeps the NOR rules for both address widths: a page program without WREN, or
+    /// while the part is busy, changes nothing.
+    func testTheModelIgnoresProgramsWithoutWriteEnable() throws {
+        let (board, link, _) = try bootedBoard256()
+        try link.holdInReset()
+        for (op, address) in [(FlashCommand.pageProgram, [UInt8]([0x10, 0x00, 0x00])), (FlashCommand.pageProgram4, [0x01, 0x10, 0x00, 0x00])] {
+            _ = try link.run { b in
+                b.setLow(value: PinA.accCS, direction: PinA.busDirection)
+                b.writeHeader(count: 1 + address.count + 4)
+                b.appendData(op)
+                for x in address + [1, 2, 3, 4] { b.appendData(x) }
+                b.setLow(value: PinA.idleValue, direction: PinA.busDirection)
+            }
+        }
+        XCTAssertTrue(board.flash[0x100000..<0x100004].allSatisfy { $0 == 0xFF })
+        XCTAssertTrue(board.flash[0x1100000..<0x1100004].allSatisfy { $0 == 0xFF })
+        try link.releaseReset()
+    }
+
     /// Slots 16-31 of the 32 MiB part land where they say (4-byte addressing), verify reads them
     /// from there, and slot 4 below is untouched.
     func testUpperSlotsOfThe32MiBPartAreWrittenWhereTheySay() throws {
