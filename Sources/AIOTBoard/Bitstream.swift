@@ -183,7 +183,7 @@ public struct Bitstream: Sendable {
         if let e = s.error { throw BitstreamError("iCE40 image: \(e); rebuild it with icepack") }
         guard s.wakeup || s.reboot else { throw BitstreamError("iCE40 image has no wakeup command; it is truncated") }
         var info = BitstreamInfo(format: "ice40-bin", family: .ice40, payloadOffset: 0, payloadLength: bytes.count,
-                                 frameWords: 0, crcChecks: s.crcChecks, crcOK: s.crcErrors == 0)
+                                 frameWords: 0, crcChecks: s.crcChecks, crcOK: s.crcErrors == 0 && s.crcChecks > 0)
         info.syncOffset = p
         info.ice40 = ICE40Info(device: s.device, cramWidth: s.cramWidth, cramHeight: s.cramHeight, cramBytes: s.cramBytes,
                                bramBytes: s.bramBytes, freqRange: s.freqRange,

@@ -70,6 +70,45 @@ final class ICE40Tests: XCTestCase {
         XCTAssertNil(try Bitstream(bytes: other.bitFile()).info.fpgaPart)
     }
 
+    /// Damaged images (flipped command bytes, truncations, random lengths in the command stream)
+    /// give a typed error or a parse with `crcOK == false`, never a trap. Seeded; the seed is in
+    /// every failure message.
+    func testDamagedImagesNeverTrap() throws {
+        let seed: UInt64 = 2026
+        var g = SplitMix(state: seed)
+        let good = ICE40BitstreamGenerator().bitFile()
+        let header = ICE40Bitstream.header(layout: .ice40)
+        let crcStart = try XCTUnwrap(ICE40Bitstream.scan(good).preambleOffset) + 8   // after "51 00 01 05"
+        var detected = 0
+        for k in 0..<100 {
+            var b = k % 3 == 2 ? header : good
+            var changedAt: Int?
+            switch k % 4 {
+            case 0:
+                let at = g.int(0...min(200, b.count - 1))
+                let v = UInt8(g.int(0...255))
+                if v != b[at] { changedAt = at }
+                b[at] = v
+            case 1: b = Array(b[0..<g.int(0...b.count - 1)])
+            case 2: for _ in 0..<8 { b[g.int(0...b.count - 1)] = UInt8(g.int(0...255)) }
+            default: b = (0..<g.int(0...64)).map { _ in UInt8(g.int(0...255)) } + ICE40Bitstream.preamble + (0..<g.int(0...64)).map { _ in UInt8(g.int(0...255)) }
+            }
+            do {
+                let bit = try Bitstream(bytes: b)
+                // One changed byte of the image after the CRC reset: CRC-16 catches every one.
+                if let at = changedAt, at >= crcStart, k % 3 != 2 {
+                    XCTAssertFalse(bit.info.crcOK, "seed \(seed) case \(k): byte \(at) changed, CRC still OK")
+                    detected += 1
+                }
+            } catch {
+                XCTAssertFalse("\(error)".isEmpty, "seed \(seed) case \(k)")
+                if changedAt != nil { detected += 1 }
+            }
+            _ = ICE40Bitstream.scan(b, from: g.int(0...b.count), limit: g.int(0...200))
+        }
+        XCTAssertGreaterThan(detected, 5, "seed \(seed): the single-byte cases must exercise the check")
+    }
+
     func testTheMultiImageHeaderIsIcemulti() {
         let h = ICE40Bitstream.header(layout: .ice40)
         XCTAssertEqual(h.count, 160)
