@@ -51,15 +51,13 @@ public struct ModelIO: Sendable, Equatable {
         self.samplingPeriod = samplingPeriod
     }
 
-    /// §9: q_in = SAT_b(z_in + round_half_away(((x - mean_f) / std_f) / s_in)), in this order, in double.
+    /// §9 through the model's one quantizer (AIOTModel.quantizeReading), so the live path gives
+    /// the integers numpy and `aiotctl infer` give.
     @inline(__always)
     public func quantize(_ x: Double, feature f: Int) -> Int32 {
         let ft = features[f]
-        let r = (((x - ft.mean) / ft.std) / inputScale).rounded(.toNearestOrAwayFromZero)
-        let lo = -Double(1 << (inputBits - 1)), hi = Double((1 << (inputBits - 1)) - 1)
-        // Clamp before converting so an absurd reading saturates instead of trapping.
-        let v = Double(inputZeroPoint) + min(max(r, lo - 2 * 65536), hi + 2 * 65536)
-        return Int32(min(max(v, lo), hi))
+        return quantizeReading(x, mean: ft.mean, std: ft.std, scale: inputScale, zeroPoint: inputZeroPoint,
+                               lo: Int32(-(1 << (inputBits - 1))), hi: Int32((1 << (inputBits - 1)) - 1))
     }
 
     /// §9: y = ((q_out - z_out) * s_out) * std_y + mean_y.
