@@ -11,8 +11,14 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// One `[[stream]]`: a template serving every sensor its pattern matches, all on one shared model.
 public struct StreamConfig: Sendable, Equatable {
-    public var sensor: String
+    /// A label for status and logs ("stream[i]" when not given).
+    public var name: String
+    /// `sensor = "x"` (one sensor, the original form) or `sensors = ["a", "b-*", "+"]`.
+    public var sensors: SensorPattern
+    /// The pattern as written: the sensor's name for a one-sensor stanza.
+    public var sensor: String { sensors.description }
     public var model: String
     /// nil: the model's sampling_period_s.
     public var periodSeconds: Double?
@@ -46,6 +52,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// The `[board]` section (docs/board.md): link and energy settings for the fpga engine.
     public var board = BoardSettings()
     public var streams: [StreamConfig]
+    /// Live sensors at most (limits.max_sensors) and their idle eviction (limits.sensor_idle_s).
+    public var sensorLimits = SensorLimits()
 
     public struct BoardSettings: Sendable, Equatable {
         /// Channel A SPI clock of a real FT2232H (the board model ignores it).
@@ -121,12 +129,31 @@ struct Reader {
         guard range.contains(i) else { throw err(path, "\(i) is outside \(range.lowerBound)...\(range.upperBound)") }
         return i
     }
-    func double(_ t: TOMLTable?, _ key: String, _ path: String, default d: Double?, min: Double) throws(ConfigError) -> Double? {
+    /// Every number is bounded above as well: `Duration.seconds(x)` traps near 1.8e20, and no
+    /// setting means anything beyond a few years.
+    func double(_ t: TOMLTable?, _ key: String, _ path: String, default d: Double?, min: Double, max: Double = 1e9) throws(ConfigError) -> Double? {
         guard let v = t?[key] else { return d }
         let x: Double
         if let i = v.int { x = Double(i) } else if let f = v.double { x = f } else { throw err(path, "expected a number, got \(v.type)") }
-        guard x.isFinite, x >= min else { throw err(path, "\(x) must be a finite number >= \(min)") }
+        guard x.isFinite, x >= min, x <= max else { throw err(path, "\(x) must be a finite number in \(min)...\(max)") }
         return x
+    }
+    func sensorPattern(_ t: TOMLTable, _ p: String) throws(ConfigError) -> SensorPattern {
+        let list: [String]
+        switch (t["sensor"], t["sensors"]) {
+        case (nil, nil): throw err("\(p).sensor", "missing; name the sensor (sensor = \"x\") or the sensors (sensors = [\"a\", \"b-*\"] or [\"+\"])")
+        case (.some, .some): throw err("\(p).sensors", "give sensor or sensors, not both")
+        case (.some, nil): list = [try name(try string(t, "sensor", "\(p).sensor"), "\(p).sensor")]
+        case (nil, .some(let v)):
+            guard let a = v.array else { throw err("\(p).sensors", "expected an array of names, globs or \"+\"") }
+            var l: [String] = []
+            for (i, x) in a.enumerated() {
+                guard let s = x.string else { throw err("\(p).sensors[\(i)]", "expected a string, got \(x.type)") }
+                l.append(s)
+            }
+            list = l
+        }
+        do { return try SensorPattern(list) } catch { throw err(list.count == 1 && t["sensor"] != nil ? "\(p).sensor" : "\(p).sensors", error.description) }
     }
     func bool(_ t: TOMLTable?, _ key: String, _ path: String, default d: Bool) throws(ConfigError) -> Bool {
         guard let v = t?[key] else { return d }
@@ -191,15 +218,22 @@ struct Reader {
                 if v.contains("+") || v.contains("#") { throw err("topics.\(key)", "\"\(v)\" must not contain MQTT wildcards") }
                 return v
             }
+            func level(_ key: String, _ v: String, _ placeholder: String) throws(ConfigError) {
+                do { _ = try TopicPattern(v, placeholder: "{\(placeholder)}") } catch { throw err("topics.\(key)", error.description) }
+            }
             topics.readings = try tpl("readings", topics.readings, needs: "sensor")
             topics.forecasts = try tpl("forecasts", topics.forecasts, needs: "sensor")
             topics.status = try tpl("status", topics.status, needs: nil)
             topics.commands = try tpl("commands", topics.commands, needs: "name")
             topics.replies = try tpl("replies", topics.replies, needs: "id")
             topics.energy = try tpl("energy", topics.energy, needs: nil)
+            try level("readings", topics.readings, "sensor")
+            try level("forecasts", topics.forecasts, "sensor")
+            try level("commands", topics.commands, "name")
+            try level("replies", topics.replies, "id")
         }
         let limits = try table(root, "limits")
-        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity"]) }
+        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity", "max_sensors", "sensor_idle_s"]) }
         let log = try table(root, "log")
         if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level"]) }
         let level = try string(log, "level", "log.level", default: "info")
@@ -244,13 +278,18 @@ struct Reader {
         for (i, item) in arr.enumerated() {
             let p = "stream[\(i)]"
             guard let t = item.table else { throw err(p, "expected a table") }
-            try checkKeys(t, p, ["sensor", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "feature_topics"])
-            let sensor = try name(try string(t, "sensor", "\(p).sensor"), "\(p).sensor")
-            guard sensors.insert(sensor).inserted else { throw err("\(p).sensor", "\"\(sensor)\" is used by another stream or feature topic") }
+            try checkKeys(t, p, ["name", "sensor", "sensors", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "feature_topics"])
+            let pattern = try sensorPattern(t, p)
+            // Exact names belong to one stanza; globs and "+" may overlap (the most specific wins).
+            for case .exact(let bytes) in pattern.items {
+                let sensor = String(decoding: bytes, as: UTF8.self)
+                guard sensors.insert(sensor).inserted else { throw err("\(p).sensor", "\"\(sensor)\" is used by another stream or feature topic") }
+            }
             let model = try string(t, "model", "\(p).model")
             guard FileManager.default.isReadableFile(atPath: model) else { throw err("\(p).model", "\(model) is not a readable file") }
             var ft: [String: String] = [:]
             if let fv = t["feature_topics"] {
+                guard pattern.singleName != nil else { throw err("\(p).feature_topics", "only a stream naming one sensor (sensor = \"x\") can take feature topics") }
                 guard let ftt = fv.table else { throw err("\(p).feature_topics", "expected a table of feature = \"sensor\"") }
                 for k in ftt.keys {
                     let s = try name(try string(ftt, k, "\(p).feature_topics.\(k)"), "\(p).feature_topics.\(k)")
@@ -259,14 +298,17 @@ struct Reader {
                 }
             }
             streams.append(StreamConfig(
-                sensor: sensor, model: model,
+                name: try optString(t, "name", "\(p).name") ?? p, sensors: pattern, model: model,
                 periodSeconds: try double(t, "period_s", "\(p).period_s", default: nil, min: 0.001),
                 policy: WindowPolicy(reorderSteps: try int(t, "reorder_steps", "\(p).reorder_steps", default: 2, range: 0...64),
                                      maxGapFill: try int(t, "max_gap_fill", "\(p).max_gap_fill", default: 3, range: 0...1024),
-                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0)!),
+                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0, max: 1e12)!),
                 featureTopics: ft))
         }
         guard !streams.isEmpty else { throw err("stream", "empty; add at least one [[stream]]") }
+        let sensorLimits = SensorLimits(
+            maxSensors: try int(limits, "max_sensors", "limits.max_sensors", default: 10_000, range: 1...1_000_000),
+            idleSeconds: try double(limits, "sensor_idle_s", "limits.sensor_idle_s", default: 3600, min: 1, max: 1e9)!)
 
         return DaemonConfig(
             gateway: gateway, mqtt: mqtt, qos: qosInt == 0 ? .atMostOnce : .atLeastOnce, topics: topics,
@@ -283,6 +325,7 @@ struct Reader {
             engineDevice: device,
             engineUpload: upload,
             board: board,
-            streams: streams)
+            streams: streams,
+            sensorLimits: sensorLimits)
     }
 }
