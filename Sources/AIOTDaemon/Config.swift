@@ -35,6 +35,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxPayloadBytes: Int
     /// Messages buffered between the network thread and the processing thread.
     public var queueCapacity: Int
+    /// Bytes (payload + 64 per message) buffered there at most (limits.queue_bytes).
+    public var queueBytes: Int = 16 << 20
+    /// The energy log is fsynced this often (log.fsync_interval_s), besides rotation and shutdown.
+    public var logFsyncSeconds: Double = 5
     public var logDirectory: String
     public var logMaxBytes: Int
     public var logLevel: String
@@ -103,74 +107,6 @@ public struct DaemonConfig: Sendable, Equatable {
 /// Typed access with key paths in messages ("mqtt.port: expected ...").
 struct Reader {
     let source: String
-    func err(_ key: String, _ what: String) -> ConfigError { ConfigError("\(source): \(key): \(what)") }
-
-    func checkKeys(_ t: TOMLTable, _ prefix: String, _ allowed: Set<String>) throws(ConfigError) {
-        for k in t.keys where !allowed.contains(k) {
-            throw err(prefix.isEmpty ? k : "\(prefix).\(k)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
-        }
-    }
-    func string(_ t: TOMLTable?, _ key: String, _ path: String, default d: String? = nil) throws(ConfigError) -> String {
-        guard let v = t?[key] else {
-            if let d { return d }
-            throw err(path, "missing; add it as a string")
-        }
-        guard let s = v.string else { throw err(path, "expected a string, got \(v.type)") }
-        return s
-    }
-    func optString(_ t: TOMLTable?, _ key: String, _ path: String) throws(ConfigError) -> String? {
-        guard let v = t?[key] else { return nil }
-        guard let s = v.string else { throw err(path, "expected a string, got \(v.type)") }
-        return s.isEmpty ? nil : s
-    }
-    func int(_ t: TOMLTable?, _ key: String, _ path: String, default d: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
-        guard let v = t?[key] else { return d }
-        guard let i = v.int else { throw err(path, "expected an integer in \(range.lowerBound)...\(range.upperBound), got \(v.type)") }
-        guard range.contains(i) else { throw err(path, "\(i) is outside \(range.lowerBound)...\(range.upperBound)") }
-        return i
-    }
-    /// Every number is bounded above as well: `Duration.seconds(x)` traps near 1.8e20, and no
-    /// setting means anything beyond a few years.
-    func double(_ t: TOMLTable?, _ key: String, _ path: String, default d: Double?, min: Double, max: Double = 1e9) throws(ConfigError) -> Double? {
-        guard let v = t?[key] else { return d }
-        let x: Double
-        if let i = v.int { x = Double(i) } else if let f = v.double { x = f } else { throw err(path, "expected a number, got \(v.type)") }
-        guard x.isFinite, x >= min, x <= max else { throw err(path, "\(x) must be a finite number in \(min)...\(max)") }
-        return x
-    }
-    func sensorPattern(_ t: TOMLTable, _ p: String) throws(ConfigError) -> SensorPattern {
-        let list: [String]
-        switch (t["sensor"], t["sensors"]) {
-        case (nil, nil): throw err("\(p).sensor", "missing; name the sensor (sensor = \"x\") or the sensors (sensors = [\"a\", \"b-*\"] or [\"+\"])")
-        case (.some, .some): throw err("\(p).sensors", "give sensor or sensors, not both")
-        case (.some, nil): list = [try name(try string(t, "sensor", "\(p).sensor"), "\(p).sensor")]
-        case (nil, .some(let v)):
-            guard let a = v.array else { throw err("\(p).sensors", "expected an array of names, globs or \"+\"") }
-            var l: [String] = []
-            for (i, x) in a.enumerated() {
-                guard let s = x.string else { throw err("\(p).sensors[\(i)]", "expected a string, got \(x.type)") }
-                l.append(s)
-            }
-            list = l
-        }
-        do { return try SensorPattern(list) } catch { throw err(list.count == 1 && t["sensor"] != nil ? "\(p).sensor" : "\(p).sensors", error.description) }
-    }
-    func bool(_ t: TOMLTable?, _ key: String, _ path: String, default d: Bool) throws(ConfigError) -> Bool {
-        guard let v = t?[key] else { return d }
-        guard let b = v.bool else { throw err(path, "expected true or false, got \(v.type)") }
-        return b
-    }
-    func table(_ t: TOMLTable, _ key: String) throws(ConfigError) -> TOMLTable? {
-        guard let v = t[key] else { return nil }
-        guard let tt = v.table else { throw err(key, "expected a table [\(key)], got \(v.type)") }
-        return tt
-    }
-    func name(_ s: String, _ path: String) throws(ConfigError) -> String {
-        guard !s.isEmpty, !s.contains("/"), !s.contains("+"), !s.contains("#"), !s.contains("{") else {
-            throw err(path, "\"\(s)\" must be non-empty and contain none of / + # {")
-        }
-        return s
-    }
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
         try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream"])
@@ -233,9 +169,9 @@ struct Reader {
             try level("replies", topics.replies, "id")
         }
         let limits = try table(root, "limits")
-        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity", "max_sensors", "sensor_idle_s"]) }
+        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity", "queue_bytes", "max_sensors", "sensor_idle_s"]) }
         let log = try table(root, "log")
-        if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level"]) }
+        if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level", "fsync_interval_s"]) }
         let level = try string(log, "level", "log.level", default: "info")
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
             throw err("log.level", "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -310,7 +246,7 @@ struct Reader {
             maxSensors: try int(limits, "max_sensors", "limits.max_sensors", default: 10_000, range: 1...1_000_000),
             idleSeconds: try double(limits, "sensor_idle_s", "limits.sensor_idle_s", default: 3600, min: 1, max: 1e9)!)
 
-        return DaemonConfig(
+        var config = DaemonConfig(
             gateway: gateway, mqtt: mqtt, qos: qosInt == 0 ? .atMostOnce : .atLeastOnce, topics: topics,
             maxPayloadBytes: try int(limits, "max_payload_bytes", "limits.max_payload_bytes", default: 4096, range: 16...1 << 20),
             queueCapacity: try int(limits, "queue_capacity", "limits.queue_capacity", default: 1024, range: 1...1 << 20),
@@ -327,5 +263,8 @@ struct Reader {
             board: board,
             streams: streams,
             sensorLimits: sensorLimits)
+        config.queueBytes = try int(limits, "queue_bytes", "limits.queue_bytes", default: 16 << 20, range: (64 << 10)...(1 << 30))
+        config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
+        return config
     }
 }

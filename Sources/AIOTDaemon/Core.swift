@@ -31,6 +31,7 @@ final class DaemonCore {
     var lastStatus: Double
     var lastSummary: Double
     var lastEviction: Double
+    var lastFsync: Double
     var rejectLog = RejectLog()
     var out = ProcessorOutput()
     var json = JSONWriter(capacity: 2048)
@@ -53,7 +54,7 @@ final class DaemonCore {
             forecasts = try TopicPattern(c.topics.expand(c.topics.forecasts, gateway: c.gateway), placeholder: "{sensor}")
         } catch { throw ConfigError("topics: \(error)") }
         startedAt = clock()
-        (lastStatus, lastSummary, lastEviction) = (startedAt, startedAt, startedAt)
+        (lastStatus, lastSummary, lastEviction, lastFsync) = (startedAt, startedAt, startedAt, startedAt)
         output = [Int32](repeating: 0, count: 1)
         sizeOutput()
     }

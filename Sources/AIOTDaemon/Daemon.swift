@@ -87,7 +87,7 @@ public final class Daemon: Service {
         let core = try DaemonCore(generation: generation, publisher: publisher, energyLog: energyLog, metrics: metrics, logger: logger,
                                   version: aiotdVersion, clock: { wallClock() }, loadConfig: { () throws(ConfigError) in try DaemonConfig.load(path: configPath) })
         let holder = CoreHolder(core)
-        let inbound = InboundQueue(capacity: config.queueCapacity)
+        let inbound = InboundQueue(capacity: config.queueCapacity, maxBytes: config.queueBytes)
         let intake = try MQTTClient(configuration: intakeConfig) { event in _ = inbound.push(event) }
         core.reconnects = { intake.reconnectCount + publisher.reconnectCount }
         let processing = ProcessingService(holder: holder, inbound: inbound, publisher: publisher,

@@ -45,6 +45,11 @@ extension DaemonCore {
             lastSummary = now
             publishEnergySummary()
         }
+        // Records older than the interval survive power loss whole (docs/daemon.md).
+        if now - lastFsync >= config.logFsyncSeconds {
+            lastFsync = now
+            energyLog.flush()
+        }
         // Eviction scans every sensor: at most every tenth of the idle time, at least once a minute.
         if now - lastEviction >= min(60, config.sensorLimits.idleSeconds / 10) {
             lastEviction = now
@@ -62,6 +67,7 @@ extension DaemonCore {
             if new.mqtt != config.mqtt { restartNeeded.append("mqtt") }
             if new.topics != config.topics || new.gateway != config.gateway { restartNeeded.append("topics/gateway") }
             if new.metricsPort != config.metricsPort { restartNeeded.append("metrics.port") }
+            if new.queueCapacity != config.queueCapacity || new.queueBytes != config.queueBytes { restartNeeded.append("limits.queue_*") }
             var applied = new
             applied.mqtt = config.mqtt
             applied.topics = config.topics

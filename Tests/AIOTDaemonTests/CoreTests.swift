@@ -208,3 +208,25 @@ max_future_s = 3.0e9
         #expect(rig.pub.count("aiot/gw/reply/") == 0)
     }
 }
+
+@Test func theInboundQueueIsBoundedInBytesAsWellAsMessages() async throws {
+    let q = InboundQueue(capacity: 100, maxBytes: 3 << 20)
+    let big = MQTTMessage(topic: "aiot/gw/readings/a", payload: [UInt8](repeating: 0x31, count: 2 << 20), qos: 1)
+    #expect(q.push(.message(big)))
+    // A second 2 MiB message would hold 4 MiB: the network thread waits (TCP pushes back).
+    let pushed = Atomic<Bool>(false)
+    let t = Thread { _ = q.push(.message(big)); pushed.store(true, ordering: .sequentiallyConsistent) }
+    t.start()
+    try await Task.sleep(for: .milliseconds(300))
+    let early = pushed.load(ordering: .sequentiallyConsistent)
+    #expect(!early)
+    #expect(q.bytes <= 3 << 20)
+    var batch: [MQTTEvent] = []
+    #expect(q.popBatch(into: &batch, max: 64) && batch.count == 1)
+    q.done()
+    let done = await Harness.waitUntil(timeout: 5) { pushed.load(ordering: .sequentiallyConsistent) }
+    #expect(done)
+    // One message bigger than the whole budget still passes through an empty queue, alone.
+    #expect(q.popBatch(into: &batch, max: 64) && batch.count == 1)
+    #expect(q.close().isEmpty)
+}
