@@ -95,7 +95,8 @@ final class ProcessingService: Service, @unchecked Sendable {
         notifier.notify("STOPPING=1\nSTATUS=draining")
         if !inbound.waitIdle(until: Date().addingTimeInterval(3)) { logger.warning("shutdown: readings still being processed after 3 s") }
         // Whatever is still queued was acknowledged to the broker: spool it rather than lose it.
-        Self.spool(inbound.close(), to: spool, logger: logger)
+        let limit = holder.with { $0.config.maxPayloadBytes }
+        Self.spool(inbound.close(), to: spool, maxPayloadBytes: limit, logger: logger)
         holder.with { core in
             core.publishEnergySummary()
             core.publishStatus(online: false)
@@ -112,7 +113,7 @@ final class ProcessingService: Service, @unchecked Sendable {
     }
 
     /// Writes queued messages to the spool (fsynced). Connection events are dropped.
-    static func spool(_ events: [MQTTEvent], to spool: ReadingSpool, logger: Logger) {
+    static func spool(_ events: [MQTTEvent], to spool: ReadingSpool, maxPayloadBytes: Int = 1 << 20, logger: Logger) {
         // Arrival times are monotonic; convert to wall-clock so they survive the restart.
         let wallNow = wallClock()
         let monoNow = monotonicNanos()
@@ -123,7 +124,8 @@ final class ProcessingService: Service, @unchecked Sendable {
         }
         if records.isEmpty { return }
         do {
-            try spool.append(records)
+            let refused = try spool.append(records, maxPayloadBytes: maxPayloadBytes)
+            if refused > 0 { logger.warning("shutdown: \(refused) message(s) over limits.max_payload_bytes not spooled (they would be rejected)") }
             logger.warning("shutdown: spooled \(records.count) unprocessed message(s); they are handled first at the next start", metadata: ["spool": "\(spool.spoolPath)"])
         } catch {
             logger.critical("shutdown: \(records.count) message(s) left unprocessed and could not be spooled", metadata: ["error": "\(error)"])
