@@ -36,6 +36,8 @@ final class DaemonCore {
     var out = ProcessorOutput()
     var json = JSONWriter(capacity: 2048)
     var output: [Int32]
+    /// The energy summary's group label per template.
+    var summaryLabels: [String] = []
 
     init(generation: Generation, publisher: any Publisher, energyLog: EnergyLog, metrics: DaemonMetrics, logger: Logger,
          version: String, clock: @escaping @Sendable () -> Double, loadConfig: @escaping () throws(ConfigError) -> DaemonConfig) throws(ConfigError) {
@@ -60,6 +62,7 @@ final class DaemonCore {
     }
 
     private func sizeOutput() {
+        summaryLabels = generation.processor.templates.map { $0.pattern.singleName ?? $0.name }
         let h = generation.bindings.map(\.model.shape.horizon).max() ?? 1
         if output.count < h { output = [Int32](repeating: 0, count: h) }
     }
@@ -160,7 +163,9 @@ final class DaemonCore {
             counters.logErrors += 1
             if counters.logErrors == 1 || counters.logErrors % 1000 == 0 { logger.error("energy log", metadata: ["error": "\(error)", "errors": "\(counters.logErrors)"]) }
         }
-        summary.add(sensor: w.sensor, engine: m.ranOn, totalMicros: record.totalMicros, energy: m.energyMicrojoules)
+        // Summaries group by stream (a one-sensor stanza's group is its sensor): per-sensor groups
+        // would cost a fleet kilobytes per sensor and a megabyte-sized summary message.
+        summary.add(sensor: summaryLabels[w.template], engine: m.ranOn, totalMicros: record.totalMicros, energy: m.energyMicrojoules)
     }
 }
 

@@ -59,4 +59,50 @@ import Glibc
         d.process.signal(SIGTERM)
         #expect(exited(await d.process.wait(timeout: 10)) == 0)
     }
+
+    /// A start that fails on the metrics port must not have acknowledged (and so lost) readings the
+    /// broker was holding for the persistent session: everything is bound before intake subscribes.
+    @Test func aTakenMetricsPortFailsTheStartWithoutLosingQueuedReadings() async throws {
+        let broker = try await Broker()
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/status", "aiot/gw/reply/#"])
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream)
+        // First run: creates the persistent session (subscriptions) at the broker.
+        try await d.start(waitFor: watcher)
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+        let pub = try TestClient(port: broker.port, id: "pub")
+        try await pub.start()
+        for k in 0..<30 { try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(signal(k, 0))}") }
+        try await Task.sleep(for: .milliseconds(300))
+        // Second run: the metrics port is taken. It must fail before it takes anything from the broker.
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(s) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = listen(s, 1)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        let taken = Int(UInt16(bigEndian: addr.sin_port))
+        try writeConfig(d.configPath, port: broker.port, logDir: d.logDir, metricsPort: taken, streams: oneStream)
+        let failed = try ChildProcess(Harness.aiotdPath, ["--config", d.configPath], logPath: d.dir + "/aiotd-failed.log")
+        let st = await failed.wait(timeout: 10)
+        #expect(st != nil && exited(st) != 0, "aiotd with a taken metrics port: \(failed.log)")
+        // Third run: everything the broker held is still there.
+        try writeConfig(d.configPath, port: broker.port, logDir: d.logDir, metricsPort: 0, streams: oneStream)
+        try await d.start(waitFor: watcher)
+        var accepted = -1
+        for i in 0..<50 where accepted != 30 {
+            try pub.publish("aiot/gw/cmd/status", "{\"id\": \"m\(i)\"}")
+            _ = await Harness.waitUntil(timeout: 2) { watcher.count("aiot/gw/reply/m\(i)") > 0 }
+            let c = (watcher.received("aiot/gw/reply/m\(i)").first?.json["status"] as? [String: Any])?["counters"] as? [String: Any]
+            accepted = c?["readings_accepted"] as? Int ?? -1
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(accepted == 30, "log: \(d.process.log)")
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+    }
 }
