@@ -214,7 +214,7 @@ struct Reader {
         for (i, item) in arr.enumerated() {
             let p = "stream[\(i)]"
             guard let t = item.table else { throw err(p, "expected a table") }
-            try checkKeys(t, p, ["name", "sensor", "sensors", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "feature_topics"])
+            try checkKeys(t, p, ["name", "sensor", "sensors", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "late_steps", "feature_topics"])
             let pattern = try sensorPattern(t, p)
             // Exact names belong to one stanza; globs and "+" may overlap (the most specific wins).
             for case .exact(let bytes) in pattern.items {
@@ -238,7 +238,8 @@ struct Reader {
                 periodSeconds: try double(t, "period_s", "\(p).period_s", default: nil, min: 0.001),
                 policy: WindowPolicy(reorderSteps: try int(t, "reorder_steps", "\(p).reorder_steps", default: 2, range: 0...64),
                                      maxGapFill: try int(t, "max_gap_fill", "\(p).max_gap_fill", default: 3, range: 0...1024),
-                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0, max: 1e12)!),
+                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0, max: 1e12)!,
+                                     lateSteps: try int(t, "late_steps", "\(p).late_steps", default: 32, range: 0...1024)),
                 featureTopics: ft))
         }
         guard !streams.isEmpty else { throw err("stream", "empty; add at least one [[stream]]") }

@@ -167,8 +167,8 @@ public final class StreamProcessor {
         sensors[s]!.lastSeen = now
         let window = sensors[s]!.window
         for i in 0..<parser.readings.count {
-            let result = window.ingest(parser.readings[i], now: now) { step in
-                emit(slot: s, step: step, into: &out)
+            let result = window.ingest(parser.readings[i], now: now) { step, late in
+                emit(slot: s, step: step, late: late, into: &out)
             }
             if let result { reject(result, template: t, into: &out) } else { out.accepted += 1 }
         }
@@ -181,7 +181,7 @@ public final class StreamProcessor {
         counters[t].rejected += count
     }
 
-    private func emit(slot s: Int, step: Int64, into out: inout ProcessorOutput) {
+    private func emit(slot s: Int, step: Int64, late: Bool, into out: inout ProcessorOutput) {
         sensors[s]!.sequence += 1
         let st = sensors[s]!
         let n = st.window.io.window * st.window.io.features.count
@@ -192,7 +192,7 @@ public final class StreamProcessor {
         }
         counters[st.template].windows += 1
         out.windows.append(CompletedWindow(slot: s, sensor: st.name, template: st.template, step: step,
-                                           windowEnd: st.window.time(of: step), sequence: st.sequence, range: start..<(start + n)))
+                                           windowEnd: st.window.time(of: step), sequence: st.sequence, range: start..<(start + n), late: late))
     }
 
     private func create(_ name: String, template t: Int, now: Double) -> Int {
