@@ -64,7 +64,9 @@ let package = Package(
         .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "CMallocCounter"]),
         .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
-        .testTarget(name: "AIOTDaemonTests", dependencies: ["AIOTDaemon"]),
+        .testTarget(name: "AIOTDaemonTests", dependencies: [
+            "AIOTDaemon", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

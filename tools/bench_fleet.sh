@@ -16,7 +16,7 @@ MODEL=${MODEL:-models/random/w12f2d8h2n2p3-w4a8.safetensors}   # the example con
 OUT=$(mktemp -d /tmp/aiot-fleet.XXXXXX)
 MOSQ=${MOSQUITTO_BIN:-/usr/sbin/mosquitto}
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$OUT"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$OUT"; }
 trap cleanup EXIT
 
 swift build -c release --product aiotd --static-swift-stdlib --scratch-path .build-static >/dev/null

@@ -39,14 +39,14 @@ final class ProcessingService: Service, @unchecked Sendable {
     // @unchecked: immutable after init; the holder, queue and clients synchronize themselves.
     let holder: CoreHolder
     let inbound: InboundQueue
-    let publisher: MQTTClient
+    let publisher: any PublishingConnection
     let spool: ReadingSpool
     let notifier: SystemdNotifier
     let logger: Logger
     /// Events handled per hand-off (and per lock round); bounds how long a tick or a reload waits.
     static let batchLimit = 64
 
-    init(holder: CoreHolder, inbound: InboundQueue, publisher: MQTTClient, spool: ReadingSpool, notifier: SystemdNotifier, logger: Logger) {
+    init(holder: CoreHolder, inbound: InboundQueue, publisher: any PublishingConnection, spool: ReadingSpool, notifier: SystemdNotifier, logger: Logger) {
         self.holder = holder
         self.inbound = inbound
         self.publisher = publisher

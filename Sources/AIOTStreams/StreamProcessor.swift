@@ -263,6 +263,13 @@ public final class StreamProcessor {
     /// Reload: takes over the windows of `old`'s sensors whose template here reads the same
     /// input the same way (same I/O, same policy); the others start over on their next reading.
     public func adopt(from old: StreamProcessor) {
+        // Per-template totals continue under the same stanza name; live counts are rebuilt below.
+        for (t, tpl) in templates.enumerated() {
+            if let o = old.templates.firstIndex(where: { $0.name == tpl.name }) {
+                counters[t] = old.counters[o]
+                counters[t].sensors = 0
+            }
+        }
         for case let st? in old.sensors {
             guard index.count < limits.maxSensors else { break }
             var name = st.name

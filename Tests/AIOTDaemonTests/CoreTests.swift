@@ -4,6 +4,7 @@
 import Testing
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 import AIOTModel
 import AIOTMQTT
@@ -11,8 +12,12 @@ import AIOTStreams
 import AIOTTelemetry
 @testable import AIOTDaemon
 
-final class FakePublisher: Publisher {
+final class FakePublisher: PublishingConnection {
     let sent = Mutex<[(topic: String, payload: String, retain: Bool)]>([])
+    let stopped = Atomic<Bool>(false)
+    var inflightCount: Int { 0 }
+    func waitForPublishes(timeout: Duration) async -> Bool { true }
+    func stop() { stopped.store(true, ordering: .sequentiallyConsistent) }
     func publish(_ topic: MQTTTopic, payload: [UInt8], qos: MQTTQoS, retain: Bool) throws(MQTTError) {
         sent.withLock { $0.append((topic.string, String(decoding: payload, as: UTF8.self), retain)) }
     }
@@ -229,4 +234,34 @@ max_future_s = 3.0e9
     // One message bigger than the whole budget still passes through an empty queue, alone.
     #expect(q.popBatch(into: &batch, max: 64) && batch.count == 1)
     #expect(q.close().isEmpty)
+}
+
+/// Graceful shutdown in-process: the processing service drains what intake queued, publishes the
+/// retained offline status, waits for acknowledgements, disconnects; what it cannot process in
+/// time is spooled, never dropped.
+@Test func gracefulShutdownDrainsThenSaysOfflineAndStopsThePublisher() async throws {
+    let rig = try CoreRig(fleet)
+    let queue = InboundQueue(capacity: 64)
+    let spool = ReadingSpool(directory: Harness.tempDir("shutdown"))
+    let processing = ProcessingService(holder: CoreHolder(rig.core), inbound: queue, publisher: rig.pub, spool: spool,
+                                       notifier: SystemdNotifier(environment: [:]), logger: Logger(label: "test"))
+    processing.startThread()
+    for k in 0..<30 {
+        _ = queue.push(.message(MQTTMessage(topic: "aiot/gw/readings/a", payload: Array("{\"t\": \(T0 + Double(k) * 60), \"v\": \(signal(k, 0))}".utf8), qos: 1)))
+    }
+    let group = ServiceGroup(configuration: .init(services: [.init(service: processing, successTerminationBehavior: .gracefullyShutdownGroup)],
+                                                  logger: Logger(label: "test")))
+    try await withThrowingTaskGroup(of: Void.self) { g in
+        g.addTask { try await group.run() }
+        await group.triggerGracefulShutdown()
+        try await g.waitForAll()
+    }
+    #expect(rig.core.counters.accepted == 30)
+    #expect(rig.pub.count("aiot/gw/forecasts/a") == 30 - 24 + 1)
+    let last = rig.pub.sent.withLock { $0.last }
+    #expect(last?.topic == "aiot/gw/status" && last?.retain == true && last?.payload.contains("\"online\":false") == true)
+    let stopped = rig.pub.stopped.load(ordering: .sequentiallyConsistent)
+    #expect(stopped)
+    #expect(!FileManager.default.fileExists(atPath: spool.spoolPath), "an idle queue leaves no spool")
+    #expect(!queue.push(.message(MQTTMessage(topic: "aiot/gw/readings/a", payload: [0x31], qos: 1))), "closed after shutdown")
 }
