@@ -103,6 +103,7 @@ public final class Daemon: Service {
             try intake.start()
         } catch {
             // Whatever intake took before the failure was acknowledged: spool it, then fail.
+            inbound.beginDraining()
             intake.stop()
             await processing.drain()
             metricsServer?.stop()
@@ -121,7 +122,7 @@ public final class Daemon: Service {
                           metricsReconnects: { metrics.reconnects.increment(by: $0) }),
             ReloadService(holder: holder, signals: hup, notifier: notifier),
             MetricsService(server: metricsServer),
-            IntakeService(client: intake),
+            IntakeService(client: intake, inbound: inbound),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }, logger: logger))

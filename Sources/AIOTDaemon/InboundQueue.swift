@@ -15,6 +15,10 @@ final class InboundQueue: @unchecked Sendable {
     private var count = 0
     private var busy = false
     private var closed = false
+    /// Shutdown has begun: pushes no longer wait (they go to `overflow`), so disconnecting intake
+    /// never blocks on a full queue; what the network thread still hands over was acknowledged.
+    private var draining = false
+    private var overflow: [MQTTEvent] = []
     private(set) var highWater = 0
     /// Payload and topic bytes held; one message alone may exceed `maxBytes` (it waits for an empty queue).
     private(set) var bytes = 0
@@ -35,8 +39,13 @@ final class InboundQueue: @unchecked Sendable {
         let n = Self.size(e)
         cond.lock()
         defer { cond.unlock() }
-        while (count == ring.count || (count > 0 && bytes + n > maxBytes)) && !closed { cond.wait() }
+        while (count == ring.count || (count > 0 && bytes + n > maxBytes)) && !closed && !draining { cond.wait() }
         if closed { return false }
+        if count == ring.count || (count > 0 && bytes + n > maxBytes) {
+            overflow.append(e)
+            cond.broadcast()
+            return true
+        }
         ring[(head + count) % ring.count] = e
         count += 1
         bytes += n
@@ -53,7 +62,15 @@ final class InboundQueue: @unchecked Sendable {
         batch.removeAll(keepingCapacity: true)
         cond.lock()
         defer { cond.unlock() }
-        while count == 0 && !closed { cond.wait() }
+        while count == 0 && overflow.isEmpty && !closed { cond.wait() }
+        if count == 0 && !overflow.isEmpty {
+            // Only while draining: the few messages intake handed over after shutdown began.
+            let n = min(overflow.count, max)
+            batch.append(contentsOf: overflow.prefix(n))
+            overflow.removeFirst(n)
+            busy = true
+            return true
+        }
         if count == 0 { return false }
         let n = min(count, max)
         let wasFull = count == ring.count || bytes > maxBytes / 2
@@ -71,22 +88,6 @@ final class InboundQueue: @unchecked Sendable {
         return true
     }
 
-    /// Processing thread: the next event, or nil when closed. Call `done()` after handling it.
-    func pop() -> MQTTEvent? {
-        cond.lock()
-        defer { cond.unlock() }
-        while count == 0 && !closed { cond.wait() }
-        if count == 0 { return nil }
-        let e = ring[head]
-        bytes -= e.map(Self.size) ?? 0
-        ring[head] = nil
-        head = (head + 1) % ring.count
-        count -= 1
-        busy = true
-        cond.broadcast()
-        return e
-    }
-
     func done() {
         cond.lock()
         busy = false
@@ -98,8 +99,16 @@ final class InboundQueue: @unchecked Sendable {
     func waitIdle(until deadline: Date) -> Bool {
         cond.lock()
         defer { cond.unlock() }
-        while (count > 0 || busy) && Date() < deadline { _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.05))) }
-        return count == 0 && !busy
+        while (count > 0 || !overflow.isEmpty || busy) && Date() < deadline { _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.05))) }
+        return count == 0 && overflow.isEmpty && !busy
+    }
+
+    /// Shutdown: from now on `push` never waits.
+    func beginDraining() {
+        cond.lock()
+        draining = true
+        cond.broadcast()
+        cond.unlock()
     }
 
     /// Stops the queue and hands back the events still waiting, oldest first, so the caller can
@@ -112,6 +121,8 @@ final class InboundQueue: @unchecked Sendable {
         var left: [MQTTEvent] = []
         left.reserveCapacity(count)
         for i in 0..<count { left.append(ring[(head + i) % ring.count]!) }
+        left += overflow
+        overflow.removeAll()
         for i in 0..<ring.count { ring[i] = nil }
         count = 0
         bytes = 0

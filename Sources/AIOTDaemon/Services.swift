@@ -26,8 +26,12 @@ final class CoreHolder: @unchecked Sendable {
 /// so READY=1 means subscribed). At shutdown it disconnects first.
 struct IntakeService: Service {
     let client: MQTTClient
+    let inbound: InboundQueue
     func run() async throws {
         try? await gracefulShutdown()
+        // A network thread waiting on a full queue would hold up the disconnect (and the drain
+        // budget behind it): from here on its hand-offs do not wait.
+        inbound.beginDraining()
         client.stop()
     }
 }

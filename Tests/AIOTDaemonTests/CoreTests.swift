@@ -233,6 +233,14 @@ max_future_s = 3.0e9
     #expect(done)
     // One message bigger than the whole budget still passes through an empty queue, alone.
     #expect(q.popBatch(into: &batch, max: 64) && batch.count == 1)
+    q.done()
+    // Shutdown: a full queue no longer holds up the network thread; nothing it hands over is lost.
+    let small = MQTTMessage(topic: "aiot/gw/readings/a", payload: [0x31], qos: 1)
+    let full = InboundQueue(capacity: 2)
+    #expect(full.push(.message(small)) && full.push(.message(small)))
+    full.beginDraining()
+    #expect(full.push(.message(small)))
+    #expect(full.close().count == 3)
     #expect(q.close().isEmpty)
 }
 
