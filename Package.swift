@@ -70,7 +70,9 @@ let package = Package(
         .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "AIOTBoardSim", "AIOTDevices", "FTDI", "CMallocCounter"]),
         .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
-        .testTarget(name: "AIOTDaemonTests", dependencies: ["AIOTDaemon", "AIOTBoardSim"]),
+        .testTarget(name: "AIOTDaemonTests", dependencies: [
+            "AIOTDaemon", "AIOTBoardSim", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -16,6 +16,7 @@ step() {   # step NAME COMMAND...: run, keep the output for the summary
     "$@" 2>&1 | tee "$LOGS/$name.log"
 }
 
+step check-imports bash tools/check_imports.sh --self-test
 step pytest .venv/bin/python -m pytest -q tools
 
 step swift-build swift build --build-tests

@@ -11,8 +11,14 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// One `[[stream]]`: a template serving every sensor its pattern matches, all on one shared model.
 public struct StreamConfig: Sendable, Equatable {
-    public var sensor: String
+    /// A label for status and logs ("stream[i]" when not given).
+    public var name: String
+    /// `sensor = "x"` (one sensor, the original form) or `sensors = ["a", "b-*", "+"]`.
+    public var sensors: SensorPattern
+    /// The pattern as written: the sensor's name for a one-sensor stanza.
+    public var sensor: String { sensors.description }
     public var model: String
     /// nil: the model's sampling_period_s.
     public var periodSeconds: Double?
@@ -29,6 +35,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxPayloadBytes: Int
     /// Messages buffered between the network thread and the processing thread.
     public var queueCapacity: Int
+    /// Bytes (payload + 64 per message) buffered there at most (limits.queue_bytes).
+    public var queueBytes: Int = 16 << 20
+    /// The energy log is fsynced this often (log.fsync_interval_s), besides rotation and shutdown.
+    public var logFsyncSeconds: Double = 5
     public var logDirectory: String
     public var logMaxBytes: Int
     public var logLevel: String
@@ -46,6 +56,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// The `[board]` section (docs/board.md): link and energy settings for the fpga engine.
     public var board = BoardSettings()
     public var streams: [StreamConfig]
+    /// Live sensors at most (limits.max_sensors) and their idle eviction (limits.sensor_idle_s).
+    public var sensorLimits = SensorLimits()
 
     public struct BoardSettings: Sendable, Equatable {
         /// Channel A SPI clock of a real FT2232H (the board model ignores it).
@@ -95,55 +107,6 @@ public struct DaemonConfig: Sendable, Equatable {
 /// Typed access with key paths in messages ("mqtt.port: expected ...").
 struct Reader {
     let source: String
-    func err(_ key: String, _ what: String) -> ConfigError { ConfigError("\(source): \(key): \(what)") }
-
-    func checkKeys(_ t: TOMLTable, _ prefix: String, _ allowed: Set<String>) throws(ConfigError) {
-        for k in t.keys where !allowed.contains(k) {
-            throw err(prefix.isEmpty ? k : "\(prefix).\(k)", "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
-        }
-    }
-    func string(_ t: TOMLTable?, _ key: String, _ path: String, default d: String? = nil) throws(ConfigError) -> String {
-        guard let v = t?[key] else {
-            if let d { return d }
-            throw err(path, "missing; add it as a string")
-        }
-        guard let s = v.string else { throw err(path, "expected a string, got \(v.type)") }
-        return s
-    }
-    func optString(_ t: TOMLTable?, _ key: String, _ path: String) throws(ConfigError) -> String? {
-        guard let v = t?[key] else { return nil }
-        guard let s = v.string else { throw err(path, "expected a string, got \(v.type)") }
-        return s.isEmpty ? nil : s
-    }
-    func int(_ t: TOMLTable?, _ key: String, _ path: String, default d: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
-        guard let v = t?[key] else { return d }
-        guard let i = v.int else { throw err(path, "expected an integer in \(range.lowerBound)...\(range.upperBound), got \(v.type)") }
-        guard range.contains(i) else { throw err(path, "\(i) is outside \(range.lowerBound)...\(range.upperBound)") }
-        return i
-    }
-    func double(_ t: TOMLTable?, _ key: String, _ path: String, default d: Double?, min: Double) throws(ConfigError) -> Double? {
-        guard let v = t?[key] else { return d }
-        let x: Double
-        if let i = v.int { x = Double(i) } else if let f = v.double { x = f } else { throw err(path, "expected a number, got \(v.type)") }
-        guard x.isFinite, x >= min else { throw err(path, "\(x) must be a finite number >= \(min)") }
-        return x
-    }
-    func bool(_ t: TOMLTable?, _ key: String, _ path: String, default d: Bool) throws(ConfigError) -> Bool {
-        guard let v = t?[key] else { return d }
-        guard let b = v.bool else { throw err(path, "expected true or false, got \(v.type)") }
-        return b
-    }
-    func table(_ t: TOMLTable, _ key: String) throws(ConfigError) -> TOMLTable? {
-        guard let v = t[key] else { return nil }
-        guard let tt = v.table else { throw err(key, "expected a table [\(key)], got \(v.type)") }
-        return tt
-    }
-    func name(_ s: String, _ path: String) throws(ConfigError) -> String {
-        guard !s.isEmpty, !s.contains("/"), !s.contains("+"), !s.contains("#"), !s.contains("{") else {
-            throw err(path, "\"\(s)\" must be non-empty and contain none of / + # {")
-        }
-        return s
-    }
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
         try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream"])
@@ -191,17 +154,24 @@ struct Reader {
                 if v.contains("+") || v.contains("#") { throw err("topics.\(key)", "\"\(v)\" must not contain MQTT wildcards") }
                 return v
             }
+            func level(_ key: String, _ v: String, _ placeholder: String) throws(ConfigError) {
+                do { _ = try TopicPattern(v, placeholder: "{\(placeholder)}") } catch { throw err("topics.\(key)", error.description) }
+            }
             topics.readings = try tpl("readings", topics.readings, needs: "sensor")
             topics.forecasts = try tpl("forecasts", topics.forecasts, needs: "sensor")
             topics.status = try tpl("status", topics.status, needs: nil)
             topics.commands = try tpl("commands", topics.commands, needs: "name")
             topics.replies = try tpl("replies", topics.replies, needs: "id")
             topics.energy = try tpl("energy", topics.energy, needs: nil)
+            try level("readings", topics.readings, "sensor")
+            try level("forecasts", topics.forecasts, "sensor")
+            try level("commands", topics.commands, "name")
+            try level("replies", topics.replies, "id")
         }
         let limits = try table(root, "limits")
-        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity"]) }
+        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity", "queue_bytes", "max_sensors", "sensor_idle_s"]) }
         let log = try table(root, "log")
-        if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level"]) }
+        if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level", "fsync_interval_s"]) }
         let level = try string(log, "level", "log.level", default: "info")
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
             throw err("log.level", "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -244,13 +214,18 @@ struct Reader {
         for (i, item) in arr.enumerated() {
             let p = "stream[\(i)]"
             guard let t = item.table else { throw err(p, "expected a table") }
-            try checkKeys(t, p, ["sensor", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "feature_topics"])
-            let sensor = try name(try string(t, "sensor", "\(p).sensor"), "\(p).sensor")
-            guard sensors.insert(sensor).inserted else { throw err("\(p).sensor", "\"\(sensor)\" is used by another stream or feature topic") }
+            try checkKeys(t, p, ["name", "sensor", "sensors", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "late_steps", "feature_topics"])
+            let pattern = try sensorPattern(t, p)
+            // Exact names belong to one stanza; globs and "+" may overlap (the most specific wins).
+            for case .exact(let bytes) in pattern.items {
+                let sensor = String(decoding: bytes, as: UTF8.self)
+                guard sensors.insert(sensor).inserted else { throw err("\(p).sensor", "\"\(sensor)\" is used by another stream or feature topic") }
+            }
             let model = try string(t, "model", "\(p).model")
             guard FileManager.default.isReadableFile(atPath: model) else { throw err("\(p).model", "\(model) is not a readable file") }
             var ft: [String: String] = [:]
             if let fv = t["feature_topics"] {
+                guard pattern.singleName != nil else { throw err("\(p).feature_topics", "only a stream naming one sensor (sensor = \"x\") can take feature topics") }
                 guard let ftt = fv.table else { throw err("\(p).feature_topics", "expected a table of feature = \"sensor\"") }
                 for k in ftt.keys {
                     let s = try name(try string(ftt, k, "\(p).feature_topics.\(k)"), "\(p).feature_topics.\(k)")
@@ -259,16 +234,20 @@ struct Reader {
                 }
             }
             streams.append(StreamConfig(
-                sensor: sensor, model: model,
+                name: try optString(t, "name", "\(p).name") ?? p, sensors: pattern, model: model,
                 periodSeconds: try double(t, "period_s", "\(p).period_s", default: nil, min: 0.001),
                 policy: WindowPolicy(reorderSteps: try int(t, "reorder_steps", "\(p).reorder_steps", default: 2, range: 0...64),
                                      maxGapFill: try int(t, "max_gap_fill", "\(p).max_gap_fill", default: 3, range: 0...1024),
-                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0)!),
+                                     maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0, max: 1e12)!,
+                                     lateSteps: try int(t, "late_steps", "\(p).late_steps", default: 32, range: 0...1024)),
                 featureTopics: ft))
         }
         guard !streams.isEmpty else { throw err("stream", "empty; add at least one [[stream]]") }
+        let sensorLimits = SensorLimits(
+            maxSensors: try int(limits, "max_sensors", "limits.max_sensors", default: 10_000, range: 1...1_000_000),
+            idleSeconds: try double(limits, "sensor_idle_s", "limits.sensor_idle_s", default: 3600, min: 1, max: 1e9)!)
 
-        return DaemonConfig(
+        var config = DaemonConfig(
             gateway: gateway, mqtt: mqtt, qos: qosInt == 0 ? .atMostOnce : .atLeastOnce, topics: topics,
             maxPayloadBytes: try int(limits, "max_payload_bytes", "limits.max_payload_bytes", default: 4096, range: 16...1 << 20),
             queueCapacity: try int(limits, "queue_capacity", "limits.queue_capacity", default: 1024, range: 1...1 << 20),
@@ -283,6 +262,10 @@ struct Reader {
             engineDevice: device,
             engineUpload: upload,
             board: board,
-            streams: streams)
+            streams: streams,
+            sensorLimits: sensorLimits)
+        config.queueBytes = try int(limits, "queue_bytes", "limits.queue_bytes", default: 16 << 20, range: (64 << 10)...(1 << 30))
+        config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
+        return config
     }
 }

@@ -71,34 +71,70 @@ public struct ReadingSpool: Sendable {
         return SpoolRecord(topic: topic, payload: Array(payload), arrivedAt: t)
     }
 
+    /// The longest line replay reads (a record of a maximal 1 MiB payload is about 1.4 MB of
+    /// base64): a longer line is skipped as corrupt without being held in memory.
+    public static let maxLineBytes = 2 << 20
+
     /// Every whole record in `path`, in order, and how many lines were skipped. A last line
-    /// without its newline is a write cut short and counts as corrupt.
+    /// without its newline is a write cut short and counts as corrupt. (Tools and tests; replay
+    /// streams with `forEachRecord`.)
     public static func read(path: String) throws(SpoolError) -> (records: [SpoolRecord], corrupt: Int) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SpoolError("cannot read the spool \(path); check state.directory permissions")
-        }
         var records: [SpoolRecord] = []
-        var corrupt = 0
-        var start = data.startIndex
-        while start < data.endIndex {
-            guard let nl = data[start...].firstIndex(of: UInt8(ascii: "\n")) else {
-                corrupt += 1  // truncated last line
-                break
-            }
-            let line = data[start..<nl]
-            if !line.isEmpty {
-                if let r = decode(Data(line)) { records.append(r) } else { corrupt += 1 }
-            }
-            start = nl + 1
-        }
+        let corrupt = try forEachRecord(path: path) { records.append($0) }
         return (records, corrupt)
+    }
+
+    /// Streams the records of `path` in order, reading 64 KiB at a time: memory stays bounded
+    /// whatever the file's size. Returns the number of corrupt, oversized or truncated lines.
+    public static func forEachRecord(path: String, _ body: (SpoolRecord) -> Void) throws(SpoolError) -> Int {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SpoolError("cannot read the spool \(path): \(String(cString: strerror(errno))); check state.directory permissions") }
+        defer { close(fd) }
+        var corrupt = 0
+        var line: [UInt8] = []
+        var skipping = false
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("cannot read the spool \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            var start = 0
+            while start < n {
+                let nl = chunk[start..<n].firstIndex(of: UInt8(ascii: "\n"))
+                let end = nl ?? n
+                if !skipping {
+                    if line.count + (end - start) > maxLineBytes {
+                        skipping = true; line.removeAll(keepingCapacity: false)
+                    } else {
+                        line.append(contentsOf: chunk[start..<end])
+                    }
+                }
+                guard let nl else { break }
+                if skipping { corrupt += 1 } else if !line.isEmpty {
+                    if let r = decode(Data(line)) { body(r) } else { corrupt += 1 }
+                }
+                line.removeAll(keepingCapacity: true)
+                skipping = false
+                start = nl + 1
+            }
+        }
+        if skipping || !line.isEmpty { corrupt += 1 }  // truncated last line
+        return corrupt
     }
 
     // MARK: Writing (shutdown)
 
-    /// Appends the records, one write each, then fsyncs file and directory.
-    public func append(_ records: [SpoolRecord]) throws(SpoolError) {
-        if records.isEmpty { return }
+    /// Appends the records, one write each, then fsyncs file and directory. Records whose payload
+    /// exceeds `maxPayloadBytes` are refused (they would be rejected as oversized anyway, and a
+    /// spooled giant must not re-kill every start); returns how many were refused.
+    @discardableResult
+    public func append(_ records: [SpoolRecord], maxPayloadBytes: Int = 1 << 20) throws(SpoolError) -> Int {
+        let refused = records.count
+        let records = records.filter { $0.payload.count <= maxPayloadBytes }
+        if records.isEmpty { return refused }
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw SpoolError("cannot create the state directory \(directory): \(error); set state.directory to a writable directory")
         }
@@ -120,6 +156,7 @@ public struct ReadingSpool: Sendable {
         }
         if fsync(fd) != 0 { throw SpoolError("fsync of \(spoolPath) failed: \(String(cString: strerror(errno)))") }
         syncDirectory()
+        return refused - records.count
     }
 
     // MARK: Replay (start)
@@ -143,13 +180,13 @@ public struct ReadingSpool: Sendable {
             } else {
                 return result
             }
-            let (records, corrupt) = try Self.read(path: replayingPath)
-            result.corrupt += corrupt
             let pfd = open(progressPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
             if pfd < 0 { throw SpoolError("cannot open \(progressPath): \(String(cString: strerror(errno))); check state.directory permissions") }
             defer { close(pfd) }
-            for (i, r) in records.enumerated() {
-                if i < done { result.alreadyDone += 1; continue }
+            var i = 0
+            result.corrupt += try Self.forEachRecord(path: replayingPath) { r in
+                defer { i += 1 }
+                if i < done { result.alreadyDone += 1; return }
                 handle(r)
                 result.replayed += 1
                 // Fixed width, so a shorter count never leaves digits of a longer one behind.

@@ -17,6 +17,19 @@ public struct QuantizationError: Error, Sendable, CustomStringConvertible, Equat
     public var description: String { message }
 }
 
+/// The one input quantizer (§9), used by every path (the daemon's windows, `aiotd`, `aiotctl infer`,
+/// the vector checks): `SAT(z + round_half_away(((x - mean) / std) / s))`, evaluated in IEEE double
+/// in exactly this order, with numpy's rounding (`roundHalfAway`), so 0.49999999999999994 gives 1
+/// as in numpy (`.rounded(.toNearestOrAwayFromZero)` gives 0). Saturates in double before
+/// converting, so a wild reading clamps instead of trapping. Callers refuse non-finite readings
+/// first; a NaN that slips through maps to the zero point rather than trapping.
+@inline(__always)
+public func quantizeReading(_ x: Double, mean: Double, std: Double, scale: Double, zeroPoint: Int32, lo: Int32, hi: Int32) -> Int32 {
+    let v = Double(zeroPoint) + roundHalfAway(((x - mean) / std) / scale)
+    guard !v.isNaN else { return zeroPoint }
+    return Int32(min(max(v, Double(lo)), Double(hi)))
+}
+
 extension QuantizedModel {
     /// Quantizes one window of raw readings `[W, F]` (time-major, features interleaved per step):
     /// `q_in[t, f] = SAT_b_in(z_in + round_half_away(((x[t, f] - mean_f) / std_f) / s_in))`.
@@ -29,15 +42,10 @@ extension QuantizedModel {
         for i in 0..<n where !window[i].isFinite {
             throw QuantizationError(code: .nonFinite, index: i, message: "reading \(i) (step \(i / shape.features), feature '\(features[i % shape.features].name)') is \(window[i]); only finite readings can be quantized, so drop or repair it before inference")
         }
-        let s = inputAct.scale
-        let z = Double(inputAct.zeroPoint)
-        let lo = Double(inputAct.lo), hi = Double(inputAct.hi)
+        let s = inputAct.scale, z = inputAct.zeroPoint, lo = inputAct.lo, hi = inputAct.hi
         for i in 0..<n {
             let f = features[i % shape.features]
-            let normalized = (window[i] - f.mean) / f.std
-            // Saturate in double first: a wild reading must clamp, not overflow the integer conversion.
-            let v = z + roundHalfAway(normalized / s)
-            q[i] = Int32(min(max(v, lo), hi))
+            q[i] = quantizeReading(window[i], mean: f.mean, std: f.std, scale: s, zeroPoint: z, lo: lo, hi: hi)
         }
     }
 

@@ -16,6 +16,8 @@ public enum RejectReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case late
     case duplicate
     case future
+    /// A new sensor while `limits.max_sensors` windows are live.
+    case sensorLimit
 
     public var description: String {
         switch self {
@@ -28,6 +30,7 @@ public enum RejectReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .late: "late"
         case .duplicate: "duplicate"
         case .future: "future"
+        case .sensorLimit: "sensor_limit"
         }
     }
 }

@@ -2,86 +2,24 @@
 // on arrival (docs/arithmetic.md §9), one completed window per completed step.
 import AIOTModel
 
-/// What a stream needs to know about its model's input and output (docs/arithmetic.md §9, §10).
-public struct ModelIO: Sendable, Equatable {
-    public struct Feature: Sendable, Equatable {
-        public var name: String
-        public var unit: String
-        public var mean: Double
-        public var std: Double
-        public init(name: String, unit: String = "", mean: Double, std: Double) {
-            self.name = name
-            self.unit = unit
-            self.mean = mean
-            self.std = std
-        }
-    }
-    public var window: Int
-    public var horizon: Int
-    public var features: [Feature]
-    /// Index of the target among `features` (a bare "v" reading feeds it), or 0.
-    public var targetFeature: Int
-    public var targetName: String
-    public var targetUnit: String
-    public var targetMean: Double
-    public var targetStd: Double
-    public var inputBits: Int
-    public var inputScale: Double
-    public var inputZeroPoint: Int32
-    public var outputScale: Double
-    public var outputZeroPoint: Int32
-    public var samplingPeriod: Double
-
-    public init(window: Int, horizon: Int, features: [Feature], targetFeature: Int, targetName: String, targetUnit: String = "",
-                targetMean: Double, targetStd: Double, inputBits: Int, inputScale: Double, inputZeroPoint: Int32,
-                outputScale: Double, outputZeroPoint: Int32, samplingPeriod: Double) {
-        self.window = window
-        self.horizon = horizon
-        self.features = features
-        self.targetFeature = targetFeature
-        self.targetName = targetName
-        self.targetUnit = targetUnit
-        self.targetMean = targetMean
-        self.targetStd = targetStd
-        self.inputBits = inputBits
-        self.inputScale = inputScale
-        self.inputZeroPoint = inputZeroPoint
-        self.outputScale = outputScale
-        self.outputZeroPoint = outputZeroPoint
-        self.samplingPeriod = samplingPeriod
-    }
-
-    /// §9: q_in = SAT_b(z_in + round_half_away(((x - mean_f) / std_f) / s_in)), in this order, in double.
-    @inline(__always)
-    public func quantize(_ x: Double, feature f: Int) -> Int32 {
-        let ft = features[f]
-        let r = (((x - ft.mean) / ft.std) / inputScale).rounded(.toNearestOrAwayFromZero)
-        let lo = -Double(1 << (inputBits - 1)), hi = Double((1 << (inputBits - 1)) - 1)
-        // Clamp before converting so an absurd reading saturates instead of trapping.
-        let v = Double(inputZeroPoint) + min(max(r, lo - 2 * 65536), hi + 2 * 65536)
-        return Int32(min(max(v, lo), hi))
-    }
-
-    /// §9: y = ((q_out - z_out) * s_out) * std_y + mean_y.
-    @inline(__always)
-    public func dequantize(_ q: Int32) -> Double {
-        let yNorm = Double(q - outputZeroPoint) * outputScale
-        return yNorm * targetStd + targetMean
-    }
-}
-
 /// Reading policy knobs, per stream.
 public struct WindowPolicy: Sendable, Equatable {
-    /// How many steps a reading may trail the newest step and still be placed (out-of-order tolerance).
+    /// How many steps an incomplete step may trail the newest step before it is filled (or, past
+    /// `maxGapFill`, given up as missing): the wait for out-of-order readings.
     public var reorderSteps: Int
     /// Missing steps (or missing features of a step) filled by holding the last value, at most this many in a row; more resets the window.
     public var maxGapFill: Int
     /// Readings stamped further than this into the future (seconds) are rejected.
     public var maxFutureSeconds: Double
-    public init(reorderSteps: Int = 2, maxGapFill: Int = 3, maxFutureSeconds: Double = 300) {
+    /// How many steps behind the window a reading may still be placed: a step given up as missing
+    /// (a broker redelivering out of order after a restart) is completed when its reading arrives,
+    /// and the windows it completes are forecast, flagged late. Older readings are `late`.
+    public var lateSteps: Int
+    public init(reorderSteps: Int = 2, maxGapFill: Int = 3, maxFutureSeconds: Double = 300, lateSteps: Int = 32) {
         self.reorderSteps = reorderSteps
         self.maxGapFill = maxGapFill
         self.maxFutureSeconds = maxFutureSeconds
+        self.lateSteps = lateSteps
     }
 }
 
@@ -90,27 +28,38 @@ public struct WindowCounters: Sendable, Equatable {
     public var stepsCompleted = 0
     public var stepsGapFilled = 0
     public var resets = 0
+    /// Windows forecast after a newer one (a late reading completed them).
+    public var lateWindows = 0
     public init() {}
 }
 
-/// A time-aligned window for one sensor stream. Not thread-safe: owned by the daemon's single
-/// processing task. All buffers are allocated at init; ingest allocates nothing.
+/// A time-aligned window for one sensor stream, over a history ring of `window + lateSteps`
+/// steps. A step is open until all its features are present (complete), or until it trails the
+/// newest step by more than `reorderSteps`: then it is filled from the step before (at most
+/// `maxGapFill` in a row) or given up as missing. A window is emitted once, when its W steps are all
+/// complete or filled; one emitted after a newer one is late. A reading for a missing step still
+/// in the ring completes it, so windows blocked by it are emitted then (a broker's redelivery after
+/// a restart loses nothing). Not thread-safe: owned by the daemon's single processing thread.
+/// All buffers are allocated at init; ingest allocates nothing.
 public final class StreamWindow {
     public let io: ModelIO
     public let policy: WindowPolicy
     public private(set) var counters = WindowCounters()
-    let w: Int, f: Int, slots: Int
+    let w: Int, f: Int, h: Int
     let period: Double
-    var ring: [Int32]            // w rows of f, ring order
-    var head = 0                 // next row to write
-    var filled = 0               // completed rows since the last reset (capped at w)
-    var lastRow: [Int32]
-    var haveLastRow = false
-    var consecutiveFilled = 0
-    var lastStep: Int64? = nil   // newest completed step
-    var pending: [Int32]         // slots * f
-    var pendingMask: [UInt32]    // slots
     let fullMask: UInt32
+    // Per ring row (step mod h): values, features present, state, window-ending-here emitted.
+    var values: [Int32]
+    var mask: [UInt32]
+    var state: [UInt8]
+    var emitted: [Bool]
+    static let open: UInt8 = 0, complete: UInt8 = 1, filled: UInt8 = 2, missing: UInt8 = 3
+    var hi: Int64? = nil          // newest step with a reading
+    var settled: Int64 = 0        // steps <= settled are decided (complete, filled or missing)
+    var run = 0                   // usable steps in a row ending at `settled`
+    var consecutiveFilled = 0
+    var newestEmitted: Int64? = nil
+    var current: Int64 = 0        // the window being emitted (for copyWindow(into:))
 
     public init(io: ModelIO, policy: WindowPolicy) {
         precondition(io.features.count >= 1 && io.features.count <= 32 && io.window >= 1 && io.samplingPeriod > 0)
@@ -118,12 +67,12 @@ public final class StreamWindow {
         self.policy = policy
         w = io.window
         f = io.features.count
-        slots = max(0, policy.reorderSteps) + 1
+        h = io.window + max(policy.lateSteps, policy.reorderSteps + 1)
         period = io.samplingPeriod
-        ring = [Int32](repeating: 0, count: w * f)
-        lastRow = [Int32](repeating: 0, count: f)
-        pending = [Int32](repeating: 0, count: slots * f)
-        pendingMask = [UInt32](repeating: 0, count: slots)
+        values = [Int32](repeating: 0, count: h * f)
+        mask = [UInt32](repeating: 0, count: h)
+        state = [UInt8](repeating: Self.missing, count: h)
+        emitted = [Bool](repeating: false, count: h)
         fullMask = f == 32 ? UInt32.max : (UInt32(1) << UInt32(f)) - 1
     }
 
@@ -131,108 +80,161 @@ public final class StreamWindow {
     @inline(__always)
     public func step(of time: Double) -> Int64 { Int64((time / period).rounded(.toNearestOrAwayFromZero)) }
     public func time(of step: Int64) -> Double { Double(step) * period }
+    @inline(__always) func row(_ s: Int64) -> Int { Int(((s % Int64(h)) + Int64(h)) % Int64(h)) }
+    @inline(__always) func usable(_ s: Int64) -> Bool { let st = state[row(s)]; return st == Self.complete || st == Self.filled }
 
-    /// Places one reading. Returns nil when accepted. `onStep` runs for every step this reading
-    /// completes while the window is full; `copyWindow` inside it yields that step's window.
+    /// Places one reading. Returns nil when accepted. `onStep` runs for every window this reading
+    /// completes; `copyWindow(into:)` inside it yields that window.
     public func ingest(_ r: Reading, now: Double, onStep: (Int64) -> Void) -> RejectReason? {
+        ingest(r, now: now) { step, _ in onStep(step) }
+    }
+
+    /// As above; `onWindow` also says whether the window is late (a newer one was emitted before).
+    public func ingest(_ r: Reading, now: Double, onWindow: (Int64, Bool) -> Void) -> RejectReason? {
         if r.time > now + policy.maxFutureSeconds { return .future }
         // Before 1970, or so far back the step number would not fit: in the past, so late.
         guard r.time >= 0, r.time / period < 4e18 else { return .late }
         let k = step(of: r.time)
-        if lastStep == nil { lastStep = k - 1 }
-        var offset = k - lastStep! - 1
-        // The newest completed step again is a duplicate; anything older is late.
-        if offset == -1 { return .duplicate }
-        if offset < 0 { return .late }
-        if offset >= Int64(slots) {
-            // A jump far past everything we hold: nothing pending can be filled sensibly.
-            if offset > Int64(slots + policy.maxGapFill + 1) {
-                reset()
-                lastStep = k - 1
-                offset = 0
-            } else {
-                while offset >= Int64(slots) {
-                    forceOldest(onStep: onStep)
-                    offset -= 1
-                }
-            }
+        if let top = hi, k - top > Int64(h + policy.maxGapFill) {
+            // A jump far past everything held: start over.
+            if run > 0 || newestEmitted != nil { counters.resets += 1 }
+            hi = nil
+            newestEmitted = nil
         }
-        let slot = Int(offset)
+        if hi == nil { start(at: k) }
+        if k > hi! { advance(to: k) }
+        guard k > hi! - Int64(h) else { return .late }
+        let i = row(k)
         let bit = UInt32(1) << UInt32(r.feature)
-        if pendingMask[slot] & bit != 0 { return .duplicate }
-        pending[slot * f + r.feature] = io.quantize(r.value, feature: r.feature)
-        pendingMask[slot] |= bit
-        while pendingMask[0] == fullMask {
-            consecutiveFilled = 0
-            complete(onStep: onStep)
+        if mask[i] & bit != 0 { return .duplicate }
+        let q = io.quantize(r.value, feature: r.feature)
+        mask[i] |= bit
+        switch state[i] {
+        case Self.filled:
+            // The real value of a filled step: kept, but windows already emitted are not redone.
+            values[i * f + r.feature] = q
+            if mask[i] == fullMask { state[i] = Self.complete }
+        case Self.missing where k <= settled:
+            values[i * f + r.feature] = q
+            if mask[i] == fullMask {
+                state[i] = Self.complete
+                counters.stepsCompleted += 1
+                lateCompletion(k, onWindow: onWindow)
+            }
+        default:
+            values[i * f + r.feature] = q
         }
+        settle(onWindow: onWindow)
         return nil
     }
 
-    /// Fills the oldest pending step from the last row when allowed, else resets; then completes it.
-    private func forceOldest(onStep: (Int64) -> Void) {
-        consecutiveFilled += 1
-        if !haveLastRow || consecutiveFilled > policy.maxGapFill {
-            // Too long a gap (or nothing to hold): drop the incomplete step and start the window over.
-            if haveLastRow || filled > 0 { counters.resets += 1 }
-            filled = 0
-            haveLastRow = false
+    private func start(at k: Int64) {
+        for i in 0..<h { mask[i] = 0; state[i] = Self.missing; emitted[i] = false }
+        state[row(k)] = Self.open
+        hi = k
+        settled = k - 1
+        run = 0
+        consecutiveFilled = 0
+    }
+
+    /// Newer steps take over the ring rows of the oldest.
+    private func advance(to k: Int64) {
+        // Steps about to leave the ring undecided are given up (their rows are reused).
+        let oldest = k - Int64(h) + 1
+        if settled < oldest - 1 {
+            if run > 0 { counters.resets += 1 }
+            settled = oldest - 1
+            run = 0
             consecutiveFilled = 0
-            shift()
-            lastStep! += 1
-            return
         }
-        for j in 0..<f where pendingMask[0] & (UInt32(1) << UInt32(j)) == 0 {
-            pending[j] = lastRow[j]
+        var s = hi! + 1
+        if k - s >= Int64(h) { s = k - Int64(h) + 1 }
+        while s <= k {
+            let i = row(s)
+            mask[i] = 0; state[i] = Self.open; emitted[i] = false
+            s += 1
         }
-        pendingMask[0] = fullMask
-        counters.stepsGapFilled += 1
-        complete(onStep: onStep)
+        hi = k
     }
 
-    private func complete(onStep: (Int64) -> Void) {
-        let base = head * f
-        for j in 0..<f {
-            ring[base + j] = pending[j]
-            lastRow[j] = pending[j]
+    /// Decides open steps in order: complete ones at once; ones trailing the newest step by more
+    /// than `reorderSteps` are filled or given up.
+    private func settle(onWindow: (Int64, Bool) -> Void) {
+        while settled < hi! {
+            let s = settled + 1, i = row(s)
+            if state[i] == Self.open && mask[i] == fullMask {
+                state[i] = Self.complete
+                counters.stepsCompleted += 1
+                consecutiveFilled = 0
+            } else if hi! - s > Int64(policy.reorderSteps) {
+                if state[i] == Self.open, run > 0, consecutiveFilled < policy.maxGapFill {
+                    let p = row(s - 1)
+                    for j in 0..<f where mask[i] & (UInt32(1) << UInt32(j)) == 0 { values[i * f + j] = values[p * f + j] }
+                    state[i] = Self.filled
+                    consecutiveFilled += 1
+                    counters.stepsGapFilled += 1
+                } else {
+                    state[i] = Self.missing
+                    if run > 0 { counters.resets += 1 }
+                    consecutiveFilled = 0
+                }
+            } else {
+                return
+            }
+            settled = s
+            if state[i] == Self.missing { run = 0; continue }
+            run += 1
+            if run >= w { emit(s, onWindow: onWindow) }
         }
-        haveLastRow = true
-        head = (head + 1) % w
-        if filled < w { filled += 1 }
-        shift()
-        lastStep! += 1
-        counters.stepsCompleted += 1
-        if filled == w { onStep(lastStep!) }
     }
 
-    private func shift() {
-        for s in 0..<(slots - 1) {
-            pendingMask[s] = pendingMask[s + 1]
-            for j in 0..<f { pending[s * f + j] = pending[(s + 1) * f + j] }
+    /// A missing step completed late: emit every window it unblocks, and rebuild the run.
+    private func lateCompletion(_ k: Int64, onWindow: (Int64, Bool) -> Void) {
+        let oldest = hi! - Int64(h) + 1
+        var j = k
+        while j <= settled && j < k + Int64(w) {
+            let first = j - Int64(w) + 1
+            if first >= oldest, !emitted[row(j)] {
+                var ok = true
+                var s = first
+                while s <= j { if !usable(s) { ok = false; break }; s += 1 }
+                if ok { emit(j, onWindow: onWindow) }
+            }
+            j += 1
         }
-        pendingMask[slots - 1] = 0
+        run = 0
+        var s = settled
+        while s >= oldest && usable(s) { run += 1; s -= 1 }
+    }
+
+    private func emit(_ j: Int64, onWindow: (Int64, Bool) -> Void) {
+        let i = row(j)
+        guard !emitted[i] else { return }
+        emitted[i] = true
+        let late = newestEmitted.map { j < $0 } ?? false
+        if late { counters.lateWindows += 1 } else { newestEmitted = j }
+        current = j
+        onWindow(j, late)
     }
 
     public func reset() {
         counters.resets += 1
-        filled = 0
-        haveLastRow = false
-        consecutiveFilled = 0
-        lastStep = nil
-        for s in 0..<slots { pendingMask[s] = 0 }
+        hi = nil
+        newestEmitted = nil
+        run = 0
     }
 
-    public var isFull: Bool { filled == w }
+    public var isFull: Bool { run >= w }
 
-    /// Copies the current window, oldest row first, time-major [W, F], into `out`.
+    /// Copies the window being emitted (inside `onStep`/`onWindow`), oldest row first, time-major [W, F].
     public func copyWindow(into out: UnsafeMutableBufferPointer<Int32>) {
         precondition(out.count >= w * f)
-        ring.withUnsafeBufferPointer { r in
-            var o = 0
-            for i in 0..<w {
-                let row = (head + i) % w
-                for j in 0..<f { out[o] = r[row * f + j]; o += 1 }
-            }
+        var o = 0
+        var s = current - Int64(w) + 1
+        while s <= current {
+            let i = row(s)
+            for j in 0..<f { out[o] = values[i * f + j]; o += 1 }
+            s += 1
         }
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import AIOTStreams
 @testable import AIOTDaemon
 
 func configError(_ toml: String) -> String? {
@@ -19,6 +20,24 @@ model = "\(singleModel)"
     #expect(c.topics.readings == "aiot/{gateway}/readings/{sensor}")
     #expect(c.streams.first?.policy.reorderSteps == 2)
     #expect(c.metricsPort == 9464)
+    #expect(c.sensorLimits == SensorLimits(maxSensors: 10_000, idleSeconds: 3600))
+    #expect(c.streams.first?.sensors.singleName == "elec" && c.streams.first?.name == "stream[0]")
+}
+
+@Test func templatesTakeNamesGlobsAndPlus() throws {
+    let c = try DaemonConfig.parse("""
+    gateway = "gw1"
+    [limits]
+    max_sensors = 5
+    sensor_idle_s = 30
+    [[stream]]
+    name = "fleet"
+    sensors = ["meter-*", "hall", "+"]
+    model = "\(singleModel)"
+    """)
+    #expect(c.streams[0].name == "fleet" && c.streams[0].sensor == "[meter-*, hall, +]")
+    #expect(c.streams[0].sensors.matches("meter-12") && c.streams[0].sensors.matches("anything"))
+    #expect(c.sensorLimits == SensorLimits(maxSensors: 5, idleSeconds: 30))
 }
 
 @Test func boardSectionIsRead() throws {
@@ -49,6 +68,21 @@ model = "\(singleModel)"
     ("gateway = \"gw1\"\n[[stream]]\nsensor = \"a\"\nmodel = \"\(singleModel)\"\n[[stream]]\nsensor = \"a\"\nmodel = \"\(singleModel)\"\n", "stream[1].sensor"),
     ("gateway = \"gw1\"\n", "stream"),
     ("gateway = = 1\n", "t.toml:1"),
+    // {sensor}/{name}/{id} not a whole topic level: would subscribe to a filter that never matches.
+    ("gateway = \"gw1\"\n[topics]\nreadings = \"aiot/{gateway}/r-{sensor}\"\n", "topics.readings"),
+    ("gateway = \"gw1\"\n[topics]\nforecasts = \"aiot/{gateway}/f/{sensor}.json\"\n", "topics.forecasts"),
+    ("gateway = \"gw1\"\n[topics]\ncommands = \"aiot/{gateway}/cmd{name}\"\n", "topics.commands"),
+    // Numbers bounded so none can trap (Duration.seconds near 1.8e20) or mean nothing.
+    (minimal + "\n[status]\ninterval_s = 1e300\n", "status.interval_s"),
+    (minimal + "\n[energy]\nsummary_interval_s = 2e20\n", "energy.summary_interval_s"),
+    (minimal + "\n[limits]\nmax_sensors = 0\n", "limits.max_sensors"),
+    (minimal + "\n[limits]\nsensor_idle_s = 1e300\n", "limits.sensor_idle_s"),
+    // Templates.
+    ("gateway = \"gw1\"\n[[stream]]\nsensors = []\nmodel = \"\(singleModel)\"\n", "stream[0].sensors"),
+    ("gateway = \"gw1\"\n[[stream]]\nsensors = [\"a/b\"]\nmodel = \"\(singleModel)\"\n", "stream[0].sensors"),
+    ("gateway = \"gw1\"\n[[stream]]\nsensor = \"a\"\nsensors = [\"b\"]\nmodel = \"\(singleModel)\"\n", "stream[0].sensors"),
+    ("gateway = \"gw1\"\n[[stream]]\nmodel = \"\(singleModel)\"\n", "stream[0].sensor"),
+    ("gateway = \"gw1\"\n[[stream]]\nsensors = [\"+\"]\nmodel = \"\(singleModel)\"\n[stream.feature_topics]\nx = \"y\"\n", "stream[0].feature_topics"),
 ])
 func errorsNameTheKey(_ toml: String, _ key: String) {
     let e = configError(toml)

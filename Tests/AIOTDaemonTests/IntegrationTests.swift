@@ -224,7 +224,9 @@ max_future_s = 3.0e9
             ("oversized", r, "{\"t\": \(T0 + 1800), \"v\": 1, \"pad\": \"" + String(repeating: "x", count: 5000) + "\"}"),
             ("unknown_sensor", "aiot/gw/readings/ghost", "1.0"),
             ("unknown_feature", "aiot/gw/readings/multi", "{\"t\": \(T0), \"values\": {\"nope\": 1}}"),
-            ("late", r, "{\"t\": \(T0 + 60), \"v\": 1}"),
+            // Behind the window (24 steps) and its late-placement history (late_steps, 32): late.
+            ("late", r, "{\"t\": \(T0 - 120 * 60), \"v\": 1}"),
+            ("duplicate", r, "{\"t\": \(T0 + 60), \"v\": 1}"),
             ("duplicate", r, "{\"t\": \(T0 + 29 * 60), \"v\": 1}"),
             ("future", r, "{\"t\": \(now + 1e10), \"v\": 1}"),
         ]

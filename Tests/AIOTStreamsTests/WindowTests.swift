@@ -43,11 +43,32 @@ final class Feeder {
 
 @Test func lateAndDuplicateAreRejectedAndCounted() {
     let f = Feeder(io())
-    for k in 0..<5 { f.feed(k, Double(k + 1)) }
-    f.feed(4, 9)   // newest completed step again
-    f.feed(1, 9)   // far behind
-    #expect(f.rejects == [.duplicate, .late])
-    #expect(f.windows.count == 2)
+    for k in 0..<50 { f.feed(k, Double(k + 1)) }
+    f.feed(49, 9)  // newest completed step again
+    f.feed(40, 9)  // a step already complete
+    f.feed(1, 9)   // behind the window and its late-placement history (4 + 32 steps)
+    #expect(f.rejects == [.duplicate, .duplicate, .late])
+    #expect(f.windows.count == 47)
+}
+
+@Test func redeliveredOutOfOrderReadingsCompleteTheirWindowsLateNeverTwice() {
+    // A broker restart redelivers steps 10...29 with 20...29 first: 10...19 are given up as
+    // missing (beyond the fill limit), then arrive and complete their windows, flagged late.
+    let f = Feeder(io())
+    var late: [Int64] = [], all: [Int64] = []
+    func feed(_ k: Int) {
+        _ = f.w.ingest(Reading(feature: 0, time: Double(k) * 10, value: Double(k + 1)), now: 0) { step, isLate in
+            all.append(step); if isLate { late.append(step) }
+        }
+    }
+    for k in 0..<10 { feed(k) }
+    for k in 20..<30 { feed(k) }
+    for k in 10..<20 { feed(k) }
+    for k in [12, 25, 5] { feed(k) }   // duplicates of a redelivery: counted, never forecast twice
+    #expect(Set(all) == Set(3...29), "every window ending at 3...29 once")
+    #expect(all.count == Set(all).count)
+    #expect(!late.isEmpty && late.allSatisfy { (10...28).contains($0) })
+    #expect(f.w.counters.lateWindows == late.count)
 }
 
 @Test func shortGapsAreFilledLongGapsReset() {

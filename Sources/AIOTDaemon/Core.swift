@@ -1,0 +1,183 @@
+// The daemon's data path as a straight line, for one message at a time on the processing thread:
+// command or reading → StreamProcessor (windows) → engine → ForecastEncoder → Publisher → energy
+// log and counters. No MQTT connection, no threads, no clock of its own: tests drive it directly
+// with a fake publisher and their own times.
+import Logging
+import AIOTModel
+import AIOTMQTT
+import AIOTStreams
+import AIOTTelemetry
+
+final class DaemonCore {
+    private(set) var generation: Generation
+    var config: DaemonConfig { generation.config }
+    var engineKind: EngineKind
+    let publisher: any Publisher
+    var energyLog: EnergyLog
+    let metrics: DaemonMetrics
+    var logger: Logger
+    var counters = Counters()
+    var summary = RollingSummary()
+    let commands: TopicPattern
+    let forecasts: TopicPattern
+    let version: String
+    /// Wall-clock seconds since 1970; injected so tests replay any timeline.
+    let clock: @Sendable () -> Double
+    let startedAt: Double
+    /// Reconnections of the MQTT connections (the intake's and the publisher's), for status.
+    var reconnects: () -> Int = { 0 }
+    /// Reads and builds the configuration for `reload`; the daemon re-reads its file.
+    var loadConfig: () throws(ConfigError) -> DaemonConfig
+    var lastStatus: Double
+    var lastSummary: Double
+    var lastEviction: Double
+    var lastFsync: Double
+    var rejectLog = RejectLog()
+    var out = ProcessorOutput()
+    var json = JSONWriter(capacity: 2048)
+    var output: [Int32]
+    /// The energy summary's group label per template.
+    var summaryLabels: [String] = []
+
+    init(generation: Generation, publisher: any Publisher, energyLog: EnergyLog, metrics: DaemonMetrics, logger: Logger,
+         version: String, clock: @escaping @Sendable () -> Double, loadConfig: @escaping () throws(ConfigError) -> DaemonConfig) throws(ConfigError) {
+        self.generation = generation
+        let c = generation.config
+        engineKind = c.engine
+        self.publisher = publisher
+        self.energyLog = energyLog
+        self.metrics = metrics
+        self.logger = logger
+        self.version = version
+        self.clock = clock
+        self.loadConfig = loadConfig
+        do {
+            commands = try TopicPattern(c.topics.expand(c.topics.commands, gateway: c.gateway), placeholder: "{name}")
+            forecasts = try TopicPattern(c.topics.expand(c.topics.forecasts, gateway: c.gateway), placeholder: "{sensor}")
+        } catch { throw ConfigError("topics: \(error)") }
+        startedAt = clock()
+        (lastStatus, lastSummary, lastEviction, lastFsync) = (startedAt, startedAt, startedAt, startedAt)
+        output = [Int32](repeating: 0, count: 1)
+        sizeOutput()
+    }
+
+    private func sizeOutput() {
+        summaryLabels = generation.processor.templates.map { $0.pattern.singleName ?? $0.name }
+        let h = generation.bindings.map(\.model.shape.horizon).max() ?? 1
+        if output.count < h { output = [Int32](repeating: 0, count: h) }
+    }
+
+    /// Replaces the running configuration (reload, engine switch). Windows carry over where the
+    /// sensor's template reads the same input the same way.
+    func install(_ g: Generation, engineKind k: EngineKind) {
+        g.processor.adopt(from: generation.processor)
+        generation = g
+        engineKind = k
+        sizeOutput()
+        metrics.sensors.record(g.processor.liveSensors)
+    }
+
+    // MARK: messages
+
+    /// One MQTT message: a command or a reading. `arrivedAt` (wall-clock seconds) is given when
+    /// replaying the shutdown spool, so a reading is judged as of when it arrived.
+    func handle(_ message: MQTTMessage, arrivedAt: Double? = nil) {
+        let start = monotonicNanos()
+        let command: String? = message.withBuffers { topic, _ in commands.match(topic).map { String(decoding: $0, as: UTF8.self) } }
+        if let command {
+            // A spooled command is not re-run at the next start: its requester has long given up.
+            if arrivedAt == nil { handleCommand(command, payload: message) }
+            return
+        }
+        let now = arrivedAt ?? clock()
+        out.reset()
+        message.withBuffers { topic, payload in
+            generation.processor.process(topic: topic, payload: payload, arrivedAt: now, into: &out)
+        }
+        if out.accepted > 0 {
+            counters.accepted += out.accepted
+            metrics.accepted.increment(by: out.accepted)
+        }
+        for r in out.rejected { reject(r, now: now) }
+        for i in 0..<out.windows.count {
+            forecast(out.windows[i], receivedAt: message.receivedAtNanos, startedAt: start)
+        }
+    }
+
+    func reject(_ reason: RejectReason, now: Double) {
+        counters.rejected[reason.rawValue] += 1
+        metrics.rejected[reason.rawValue].increment()
+        // At most one line per reason per 10 s: a flood of bad input must not flood the journal.
+        if let n = rejectLog.due(reason, now: now) {
+            logger.warning("rejected readings", metadata: ["reason": "\(reason)", "count": "\(n)", "total": "\(counters.rejected[reason.rawValue])"])
+        }
+    }
+
+    /// One inference for a completed window: infer, encode, publish, log.
+    func forecast(_ w: CompletedWindow, receivedAt: UInt64, startedAt: UInt64) {
+        let b = generation.bindings[w.template]
+        let io = generation.processor.templates[w.template].io
+        let h = b.model.shape.horizon
+        let t1 = monotonicNanos()
+        let m: Measurement
+        do {
+            m = try out.values.withUnsafeBufferPointer { v throws(InferenceError) in
+                try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
+                    try b.engine.infer(UnsafeBufferPointer(rebasing: v[w.range]), into: UnsafeMutableBufferPointer(rebasing: o[0..<h]))
+                }
+            }
+        } catch {
+            counters.inferenceErrors += 1
+            logger.error("inference failed", metadata: ["sensor": "\(w.sensor)", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
+            return
+        }
+        let queueUs = Double(startedAt &- receivedAt) / 1000
+        let preUs = Double(t1 &- startedAt) / 1000
+        let inferUs = Double(m.inferNanos) / 1000
+        let late = w.late
+        if late { counters.lateForecasts += 1 }
+        output.withUnsafeBufferPointer { o in
+            ForecastEncoder.encode(into: &json, sensor: w.sensor, windowEnd: w.windowEnd, output: UnsafeBufferPointer(rebasing: o[0..<h]), io: io,
+                                   model: b.model.identity, engine: m.ranOn, latencyMicros: queueUs + preUs + inferUs,
+                                   energy: m.energyMicrojoules, sequence: w.sequence, late: late)
+        }
+        let t3 = monotonicNanos()
+        do {
+            try publisher.publish(try MQTTTopic(forecasts.topic(w.sensor)), payload: json.bytes, qos: config.qos, retain: false)
+        } catch {
+            counters.publishErrors += 1
+            metrics.publishErrors.increment()
+            logger.warning("forecast publish failed", metadata: ["sensor": "\(w.sensor)", "error": "\(error)"])
+        }
+        let t4 = monotonicNanos()
+        counters.inferences += 1
+        metrics.inferences[m.ranOn]!.increment()
+        metrics.latency.recordNanoseconds(Int64(t4 &- receivedAt))
+        metrics.inferenceLatency.recordNanoseconds(Int64(m.inferNanos))
+        if let e = m.energyMicrojoules { metrics.energy.increment(by: e) }
+        let record = InferenceRecord(time: clock(), sensor: w.sensor, model: b.model.identity, engine: m.ranOn, sequence: w.sequence,
+                                     windowEnd: w.windowEnd, queueMicros: queueUs, preprocessMicros: preUs, inferenceMicros: inferUs,
+                                     publishMicros: Double(t4 &- t3) / 1000, energyMicrojoules: m.energyMicrojoules,
+                                     energySource: m.energySource, sourceWatts: m.sourceWatts)
+        do { try energyLog.append(record) } catch {
+            counters.logErrors += 1
+            if counters.logErrors == 1 || counters.logErrors % 1000 == 0 { logger.error("energy log", metadata: ["error": "\(error)", "errors": "\(counters.logErrors)"]) }
+        }
+        // Summaries group by stream (a one-sensor stanza's group is its sensor): per-sensor groups
+        // would cost a fleet kilobytes per sensor and a megabyte-sized summary message.
+        summary.add(sensor: summaryLabels[w.template], engine: m.ranOn, totalMicros: record.totalMicros, energy: m.energyMicrojoules)
+    }
+}
+
+/// Rate limit for rejection log lines: the count since the last line, at most once per 10 s per reason.
+struct RejectLog {
+    var last = [Double](repeating: -.infinity, count: RejectReason.allCases.count)
+    var since = [Int](repeating: 0, count: RejectReason.allCases.count)
+    mutating func due(_ r: RejectReason, now: Double) -> Int? {
+        since[r.rawValue] += 1
+        guard now - last[r.rawValue] >= 10 else { return nil }
+        last[r.rawValue] = now
+        defer { since[r.rawValue] = 0 }
+        return since[r.rawValue]
+    }
+}

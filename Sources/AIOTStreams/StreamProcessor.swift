@@ -1,0 +1,283 @@
+// The pure core of the daemon's data path: message bytes and arrival time in; accepted and
+// rejected readings and completed windows out. No MQTT, no logging, no Foundation, no clock: the
+// caller says when a message arrived, so tests replay any timeline. Not thread-safe: one owner
+// (the daemon's single processing thread).
+import AIOTModel
+
+/// One `[[stream]]`: which sensors it serves, what its model reads, how readings are judged.
+public struct StreamTemplate: Sendable, Equatable {
+    /// For status and logs: the stanza's `name`, else "stream[i]".
+    public var name: String
+    public var pattern: SensorPattern
+    public var io: ModelIO
+    public var policy: WindowPolicy
+    /// Feature name -> another sensor whose bare values feed that feature (one-sensor stanzas).
+    public var featureTopics: [String: String]
+    public init(name: String, pattern: SensorPattern, io: ModelIO, policy: WindowPolicy, featureTopics: [String: String] = [:]) {
+        self.name = name
+        self.pattern = pattern
+        self.io = io
+        self.policy = policy
+        self.featureTopics = featureTopics
+    }
+}
+
+/// Limits on the sensor table.
+public struct SensorLimits: Sendable, Equatable {
+    /// Live sensors (windows) at most; a new sensor beyond is rejected as `sensor_limit`.
+    public var maxSensors: Int
+    /// A sensor with no reading for this long (arrival time) is evicted by `evictIdle`.
+    public var idleSeconds: Double
+    public init(maxSensors: Int = 10_000, idleSeconds: Double = 3600) {
+        self.maxSensors = maxSensors
+        self.idleSeconds = idleSeconds
+    }
+}
+
+/// A window completed by a message: the model input is `values[range]` of the output.
+public struct CompletedWindow: Sendable, Equatable {
+    public var slot: Int
+    public var sensor: String
+    public var template: Int
+    public var step: Int64
+    /// Time of the window's last step (seconds since 1970).
+    public var windowEnd: Double
+    /// The forecast sequence number for this sensor (1, 2, ...).
+    public var sequence: UInt64
+    public var range: Range<Int>
+    /// Completed by a reading that arrived after a newer step had already been forecast.
+    public var late: Bool = false
+}
+
+/// What one message did. Reused across messages (`reset` keeps capacity).
+public struct ProcessorOutput: Sendable {
+    public var accepted = 0
+    /// One entry per rejected reading (or one for a message rejected whole).
+    public var rejected: [RejectReason] = []
+    public var windows: [CompletedWindow] = []
+    public var values: [Int32] = []
+    /// The template the message was routed to, or nil.
+    public var template: Int? = nil
+    public init() {
+        rejected.reserveCapacity(64)
+        windows.reserveCapacity(8)
+    }
+    public mutating func reset() {
+        accepted = 0
+        template = nil
+        rejected.removeAll(keepingCapacity: true)
+        windows.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Counts per template, for status (not per-sensor names: a fleet would be megabytes).
+public struct TemplateCounters: Sendable, Equatable {
+    public var sensors = 0
+    public var created = 0
+    public var evicted = 0
+    public var accepted = 0
+    public var rejected = 0
+    public var windows = 0
+    /// Window counters of sensors already evicted (live ones are summed on demand).
+    public var retired = WindowCounters()
+    public init() {}
+}
+
+/// One live sensor: its window ring and its counters; the model and engine are shared per template.
+struct SensorState {
+    var name: String
+    var template: Int
+    var window: StreamWindow
+    var lastSeen: Double
+    var accepted = 0
+    var sequence: UInt64 = 0
+}
+
+public final class StreamProcessor {
+    public let templates: [StreamTemplate]
+    public let readings: TopicPattern
+    public let limits: SensorLimits
+    public private(set) var counters: [TemplateCounters]
+    var parser: PayloadParser
+    var featureNames: [FeatureNames]
+    var sensors: [SensorState?] = []
+    var free: [Int] = []
+    var index: [String: Int] = [:]
+    /// Alias sensor -> (owner sensor, template, feature names with the alias's feature as default).
+    var aliases: [String: (owner: String, template: Int, names: FeatureNames)] = [:]
+
+    public init(templates: [StreamTemplate], readings: TopicPattern, limits: SensorLimits, maxPayloadBytes: Int) {
+        self.templates = templates
+        self.readings = readings
+        self.limits = limits
+        counters = Array(repeating: TemplateCounters(), count: templates.count)
+        parser = PayloadParser(maxPayloadBytes: maxPayloadBytes)
+        featureNames = templates.map { FeatureNames($0.io.features.map(\.name), defaultFeature: $0.io.targetFeature) }
+        for (t, tpl) in templates.enumerated() {
+            guard let owner = tpl.pattern.singleName else { continue }
+            let names = tpl.io.features.map(\.name)
+            for (feature, alias) in tpl.featureTopics {
+                guard let f = names.firstIndex(of: feature) else { continue }
+                aliases[alias] = (owner, t, FeatureNames(names, defaultFeature: f))
+            }
+        }
+    }
+
+    public var liveSensors: Int { index.count }
+
+    /// The template serving `name`: the most specific match, the first stanza on a tie.
+    public func template(for name: UnsafeBufferPointer<UInt8>) -> Int? {
+        var best: (t: Int, rank: Int)? = nil
+        for (t, tpl) in templates.enumerated() {
+            if let r = tpl.pattern.match(name), r > (best?.rank ?? -1) { best = (t, r) }
+        }
+        return best?.t
+    }
+
+    /// Handles one reading message. `topic` not a readings topic: `unknown_sensor`.
+    public func process(topic: UnsafeBufferPointer<UInt8>, payload: UnsafeBufferPointer<UInt8>, arrivedAt now: Double, into out: inout ProcessorOutput) {
+        guard let level = readings.match(topic) else { out.rejected.append(.unknownSensor); return }
+        var name = String(decoding: level, as: UTF8.self)
+        let t: Int
+        let names: FeatureNames
+        var slot = index[name]
+        if !aliases.isEmpty, let a = aliases[name] {
+            name = a.owner; t = a.template; names = a.names; slot = index[name]
+        } else if let s = slot {
+            t = sensors[s]!.template; names = featureNames[t]
+        } else {
+            guard let tt = template(for: level) else { out.rejected.append(.unknownSensor); return }
+            t = tt; names = featureNames[t]
+        }
+        out.template = t
+        if let reason = parser.parse(payload, features: names, now: now) {
+            reject(reason, template: t, into: &out)
+            return
+        }
+        // A sensor's window is created on its first good message, not on garbage.
+        let s: Int
+        if let slot { s = slot } else {
+            guard index.count < limits.maxSensors else {
+                reject(.sensorLimit, template: t, count: parser.readings.count, into: &out)
+                return
+            }
+            s = create(name, template: t, now: now)
+        }
+        sensors[s]!.lastSeen = now
+        let window = sensors[s]!.window
+        for i in 0..<parser.readings.count {
+            let result = window.ingest(parser.readings[i], now: now) { step, late in
+                emit(slot: s, step: step, late: late, into: &out)
+            }
+            if let result { reject(result, template: t, into: &out) } else { out.accepted += 1 }
+        }
+        sensors[s]!.accepted += out.accepted
+        counters[t].accepted += out.accepted
+    }
+
+    private func reject(_ r: RejectReason, template t: Int, count: Int = 1, into out: inout ProcessorOutput) {
+        for _ in 0..<count { out.rejected.append(r) }
+        counters[t].rejected += count
+    }
+
+    private func emit(slot s: Int, step: Int64, late: Bool, into out: inout ProcessorOutput) {
+        sensors[s]!.sequence += 1
+        let st = sensors[s]!
+        let n = st.window.io.window * st.window.io.features.count
+        let start = out.values.count
+        out.values.append(contentsOf: repeatElement(0, count: n))
+        out.values.withUnsafeMutableBufferPointer { b in
+            st.window.copyWindow(into: UnsafeMutableBufferPointer(rebasing: b[start..<(start + n)]))
+        }
+        counters[st.template].windows += 1
+        out.windows.append(CompletedWindow(slot: s, sensor: st.name, template: st.template, step: step,
+                                           windowEnd: st.window.time(of: step), sequence: st.sequence, range: start..<(start + n), late: late))
+    }
+
+    private func create(_ name: String, template t: Int, now: Double) -> Int {
+        let state = SensorState(name: name, template: t, window: StreamWindow(io: templates[t].io, policy: templates[t].policy), lastSeen: now)
+        let s: Int
+        if let f = free.popLast() { s = f; sensors[s] = state } else { s = sensors.count; sensors.append(state) }
+        index[name] = s
+        counters[t].sensors += 1
+        counters[t].created += 1
+        return s
+    }
+
+    private func remove(_ s: Int) {
+        guard let st = sensors[s] else { return }
+        let c = st.window.counters
+        counters[st.template].retired.stepsCompleted += c.stepsCompleted
+        counters[st.template].retired.stepsGapFilled += c.stepsGapFilled
+        counters[st.template].retired.resets += c.resets
+        counters[st.template].sensors -= 1
+        counters[st.template].evicted += 1
+        index[st.name] = nil
+        sensors[s] = nil
+        free.append(s)
+    }
+
+    /// Evicts sensors idle (by arrival time) for longer than `limits.idleSeconds`; returns how many.
+    @discardableResult
+    public func evictIdle(now: Double) -> Int {
+        var n = 0
+        for s in 0..<sensors.count {
+            if let st = sensors[s], now - st.lastSeen > limits.idleSeconds { remove(s); n += 1 }
+        }
+        return n
+    }
+
+    /// Window counters per template: live sensors summed plus those already evicted.
+    public func windowCounters(template t: Int) -> WindowCounters {
+        var c = counters[t].retired
+        for case let st? in sensors where st.template == t {
+            c.stepsCompleted += st.window.counters.stepsCompleted
+            c.stepsGapFilled += st.window.counters.stepsGapFilled
+            c.resets += st.window.counters.resets
+        }
+        return c
+    }
+
+    /// Live sensors of a template (or all), sorted by name, for the `status` command's listing.
+    public func sensorNames(template: Int? = nil, limit: Int = .max) -> [String] {
+        var out: [String] = []
+        for case let st? in sensors where template == nil || st.template == template { out.append(st.name) }
+        out.sort()
+        return Array(out.prefix(limit))
+    }
+
+    public struct SensorSummary: Sendable, Equatable {
+        public var name: String
+        public var template: Int
+        public var accepted: Int
+        public var forecasts: UInt64
+        public var lastSeen: Double
+    }
+
+    public func sensor(named name: String) -> SensorSummary? {
+        guard let s = index[name], let st = sensors[s] else { return nil }
+        return SensorSummary(name: st.name, template: st.template, accepted: st.accepted, forecasts: st.sequence, lastSeen: st.lastSeen)
+    }
+
+    /// Reload: takes over the windows of `old`'s sensors whose template here reads the same
+    /// input the same way (same I/O, same policy); the others start over on their next reading.
+    public func adopt(from old: StreamProcessor) {
+        // Per-template totals continue under the same stanza name; live counts are rebuilt below.
+        for (t, tpl) in templates.enumerated() {
+            if let o = old.templates.firstIndex(where: { $0.name == tpl.name }) {
+                counters[t] = old.counters[o]
+                counters[t].sensors = 0
+            }
+        }
+        for case let st? in old.sensors {
+            guard index.count < limits.maxSensors else { break }
+            var name = st.name
+            let t = name.withUTF8 { template(for: $0) }
+            guard let t, templates[t].io == st.window.io, templates[t].policy == st.window.policy else { continue }
+            let s = create(st.name, template: t, now: st.lastSeen)
+            counters[t].created -= 1
+            sensors[s] = SensorState(name: st.name, template: t, window: st.window, lastSeen: st.lastSeen, accepted: st.accepted, sequence: st.sequence)
+        }
+    }
+}
