@@ -23,7 +23,10 @@ ALLOWED = {
     "AIOTMQTT": LIBC | {"CMosquitto", "Synchronization", "SystemPackage"},
     "FTDI": LIBC | {"CFTDI", "SystemPackage"},
     "AIOTBoard": LIBC | {"AIOTModel", "FTDI", "Foundation", "Synchronization"},
-    "AIOTDaemon": LIBC | {"AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTBoardSim", "Foundation",
+    # The board simulator (tests and the sim: device) and the one device/engine selector.
+    "AIOTBoardSim": LIBC | {"AIOTModel", "AIOTBoard", "Foundation", "Synchronization"},
+    "AIOTDevices": LIBC | {"AIOTModel", "AIOTBoard", "AIOTBoardSim", "Foundation", "Synchronization"},
+    "AIOTDaemon": LIBC | {"AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "Foundation",
                           "Synchronization", "Logging", "Metrics", "Prometheus", "ServiceLifecycle", "UnixSignals", "TOMLKit"},
 }
 # Global rules: (module imported, who may import it, why).
