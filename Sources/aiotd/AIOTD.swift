@@ -1,6 +1,7 @@
 // aiotd: the streaming daemon. Flags: --config/-c FILE (default /etc/aiotd/aiotd.toml),
 // --check-config FILE, --version. Argument parsing goes through swift-argument-parser so that
-// --help, the man page and the shell completions come from one declaration.
+// --help, the man page and the shell completions come from one declaration. (@main, not a
+// main.swift: top-level `await AIOTD.main()` picks the synchronous main, which only prints help.)
 import AIOTDaemon
 import ArgumentParser
 import Logging
@@ -13,6 +14,7 @@ enum FileHandleStderr {
     static func write(_ s: String) { let b = Array(s.utf8); _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) } }
 }
 
+@main
 struct AIOTD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aiotd",
@@ -79,4 +81,3 @@ struct AIOTD: AsyncParsableCommand {
     }
 }
 
-await AIOTD.main()
