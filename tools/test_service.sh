@@ -161,15 +161,20 @@ run_checks() {
 
     # Reload with a broken file: refused, the old configuration keeps serving.
     X systemctl start aiotd.service >/dev/null 2>&1 || true
-    wait_active 20 || true
+    wait_active 10 || true
     pid=$(prop MainPID)
     X cp -p /etc/aiotd/aiotd.toml /root/aiotd.toml.good
-    X sh -c 'echo "[[[ not toml" >> /etc/aiotd/aiotd.toml'
+    # Two broken files in turn: a TOML syntax error, then a value out of range.
+    X sh -c 'echo "[[stream]" >> /etc/aiotd/aiotd.toml'
     X systemctl reload aiotd.service >/dev/null 2>&1 || true
-    for _ in $(seq 25); do X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | grep -q 'reload refused' && break; sleep 0.2; done
+    for _ in $(seq 25); do [ "$(X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | grep -c 'reload refused')" -ge 1 ] && break; sleep 0.2; done
+    X cp -p /root/aiotd.toml.good /etc/aiotd/aiotd.toml
+    X sed -i 's/^port = 1883/port = 70000/' /etc/aiotd/aiotd.toml
+    X systemctl reload aiotd.service >/dev/null 2>&1 || true
+    for _ in $(seq 25); do [ "$(X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | grep -c 'reload refused')" -ge 2 ] && break; sleep 0.2; done
     if [ "$pid" != 0 ] && [ "$(prop MainPID)" = "$pid" ] && [ "$(prop ActiveState)" = active ] \
-        && X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | grep -q 'reload refused' && serve 30; then
-        ok "reload of a broken file refused; still active and serving (pid $pid)"
+        && [ "$(X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | grep -c 'reload refused')" -ge 2 ] && serve 30; then
+        ok "reload of two broken files refused; still active and serving (pid $pid)"
     else bad "reload of a broken file" "MainPID $pid -> $(prop MainPID), ActiveState=$(prop ActiveState), StatusText='$(prop StatusText)'"; fi
     X cp -p /root/aiotd.toml.good /etc/aiotd/aiotd.toml
 
