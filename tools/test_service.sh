@@ -79,16 +79,22 @@ tar -C "$CT" -xf "$BASE"
 cp "$DEB" "$CT/root/aiot-runtime.deb"
 
 systemd-nspawn -D "$CT" --register=no --keep-unit --private-network -b -q > "$CT.log" 2>&1 & NS=$!
-P=
-for _ in $(seq 300); do P=$(pgrep -P "$NS" | head -n 1 || true); [ -n "$P" ] && break; sleep 0.1; done
-[ -n "$P" ] || { echo "test_service: the container did not start:" >&2; cat "$CT.log" >&2; exit 1; }
-X() { nsenter -t "$P" -a "$@"; }   # run inside the container
-state=
-for _ in $(seq 600); do
-    state=$(X systemctl is-system-running 2>/dev/null || true)
-    case "$state" in running|degraded) break ;; esac
-    sleep 0.1
+# The container's init: nspawn's child named systemd (nspawn first forks a short-lived helper
+# that is also its child; entering that one fails).
+P=; state=; t=$(( $(date +%s) + 90 ))
+while [ "$(date +%s)" -lt "$t" ]; do
+    kill -0 "$NS" 2>/dev/null || break
+    P=$(pgrep -P "$NS" -x systemd | head -n 1 || true)
+    if [ -n "$P" ]; then
+        state=$(nsenter -t "$P" -a systemctl is-system-running 2>/dev/null || true)
+        case "$state" in running|degraded) break ;; esac
+    fi
+    sleep 0.2
 done
+case "$state" in running|degraded) ;; *)
+    echo "test_service: the container did not boot within 90 s (state '${state:-none}'):" >&2; tail -n 30 "$CT.log" >&2; exit 1 ;;
+esac
+X() { nsenter -t "$P" -a "$@"; }   # run inside the container
 echo "test_service: container booted ($state) in $(( $(date +%s) - T0 )) s"
 
 # Offline (private network): everything comes from the cached archives.
