@@ -52,7 +52,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "aiotd",
-            dependencies: ["AIOTDaemon", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AIOTDaemon", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "aiotctl",

@@ -39,6 +39,10 @@ step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build/debu
 step firmware bash firmware/run_tests.sh
 step cosim-aiotctl bash firmware/cosim/check_aiotctl.sh
 
+# The Debian package (tools/package.sh) under a real systemd booted in a container, including a
+# deliberately unreadable configuration that must make the checks fail.
+step service bash tools/test_service.sh
+
 # One closing line over every runner's own count.
 python3 - "$LOGS" <<'PY'
 import pathlib, re, sys

@@ -109,9 +109,11 @@ func errorsNameTheKey(_ toml: String, _ key: String) {
         let path = Harness.packageRoot + "/configs/" + name
         guard FileManager.default.fileExists(atPath: path) else { Issue.record("missing \(path)"); continue }
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        // Model paths in shipped configs are relative to the repository root or /var/lib/aiotd.
+        // Model paths in shipped configs are relative to the repository root, /var/lib/aiotd or the
+        // package's /usr/share/aiot-runtime.
         var fixed = text.replacingOccurrences(of: "\"models/", with: "\"\(Harness.packageRoot)/models/")
             .replacingOccurrences(of: "/var/lib/aiotd/models/", with: "\(Harness.packageRoot)/models/")
+            .replacingOccurrences(of: "/usr/share/aiot-runtime/models/", with: "\(Harness.packageRoot)/models/")
         // The trained elecdemand models come from the training branch; until they are here, check
         // the rest of the file against a random model of the same shape.
         let trained = Harness.packageRoot + "/models/elecdemand/W8A8.safetensors"
