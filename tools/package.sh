@@ -55,7 +55,7 @@ install -m 755 -s "$BIN/aiotctl" "$R/usr/bin/aiotctl"
 install -m 644 systemd/aiotd.service "$R/lib/systemd/system/aiotd.service"
 install -m 644 systemd/aiotd.sysusers "$R/usr/lib/sysusers.d/aiotd.conf"
 install -m 644 systemd/aiotd.tmpfiles "$R/usr/lib/tmpfiles.d/aiotd.conf"
-install -m 644 configs/udev/99-aiot-ft2232h.rules "$R/lib/udev/rules.d/60-aiot-ft2232h.rules"
+install -m 644 configs/udev/60-aiot-ft2232h.rules "$R/lib/udev/rules.d/60-aiot-ft2232h.rules"
 # The configuration: root:root in the archive; postinst (tmpfiles.d) makes it root:aiotd 0750/0640.
 install -d -m 750 "$R/etc/aiotd"
 install -m 640 configs/aiotd.example.toml "$R/etc/aiotd/aiotd.toml"

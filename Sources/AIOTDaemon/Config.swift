@@ -84,8 +84,14 @@ public struct DaemonConfig: Sendable, Equatable {
         }
     }
 
+    /// A configuration is a page of settings, not a data file: a larger one is refused unread.
+    public static let maxConfigBytes = 1 << 20
+
     /// Reads and validates a file. Errors name the file and the key.
     public static func load(path: String) throws(ConfigError) -> DaemonConfig {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxConfigBytes {
+            throw ConfigError("\(path): \(size) bytes; a configuration is at most \(maxConfigBytes) bytes")
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError("\(path): cannot read the file (check the path and that aiotd may read it)")
         }
@@ -93,6 +99,12 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, source: String = "config") throws(ConfigError) -> DaemonConfig {
+        guard text.utf8.count <= maxConfigBytes else {
+            throw ConfigError("\(source): \(text.utf8.count) bytes; a configuration is at most \(maxConfigBytes) bytes")
+        }
+        if let bad = tomlPrecheck(text) {
+            throw ConfigError("\(source):\(bad.line):\(bad.column): TOML syntax error: \(bad.message)")
+        }
         let root: TOMLTable
         do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
             throw ConfigError("\(source):\(e.source.begin.line):\(e.source.begin.column): TOML syntax error: \(e.description)")

@@ -37,7 +37,7 @@ public struct FTDIError: Error, Sendable, CustomStringConvertible {
 
 /// The udev rule shipped in configs/udev/, named in permission errors.
 public let ftdiUdevRuleHint =
-    "install configs/udev/99-aiot-ft2232h.rules into /etc/udev/rules.d/, run `udevadm control --reload` and replug the cable"
+    "install configs/udev/60-aiot-ft2232h.rules into /etc/udev/rules.d/, run `udevadm control --reload` and replug the cable"
 
 /// One FTDI device on the bus, as listed by `ftdi_usb_find_all`.
 public struct FTDIDeviceInfo: Sendable, Equatable, Codable {

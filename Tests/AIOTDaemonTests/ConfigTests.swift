@@ -139,3 +139,43 @@ func errorsNameTheKey(_ toml: String, _ key: String) {
     #expect(String(decoding: buf[0..<max(0, got)], as: UTF8.self) == "READY=1\nSTATUS=ok")
     #expect(!SystemdNotifier(environment: [:]).notify("READY=1"))
 }
+
+// Documents that reached an assertion inside toml++ (TOMLKit 0.6.0) and aborted aiotd: found by
+// Fuzz/fuzz-config and by the booted-systemd reload test. Each must be a clear error with its line.
+@Test(arguments: [
+    ("[[[\n", "t.toml:1:3"),                                // nothing after '[[' but another '['
+    ("gateway = \"g\"\n[ästream]\n", "t.toml:2:1"),    // non-ASCII bare table name
+    ("gateway = \"g\"\n[[ästream]]\n", "t.toml:2:1"),
+    ("[!a]\n", "t.toml:1:2"),
+    ("gateway = \"g\"\nä = 1\n", "t.toml:2:1"),
+])
+func documentsThatAbortedTheParserAreErrors(_ toml: String, _ position: String) {
+    let e = configError(toml)
+    #expect(e?.contains("TOML syntax error") == true, "\(e ?? "accepted")")
+    #expect(e?.contains(position) == true, "\(e ?? "accepted")")
+}
+
+@Test func thePrecheckLetsValidTOMLThrough() throws {
+    // Non-ASCII inside strings and comments, quoted table names, an array of arrays whose lines
+    // start with '[', a multi-line string holding '[' at a line start: all valid TOML.
+    let doc = """
+    # Gerät: ä ö ü
+    gateway = "gw-ä"
+    x = [
+      [1, 2],
+      [3],
+    ]
+    s = \"\"\"
+    [not a table]
+    \"\"\"
+    ["quoted table"]
+    k = 'ä'
+    """
+    #expect(tomlPrecheck(doc) == nil)
+    #expect(tomlPrecheck("[[ stream ]]\nsensor = \"a\"\n") == nil)
+}
+
+@Test func anOversizedConfigIsRefusedUnread() {
+    let big = "gateway = \"g\"\n" + String(repeating: "# padding padding padding padding\n", count: 40_000)
+    #expect(configError(big)?.contains("a configuration is at most") == true)
+}
