@@ -66,6 +66,14 @@ class DataSet:
     splits: dict[str, Windows] = field(default_factory=dict)
     gaps: int = 0
     rows: int = 0
+    series: np.ndarray | None = None   # raw target per row (for the seasonal-naive baseline)
+    segment: np.ndarray | None = None  # gap-free segment id per row
+
+    @property
+    def season_steps(self) -> int:
+        """The series' daily period in steps (0 if the sampling period is not below a day)."""
+        p = self.spec.sampling_period_s
+        return int(round(86400.0 / p)) if 0 < p < 86400.0 else 0
 
     @property
     def target_mean(self) -> float:
@@ -212,7 +220,8 @@ def _build(spec: Spec, values: np.ndarray, seg: np.ndarray, window: int, horizon
         raise ValueError(f"{spec.item}: column(s) {flat} are constant over the training rows; "
                          "drop them from the features")
     ds = DataSet(spec=spec, window=window, horizon=horizon, mean=mean, std=std, target_index=ti,
-                 gaps=int(seg[-1] - seg[0]) if rows else 0, rows=file_rows or rows)
+                 gaps=int(seg[-1] - seg[0]) if rows else 0, rows=file_rows or rows,
+                 series=values[:, ti].copy(), segment=np.asarray(seg).copy())
     x, y, starts = make_windows(values, values[:, ti], block, window, horizon)
     which = split[starts]
     for i, name in enumerate(("train", "val", "test")):

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from tools.train.baselines import LABELS
+
+SHORT = {k: v.split(' (')[0] for k, v in LABELS.items()}
+
 PAPER_4BIT = "+0.63%"
 MIXED_AND_8BIT = ("W8A8", "W6A8", "W4A8")
 
@@ -24,25 +28,99 @@ def _pct(a: float, b: float) -> str:
     return f"{100.0 * (a - b) / b:+.1f}%"
 
 
+def baselines_of(s: dict) -> dict[str, dict]:
+    """The summary's baselines (older summaries only had persistence and ridge)."""
+    if "baselines" in s:
+        return s["baselines"]
+    return {"persistence": s["persistence"], "ridge": s["linear"]}
+
+
 def checks(s: dict) -> list[tuple[str, bool, str]]:
+    """The issue-13 targets that one data set's sweep can show, plus fake-quant/integer agreement."""
     out = []
     c = s["configs"]
-    if "W8A8" in c:
-        base = c["W8A8"]["integer"]["mse"]
-        for name, limit in (("W4A8", 15.0), ("W6A8", 5.0)):
+    base = c["W8A8"]["integer"]["mse"] if "W8A8" in c else None
+    if base is not None and "float" in s:
+        fm = s["float"]["test"]["mse"]
+        ch = 100.0 * (base - fm) / fm
+        out.append(("W8A8 integer test MSE within 5% of the float model", ch <= 5.0, f"{ch:+.1f}%"))
+    if base is not None:
+        for name, limit in (("W6A8", 1.0), ("W4A8", 2.0), ("W6A6", 15.0)):
             if name in c:
                 ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
                 out.append((f"{name} integer test MSE within {limit:.0f}% of W8A8", ch <= limit, f"{ch:+.1f}%"))
-    pers = s["persistence"]["mse"]
+    bl = baselines_of(s)
     for name in MIXED_AND_8BIT:
         if name in c:
             v = c[name]["integer"]["mse"]
-            out.append((f"{name} beats persistence", v < pers, f"{v:.5f} vs {pers:.5f}"))
+            for k, b in bl.items():
+                out.append((f"{name} beats {LABELS.get(k, k)}", v < b["mse"], f"{v:.5f} vs {b['mse']:.5f}"))
+    sn = bl.get("seasonal", {}).get("mse_per_step")
+    if sn:
+        for name, info in ordered(c):
+            ps = info["integer"].get("mse_per_step")
+            if ps:
+                k = sum(a < b for a, b in zip(ps, sn))
+                out.append((f"{name} beats seasonal naive at every horizon step", k == len(sn),
+                            f"{k} of {len(sn)} steps"))
     for name, info in ordered(c):
         fq, it = info["fake_quant"]["mse"], info["integer"]["mse"]
         ch = 100.0 * (it - fq) / fq
         out.append((f"{name} integer MSE within 2% of fake-quant MSE", abs(ch) <= 2.0, f"{ch:+.2f}%"))
     return out
+
+
+def verdict_lines(s: dict) -> list[str]:
+    """Per configuration: which baselines it beats and by how much; a plain warning when one is better."""
+    bl = baselines_of(s)
+    L = []
+    models = [("float Transformer", s["float"]["test"])] if "float" in s else []
+    models += [(f"{n} integer", info["integer"]) for n, info in ordered(s["configs"])]
+    for label, m in models:
+        mse = m["mse"]
+        wins, losses = [], []
+        for k, b in bl.items():
+            d = 100.0 * (mse - b["mse"]) / b["mse"]
+            (wins if mse < b["mse"] else losses).append((k, b["mse"], d))
+        text = f"- **{label}** (test MSE {mse:.5f}): "
+        text += ("beats " + ", ".join(f"{SHORT.get(k, k)} by {-d:.1f}%" for k, _, d in wins)
+                 if wins else "beats no baseline")
+        text += "."
+        if losses:
+            losses.sort(key=lambda t: t[1])
+            text += (" **WARNING: " + ("a simple baseline is" if len(losses) == 1 else "simple baselines are")
+                     + " better: " + ", ".join(f"{SHORT.get(k, k)} {b:.5f} (this model {d:+.1f}%)"
+                                               for k, b, d in losses)
+                     + f". Use {SHORT.get(losses[0][0], losses[0][0])} instead, or retrain.**")
+        sn = bl.get("seasonal", {}).get("mse_per_step")
+        ps = m.get("mse_per_step")
+        if sn and ps:
+            k = sum(a < b for a, b in zip(ps, sn))
+            text += f" Horizon steps better than seasonal naive: {k} of {len(sn)}."
+        L.append(text)
+    return L
+
+
+def horizon_table(s: dict) -> list[str]:
+    """Test MSE per horizon step (normalized) of the baselines, the float model and every configuration."""
+    bl = baselines_of(s)
+    cols = [(LABELS.get(k, k).split(" (")[0], b.get("mse_per_step")) for k, b in bl.items()]
+    cols.append(("float", s["float"]["test"].get("mse_per_step")))
+    cols += [(n, info["integer"].get("mse_per_step")) for n, info in ordered(s["configs"])]
+    cols = [(n, v) for n, v in cols if v]
+    if not cols:
+        return []
+    step_s = s.get("sampling_period_s") or 0
+    L = ["Test MSE (normalized) per horizon step; the integer rows are the exported models:", ""]
+    L.append("| step | ahead | " + " | ".join(n for n, _ in cols) + " |")
+    L.append("|---|---|" + "---|" * len(cols))
+    for i in range(len(cols[0][1])):
+        ahead = f"{(i + 1) * step_s / 3600:g} h" if step_s else "-"
+        best = min(v[i] for _, v in cols)
+        cells = [(f"**{v[i]:.4f}**" if v[i] == best else f"{v[i]:.4f}") for _, v in cols]
+        L.append(f"| {i + 1} | {ahead} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
 
 
 def dataset_section(s: dict) -> list[str]:
@@ -51,7 +129,8 @@ def dataset_section(s: dict) -> list[str]:
     L.append(f"## {s['dataset']}: `{s['source']}`")
     L.append("")
     w = s["windows"]
-    L.append(f"Inputs {', '.join(s['features'])}; target next-step {s['target']} ({u}); {s['rows']} rows, "
+    ahead = "next-step" if s["horizon"] == 1 else f"the next {s['horizon']} steps of"
+    L.append(f"Inputs {', '.join(s['features'])}; target {ahead} {s['target']} ({u}); {s['rows']} rows, "
              f"{s['gaps']} gaps (windows never cross one); windows W={s['shape']['window']}, "
              f"P={s['horizon']}: train {w['train']}, validation {w['val']}, test {w['test']} "
              f"(chronological 70/10/20 of the rows). Normalized = z-score with train statistics; "
@@ -66,8 +145,14 @@ def dataset_section(s: dict) -> list[str]:
         vs = _pct(m["mse"], base) if base else "-"
         L.append(f"| {name} | {_f(m['mse'])} | {_f(m['mae'])} | {_f(m['mse_eng'])} | {_f(m['mae_eng'])} | "
                  f"{vs} | {params} | {size} |")
-    row("persistence (last value)", s["persistence"])
-    row("linear (ridge on the window)", s["linear"], str(s["shape"]["window"] * len(s["features"]) + 1))
+    for k, b in baselines_of(s).items():
+        label = LABELS.get(k, k)
+        if k == "seasonal" and "period_steps" in b:
+            label = f"seasonal naive ({b['period_steps']} steps earlier" + (
+                f", {b['fallback']} forecasts fell back to the last value)" if b.get("fallback") else ")")
+        if "ridge" in b:
+            label += f", ridge {b['ridge']:g}"
+        row(label, b, str(b.get("params", "")))
     row("float Transformer", s["float"]["test"], str(s["float"]["params"]))
     for name, info in ordered(c):
         row(f"**{name}** integer (numpy = Swift)", info["integer"], str(info["params"]), f"{info['file_bytes']} B")
@@ -121,6 +206,8 @@ def dataset_section(s: dict) -> list[str]:
                  + "".join(f", {n} {_pct(c[n]['integer']['mse'], base)}" for n in ("W6A8", "W4A8") if n in c)
                  + " against W8A8.")
         L.append("")
+    if s["horizon"] > 1:
+        L += horizon_table(s)
     L.append("Acceptance checks:")
     L.append("")
     for text, ok, val in checks(s):
@@ -160,7 +247,9 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
              f"{sched.get('qat_patience')}), batch {sched.get('batch')}, observer EMA {sched.get('ema')}; "
              "best epoch and best seed chosen by validation MSE only (the test split is never used for a choice).")
     L.append("")
-    L.append("Model: the contract's network (docs/arithmetic.md) at W=24, d=16, H=1, N=1, FFN 64, P=1. "
+    hz = sorted({s["horizon"] for s in summaries}) or [1]
+    L.append("Model: the contract's network (docs/arithmetic.md) at W=24, d=16, H=1, N=1, FFN 64, "
+             f"P={'/'.join(str(h) for h in hz)}. "
              "\"integer\" rows are the exported model files run by the numpy reference "
              "(`tools/aiot/reference.py`), which the Swift engine matches bit for bit on the committed vectors; "
              "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`.")
@@ -183,6 +272,16 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
              "(writes the test windows to a temporary CSV, runs `aiotctl infer`, recomputes the MSE from "
              "Swift's outputs and compares them with the numpy reference).")
     L.append("")
+    L.append("## Verdict")
+    L.append("")
+    L.append("Each model's integer test MSE against every simple baseline on the same windows and split "
+             "(lower is better; the baselines' ridge strengths are chosen on validation):")
+    L.append("")
+    for s_ in summaries:
+        L.append(f"### {s_['dataset']}" + (f" (horizon {s_['horizon']})" if s_["horizon"] > 1 else ""))
+        L.append("")
+        L += verdict_lines(s_)
+        L.append("")
     return "\n".join(L).rstrip() + "\n"
 
 

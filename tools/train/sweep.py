@@ -27,6 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
 SPECS_KEYS = ("elecdemand", "nox")
+DAY_AHEAD = {"elecdemand": 48, "nox": 24}  # one day of steps: half-hourly and hourly
 
 
 def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
@@ -55,6 +56,30 @@ def config_bits(name: str, base: str, over: dict[str, int], shape) -> dict[str, 
     return bits
 
 
+def folder_name(key: str, horizon: int) -> str:
+    """models/<key>/ for one-step models, models/<key>-p<P>/ for P-step ones (bundled side by side)."""
+    return key if horizon == 1 else f"{key}-p{horizon}"
+
+
+def inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def with_other_bundled(out: Path, summaries: list[dict]) -> list[dict]:
+    """A partial bundled run (e.g. --data nox) still renders docs/results.md with every bundled folder:
+    the ones not retrained are read from their summary.json, in the canonical order."""
+    have = {s["dataset"]: s for s in summaries}
+    order = [folder_name(k, 1) for k in SPECS_KEYS] + [folder_name(k, h) for k, h in DAY_AHEAD.items()]
+    for f in order:
+        if f not in have and (out / f / "summary.json").exists():
+            have[f] = json.loads((out / f / "summary.json").read_text())
+    return [have[f] for f in order if f in have] + [s for f, s in have.items() if f not in order]
+
+
 def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sched_kw: dict, seed: int,
                 float_seeds: int, qat_seeds: int, horizon: int, command: str) -> dict:
     import torch
@@ -65,20 +90,23 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     t0 = time.perf_counter()
     spec = key if isinstance(key, data.Spec) else data.SPECS[key]
     key = spec.key
-    out = Path(out_dir) / key
+    folder = folder_name(key, horizon)
+    out = Path(out_dir) / folder
     ds = data.load(spec, window=24, horizon=horizon)
     shape = Shape(window=24, features=len(ds.spec.features), d_model=16, heads=1, layers=1, horizon=horizon)
     sched = train.Schedule(**sched_kw)
     test = ds.splits["test"]
-    summary = dict(dataset=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
+    summary = dict(dataset=folder, data_key=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
                    windows={k: int(len(v.x)) for k, v in ds.splits.items()},
                    features=list(ds.spec.features), target=ds.spec.target, units=ds.target_meta()["unit"],
                    target_std=ds.target_std, horizon=horizon, seed=seed, schedule=asdict(sched),
                    shape=asdict(shape))
     summary["sampling_period_s"] = ds.spec.sampling_period_s
     summary["float_seeds"], summary["qat_seeds"] = float_seeds, qat_seeds
-    summary["persistence"] = baselines.metrics(baselines.persistence(ds), test.y, ds)
-    summary["linear"] = baselines.metrics(baselines.linear(ds), test.y, ds)
+    summary["baselines"] = baselines.all_baselines(ds)
+    # the earlier summary keys, kept for readers of older summaries
+    summary["persistence"] = summary["baselines"]["persistence"]
+    summary["linear"] = summary["baselines"]["ridge"]
 
     xt, _ = train.tensors(ds, "test")
     best = None
@@ -143,7 +171,8 @@ def self_check(out_dir: Path, summaries: list[dict], specs: dict | None = None) 
             got = reference.forward_batch(model, np.asarray(q_in))
             if not np.array_equal(np.asarray(got), np.asarray(q_out)):
                 problems.append(f"{base}: numpy reference does not reproduce its vectors")
-            m = evaluate.evaluate_file(base.with_suffix(".safetensors"), (specs or {}).get(s["dataset"], s["dataset"]))
+            key = s.get("data_key", s["dataset"])
+            m = evaluate.evaluate_file(base.with_suffix(".safetensors"), (specs or {}).get(key, key))
             if m != info["integer"]:
                 problems.append(f"{base}: integer metrics differ on re-evaluation: {m} vs {info['integer']}")
             onnx.checker.check_model(onnx.load(str(base.with_suffix(".onnx"))))
@@ -168,7 +197,9 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
     ap.add_argument("--custom", action="append", default=[], type=parse_custom,
                     help="extra configuration NAME=BASE[,tensor=bits...], e.g. W4A8O16=W4A8,output=16")
-    ap.add_argument("--horizon", type=int, default=1, help="forecast steps P (default 1)")
+    ap.add_argument("--horizon", type=int, nargs="+", default=None,
+                    help="forecast steps P, one or more (default: 1; the full bundled sweep also trains "
+                         "the day-ahead models, DAY_AHEAD)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--float-seeds", type=int, default=2)
     ap.add_argument("--qat-seeds", type=int, default=2)
@@ -199,7 +230,8 @@ def main(argv=None) -> int:
                                  tuple(f.strip() for f in a.features.split(",") if f.strip()) if a.features else None,
                                  a.period_s, a.name, csvdata.parse_units(a.units))
             # read and window it now, so bad input fails before any training with a clear message
-            data.load(spec, window=24, horizon=a.horizon)
+            for h in a.horizon or [1]:
+                data.load(spec, window=24, horizon=h)
         except (csvdata.CSVDataError, ValueError) as e:
             raise SystemExit(f"sweep: {e}") from None
         specs[spec.key] = spec
@@ -211,22 +243,37 @@ def main(argv=None) -> int:
         sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048)
         a.float_seeds = a.qat_seeds = 1
     tmp = None
+    bundled_out = REPO / "models"
+    if a.out is not None and inside(a.out, REPO) and a.out.resolve() != bundled_out.resolve():
+        ap.error(f"--out {a.out} is inside the repository; give a directory outside it "
+                 f"(the bundled models are written only when --out is omitted)")
     if a.out is None:
         if a.quick:
             tmp = Path(tempfile.mkdtemp(prefix="aiot-train-quick-"))
             a.out = tmp
         else:
-            a.out = REPO / "models"
+            a.out = bundled_out
+    bundled = not specs and a.out.resolve() == bundled_out.resolve()
+    # (data set, horizon) pairs: the given horizons for every data set, or one-step models plus, in
+    # the full bundled sweep, each set's day-ahead model
+    if a.horizon is not None:
+        pairs = [(k, h) for h in a.horizon for k in a.data]
+    else:
+        pairs = [(k, 1) for k in a.data]
+        if bundled and not a.quick:
+            pairs += [(k, DAY_AHEAD[k]) for k in a.data if k in DAY_AHEAD]
     if a.results is None:
-        # own data never overwrites the bundled docs/results.md, models/README.md or models/sweep.json
-        a.results = (a.out / "results.md") if a.quick else REPO / "docs" / "results.md"
+        # only the bundled sweep (no --out, no --csv) writes docs/results.md and models/README.md;
+        # anything else keeps its report inside its own output directory
+        a.results = REPO / "docs" / "results.md" if bundled else a.out / "results.md"
         if specs:
-            a.results = a.out / a.data[0].key / "results.md"
-    meta_dir = (a.out / a.data[0].key) if specs else a.out
+            a.results = a.out / folder_name(a.data[0].key, pairs[0][1]) / "results.md"
+    meta_dir = (a.out / folder_name(a.data[0].key, pairs[0][1])) if specs else a.out
     if a.report_only:
         from tools.train.report import render, render_models_readme
         run = json.loads((meta_dir / "sweep.json").read_text())
-        summaries = [json.loads((a.out / getattr(k, "key", k) / "summary.json").read_text()) for k in a.data]
+        summaries = [json.loads((a.out / folder_name(getattr(k, "key", k), h) / "summary.json").read_text())
+                     for k, h in pairs]
         a.results.write_text(render(summaries, run["wall_s"], run["command"], run["cpus"], tuple(run["load"]),
                                         run.get("finished")))
         if not specs:
@@ -237,8 +284,8 @@ def main(argv=None) -> int:
     command = "python -m tools.train.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    jobs = [(k, str(a.out), configs, sched, a.seed, a.float_seeds, a.qat_seeds, a.horizon, command.strip())
-            for k in a.data]
+    jobs = [(k, str(a.out), configs, sched, a.seed, a.float_seeds, a.qat_seeds, h, command.strip())
+            for k, h in pairs]
     if a.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=a.jobs, mp_context=get_context("spawn")) as ex:
             summaries = list(ex.map(run_dataset, *zip(*jobs)))
@@ -251,6 +298,8 @@ def main(argv=None) -> int:
         finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         seconds={s["dataset"]: s["seconds"] for s in summaries}), indent=1) + "\n")
     from tools.train.report import render, render_models_readme
+    if bundled:
+        summaries = with_other_bundled(a.out, summaries)
     a.results.parent.mkdir(parents=True, exist_ok=True)
     a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count(), load,
                                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
