@@ -26,8 +26,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
-SPECS_KEYS = ("elecdemand", "nox")
-DAY_AHEAD = {"elecdemand": 48, "nox": 24}  # one day of steps: half-hourly and hourly
+SPECS_KEYS = ("elecdemand", "nox", "keywest")
+# the QAT recipe chosen on validation (tools/train/README.md, "Recipe")
+RECIPE = dict(kd=0.0, learn_ranges=False)
+DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
 def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
@@ -185,7 +187,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="output root (default models/, or a temp dir with --quick)")
     ap.add_argument("--results", type=Path, help="results markdown (default docs/results.md; "
                                                   "with --quick, inside the output dir)")
-    ap.add_argument("--data", nargs="+", default=["elecdemand", "nox"])
+    ap.add_argument("--data", nargs="+", default=list(SPECS_KEYS))
     own = ap.add_argument_group("your own data (instead of --data)")
     own.add_argument("--csv", type=Path, help="CSV file with a header row, one reading per row, in time order")
     own.add_argument("--time-column", help="column with unix seconds or ISO-8601 times")
@@ -206,6 +208,10 @@ def main(argv=None) -> int:
     ap.add_argument("--float-epochs", type=int, default=50)
     ap.add_argument("--qat-epochs", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
+    ap.add_argument("--kd", type=float, default=RECIPE["kd"],
+                    help=f"QAT distillation weight on the float model's forecasts, 0..1 (default {RECIPE['kd']})")
+    ap.add_argument("--lsq", action=argparse.BooleanOptionalAction, default=RECIPE["learn_ranges"],
+                    help="trained (LSQ-style) activation ranges instead of EMA min/max observers")
     ap.add_argument("--keep", action="store_true", help="with --quick: keep the temp dir")
     ap.add_argument("--report-only", action="store_true",
                     help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
@@ -238,9 +244,12 @@ def main(argv=None) -> int:
         a.data = [spec]
     elif any(v is not None for v in (a.time_column, a.target, a.features, a.period_s, a.name, a.units)):
         ap.error("--time-column/--target/--features/--period-s/--name/--units need --csv")
-    sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs)
+    if not 0.0 <= a.kd <= 1.0:
+        ap.error(f"--kd {a.kd}: give a weight between 0 and 1")
+    recipe = dict(kd=a.kd, learn_ranges=a.lsq)
+    sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, **recipe)
     if a.quick:
-        sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048)
+        sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048, **recipe)
         a.float_seeds = a.qat_seeds = 1
     tmp = None
     bundled_out = REPO / "models"
