@@ -151,7 +151,7 @@ def dataset_section(s: dict) -> list[str]:
             label = f"seasonal naive ({b['period_steps']} steps earlier" + (
                 f", {b['fallback']} forecasts fell back to the last value)" if b.get("fallback") else ")")
         if "ridge" in b:
-            label += f", ridge {b['ridge']:g}"
+            label += f", λ={b['ridge']:g}"
         row(label, b, str(b.get("params", "")))
     row("float Transformer", s["float"]["test"], str(s["float"]["params"]))
     for name, info in ordered(c):

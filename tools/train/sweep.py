@@ -29,6 +29,7 @@ CONFIGS = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
 SPECS_KEYS = ("elecdemand", "nox", "keywest")
 # the QAT recipe chosen on validation (tools/train/README.md, "Recipe")
 RECIPE = dict(kd=0.0, learn_ranges=False)
+DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
@@ -80,6 +81,18 @@ def with_other_bundled(out: Path, summaries: list[dict]) -> list[dict]:
         if f not in have and (out / f / "summary.json").exists():
             have[f] = json.loads((out / f / "summary.json").read_text())
     return [have[f] for f in order if f in have] + [s for f, s in have.items() if f not in order]
+
+
+def add_baselines(path: Path, spec=None) -> dict:
+    """A summary written before the baselines existed gets them (deterministic, from the data set)."""
+    s = json.loads(path.read_text())
+    if "baselines" not in s:
+        from tools.train import baselines, data
+        ds = data.load(spec or s.get("data_key", s["dataset"]), window=s["shape"]["window"], horizon=s["horizon"])
+        s["baselines"] = baselines.all_baselines(ds)
+        s["data_key"] = ds.spec.key
+        path.write_text(json.dumps(s, indent=1, sort_keys=True) + "\n")
+    return s
 
 
 def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sched_kw: dict, seed: int,
@@ -281,8 +294,13 @@ def main(argv=None) -> int:
     if a.report_only:
         from tools.train.report import render, render_models_readme
         run = json.loads((meta_dir / "sweep.json").read_text())
-        summaries = [json.loads((a.out / folder_name(getattr(k, "key", k), h) / "summary.json").read_text())
-                     for k, h in pairs]
+        summaries = []
+        for k, h in pairs:
+            f = a.out / folder_name(getattr(k, "key", k), h) / "summary.json"
+            if f.exists():
+                summaries.append(add_baselines(f, k if specs else None))
+        if bundled:
+            summaries = with_other_bundled(a.out, summaries)
         a.results.write_text(render(summaries, run["wall_s"], run["command"], run["cpus"], tuple(run["load"]),
                                         run.get("finished")))
         if not specs:
@@ -293,8 +311,10 @@ def main(argv=None) -> int:
     command = "python -m tools.train.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    jobs = [(k, str(a.out), configs, sched, a.seed, a.float_seeds, a.qat_seeds, h, command.strip())
-            for k, h in pairs]
+    # the bundled day-ahead models: the deployable configurations only (keeps the full sweep short)
+    day = [c for c in configs if c[0] in DAY_AHEAD_CONFIGS] if a.horizon is None else configs
+    jobs = [(k, str(a.out), configs if h == 1 else day, sched, a.seed, a.float_seeds, a.qat_seeds, h,
+             command.strip()) for k, h in pairs]
     if a.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=a.jobs, mp_context=get_context("spawn")) as ex:
             summaries = list(ex.map(run_dataset, *zip(*jobs)))
