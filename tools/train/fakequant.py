@@ -93,6 +93,9 @@ class Observer(nn.Module):
         self.mode = "off"
         self.lo_p = None
         self.hi_p = None
+        # fraction of the observed span added on each side: room for values beyond the training
+        # range (a series that drifts above its training maximum would otherwise saturate)
+        self.margin = 0.0
 
     @property
     def learned(self) -> bool:
@@ -108,7 +111,12 @@ class Observer(nn.Module):
     def range(self) -> tuple[float, float]:
         if self.learned:
             return float(self.lo_p.detach()), float(self.hi_p.detach())
-        return float(self.lo_), float(self.hi_)
+        lo_, hi_ = float(self.lo_), float(self.hi_)
+        if self.margin:
+            pad = self.margin * (hi_ - lo_)
+            # a range that starts at 0 (after a ReLU) keeps its zero point at lo(b)
+            lo_, hi_ = (lo_ - pad if lo_ < 0 else lo_), hi_ + pad
+        return lo_, hi_
 
     def qparams(self) -> tuple[float, int]:
         if self.fixed is not None:

@@ -39,22 +39,27 @@ def checks(s: dict) -> list[tuple[str, bool, str]]:
     """The issue-13 targets that one data set's sweep can show, plus fake-quant/integer agreement."""
     out = []
     c = s["configs"]
-    base = c["W8A8"]["integer"]["mse"] if "W8A8" in c else None
-    if base is not None and "float" in s:
-        fm = s["float"]["test"]["mse"]
-        ch = 100.0 * (base - fm) / fm
-        out.append(("W8A8 integer test MSE within 5% of the float model", ch <= 5.0, f"{ch:+.1f}%"))
-    if base is not None:
-        for name, limit in (("W6A8", 1.0), ("W4A8", 2.0), ("W6A6", 15.0)):
-            if name in c:
-                ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
-                out.append((f"{name} integer test MSE within {limit:.0f}% of W8A8", ch <= limit, f"{ch:+.1f}%"))
     bl = baselines_of(s)
-    for name in MIXED_AND_8BIT:
-        if name in c:
-            v = c[name]["integer"]["mse"]
-            for k, b in bl.items():
-                out.append((f"{name} beats {LABELS.get(k, k)}", v < b["mse"], f"{v:.5f} vs {b['mse']:.5f}"))
+    # the named configurations, and the same with 16-bit I/O (suffix IO16) against their own W8A8
+    for suffix in ("", "IO16"):
+        ref = f"W8A8{suffix}"
+        base = c[ref]["integer"]["mse"] if ref in c else None
+        if base is not None and "float" in s:
+            fm = s["float"]["test"]["mse"]
+            ch = 100.0 * (base - fm) / fm
+            out.append((f"{ref} integer test MSE within 5% of the float model", ch <= 5.0, f"{ch:+.1f}%"))
+        if base is not None:
+            for name, limit in (("W6A8", 1.0), ("W4A8", 2.0), ("W6A6", 15.0)):
+                name += suffix
+                if name in c:
+                    ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
+                    out.append((f"{name} integer test MSE within {limit:.0f}% of {ref}", ch <= limit, f"{ch:+.1f}%"))
+        for name in MIXED_AND_8BIT:
+            name += suffix
+            if name in c:
+                v = c[name]["integer"]["mse"]
+                for k, b in bl.items():
+                    out.append((f"{name} beats {LABELS.get(k, k)}", v < b["mse"], f"{v:.5f} vs {b['mse']:.5f}"))
     sn = bl.get("seasonal", {}).get("mse_per_step")
     if sn:
         for name, info in ordered(c):
@@ -204,7 +209,9 @@ def dataset_section(s: dict) -> list[str]:
                  "the input window, the embedding and the residual stream on that coarse grid; narrow weights "
                  "with 8-bit activations do not"
                  + "".join(f", {n} {_pct(c[n]['integer']['mse'], base)}" for n in ("W6A8", "W4A8") if n in c)
-                 + " against W8A8.")
+                 + " against W8A8."
+                 + (f" W4A4's own test MSE is {c['W4A4']['integer']['mse']:.5f}, "
+                    f"{c['W4A4']['integer']['mse'] / f4:.1f}x its 4-bit output floor." if "W4A4" in c and f4 else ""))
         L.append("")
     if s["horizon"] > 1:
         L += horizon_table(s)
@@ -250,6 +257,8 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
              + ("activation ranges trained (LSQ-style) from a calibrated start"
                 if sched.get("learn_ranges") else f"observer EMA {sched.get('ema')}")
              + (f", distillation weight {sched.get('kd')} on the float model's forecasts" if sched.get("kd") else "")
+             + "".join(f", {x['dataset']}: activation ranges widened by {x['schedule']['range_margin']:g} of their span"
+                       for x in summaries if x.get("schedule", {}).get("range_margin"))
              + "; "
              "best epoch and best seed chosen by validation MSE only (the test split is never used for a choice).")
     L.append("")

@@ -29,6 +29,8 @@ CONFIGS = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
 SPECS_KEYS = ("elecdemand", "nox", "keywest")
 # the QAT recipe chosen on validation (tools/train/README.md, "Recipe")
 RECIPE = dict(kd=0.0, learn_ranges=False)
+# activation range margin per data set, chosen on validation (README "Recipe"); others 0
+RANGE_MARGIN = {"keywest": 0.0}
 DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
@@ -95,8 +97,22 @@ def add_baselines(path: Path, spec=None) -> dict:
     return s
 
 
+def float_model(ds, shape, sched, seed: int, cache: str | None):
+    """The float model of one seed, from a state_dict cache (tools/train/trial.py's files) if present."""
+    import torch
+    from tools.train import train
+    path = Path(cache or "/nonexistent") / (f"aiot-trial-float-{ds.spec.key}-p{shape.horizon}-s{seed}-"
+                                            f"e{sched.float_epochs}.pt")
+    if cache and path.exists():
+        m = train.Transformer(shape)
+        m.load_state_dict(torch.load(path))
+        return m
+    return train.pretrain_float(ds, shape, sched, seed)[0]
+
+
 def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sched_kw: dict, seed: int,
-                float_seeds: int, qat_seeds: int, horizon: int, command: str) -> dict:
+                float_seeds: int, qat_seeds: int, horizon: int, command: str, add: bool = False,
+                float_cache: str | None = None) -> dict:
     import torch
     torch.set_num_threads(1)
     from tools.train import baselines, data, exporting, train
@@ -109,7 +125,10 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     out = Path(out_dir) / folder
     ds = data.load(spec, window=24, horizon=horizon)
     shape = Shape(window=24, features=len(ds.spec.features), d_model=16, heads=1, layers=1, horizon=horizon)
-    sched = train.Schedule(**sched_kw)
+    kw = dict(sched_kw)
+    if kw.get("range_margin") is None:
+        kw["range_margin"] = RANGE_MARGIN.get(spec.key, 0.0) if spec.csv is None else 0.0
+    sched = train.Schedule(**kw)
     test = ds.splits["test"]
     summary = dict(dataset=folder, data_key=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
                    windows={k: int(len(v.x)) for k, v in ds.splits.items()},
@@ -124,16 +143,32 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     summary["linear"] = summary["baselines"]["ridge"]
 
     xt, _ = train.tensors(ds, "test")
-    best = None
-    for s in range(seed, seed + float_seeds):
-        m, fit = train.pretrain_float(ds, shape, sched, s)
-        if best is None or fit.val_mse < best[1].val_mse:
-            best = (m, fit, s)
-    fmodel, ffit, fseed = best
-    summary["float"] = dict(seed=fseed, best_epoch=ffit.best_epoch, epochs_run=ffit.epochs_run,
-                            val_mse=ffit.val_mse, seconds=ffit.seconds, params=fmodel.param_count(),
-                            test=baselines.metrics(train.predict(fmodel, xt).numpy().astype(np.float64), test.y, ds))
-    summary["configs"] = {}
+    prev = json.loads((out / "summary.json").read_text()) if add and (out / "summary.json").exists() else None
+    if prev is not None:
+        # --add: the same float model again (deterministic for its seed, checked), then only the new
+        # configurations; the ones already in the folder are kept as they are
+        fmodel = float_model(ds, shape, sched, prev["float"]["seed"], float_cache)
+        xv, yv = train.tensors(ds, "val")
+        v = train.mse(fmodel, xv, yv)
+        if abs(v - prev["float"]["val_mse"]) > 1e-6 * prev["float"]["val_mse"]:
+            raise SystemExit(f"--add {folder}: the float model was not reproduced (validation MSE {v} vs "
+                             f"{prev['float']['val_mse']}); retrain the whole set instead")
+        for k in ("float", "configs", "float_seeds", "qat_seeds", "seed", "schedule"):
+            summary[k] = prev[k]
+        summary["added"] = prev.get("added", []) + [dict(configs=[c[0] for c in configs], command=command,
+                                                         qat_seeds=qat_seeds, schedule=asdict(sched))]
+    else:
+        best = None
+        for s in range(seed, seed + float_seeds):
+            m, fit = train.pretrain_float(ds, shape, sched, s)
+            if best is None or fit.val_mse < best[1].val_mse:
+                best = (m, fit, s)
+        fmodel, ffit, fseed = best
+        summary["float"] = dict(seed=fseed, best_epoch=ffit.best_epoch, epochs_run=ffit.epochs_run,
+                                val_mse=ffit.val_mse, seconds=ffit.seconds, params=fmodel.param_count(),
+                                test=baselines.metrics(train.predict(fmodel, xt).numpy().astype(np.float64),
+                                                       test.y, ds))
+        summary["configs"] = {}
     for name, base, over in configs:
         bits = config_bits(name, base, over, shape)
         best = None
@@ -146,9 +181,9 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
         fq = baselines.metrics(fq_pred, test.y, ds)
         prov = dict(tool="aiot-runtime tools/train", dataset=ds.spec.source,
                     dataset_key=key, config=name, base_config=base,
-                    overrides=json.dumps(over, sort_keys=True), float_seed=str(fseed), qat_seed=str(qseed),
+                    overrides=json.dumps(over, sort_keys=True), float_seed=str(summary["float"]["seed"]), qat_seed=str(qseed),
                     split="chronological 70/10/20 train/val/test; normalization fitted on train",
-                    float_epochs=f"{ffit.best_epoch} best of {ffit.epochs_run} run",
+                    float_epochs=f"{summary['float']['best_epoch']} best of {summary['float']['epochs_run']} run",
                     qat_epochs=f"{qfit.best_epoch} best of {qfit.epochs_run} run", command=command)
         info = exporting.write_all(qmodel, ds, out, name, prov, dict(
             fake_quant=fq, bits=bits, qat=dict(seed=qseed, best_epoch=qfit.best_epoch,
@@ -167,7 +202,7 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                      train_minmax=baselines.output_floor(ds, (float(ytr.min()), float(ytr.max())), b))
         for b in (4, 6, 8, 16)}
     summary["output_floor_reference"] = "W8A8" if "W8A8" in summary["configs"] else None
-    summary["seconds"] = time.perf_counter() - t0
+    summary["seconds"] = time.perf_counter() - t0 + (prev.get("seconds", 0.0) if prev else 0.0)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
 
@@ -209,7 +244,7 @@ def main(argv=None) -> int:
     own.add_argument("--period-s", type=float, help="sampling period in seconds (default: the median step)")
     own.add_argument("--name", help="model folder name under the output root (default: the CSV file's stem)")
     own.add_argument("--units", help="COL=unit,... written into the model file (default unit '1')")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--custom", action="append", default=[], type=parse_custom,
                     help="extra configuration NAME=BASE[,tensor=bits...], e.g. W4A8O16=W4A8,output=16")
     ap.add_argument("--horizon", type=int, nargs="+", default=None,
@@ -225,7 +260,14 @@ def main(argv=None) -> int:
                     help=f"QAT distillation weight on the float model's forecasts, 0..1 (default {RECIPE['kd']})")
     ap.add_argument("--lsq", action=argparse.BooleanOptionalAction, default=RECIPE["learn_ranges"],
                     help="trained (LSQ-style) activation ranges instead of EMA min/max observers")
+    ap.add_argument("--margin", type=float, default=None,
+                    help="widen every observed activation range by this fraction of its span on each side "
+                         "(default: per data set, RANGE_MARGIN; 0 for your own data)")
     ap.add_argument("--keep", action="store_true", help="with --quick: keep the temp dir")
+    ap.add_argument("--add", action="store_true",
+                    help="train only the given configurations into existing folders, keeping the others "
+                         "(the float model is retrained from the folder's float seed and checked)")
+    ap.add_argument("--float-cache", help="directory of float state_dicts from tools/train/trial.py (with --add)")
     ap.add_argument("--report-only", action="store_true",
                     help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
     a = ap.parse_args(argv)
@@ -259,7 +301,7 @@ def main(argv=None) -> int:
         ap.error("--time-column/--target/--features/--period-s/--name/--units need --csv")
     if not 0.0 <= a.kd <= 1.0:
         ap.error(f"--kd {a.kd}: give a weight between 0 and 1")
-    recipe = dict(kd=a.kd, learn_ranges=a.lsq)
+    recipe = dict(kd=a.kd, learn_ranges=a.lsq, range_margin=a.margin)
     sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, **recipe)
     if a.quick:
         sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048, **recipe)
@@ -314,7 +356,7 @@ def main(argv=None) -> int:
     # the bundled day-ahead models: the deployable configurations only (keeps the full sweep short)
     day = [c for c in configs if c[0] in DAY_AHEAD_CONFIGS] if a.horizon is None else configs
     jobs = [(k, str(a.out), configs if h == 1 else day, sched, a.seed, a.float_seeds, a.qat_seeds, h,
-             command.strip()) for k, h in pairs]
+             command.strip(), a.add, a.float_cache) for k, h in pairs]
     if a.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=a.jobs, mp_context=get_context("spawn")) as ex:
             summaries = list(ex.map(run_dataset, *zip(*jobs)))

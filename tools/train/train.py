@@ -27,6 +27,7 @@ class Schedule:
     ema: float = 0.01
     kd: float = 0.0                  # weight of distillation from the float model in the QAT loss (0..1)
     learn_ranges: bool = False       # LSQ-style trained activation ranges instead of the EMA observer
+    range_margin: float = 0.0        # widen every observed activation range by this fraction each side
     train_limit: int | None = None   # quick mode: only the first N training windows
 
 
@@ -129,6 +130,7 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     model.set_bits(bits)
     for o in model.obs.values():
         o.momentum = sched.ema
+        o.margin = sched.range_margin
     train = tensors(ds, "train", sched.train_limit)
     calibrate(model, train[0], sched.batch, gen)
     if sched.learn_ranges:

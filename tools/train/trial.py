@@ -6,7 +6,7 @@
 One float pretraining (cached under /tmp by data set, seed and epochs), then every configuration x
 variant fine-tuned from it with the same seed. A variant is KEY=VALUE,...: kd=ALPHA, lsq=0/1 (trained
 activation ranges), io16=0/1 (16-bit input, pe_add and output), epochs=N, lr=LR. Prints one JSON line
-per run: validation MSE (the choice), its test MSE (reported only, never used to choose) and seconds.
+per run (margin=F widens every activation range by F of its span each side): validation MSE (the choice), its test MSE (reported only, never used to choose) and seconds.
 """
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
         for v in a.variant or ["base:"]:
             name, kv = parse_variant(v)
             s = replace(sched, kd=kv.get("kd", 0.0), learn_ranges=bool(kv.get("lsq", 0)),
+                        range_margin=kv.get("margin", 0.0),
                         qat_epochs=int(kv.get("epochs", sched.qat_epochs)), qat_lr=kv.get("lr", sched.qat_lr),
                         qat_patience=int(kv.get("patience", sched.qat_patience)))
             over = dict(input=16, pe_add=16, output=16) if kv.get("io16") else {}

@@ -71,3 +71,16 @@ def test_learned_range_forward_is_the_exporter_grid_and_the_range_gets_gradients
     # the exporter sees the trained range, not the EMA buffers
     o.lo_p.data.fill_(-1.0)
     assert o.range()[0] == -1.0 and o.qparams() == Q.act_qparams(-1.0, o.range()[1], 6)
+
+
+def test_range_margin_widens_the_grid_but_keeps_a_relu_zero_point():
+    o = FQ.Observer("x", 8)
+    o.mode = "calib"
+    o(torch.tensor([-1.0, 3.0]))
+    o.margin = 0.25
+    assert o.range() == (-2.0, 4.0)
+    r = FQ.Observer("ffn1", 8)
+    r.mode = "calib"
+    r(torch.tensor([0.0, 2.0]))
+    r.margin = 0.5
+    assert r.range() == (0.0, 3.0) and r.qparams()[1] == Q.lo(8)
