@@ -26,13 +26,13 @@ step swift-test swift test --skip-build
 # Swift engine on what it exported, then the Swift engine against the bundled models' integer test
 # MSE recomputed from the real test split.
 step train-quick bash tools/train/sweep.sh --quick --keep --out "$QUICK"
-for m in "$QUICK"/*/*.safetensors models/elecdemand/*.safetensors models/nox/*.safetensors; do
+for m in "$QUICK"/*/*.safetensors models/{elecdemand,nox,keywest}*/*.safetensors; do
     origin=bundled; case "$m" in "$QUICK"/*) origin=quick;; esac
     step "vectors-$origin-$(basename "$(dirname "$m")")-$(basename "$m" .safetensors)" \
         .build/debug/aiotctl check-vectors --model "$m" --vectors "${m%.safetensors}.vectors.txt"
 done
 step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build/debug/aiotctl \
-    models/elecdemand/*.safetensors models/nox/*.safetensors
+    models/{elecdemand,nox,keywest}*/*.safetensors
 
 # RTL: lint, Verilator and Icarus on the vectors, the corrupted-vector check, co-simulation, the
 # XC7S15 fit; then aiotctl through the RTL co-simulation against the software engine.

@@ -26,6 +26,7 @@ class Spec:
     sampling_period_s: float
     time_column: str | None     # integer step index; consecutive rows differ by 1 unless there is a gap
     csv: object | None = None   # csvdata.CSVSource for a user's own CSV file (package="csv")
+    time_format: str | None = None  # time_column holds date-time text in this strptime format
 
     @property
     def source(self) -> str:
@@ -43,6 +44,12 @@ SPECS = {
         key="nox", package="robustbase", item="NOxEmissions",
         features=("LNOx", "LNOxEm", "sqrtWS"), units=("ln(ppb)", "ln(emission)", "sqrt(m/s)"),
         target="LNOx", sampling_period_s=3600.0, time_column="rownames"),
+    # a different sensor kind: sea water temperature at NOAA station 8724580 (Key West), hourly, Oct
+    # 2016 - Oct 2017; 43 places where hours are missing (two of them weeks long), found from DateTime
+    "keywest": Spec(
+        key="keywest", package="Stat2Data", item="KeyWestWater",
+        features=("WaterTemp",), units=("degF",), target="WaterTemp",
+        sampling_period_s=3600.0, time_column="DateTime", time_format="%m/%d/%Y %H:%M"),
 }
 
 
@@ -66,6 +73,14 @@ class DataSet:
     splits: dict[str, Windows] = field(default_factory=dict)
     gaps: int = 0
     rows: int = 0
+    series: np.ndarray | None = None   # raw target per row (for the seasonal-naive baseline)
+    segment: np.ndarray | None = None  # gap-free segment id per row
+
+    @property
+    def season_steps(self) -> int:
+        """The series' daily period in steps (0 if the sampling period is not below a day)."""
+        p = self.spec.sampling_period_s
+        return int(round(86400.0 / p)) if 0 < p < 86400.0 else 0
 
     @property
     def target_mean(self) -> float:
@@ -171,7 +186,15 @@ def load(key: str | Spec, window: int = 24, horizon: int = 1) -> DataSet:
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{spec.package}/{spec.item}: non-finite values in {spec.features}")
     rows = len(values)
-    if spec.time_column is not None:
+    if spec.time_column is not None and spec.time_format is not None:
+        import pandas as pd
+        when = pd.to_datetime(frame[spec.time_column], format=spec.time_format)
+        secs = (when - when.iloc[0]).dt.total_seconds().to_numpy()
+        t = np.rint(secs / spec.sampling_period_s).astype(np.int64)  # step index; jumps are gaps
+        if np.any(np.diff(t) <= 0):
+            raise ValueError(f"{spec.package}/{spec.item}: {spec.time_column} is not increasing")
+        seg = segment_ids(t)
+    elif spec.time_column is not None:
         t = frame[spec.time_column].to_numpy(dtype=np.int64)
         if np.any(np.diff(t) <= 0):
             raise ValueError(f"{spec.package}/{spec.item}: {spec.time_column} is not increasing")
@@ -212,7 +235,8 @@ def _build(spec: Spec, values: np.ndarray, seg: np.ndarray, window: int, horizon
         raise ValueError(f"{spec.item}: column(s) {flat} are constant over the training rows; "
                          "drop them from the features")
     ds = DataSet(spec=spec, window=window, horizon=horizon, mean=mean, std=std, target_index=ti,
-                 gaps=int(seg[-1] - seg[0]) if rows else 0, rows=file_rows or rows)
+                 gaps=int(seg[-1] - seg[0]) if rows else 0, rows=file_rows or rows,
+                 series=values[:, ti].copy(), segment=np.asarray(seg).copy())
     x, y, starts = make_windows(values, values[:, ti], block, window, horizon)
     which = split[starts]
     for i, name in enumerate(("train", "val", "test")):

@@ -36,10 +36,13 @@ def metrics_from_outputs(model, q_out: np.ndarray, y_raw: np.ndarray, ds: data.D
     y_norm = np.stack([aiot_io.dequantize_output_normalized(model, q) for q in q_out])
     y_eng = dequantize(model, q_out)
     t = (np.asarray(y_raw, dtype=np.float64) - ds.target_mean) / ds.target_std
-    return dict(mse=float(np.mean((y_norm - t) ** 2)), mae=float(np.mean(np.abs(y_norm - t))),
-                mse_eng=float(np.mean((y_eng - y_raw) ** 2)), mae_eng=float(np.mean(np.abs(y_eng - y_raw))),
-                output_sum=int(q_out.sum()), output_sq_sum=int((q_out * q_out).sum()),
-                windows=int(len(q_out)))
+    m = dict(mse=float(np.mean((y_norm - t) ** 2)), mae=float(np.mean(np.abs(y_norm - t))),
+             mse_eng=float(np.mean((y_eng - y_raw) ** 2)), mae_eng=float(np.mean(np.abs(y_eng - y_raw))),
+             output_sum=int(q_out.sum()), output_sq_sum=int((q_out * q_out).sum()),
+             windows=int(len(q_out)))
+    if q_out.ndim == 2 and q_out.shape[1] > 1:
+        m["mse_per_step"] = [float(v) for v in np.mean((y_norm - t) ** 2, axis=0)]
+    return m
 
 
 def model_meta(model) -> dict:

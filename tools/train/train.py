@@ -25,6 +25,9 @@ class Schedule:
     qat_patience: int = 15
     batch: int = 256
     ema: float = 0.01
+    kd: float = 0.0                  # weight of distillation from the float model in the QAT loss (0..1)
+    learn_ranges: bool = False       # LSQ-style trained activation ranges instead of the EMA observer
+    range_margin: float = 0.0        # widen every observed activation range by this fraction each side
     train_limit: int | None = None   # quick mode: only the first N training windows
 
 
@@ -56,8 +59,12 @@ def mse(model: Transformer, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _fit(model: Transformer, train, val, epochs: int, lr: float, patience: int, batch: int,
-         gen: torch.Generator, train_mode: str, eval_mode: str) -> Fit:
+         gen: torch.Generator, train_mode: str, eval_mode: str, teacher: torch.Tensor | None = None,
+         kd: float = 0.0) -> Fit:
     x, y = train
+    if teacher is not None and kd > 0:
+        # distillation: the float model's forecasts are a smoother target than the noisy truth
+        y = (1.0 - kd) * y + kd * teacher
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     # cosine decay over the epoch budget: the late, small steps settle both the float and QAT fits
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=lr * 0.02)
@@ -123,8 +130,20 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     model.set_bits(bits)
     for o in model.obs.values():
         o.momentum = sched.ema
+        o.margin = sched.range_margin
     train = tensors(ds, "train", sched.train_limit)
     calibrate(model, train[0], sched.batch, gen)
+    if sched.learn_ranges:
+        for o in model.obs.values():
+            o.learn_range()
+    teacher = predict_float(float_model, train[0]) if sched.kd > 0 else None
     fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
-               sched.batch, gen, "qat", "frozen")
+               sched.batch, gen, "qat", "frozen", teacher, sched.kd)
     return model, fit
+
+
+@torch.no_grad()
+def predict_float(float_model: Transformer, x: torch.Tensor) -> torch.Tensor:
+    m = copy.deepcopy(float_model)
+    m.set_mode("float")
+    return predict(m, x)

@@ -47,3 +47,12 @@ def test_elecdemand_sizes():
     ds = data.load("elecdemand")
     assert {k: len(v.x) for k, v in ds.splits.items()} == {"train": 12240, "val": 1728, "test": 3480}
     assert ds.spec.sampling_period_s == 1800.0
+
+
+def test_keywest_gaps_come_from_the_date_time_column():
+    ds = data.load("keywest", window=24, horizon=24)
+    assert ds.gaps == 43 and ds.season_steps == 24
+    for split in ds.splits.values():
+        rows = split.start[:, None] + np.arange(48)[None, :]
+        assert np.all(ds.segment[rows] == ds.segment[split.start][:, None])  # no window crosses a gap
+        np.testing.assert_array_equal(ds.series[split.start + 24], split.y[:, 0])

@@ -49,3 +49,38 @@ def test_observer_calibrates_then_follows_ema_and_freezes():
     assert o.range() == (-2.0, 3.0)
     s, z = Q.act_qparams(-2.0, 3.0, 8)
     assert abs(float(y) - (Q.hi(8) - z) * s) < 1e-6   # saturated at the top of the grid
+
+
+def test_learned_range_forward_is_the_exporter_grid_and_the_range_gets_gradients():
+    rng = np.random.default_rng(3)
+    print("seed 3")
+    x = torch.tensor(rng.normal(size=500) * 2, requires_grad=True)
+    o = FQ.Observer("x", 6)
+    o.mode = "calib"
+    o(x.detach())
+    o.learn_range()
+    o.mode, o.training = "qat", True
+    y = o(x)
+    lo_, hi_ = o.range()
+    s, z = Q.act_qparams(lo_, hi_, 6)
+    want = (Q.quantize(x.detach().numpy(), s, z, 6) - z) * s
+    assert np.array_equal(y.detach().numpy(), want)
+    ((y - 0.5 * x.detach()) ** 2).sum().backward()   # a loss that prefers a narrower range
+    assert o.lo_p.grad is not None and o.hi_p.grad is not None
+    assert float(o.hi_p.grad) != 0.0 and float(o.lo_p.grad) != 0.0
+    # the exporter sees the trained range, not the EMA buffers
+    o.lo_p.data.fill_(-1.0)
+    assert o.range()[0] == -1.0 and o.qparams() == Q.act_qparams(-1.0, o.range()[1], 6)
+
+
+def test_range_margin_widens_the_grid_but_keeps_a_relu_zero_point():
+    o = FQ.Observer("x", 8)
+    o.mode = "calib"
+    o(torch.tensor([-1.0, 3.0]))
+    o.margin = 0.25
+    assert o.range() == (-2.0, 4.0)
+    r = FQ.Observer("ffn1", 8)
+    r.mode = "calib"
+    r(torch.tensor([0.0, 2.0]))
+    r.margin = 0.5
+    assert r.range() == (0.0, 3.0) and r.qparams()[1] == Q.lo(8)

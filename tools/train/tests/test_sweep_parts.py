@@ -25,13 +25,33 @@ def test_custom_config_rejects_unknown_tensor_and_bad_syntax():
 def test_checks_flag_failures():
     def cfg(fq, it):
         return {"fake_quant": {"mse": fq}, "integer": {"mse": it}}
-    s = {"persistence": {"mse": 0.02},
+    s = {"baselines": {"persistence": {"mse": 0.02}, "ridge": {"mse": 0.0105}},
+         "float": {"test": {"mse": 0.0097}},
          "configs": {"W8A8": cfg(0.010, 0.010), "W4A8": cfg(0.011, 0.0116), "W6A8": cfg(0.03, 0.03)}}
     res = {text: ok for text, ok, _ in report.checks(s)}
-    assert res["W4A8 integer test MSE within 15% of W8A8"] is False
-    assert res["W6A8 beats persistence"] is False
-    assert res["W8A8 beats persistence"] is True
+    assert res["W8A8 integer test MSE within 5% of the float model"] is True
+    assert res["W4A8 integer test MSE within 2% of W8A8"] is False
+    assert res["W6A8 beats persistence (last value)"] is False
+    assert res["W8A8 beats persistence (last value)"] is True
+    assert res["W8A8 beats ridge (whole window, all features)"] is True
+    assert res["W4A8 beats ridge (whole window, all features)"] is False
     assert res["W4A8 integer MSE within 2% of fake-quant MSE"] is False
+
+
+def test_verdict_warns_when_a_baseline_is_better():
+    s = {"baselines": {"persistence": {"mse": 0.02}, "ridge": {"mse": 0.008}},
+         "configs": {"W8A8": {"integer": {"mse": 0.01}}, "W4A8": {"integer": {"mse": 0.007}}}}
+    lines = report.verdict_lines(s)
+    w8 = next(x for x in lines if "W8A8" in x)
+    w4 = next(x for x in lines if "W4A8" in x)
+    assert "WARNING" in w8 and "ridge" in w8 and "+25.0%" in w8 and "persistence by 50.0%" in w8 and "ridge 0.00800" in w8
+    assert "WARNING" not in w4 and "ridge by 12.5%" in w4
+
+
+def test_out_inside_the_repository_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        sweep.main(["--out", str(sweep.REPO / "docs" / "x"), "--data", "nox"])
+    assert not (sweep.REPO / "docs" / "x").exists()
 
 
 def test_report_orders_named_configs_then_custom():
