@@ -11,13 +11,14 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 let rootPackage = root.lastPathComponent
 
 func fuzzTarget(_ name: String, _ products: [String]) -> Target {
-    .executableTarget(name: name, dependencies: products.map { .product(name: $0, package: rootPackage) })
+    .executableTarget(name: name, dependencies: ["FuzzSupport"] + products.map { .product(name: $0, package: rootPackage) })
 }
 
 let package = Package(
     name: "aiot-fuzz",
     dependencies: [.package(path: "..")],
     targets: [
+        .target(name: "FuzzSupport"),
         fuzzTarget("fuzz-payload", ["AIOTStreams"]),
         fuzzTarget("fuzz-safetensors", ["AIOTModel"]),
         fuzzTarget("fuzz-bitstream", ["AIOTBoard"]),

@@ -1,6 +1,7 @@
 // libFuzzer target: the board reply decoders (AIOTBoard): the RESULT block check, the register
 // block behind `status`, the pin read, the flash JEDEC ID, flash reads. A transport plays a board
 // whose every reply byte comes from the fuzzer (cycled when the input is shorter than a reply).
+import FuzzSupport
 import AIOTBoard
 
 final class FuzzTransport: Transport {
@@ -17,9 +18,14 @@ final class FuzzTransport: Transport {
     var name: String { "fuzz" }
 }
 
+runLibFuzzer { LLVMFuzzerTestOneInput($0, $1) }
+
+/// Also the standard entry, so the target links wherever libFuzzer's own main is used.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzz(fuzzInput(data, size)) }
+
+func fuzz(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
+    let bytes = Array(input)
     // RESULT block: 16 header bytes, 2 per output, CRC-32; output count from the first byte.
     let outputs = Int(bytes.first ?? 0) % 9
     let need = 16 + 2 * outputs + 4
