@@ -4,10 +4,11 @@
 #   bash tools/fuzz.sh                   # each target to at least 10^6 executions (long; not in CI)
 #   bash tools/fuzz.sh --runs N          # each target to N executions
 #   bash tools/fuzz.sh --smoke [SECONDS] # CI: each target for SECONDS (default 15), seeds only
+#   bash tools/fuzz.sh --release ...     # optimized build (faster executions; slower to build)
 #   bash tools/fuzz.sh ... TARGET...     # only these (payload safetensors bitstream config vectors
 #                                        # spool energylog board-replies)
 #
-# Builds Fuzz/ with -sanitize=fuzzer,address (debug). Each target reads the committed seeds in
+# Builds Fuzz/ with -sanitize=fuzzer,address (debug unless --release). Each target reads the committed seeds in
 # Fuzz/corpus/TARGET and grows a working corpus under Fuzz/.build/work/TARGET (kept between runs,
 # never committed). A crash, leak, timeout (10 s) or allocation over 1 GB stops that target and
 # leaves its input in Fuzz/.build/artifacts/TARGET/; make it a regression test, then delete it.
@@ -17,12 +18,14 @@ cd "$(dirname "$0")/.."
 
 RUNS=1000000
 TIME=0
+CONFIG=debug
 TARGETS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) RUNS=0; TIME=15; if [[ "${2:-}" =~ ^[0-9]+$ ]]; then TIME=$2; shift; fi ;;
         --runs) RUNS=$2; shift ;;
         --time) TIME=$2; shift ;;
+        --release) CONFIG=release ;;
         -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) TARGETS+=("$1") ;;
     esac
@@ -32,10 +35,10 @@ done
 
 t0=$(date +%s)
 # ld.gold warns "Cannot export local symbol '__asan_...'" for every object: harmless, filtered.
-swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address 2>&1 \
+swift build --package-path Fuzz -c $CONFIG -Xswiftc -sanitize=fuzzer,address 2>&1 \
     | grep -v "Cannot export local symbol" | tail -n 5
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz build failed"; echo "0 passed, ${#TARGETS[@]} failed"; exit 1; }
-BIN=$(swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address --show-bin-path)
+BIN=$(swift build --package-path Fuzz -c $CONFIG -Xswiftc -sanitize=fuzzer,address --show-bin-path)
 echo "fuzz build: $(( $(date +%s) - t0 )) s"
 
 passed=0; failed=0

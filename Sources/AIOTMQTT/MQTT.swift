@@ -380,6 +380,11 @@ public final class MQTTClient: @unchecked Sendable {
             return false
         }
         loopRunning.store(true, ordering: .relaxed)
+        // stop() ran while we were connecting: undo, as stop() could not see a loop to stop.
+        if !started.load(ordering: .relaxed), loopRunning.exchange(false, ordering: .relaxed) {
+            Mosquitto.disconnect(handle)
+            Mosquitto.loopStop(handle, force: false)
+        }
         return true
     }
 
