@@ -33,6 +33,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(payload safetensors bitstream config vectors spool energylog board-replies)
 
+# libFuzzer prints the stack of a crash; Swift's own backtracer would run inside the sanitizer.
+export SWIFT_BACKTRACE=enable=no
 t0=$(date +%s)
 # ld.gold warns "Cannot export local symbol '__asan_...'" for every object: harmless, filtered.
 swift build --package-path Fuzz -c $CONFIG -Xswiftc -sanitize=fuzzer,address 2>&1 \

@@ -9,7 +9,31 @@ runLibFuzzer { LLVMFuzzerTestOneInput($0, $1) }
 public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzz(fuzzInput(data, size)) }
 
 func fuzz(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
-    let text = String(decoding: input, as: UTF8.self)
+    // DaemonConfig.load refuses a file that is not UTF-8 before parsing: so do we.
+    guard let text = String(validating: input, as: UTF8.self) else { return 0 }
+    // Known crash, not fixed here (Fuzz/regressions/config-tomlpp-assert.toml): toml++ in TOMLKit
+    // 0.6.0 aborts on an assertion when a table header's first key character is not ASCII
+    // (`[ästream]`). Skipped so the fuzzer keeps exploring; remove once the loader rejects it.
+    if hasNonASCIITableHeader(input) { return 0 }
     _ = try? DaemonConfig.parse(text, source: "fuzz.toml")
     return 0
+}
+
+/// A line whose first non-blank characters are `[` or `[[`, blanks, then a non-ASCII byte.
+func hasNonASCIITableHeader(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    var i = 0
+    var lineStart = true
+    while i < bytes.count {
+        let b = bytes[i]
+        if b == UInt8(ascii: "\n") { lineStart = true; i += 1; continue }
+        if lineStart && (b == UInt8(ascii: " ") || b == UInt8(ascii: "\t")) { i += 1; continue }
+        if lineStart && b == UInt8(ascii: "[") {
+            var j = i + 1
+            while j < bytes.count, bytes[j] == UInt8(ascii: "[") || bytes[j] == UInt8(ascii: " ") || bytes[j] == UInt8(ascii: "\t") { j += 1 }
+            if j < bytes.count, bytes[j] >= 0x80 { return true }
+        }
+        lineStart = false
+        i += 1
+    }
+    return false
 }
