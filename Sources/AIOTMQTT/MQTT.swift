@@ -223,6 +223,9 @@ public final class MQTTClient: @unchecked Sendable {
     private let started = Atomic<Bool>(false)
     private let loopRunning = Atomic<Bool>(false)
 
+    /// QoS 1 messages the broker may have in flight to us (MQTT v5 Receive Maximum).
+    static let receiveMaximum: Int32 = 20
+
     /// `deliver` is called on libmosquitto's network thread; it must return quickly.
     /// The corresponding C functions are `mosquitto_new` and the `mosquitto_*_set` options.
     public init(configuration c: MQTTConfiguration, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
@@ -236,6 +239,12 @@ public final class MQTTClient: @unchecked Sendable {
         // Every stored property is set: a throw below runs deinit, which destroys the handle.
         let h = handle
         try Mosquitto.intOption(h, MOSQ_OPT_PROTOCOL_VERSION, c.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)
+        if c.protocolVersion == .v5 {
+            // v5 lets the broker send up to 65,535 unacknowledged QoS 1 messages by default; 3.1.1
+            // brokers keep about 20 in flight. Ask for the 3.1.1 figure: a slow consumer is not
+            // flooded, and stop() has only a few read messages to hand over, not a socket full.
+            try Mosquitto.intOption(h, MOSQ_OPT_RECEIVE_MAXIMUM, Self.receiveMaximum)
+        }
         // Small messages, latency matters: no Nagle delay on our side of the socket.
         try Mosquitto.intOption(h, MOSQ_OPT_TCP_NODELAY, 1)
         try Mosquitto.maxInflightMessages(h, UInt32(clamping: c.maxInflight))
