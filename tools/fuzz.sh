@@ -47,19 +47,25 @@ passed=0; failed=0
 for t in "${TARGETS[@]}"; do
     exe="$BIN/fuzz-$t"
     [ -x "$exe" ] || { echo "fuzz-$t: no such target"; failed=$((failed + 1)); continue; }
-    work=Fuzz/.build/work/$t; [ "$RUNS" -eq 0 ] && work=Fuzz/.build/smoke/$t && rm -rf "$work"
-    art=Fuzz/.build/artifacts/$t; log=Fuzz/.build/logs/$t.log
+    work=Fuzz/.build/work/$t; art=Fuzz/.build/artifacts/$t; log=Fuzz/.build/logs/$t.log
+    # Smoke runs start from the seeds and keep their own logs, apart from the long runs'.
+    if [ "$RUNS" -eq 0 ]; then
+        work=Fuzz/.build/smoke/work/$t; log=Fuzz/.build/smoke/logs/$t.log; art=Fuzz/.build/smoke/artifacts/$t
+        rm -rf "$work"
+    fi
     mkdir -p "$work" "$art" "$(dirname "$log")"
     args=(-rss_limit_mb=1024 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1 -artifact_prefix="$art/")
     [ "$RUNS" -gt 0 ] && args+=(-runs="$RUNS")
     [ "$TIME" -gt 0 ] && args+=(-max_total_time="$TIME")
     # TOMLKit 0.6.0 leaks about 1 KB per parsed document (docs/reliability.md): leak detection off
     # for the config target so it keeps looking for crashes.
-    [ "$t" = config ] && args+=(-detect_leaks=0)
+    # (libFuzzer's per-input check, and AddressSanitizer's own at exit).
+    runner=()
+    [ "$t" = config ] && args+=(-detect_leaks=0) && runner=(env ASAN_OPTIONS=detect_leaks=0)
     # safetensors seeds are real models (10-14 KB); everything else stays small.
     [ "$t" = safetensors ] && args+=(-max_len=20000) || args+=(-max_len=4096)
     s0=$(date +%s)
-    "$exe" "${args[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1
+    "${runner[@]}" "$exe" "${args[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     covft=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
