@@ -9,6 +9,10 @@ let package = Package(
         .executable(name: "aiotctl", targets: ["aiotctl"]),
         .library(name: "AIOTModel", targets: ["AIOTModel"]),
         .library(name: "AIOTDaemon", targets: ["AIOTDaemon"]),
+        // For the fuzz targets in Fuzz/ (a nested package built with -sanitize=fuzzer,address).
+        .library(name: "AIOTStreams", targets: ["AIOTStreams"]),
+        .library(name: "AIOTBoard", targets: ["AIOTBoard"]),
+        .library(name: "AIOTTelemetry", targets: ["AIOTTelemetry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),

@@ -21,6 +21,8 @@ step pytest .venv/bin/python -m pytest -q tools
 
 step swift-build swift build --build-tests
 step swift-test swift test --skip-build
+# Every parser under libFuzzer (sanitizer build of Fuzz/ + 10 s per target from the seeds).
+step fuzz-smoke bash tools/fuzz.sh --smoke 10
 
 # Training: a reduced-epoch sweep into a temp dir (self-checks numpy on its own vectors), then the
 # Swift engine on what it exported, then the Swift engine against the bundled models' integer test

@@ -1,11 +1,20 @@
 // A minimal HTTP/1.0 responder for Prometheus scrapes, bound to 127.0.0.1 only.
+// Each connection is served on its own short-lived thread with receive and send timeouts, so a
+// client that connects and then says nothing (or never reads) delays nobody else's scrape and holds
+// its thread for at most `ioTimeoutSeconds` per call; at most `maxConnections` are served at once.
 import Foundation
 import Prometheus
+import Synchronization
 
 public final class MetricsServer: Sendable {
     let fd: Int32
     public let port: Int
     let registry: PrometheusCollectorRegistry
+    /// Connections being served now, and those closed unanswered because `maxConnections` were busy.
+    let active = Atomic<Int>(0)
+    let refused = Atomic<Int>(0)
+    public static let maxConnections = 16
+    public static let ioTimeoutSeconds = 2
 
     /// Binds 127.0.0.1:`port` (0 picks a free port) and serves every GET with the registry's text.
     public init(port: Int, registry: PrometheusCollectorRegistry) throws(ConfigError) {
@@ -19,7 +28,7 @@ public final class MetricsServer: Sendable {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0, listen(s, 16) == 0 else {
+        guard ok == 0, listen(s, 64) == 0 else {
             let e = String(cString: strerror(errno))
             close(s)
             throw ConfigError("metrics.port: cannot listen on 127.0.0.1:\(port): \(e); pick another port or 0 to disable")
@@ -28,35 +37,55 @@ public final class MetricsServer: Sendable {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
         self.port = Int(UInt16(bigEndian: addr.sin_port))
         fd = s
-        let t = Thread { [self] in self.serve() }
+        let t = Thread { [self] in self.acceptLoop() }
         t.name = "aiotd-metrics"
         t.start()
     }
 
-    private func serve() {
-        var request = [UInt8](repeating: 0, count: 2048)
-        var body: [UInt8] = []
+    /// Scrapes refused because `maxConnections` were being served.
+    public var refusedConnections: Int { refused.load(ordering: .relaxed) }
+
+    private func acceptLoop() {
         while true {
             let c = accept(fd, nil, nil)
             if c < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE { continue }
                 return  // closed by stop()
             }
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            _ = request.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
-            body.removeAll(keepingCapacity: true)
-            registry.emit(into: &body)
-            let head = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-            var out = Array(head.utf8)
-            out.append(contentsOf: body)
-            var off = 0
-            while off < out.count {
-                let n = out[off...].withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if n <= 0 { break }
-                off += n
+            _ = fcntl(c, F_SETFD, FD_CLOEXEC)  // not inherited by anything aiotd spawns
+            guard active.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                active.subtract(1, ordering: .relaxed)
+                refused.add(1, ordering: .relaxed)
+                close(c)
+                continue
             }
-            close(c)
+            let worker = Thread { [self] in
+                self.serve(c)
+                close(c)
+                self.active.subtract(1, ordering: .relaxed)
+            }
+            worker.name = "aiotd-scrape"
+            worker.start()
+        }
+    }
+
+    private func serve(_ c: Int32) {
+        var tv = timeval(tv_sec: Self.ioTimeoutSeconds, tv_usec: 0)
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        // The request line is all we need (every GET gets the metrics); one read, bounded.
+        var request = [UInt8](repeating: 0, count: 2048)
+        let n = request.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return }  // timed out or closed without a request
+        var body: [UInt8] = []
+        registry.emit(into: &body)
+        var out = Array("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        out.append(contentsOf: body)
+        var off = 0
+        while off < out.count {
+            let sent = out[off...].withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent <= 0 { return }  // the peer stopped reading (send timeout) or left
+            off += sent
         }
     }
 

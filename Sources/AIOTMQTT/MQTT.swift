@@ -1,4 +1,6 @@
-// A thin, typed wrapper over libmosquitto (threaded loop). No C type appears in the public API.
+// Layer 3 of the MQTT wrapper: the typed Swift API (configuration, messages, events, the client).
+// Layer 1 is the CMosquitto module, layer 2 the checked calls in Mosquitto.swift; no C type
+// appears in this public API.
 import CMosquitto
 #if canImport(Glibc)
 import Glibc
@@ -9,12 +11,6 @@ import Synchronization
 public enum MQTTQoS: Int32, Sendable {
     case atMostOnce = 0
     case atLeastOnce = 1
-}
-
-public struct MQTTError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 public struct MQTTConfiguration: Sendable, Equatable {
@@ -55,11 +51,19 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var reconnectDelayMax: Int
     /// QoS 1 messages in flight towards the broker before libmosquitto queues locally.
     public var maxInflight: Int
+    /// Incoming payloads larger than this are refused inside the network callback, before any
+    /// copy, and counted (`oversizedCount`); nil accepts any size. The default is aiotd's ceiling
+    /// for `limits.max_payload_bytes` (1 MiB).
+    public var maxPayloadBytes: Int?
+    /// v5 (default) lets the broker know our Maximum Packet Size, so mosquitto never sends a larger
+    /// packet: libmosquitto reads every packet whole before any callback, so with 3.1.1 a 200 MB
+    /// publish costs 200 MB here before it can be refused (docs/reliability.md has the measurements).
+    public var protocolVersion: MQTTProtocolVersion
 
     public init(host: String = "127.0.0.1", port: Int = 1883, clientID: String, cleanSession: Bool = false,
                 keepAliveSeconds: Int = 30, username: String? = nil, password: String? = nil,
                 tls: TLS? = nil, will: Will? = nil, reconnectDelayMin: Int = 1, reconnectDelayMax: Int = 30,
-                maxInflight: Int = 100) {
+                maxInflight: Int = 100, maxPayloadBytes: Int? = 1 << 20, protocolVersion: MQTTProtocolVersion = .v5) {
         self.host = host
         self.port = port
         self.clientID = clientID
@@ -72,7 +76,20 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.reconnectDelayMin = reconnectDelayMin
         self.reconnectDelayMax = reconnectDelayMax
         self.maxInflight = maxInflight
+        self.maxPayloadBytes = maxPayloadBytes
+        self.protocolVersion = protocolVersion
     }
+
+    /// The MQTT v5 Maximum Packet Size announced on CONNECT: the payload limit plus room for the
+    /// fixed header, a topic of up to 64 KiB and properties.
+    var maximumPacketSize: UInt32? {
+        guard protocolVersion == .v5, let max = maxPayloadBytes else { return nil }
+        return UInt32(clamping: max + 65_536 + 1024)
+    }
+}
+
+public enum MQTTProtocolVersion: Sendable, Equatable {
+    case v311, v5
 }
 
 /// One received message. Topic and payload share one buffer (one allocation per message).
@@ -134,22 +151,41 @@ public struct MQTTTopic: Sendable, Equatable {
     public let string: String
     public init(_ topic: String) throws(MQTTError) {
         guard !topic.isEmpty, !topic.contains("+"), !topic.contains("#"), !topic.utf8.contains(0) else {
-            throw MQTTError("invalid publish topic \"\(topic)\": it must be non-empty without wildcards")
+            throw MQTTError("invalid publish topic \"\(topic)\": it must be non-empty, without wildcards or NUL")
         }
         string = topic
         cString = topic.utf8CString.map { $0 }
     }
 }
 
-private let libraryInit: Void = { _ = mosquitto_lib_init() }()
+/// A subscription's state on the current connection, from its SUBACK.
+public enum MQTTSubscriptionState: Sendable, Equatable {
+    /// SUBSCRIBE sent (or waiting for the connection), no SUBACK yet.
+    case pending
+    /// Granted at this QoS (the broker may grant less than asked).
+    case granted(qos: Int32)
+    /// Refused with this SUBACK reason code (0x80 in 3.1.1; 0x80-0xA2 in v5, 0x87 = not authorized).
+    case refused(code: Int32)
+}
 
-/// Shared with the C callbacks through userdata; only the sink and counters are touched there.
+/// Shared with the C callbacks through userdata; only this sink is touched there.
 final class CallbackSink: Sendable {
     let deliver: @Sendable (MQTTEvent) -> Void
     let threadName: String
+    /// Payloads above this are refused in the callback without a copy.
+    let maxPayloadBytes: Int
+    /// CONNACK codes are v5 reason codes (0x87 not authorized) or 3.1.1 return codes (5).
+    let v5: Bool
+    let oversized = Atomic<Int>(0)
+    let oversizedBytes = Atomic<Int>(0)
     let state = Mutex(State())
     struct State {
-        var subscriptions: [(String, Int32)] = []
+        var subscriptions: [(filter: String, qos: Int32)] = []
+        /// Per filter, from the SUBACKs of the current connection.
+        var subscriptionStates: [String: MQTTSubscriptionState] = [:]
+        /// SUBSCRIBE message ids awaiting their SUBACK, and SUBACKs that beat the id back to us.
+        var subscribing: [Int32: String] = [:]
+        var subackedEarly: [Int32: Int32] = [:]
         // Message ids of QoS 1 publishes awaiting PUBACK. The ack may race ahead of the publish
         // call returning its id, and QoS 0 sends also fire the callback: hence the two side sets.
         var pending = Set<Int32>(minimumCapacity: 256)
@@ -159,15 +195,25 @@ final class CallbackSink: Sendable {
         var connected = false
         var reconnects = 0
         var everConnected = false
+
+        mutating func subscribed(_ mid: Int32, _ filter: String) {
+            if let code = subackedEarly.removeValue(forKey: mid) { subscriptionStates[filter] = Self.state(code) } else { subscribing[mid] = filter }
+        }
+        mutating func suback(_ mid: Int32, _ code: Int32) {
+            if let filter = subscribing.removeValue(forKey: mid) { subscriptionStates[filter] = Self.state(code) } else { subackedEarly[mid] = code }
+        }
+        static func state(_ code: Int32) -> MQTTSubscriptionState { code >= 0x80 ? .refused(code: code) : .granted(qos: code) }
     }
-    init(deliver: @escaping @Sendable (MQTTEvent) -> Void, threadName: String) {
+    init(deliver: @escaping @Sendable (MQTTEvent) -> Void, threadName: String, maxPayloadBytes: Int, v5: Bool) {
+        self.v5 = v5
         self.deliver = deliver
         self.threadName = threadName
+        self.maxPayloadBytes = maxPayloadBytes
     }
 }
 
-/// An MQTT 3.1.1 client. Thread-safe: libmosquitto runs its own network thread; publish and
-/// subscribe may be called from any task.
+/// An MQTT client (v5 by default, or 3.1.1). Thread-safe: libmosquitto runs its own network thread;
+/// publish and subscribe may be called from any task.
 public final class MQTTClient: @unchecked Sendable {
     // @unchecked: `handle` is set once in init and freed in deinit; libmosquitto locks internally
     // for the calls made here in threaded mode.
@@ -177,58 +223,73 @@ public final class MQTTClient: @unchecked Sendable {
     private let started = Atomic<Bool>(false)
     private let loopRunning = Atomic<Bool>(false)
 
+    /// QoS 1 messages the broker may have in flight to us (MQTT v5 Receive Maximum).
+    static let receiveMaximum: Int32 = 20
+
     /// `deliver` is called on libmosquitto's network thread; it must return quickly.
+    /// The corresponding C functions are `mosquitto_new` and the `mosquitto_*_set` options.
     public init(configuration c: MQTTConfiguration, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
-        _ = libraryInit
+        _ = Mosquitto.libraryReady
         configuration = c
-        sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)))
         guard (1...65535).contains(c.port) else { throw MQTTError("mqtt port \(c.port) is outside 1...65535") }
-        let userdata = Unmanaged.passUnretained(sink).toOpaque()
-        guard let h = mosquitto_new(c.clientID, c.cleanSession, userdata) else {
-            throw MQTTError("could not create an MQTT client (client id \"\(c.clientID)\"; it must be non-empty when clean_session is off)")
+        guard c.maxPayloadBytes.map({ $0 >= 0 }) ?? true else { throw MQTTError("mqtt maxPayloadBytes \(c.maxPayloadBytes!) is negative") }
+        sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)), maxPayloadBytes: c.maxPayloadBytes ?? Int.max,
+                            v5: c.protocolVersion == .v5)
+        handle = try Mosquitto.new(c.clientID, c.cleanSession, Unmanaged.passUnretained(sink).toOpaque())
+        // Every stored property is set: a throw below runs deinit, which destroys the handle.
+        let h = handle
+        try Mosquitto.intOption(h, MOSQ_OPT_PROTOCOL_VERSION, c.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)
+        if c.protocolVersion == .v5 {
+            // v5 lets the broker send up to 65,535 unacknowledged QoS 1 messages by default; 3.1.1
+            // brokers keep about 20 in flight. Ask for the 3.1.1 figure: a slow consumer is not
+            // flooded, and stop() has only a few read messages to hand over, not a socket full.
+            try Mosquitto.intOption(h, MOSQ_OPT_RECEIVE_MAXIMUM, Self.receiveMaximum)
         }
-        // From here every stored property is set, so a throw below runs deinit, which destroys the
-        // handle: the error paths must not destroy it themselves (that was a double free).
-        handle = h
-        _ = mosquitto_int_option(h, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
         // Small messages, latency matters: no Nagle delay on our side of the socket.
-        _ = mosquitto_int_option(h, MOSQ_OPT_TCP_NODELAY, 1)
-        _ = mosquitto_max_inflight_messages_set(h, UInt32(max(0, c.maxInflight)))
-        _ = mosquitto_reconnect_delay_set(h, UInt32(max(1, c.reconnectDelayMin)), UInt32(max(c.reconnectDelayMin, c.reconnectDelayMax)), true)
-        var rc: Int32
-        if let user = c.username {
-            rc = mosquitto_username_pw_set(h, user, c.password)
-            if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError("mqtt username/password rejected: \(Self.describe(rc))") }
-        }
-        if let tls = c.tls {
-            rc = mosquitto_tls_set(h, tls.caFile, nil, tls.certFile, tls.keyFile, nil)
-            if rc != MOSQ_ERR_SUCCESS.rawValue {
-                throw MQTTError("mqtt TLS setup failed (ca \(tls.caFile), cert \(tls.certFile ?? "none")): \(Self.describe(rc)); check the files exist and are readable")
-            }
-        }
-        if let will = c.will {
-            rc = will.payload.withUnsafeBytes { p in
-                mosquitto_will_set(h, will.topic, Int32(p.count), p.baseAddress, will.qos.rawValue, will.retain)
-            }
-            if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError("mqtt last will on \(will.topic) rejected: \(Self.describe(rc))") }
-        }
+        try Mosquitto.intOption(h, MOSQ_OPT_TCP_NODELAY, 1)
+        try Mosquitto.maxInflightMessages(h, UInt32(clamping: c.maxInflight))
+        let minDelay = UInt32(clamping: max(1, c.reconnectDelayMin))
+        try Mosquitto.reconnectDelay(h, minDelay, max(minDelay, UInt32(clamping: c.reconnectDelayMax)), true)
+        if let user = c.username { try Mosquitto.usernamePassword(h, user, c.password) }
+        if let tls = c.tls { try Mosquitto.tls(h, tls.caFile, tls.certFile, tls.keyFile) }
+        if let will = c.will { try Mosquitto.will(h, will.topic, will.payload, will.qos.rawValue, will.retain) }
+        Self.installCallbacks(h)
+    }
+
+    /// The C callbacks: non-capturing, they find the sink through userdata.
+    private static func installCallbacks(_ h: OpaquePointer) {
         mosquitto_connect_with_flags_callback_set(h) { mosq, userdata, rc, flags in
             let sink = Unmanaged<CallbackSink>.fromOpaque(userdata!).takeUnretainedValue()
             // Name the network thread for top -H and profilers (first 15 bytes count).
             nameCurrentThread(sink.threadName)
             guard rc == 0 else {
-                sink.deliver(.connectionLost(reason: String(cString: mosquitto_connack_string(rc))))
+                sink.deliver(.connectionLost(reason: String(cString: sink.v5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc))))
                 return
             }
             // Resubscribe on every connect: harmless with a kept session, required after a lost one.
-            let subs = sink.state.withLock { s -> [(String, Int32)] in
+            // Each filter's state restarts as pending until this connection's SUBACK.
+            let subs = sink.state.withLock { s -> [(filter: String, qos: Int32)] in
                 if s.everConnected { s.reconnects += 1 }
                 s.everConnected = true
                 s.connected = true
+                s.subscribing.removeAll()
+                s.subackedEarly.removeAll()
+                for sub in s.subscriptions { s.subscriptionStates[sub.filter] = .pending }
                 return s.subscriptions
             }
-            for (filter, qos) in subs { _ = mosquitto_subscribe(mosq, nil, filter, qos) }
+            for sub in subs {
+                var mid: Int32 = 0
+                if mosquitto_subscribe(mosq, &mid, sub.filter, sub.qos) == MOSQ_ERR_SUCCESS.rawValue {
+                    sink.state.withLock { $0.subscribed(mid, sub.filter) }
+                }
+            }
             sink.deliver(.connected(sessionPresent: flags & 1 != 0))
+        }
+        mosquitto_subscribe_callback_set(h) { _, userdata, mid, count, granted in
+            let sink = Unmanaged<CallbackSink>.fromOpaque(userdata!).takeUnretainedValue()
+            // One filter per SUBSCRIBE: one reason code.
+            let code: Int32 = count >= 1 && granted != nil ? granted![0] : 0x80
+            sink.state.withLock { $0.suback(mid, code) }
         }
         mosquitto_disconnect_callback_set(h) { _, userdata, rc in
             let sink = Unmanaged<CallbackSink>.fromOpaque(userdata!).takeUnretainedValue()
@@ -239,10 +300,16 @@ public final class MQTTClient: @unchecked Sendable {
             guard let userdata, let msg else { return }
             let now = monotonicNanos()
             let sink = Unmanaged<CallbackSink>.fromOpaque(userdata).takeUnretainedValue()
-            // Copy out: libmosquitto frees topic and payload when this returns.
             let m = msg.pointee
-            let topicLen = strlen(m.topic)
             let payloadLen = Int(m.payloadlen)
+            // Refused before any copy: only a counter moves.
+            if payloadLen > sink.maxPayloadBytes {
+                sink.oversized.add(1, ordering: .relaxed)
+                sink.oversizedBytes.add(payloadLen, ordering: .relaxed)
+                return
+            }
+            // Copy out: libmosquitto frees topic and payload when this returns.
+            let topicLen = strlen(m.topic)
             let storage = [UInt8](unsafeUninitializedCapacity: topicLen + payloadLen) { buf, n in
                 UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: m.topic, byteCount: topicLen)
                 if payloadLen > 0, let p = m.payload {
@@ -272,67 +339,119 @@ public final class MQTTClient: @unchecked Sendable {
 
     deinit {
         if loopRunning.load(ordering: .relaxed) {
-            mosquitto_disconnect(handle)
-            mosquitto_loop_stop(handle, true)
+            Mosquitto.disconnect(handle)
+            Mosquitto.loopStop(handle, force: true)
         }
-        mosquitto_destroy(handle)
+        Mosquitto.destroy(handle)
     }
 
-    static func describe(_ rc: Int32) -> String {
-        if rc == MOSQ_ERR_ERRNO.rawValue { return String(cString: strerror(errno)) }
-        return String(cString: mosquitto_strerror(rc))
-    }
-
-    /// Starts the network thread and connects in the background; reconnects with exponential
+    /// Starts connecting in the background and returns at once; reconnects with exponential
     /// backoff (reconnectDelayMin...Max seconds) for as long as the client lives, including when
-    /// the broker is not up yet at start.
+    /// the broker is not up yet at start. Connection failures arrive as `.connectionLost` events.
     public func start() throws(MQTTError) {
         guard !started.exchange(true, ordering: .relaxed) else { return }
-        if tryFirstConnect() { return }
-        // libmosquitto's loop only retries connections it once made, so retry the first one here.
+        // libmosquitto's loop only retries connections it once made, so the first one is retried
+        // here, on a thread: the v5 connect (which carries our Maximum Packet Size) blocks for the
+        // TCP handshake, which must not hold a Swift concurrency thread.
         let minDelay = max(1, configuration.reconnectDelayMin), maxDelay = max(minDelay, configuration.reconnectDelayMax)
-        Task.detached { [weak self] in
+        detachedThread { [weak self] in
+            nameCurrentThread("mqtt-connect")
             var delay = minDelay
             while true {
-                try? await Task.sleep(for: .seconds(delay))
                 guard let self, self.started.load(ordering: .relaxed) else { return }
                 if self.tryFirstConnect() { return }
+                // Sleep in short steps so stop() is not held up by a long backoff.
+                for _ in 0..<(delay * 10) {
+                    usleep(100_000)
+                    guard self.started.load(ordering: .relaxed) else { return }
+                }
                 delay = min(maxDelay, delay * 2)
             }
         }
     }
 
-    /// connect_async + loop_start; false (nothing started) when the broker refused the socket.
+    /// connect + loop_start; false (nothing started) when the connection failed.
     private func tryFirstConnect() -> Bool {
-        let rc = mosquitto_connect_async(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            sink.deliver(.connectionLost(reason: "connect to \(configuration.host):\(configuration.port): \(Self.describe(rc))"))
+        let c = configuration
+        do throws(MQTTError) {
+            switch c.protocolVersion {
+            case .v5:
+                // Without a Session Expiry Interval a v5 session ends at disconnect; clean_session
+                // off means "keep it", as 3.1.1 did.
+                try Mosquitto.connectV5(handle, c.host, Int32(c.port), Int32(c.keepAliveSeconds),
+                                        maximumPacketSize: c.maximumPacketSize, sessionExpiry: c.cleanSession ? nil : UInt32.max)
+            case .v311:
+                try Mosquitto.connect(handle, c.host, Int32(c.port), Int32(c.keepAliveSeconds))
+            }
+            try Mosquitto.loopStart(handle)
+        } catch {
+            sink.deliver(.connectionLost(reason: "\(error)"))
             return false
         }
-        loopRunning.store(mosquitto_loop_start(handle) == MOSQ_ERR_SUCCESS.rawValue, ordering: .relaxed)
+        loopRunning.store(true, ordering: .relaxed)
+        // stop() ran while we were connecting: undo, as stop() could not see a loop to stop.
+        if !started.load(ordering: .relaxed), loopRunning.exchange(false, ordering: .relaxed) {
+            Mosquitto.disconnect(handle)
+            Mosquitto.loopStop(handle, force: false)
+        }
         return true
     }
 
-    /// Adds a subscription kept for every later (re)connect.
+    /// Adds a subscription kept for every later (re)connect. A malformed filter (`a/b+`) throws at
+    /// once; whether the broker granted it shows in `subscriptionState(_:)` once its SUBACK is in,
+    /// and `waitForSubscriptions(timeout:)` turns a refusal into an error.
+    /// The corresponding C function is `mosquitto_subscribe`.
     public func subscribe(_ filter: String, qos: MQTTQoS) throws(MQTTError) {
+        guard !filter.isEmpty, !filter.utf8.contains(0) else { throw MQTTError("empty subscription filter (or one with NUL); check the topics section") }
+        try Mosquitto.subTopicCheck(filter)
         let connected = sink.state.withLock { s -> Bool in
             s.subscriptions.append((filter, qos.rawValue))
+            s.subscriptionStates[filter] = .pending
             return s.connected
         }
-        if connected {
-            let rc = mosquitto_subscribe(handle, nil, filter, qos.rawValue)
-            if rc != MOSQ_ERR_SUCCESS.rawValue && rc != MOSQ_ERR_NO_CONN.rawValue {
-                throw MQTTError("subscribe to \(filter) failed: \(Self.describe(rc))")
+        guard connected else { return }  // sent by the connect callback
+        do throws(MQTTError) {
+            let mid = try Mosquitto.subscribe(handle, filter, qos.rawValue)
+            sink.state.withLock { $0.subscribed(mid, filter) }
+        } catch where error.returnCode == MOSQ_ERR_NO_CONN.rawValue {
+            // Lost between the check and the call: the next connect subscribes.
+        }
+    }
+
+    /// The state of `filter` on the current connection (nil if never subscribed).
+    public func subscriptionState(_ filter: String) -> MQTTSubscriptionState? {
+        sink.state.withLock { $0.subscriptionStates[filter] }
+    }
+
+    /// Waits until every subscription has its SUBACK on the current connection. Throws
+    /// `.subscriptionRefused` naming the first refused filter and its reason code, or `.timeout`.
+    public func waitForSubscriptions(timeout: Duration) async throws(MQTTError) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (connected, states) = sink.state.withLock { s in
+                (s.connected, s.subscriptions.map { ($0.filter, s.subscriptionStates[$0.filter] ?? .pending) })
             }
+            if let (filter, state) = states.first(where: { if case .refused = $0.1 { return true } else { return false } }),
+               case let .refused(code) = state {
+                var e = MQTTError("the broker refused the subscription to \(filter) (SUBACK reason code 0x\(String(code, radix: 16))); check the broker's ACL for this client", code: .subscriptionRefused)
+                e.returnCode = code
+                throw e
+            }
+            if connected && states.allSatisfy({ $0.1 != .pending }) { return }
+            guard ContinuousClock.now < deadline else {
+                let waiting = states.filter { $0.1 == .pending }.map(\.0)
+                throw MQTTError(connected ? "no SUBACK within \(timeout) for \(waiting.joined(separator: ", "))"
+                                          : "not connected to \(configuration.host):\(configuration.port) within \(timeout)", code: .timeout)
+            }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
     /// Publishes bytes. QoS 1 messages are queued by libmosquitto while disconnected and sent on
-    /// reconnect, so a broker restart loses none of them.
+    /// reconnect, so a broker restart loses none of them. The corresponding C function is `mosquitto_publish`.
     public func publish(_ topic: MQTTTopic, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool = false) throws(MQTTError) {
-        var mid: Int32 = 0
-        let rc = topic.cString.withUnsafeBufferPointer { t in
-            mosquitto_publish(handle, &mid, t.baseAddress, Int32(payload.count), payload.baseAddress, qos.rawValue, retain)
+        let (rc, mid) = topic.cString.withUnsafeBufferPointer { t in
+            Mosquitto.publish(handle, t.baseAddress!, payload, qos.rawValue, retain)
         }
         if rc == MOSQ_ERR_SUCCESS.rawValue || (rc == MOSQ_ERR_NO_CONN.rawValue && qos != .atMostOnce) {
             sink.state.withLock { s in
@@ -342,7 +461,7 @@ public final class MQTTClient: @unchecked Sendable {
             return
         }
         // QoS 0 while disconnected is allowed to be lost by definition; report everything else.
-        throw MQTTError("publish on \(topic.string) failed: \(Self.describe(rc))")
+        try check(rc, "mosquitto_publish", "publish on \(topic.string) failed")
     }
 
     public func publish(_ topic: MQTTTopic, payload: [UInt8], qos: MQTTQoS, retain: Bool = false) throws(MQTTError) {
@@ -355,6 +474,9 @@ public final class MQTTClient: @unchecked Sendable {
     public var isConnected: Bool { sink.state.withLock { $0.connected } }
     public var reconnectCount: Int { sink.state.withLock { $0.reconnects } }
     public var inflightCount: Int { sink.state.withLock { $0.inflight } }
+    /// Incoming messages refused for exceeding `maxPayloadBytes` (never copied), and their bytes.
+    public var oversizedCount: Int { sink.oversized.load(ordering: .relaxed) }
+    public var oversizedBytes: Int { sink.oversizedBytes.load(ordering: .relaxed) }
 
     /// Waits until every QoS 1 publish so far is acknowledged, or the timeout passes. Returns true when all are acknowledged.
     public func waitForPublishes(timeout: Duration) async -> Bool {
@@ -369,9 +491,26 @@ public final class MQTTClient: @unchecked Sendable {
     /// Disconnects cleanly (no last will) and stops the network thread.
     public func stop() {
         guard started.exchange(false, ordering: .relaxed) else { return }
-        mosquitto_disconnect(handle)
-        if loopRunning.exchange(false, ordering: .relaxed) { mosquitto_loop_stop(handle, false) }
+        Mosquitto.disconnect(handle)
+        if loopRunning.exchange(false, ordering: .relaxed) { Mosquitto.loopStop(handle, force: false) }
     }
+}
+
+/// Runs `body` on a new detached thread (pthread: this module has no Foundation).
+func detachedThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { p in
+        Unmanaged<Box>.fromOpaque(p!).takeRetainedValue().body()
+        return nil
+    }, box)
+    // Out of threads: run it here rather than never (the caller then waits for one connect attempt).
+    guard rc == 0 else { Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body(); return }
+    pthread_detach(thread)
 }
 
 /// Names the calling thread (Linux: /proc/thread-self/comm, 15 bytes kept).

@@ -31,6 +31,15 @@ public struct TestVectors: Sendable, Equatable {
             header.append(v)
         }
         let (count, nIn, nOut) = (header[0], header[1], header[2])
+        guard nIn > 0, nOut > 0 else {
+            throw VectorFileError(message: "vector file header: n_in and n_out must be positive (got \(nIn) and \(nOut)); regenerate it with tools/gen_vectors.py")
+        }
+        // Every integer takes at least two bytes (a digit and a separator), so the text bounds how
+        // many it can hold: a 30-byte header cannot make us reserve what it merely promises.
+        let promised = count * (nIn + nOut)
+        guard promised <= text.utf8.count / 2 + 1 else {
+            throw VectorFileError(message: "vector file header promises \(count) vectors of \(nIn + nOut) integers but the file has only \(text.utf8.count) bytes; it is truncated or the header is wrong")
+        }
         inputCount = nIn
         outputCount = nOut
         inputs = []

@@ -148,9 +148,10 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
     public mutating func int<T: BinaryInteger>(_ v: T) {
-        var x = Int64(v)
+        // Through the magnitude so UInt64 above Int64.max and Int64.min print instead of trapping.
+        var x = UInt64(truncatingIfNeeded: v.magnitude)
         if x == 0 { bytes.append(UInt8(ascii: "0")); return }
-        if x < 0 { bytes.append(UInt8(ascii: "-")); x = -x }
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
         var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
         withUnsafeMutableBytes(of: &tmp) { b in
             var n = 0
@@ -168,9 +169,10 @@ public struct JSONWriter {
     /// Fixed decimals (latencies, energies): cheap and readable.
     public mutating func fixed(_ v: Double, decimals: Int) {
         guard v.isFinite else { raw("null"); return }
-        if abs(v) >= 1e15 { double(v); return }  // beyond Int64 fixed point: print it exactly instead
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
+        // Beyond Int64 fixed point: print it exactly instead (the scaled value must fit in Int64).
+        if abs(v) >= 1e15 || abs(v) * scale >= 9e18 { double(v); return }
         let scaled = (abs(v) * scale).rounded()
         if v < 0 && scaled > 0 { bytes.append(UInt8(ascii: "-")) }
         let ip = Int64(scaled / scale)
