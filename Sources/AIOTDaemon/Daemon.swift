@@ -77,6 +77,9 @@ public final class Daemon: Service {
         // thread, so forecasts keep flowing, and acknowledgements keep arriving, whatever intake does.
         let statusTopic = config.topics.expand(config.topics.status, gateway: config.gateway)
         var intakeConfig = config.mqtt
+        // MQTT v5's Maximum Packet Size tells the broker not to send us anything larger, so a
+        // hostile 200 MB publish never reaches libmosquitto's buffers (docs/reliability.md).
+        intakeConfig.maxPayloadBytes = config.maxPayloadBytes
         let offline = "{\"online\":false,\"gateway\":\"\(config.gateway)\",\"version\":\"\(aiotdVersion)\",\"reason\":\"connection lost\"}"
         intakeConfig.will = .init(topic: statusTopic, payload: Array(offline.utf8), qos: .atLeastOnce, retain: true)
         var pubConfig = config.mqtt
@@ -90,6 +93,17 @@ public final class Daemon: Service {
         let inbound = InboundQueue(capacity: config.queueCapacity, maxBytes: config.queueBytes)
         let intake = try MQTTClient(configuration: intakeConfig) { event in _ = inbound.push(event) }
         core.reconnects = { intake.reconnectCount + publisher.reconnectCount }
+        let filters = [generation.processor.readings.filter, core.commands.filter]
+        core.intakeHealth = {
+            var h = IntakeHealth(oversizedRefused: intake.oversizedCount)
+            for f in filters {
+                if case .refused(let code) = intake.subscriptionState(f) {
+                    h.refusedSubscription = "\(f) (SUBACK reason code 0x\(String(code, radix: 16)))"
+                    break
+                }
+            }
+            return h
+        }
         let processing = ProcessingService(holder: holder, inbound: inbound, publisher: publisher,
                                            spool: ReadingSpool(directory: config.stateDirectory), notifier: notifier, logger: logger)
         processing.startThread()

@@ -51,6 +51,14 @@ struct StatusSnapshot {
     var maxSensors: Int
     var counters: Counters
     var reconnects: Int
+    var intake = IntakeHealth()
+}
+
+/// The intake connection's own refusals, for status (see `DaemonCore.intakeHealth`).
+struct IntakeHealth: Sendable, Equatable {
+    var oversizedRefused = 0
+    /// "FILTER (SUBACK reason code 0xNN)" of the first refused subscription, if any.
+    var refusedSubscription: String?
 }
 
 enum StatusEncoder {
@@ -105,7 +113,10 @@ enum StatusEncoder {
         w.raw(",\"window_resets\":"); w.int(s.templates.reduce(0) { $0 + $1.windowCounters.resets })
         w.raw(",\"steps_gap_filled\":"); w.int(s.templates.reduce(0) { $0 + $1.windowCounters.stepsGapFilled })
         w.raw(",\"mqtt_reconnects\":"); w.int(s.reconnects)
-        w.raw("}}")
+        w.raw(",\"mqtt_oversized_refused\":"); w.int(s.intake.oversizedRefused)
+        w.raw("}")
+        if let refused = s.intake.refusedSubscription { w.raw(",\"subscription_refused\":"); w.string(refused) }
+        w.raw("}")
     }
 }
 

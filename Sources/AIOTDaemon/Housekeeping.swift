@@ -16,7 +16,7 @@ extension DaemonCore {
         }
         return StatusSnapshot(online: online, gateway: config.gateway, version: version, engine: engineKind,
                               uptimeSeconds: Int(max(0, clock() - startedAt)), templates: templates, liveSensors: p.liveSensors,
-                              maxSensors: p.limits.maxSensors, counters: counters, reconnects: reconnects())
+                              maxSensors: p.limits.maxSensors, counters: counters, reconnects: reconnects(), intake: intakeHealth())
     }
 
     func publishStatus(online: Bool) {

@@ -169,6 +169,7 @@ struct TickerService: Service {
 
     func run() async throws {
         var seen = 0
+        var refusedReported: String?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
@@ -177,6 +178,13 @@ struct TickerService: Service {
                 let rc = reconnects()
                 if rc > seen { metricsReconnects(rc - seen); seen = rc }
                 core.tick(now: wallClock())
+                // A refused subscription means nothing arrives on it: say so, never "serving".
+                let refused = core.intakeHealth().refusedSubscription
+                if let refused, refused != refusedReported {
+                    core.logger.error("the broker refused a subscription; check its ACL for this client", metadata: ["subscription": "\(refused)"])
+                    notifier.notify("STATUS=not serving: the broker refused the subscription \(refused); check its ACL")
+                }
+                refusedReported = refused
             }
         }
     }

@@ -9,7 +9,8 @@
 func tomlPrecheck(_ text: String) -> (line: Int, column: Int, message: String)? {
     let b = Array(text.utf8)
     var i = 0, line = 1, lineStart = 0
-    var depth = 0              // [ ] and { } nesting inside a value
+    var openers: [UInt8] = []  // the [ and { open inside the current value
+    var depth: Int { openers.count }
     var inValue = false        // after '=' until the value ends
     var atStatementStart = true
 
@@ -80,8 +81,14 @@ func tomlPrecheck(_ text: String) -> (line: Int, column: Int, message: String)? 
         }
         atStatementStart = false
         if c == 0x3D && depth == 0 { inValue = true }
-        else if inValue && (c == 0x5B || c == 0x7B) { depth += 1 }
-        else if inValue && (c == 0x5D || c == 0x7D) { depth = max(0, depth - 1) }
+        else if inValue && (c == 0x5B || c == 0x7B) { openers.append(c) }
+        else if inValue && (c == 0x5D || c == 0x7D) {
+            // A closer that does not match its opener (`x = [}]`) is another input that reached an
+            // assertion in toml++ rather than an error.
+            guard let open = openers.popLast(), (open == 0x5B && c == 0x5D) || (open == 0x7B && c == 0x7D) else {
+                return fail(i, "'\(Character(Unicode.Scalar(c)))' does not close an open '[' or '{'")
+            }
+        }
         i += 1
     }
     return nil

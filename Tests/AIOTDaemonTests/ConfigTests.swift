@@ -179,3 +179,14 @@ func documentsThatAbortedTheParserAreErrors(_ toml: String, _ position: String) 
     let big = "gateway = \"g\"\n" + String(repeating: "# padding padding padding padding\n", count: 40_000)
     #expect(configError(big)?.contains("a configuration is at most") == true)
 }
+
+@Test func everyFuzzFoundParserAbortIsNowAnError() throws {
+    let dir = Harness.packageRoot + "/Fuzz/regressions"
+    let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("config-tomlpp-assert") }.sorted()
+    #expect(files.count >= 5)
+    for f in files {
+        do { _ = try DaemonConfig.load(path: dir + "/" + f); Issue.record("\(f) was accepted") } catch {
+            #expect(error.description.contains("TOML syntax error"), "\(f): \(error)")
+        }
+    }
+}

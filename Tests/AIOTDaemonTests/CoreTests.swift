@@ -146,6 +146,19 @@ max_future_s = 3.0e9
         #expect(models?.first?["sensors"] as? Int == 2 && models?.first?["stream"] as? String == "fleet")
     }
 
+    @Test func statusCarriesTheIntakeRefusals() throws {
+        let rig = try CoreRig(fleet)
+        rig.command("status", "{\"id\": \"h0\"}")
+        let before = try #require(rig.reply("h0")?["status"] as? [String: Any])
+        #expect((before["counters"] as? [String: Any])?["mqtt_oversized_refused"] as? Int == 0)
+        #expect(before["subscription_refused"] == nil)
+        rig.core.intakeHealth = { IntakeHealth(oversizedRefused: 3, refusedSubscription: "aiot/gw/readings/+ (SUBACK reason code 0x87)") }
+        rig.command("status", "{\"id\": \"h1\"}")
+        let after = try #require(rig.reply("h1")?["status"] as? [String: Any])
+        #expect((after["counters"] as? [String: Any])?["mqtt_oversized_refused"] as? Int == 3)
+        #expect(after["subscription_refused"] as? String == "aiot/gw/readings/+ (SUBACK reason code 0x87)")
+    }
+
     @Test func idleSensorsAreEvictedAndComeBackFresh() throws {
         let rig = try CoreRig(fleet, limits: "sensor_idle_s = 100")
         for k in 0..<5 { rig.send("a", step: k, 1) }
