@@ -71,6 +71,7 @@ final class ProcessingService: Service, @unchecked Sendable {
                     for e in batch {
                         switch e {
                         case .message(let m): core.handle(m)
+                        case .oversized: core.reject(.oversized, now: wallClock())
                         case .connected(let sessionPresent):
                             logger.notice("mqtt connected", metadata: ["session_present": "\(sessionPresent)"])
                             core.publishStatus(online: true)

@@ -137,6 +137,9 @@ public enum MQTTEvent: Sendable {
     case connected(sessionPresent: Bool)
     case connectionLost(reason: String)
     case message(MQTTMessage)
+    /// A message over `maxPayloadBytes`, refused in the network callback without a copy: only its
+    /// size is kept, so the application can count it where it counts other rejections.
+    case oversized(bytes: Int)
 }
 
 public func monotonicNanos() -> UInt64 {
@@ -306,6 +309,7 @@ public final class MQTTClient: @unchecked Sendable {
             if payloadLen > sink.maxPayloadBytes {
                 sink.oversized.add(1, ordering: .relaxed)
                 sink.oversizedBytes.add(payloadLen, ordering: .relaxed)
+                sink.deliver(.oversized(bytes: payloadLen))
                 return
             }
             // Copy out: libmosquitto frees topic and payload when this returns.
