@@ -27,9 +27,10 @@ check() {   # check NAME OUTPUT_FILE: the test bench ran and printed "N passed, 
 log="$(mktemp)"; trap 'rm -f "$log"' EXIT
 
 echo "== lint: verilator --lint-only -Wall (default configuration)"
-verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top
-verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top \
+verilator --lint-only -Wall -f rtl/files.f sim/ICAPE2.sv -y rtl --top-module aiot_top
+verilator --lint-only -Wall -f rtl/files.f sim/ICAPE2.sv -y rtl --top-module aiot_top \
     -GWINDOW=12 -GFEATURES=2 -GD_MODEL=8 -GHEADS=2 -GLAYERS=2 -GHORIZON=3
+verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top -GREBOOT_ICAP=0 -GLANES=4
 echo "  clean"
 
 echo "== verilator, byte bus: every vector of every model"

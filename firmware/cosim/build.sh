@@ -10,7 +10,7 @@ params=()
 for p in "$@"; do params+=("-G$p"); done
 mapfile -t files < <(sed "s|^|$rtl/|" "$rtl/files.f")
 verilator --cc --exe --build -j 2 -O2 -Wno-fatal --top-module aiot_top "${params[@]}" \
-    "${files[@]}" "$here/aiot_rtl_sim.cpp" -Mdir "$out/obj" -o aiot-rtl-sim > "$out/build.log" 2>&1 \
+    "${files[@]}" "$here/../sim/ICAPE2.sv" "$here/aiot_rtl_sim.cpp" -Mdir "$out/obj" -o aiot-rtl-sim > "$out/build.log" 2>&1 \
     || { tail -30 "$out/build.log"; exit 1; }
 cp "$out/obj/aiot-rtl-sim" "$out/aiot-rtl-sim"
 echo "$out/aiot-rtl-sim"

@@ -16,6 +16,7 @@ module aiot_accel #(
     parameter int POST_LANES = 1,         // epilogue units
     parameter int PARAM_BYTES = 8192,     // PARAM memory capacity (multiple of 4)
     parameter int CLOCK_HZ = 100_000_000, // reported in CLOCK_HZ
+    parameter int REBOOT_ICAP = 1,        // 1: REBOOT through ICAPE2 (7-series); 0: REBOOT ignored
     localparam int PW = $clog2(PARAM_BYTES / 4),
     localparam int NIN = WINDOW * FEATURES,
     localparam int IW = (NIN > 1) ? $clog2(NIN) : 1,
@@ -42,6 +43,10 @@ module aiot_accel #(
     // ---------------------------------------------------------------- state
     logic        st_busy, st_done, st_error, st_valid;
     logic [7:0]  err_code;
+    logic [31:0] reboot_w;          // bytes written to REBOOT in this transaction
+    /* verilator lint_off UNUSEDSIGNAL */  // unused when the part has no ICAP (REBOOT_ICAP = 0)
+    logic        reboot_go;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [31:0] sequence_r, multiboot, param_length, param_expected, cycles_r;
     logic [7:0]  model_id [32];
     logic        pend_start, pend_reset, pend_clear, pend_verify;
@@ -104,6 +109,16 @@ module aiot_accel #(
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
         .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
 
+    // ---------------------------------------------------------------- REBOOT
+    generate
+        if (REBOOT_ICAP != 0) begin : g_icap
+            /* verilator lint_off UNUSEDSIGNAL */
+            logic icap_busy;
+            /* verilator lint_on UNUSEDSIGNAL */
+            aiot_icap u_icap (.clk, .rst, .go(reboot_go), .wbstar(multiboot[23:0]), .busy(icap_busy));
+        end
+    endgenerate
+
     // ---------------------------------------------------------------- RESULT block
     logic [31:0] res_status, res_seq, res_incrc, res_cycles, res_crc;
     logic [15:0] res_out [HORIZON];
@@ -142,8 +157,9 @@ module aiot_accel #(
 
     // ---------------------------------------------------------------- control
     always_ff @(posedge clk) begin
-        ld_start <= 1'b0; eng_start <= 1'b0; eng_abort <= 1'b0;
+        ld_start <= 1'b0; eng_start <= 1'b0; eng_abort <= 1'b0; reboot_go <= 1'b0;
         if (rst) begin
+            reboot_w <= '0;
             st_busy <= 1'b0; st_done <= 1'b0; st_error <= 1'b0; st_valid <= 1'b0; err_code <= '0;
             sequence_r <= '0; multiboot <= '0; param_length <= '0; param_expected <= '0; cycles_r <= '0;
             pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
@@ -167,6 +183,7 @@ module aiot_accel #(
                             if (bus_wdata[3]) pend_verify <= 1'b1;
                         end
                         6'h05: if (bus_addr[1:0] != 2'd3) multiboot[8*bus_addr[1:0] +: 8] <= bus_wdata;
+                        6'h06: reboot_w[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         6'h08: param_length[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         6'h09: param_expected[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         default: ;
@@ -176,6 +193,8 @@ module aiot_accel #(
             end
             // ---- commands, at the end of the transaction that wrote them
             if (bus_end) begin
+                reboot_w <= '0;             // the key must arrive whole within one transaction
+                if (reboot_w == 32'h47525049) reboot_go <= 1'b1;
                 pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
                 if (pend_reset) begin
                     eng_abort <= 1'b1; res_crc_run <= 1'b0;
