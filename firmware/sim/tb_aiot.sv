@@ -158,6 +158,12 @@ module tb_aiot #(
         read32(24'h000000, v32);
         if (v32 != 32'h544F4941) $fatal(1, "ID reads %08x", v32);
 
+        // MODEL_ID (0x40..0x5F): bytes read back as written; a PARAM write clears them (checked below)
+        for (int i = 0; i < 32; i++) tx[i] = 8'(7 * i + 1);
+        host_write(24'h000040, 32);
+        host_read(24'h000040, 32);
+        for (int i = 0; i < 32; i++) if (rx[i] != 8'(7 * i + 1)) $fatal(1, "MODEL_ID byte %0d reads %02x", i, rx[i]);
+
         // upload the parameter image (§6.5) in chunks, then verify
         for (int base = 0; base < img_len; base += 4096) begin
             int n;
@@ -166,6 +172,8 @@ module tb_aiot #(
             host_write(24'h010000 + 24'(base), n);
         end
         $display("[%0t] image uploaded (%0d bytes)", $time, img_len);
+        host_read(24'h000040, 32);
+        for (int i = 0; i < 32; i++) if (rx[i] != 8'd0) $fatal(1, "MODEL_ID byte %0d reads %02x after a PARAM write", i, rx[i]);
         write32(24'h000020, img_len);
         write32(24'h000024, img_crc);
         write32(24'h000008, 32'h8);

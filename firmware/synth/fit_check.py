@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Synthesize aiot_top with yosys `synth_xilinx -family xc7` and compare the cell counts with
 the XC7S15 (8,000 LUTs, 16,000 FFs, 20 DSP48E1, 10 RAMB36 = 20 RAMB18). Exits 1 when the design
-does not fit. These are pre-place-and-route estimates: no 7-series place-and-route is available.
+does not fit (with --margin also when it uses more than 85 % of the LUTs). Also reports the logic depth of
+the longest register-to-register path (yosys ltp on the flattened netlist). These are pre-place-and-route estimates: no 7-series place-and-route is available.
 
-usage: fit_check.py [--param NAME=VALUE ...] [--out PREFIX]
+usage: fit_check.py [--param NAME=VALUE ...] [--margin] [--out PREFIX]
 """
 import argparse
 import os
@@ -14,6 +15,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 RTL = os.path.join(HERE, "..", "rtl")
 LIMITS = {"LUT": 8000, "FF": 16000, "DSP48E1": 20, "RAMB18": 20}
+LUT_MARGIN = 0.85       # issue 15: designs above this rarely route well
 
 
 def classify(cells):
@@ -48,6 +50,7 @@ def parse_stat(text):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--param", action="append", default=[], help="aiot_top parameter NAME=VALUE")
+    ap.add_argument("--margin", action="store_true", help="fail above 85 %% LUT use")
     ap.add_argument("--out", default=os.path.join(HERE, "build", "aiot_top"))
     args = ap.parse_args()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -78,6 +81,19 @@ def main():
         ok &= use[k] <= lim
         print(f"  {k:8s} {use[k]:6d} / {lim:6d}  ({100.0 * use[k] / lim:5.1f} %)  {flag}")
     print(f"  (LUTs: {use['LUT_logic']} logic + {use['LUT_ram']} as distributed RAM; CARRY4 {use['CARRY4']})")
+    if use["LUT"] > LUT_MARGIN * LIMITS["LUT"]:
+        print(f"  WARNING: LUT use above {100 * LUT_MARGIN:.0f} % of the part ({int(LUT_MARGIN * LIMITS['LUT'])}): "
+              f"little routing margin{' (fails with --margin)' if not args.margin else ''}")
+        ok &= not args.margin
+    ltp_text = open(args.out + ".ltp.txt").read()
+    ltp = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", ltp_text)
+    if ltp:
+        via = re.findall(r"\(via (\S+)\)", ltp_text)
+        carry = sum("carry4" in v.lower() for v in via)
+        muxf = sum(bool(re.search(r"mux[78]|muxf", v.lower())) for v in via)
+        print(f"  logic depth of the longest path: {ltp.group(1)} cells ({carry} CARRY4, {muxf} MUXF7/8, "
+              f"{len(via) - carry - muxf} LUT or LUT RAM); yosys ltp on the flattened netlist, "
+              f"flip-flops, block RAM and DSP48E1 end a path")
     return 0 if ok else 1
 
 
