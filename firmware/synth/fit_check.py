@@ -31,6 +31,21 @@ def classify(cells):
             "RAMB18": ramb18, "CARRY4": cells.get("CARRY4", 0)}
 
 
+NET_PS = 400            # assumed routing delay per LUT-to-LUT hop (carry chains and MUXF7/8 use dedicated wires)
+
+
+def sta_summary(text):
+    """(arrival ps, endpoint wire, LUTs on the path, cells on the path) of yosys `sta`'s longest path."""
+    m = re.search(r"Latest arrival time in '\S+' is (\d+):\n((?:.*\n?)*)", text)
+    if not m:
+        return None
+    path = [l for l in m.group(2).splitlines() if re.match(r"^\s+\d+ \S+ \(", l)]
+    types = [re.search(r"\((\w+)\.", l).group(1) for l in path]
+    n_lut = sum(t.startswith("LUT") or t.startswith("RAM") for t in types)
+    end = m.group(2).splitlines()[1].strip() if len(m.group(2).splitlines()) > 1 else "?"
+    return int(m.group(1)), end, n_lut, len(path)
+
+
 def parse_stat(text):
     """Cell counts of the whole design: the totals after '=== design hierarchy ==='.
     (yosys 0.23 `stat -json` can emit invalid JSON for parameterized module names.)"""
@@ -94,6 +109,14 @@ def main():
         print(f"  logic depth of the longest path: {ltp.group(1)} cells ({carry} CARRY4, {muxf} MUXF7/8, "
               f"{len(via) - carry - muxf} LUT or LUT RAM); yosys ltp on the flattened netlist, "
               f"flip-flops, block RAM and DSP48E1 end a path")
+    sta = sta_summary(open(args.out + ".sta.txt").read()) if os.path.exists(args.out + ".sta.txt") else None
+    if sta:
+        ps, end, n_lut, n_path = sta
+        est = ps + NET_PS * n_lut
+        print(f"  longest path by yosys sta (Xilinx cell delays of cells_sim.v, no routing): {ps / 1000:.2f} ns "
+              f"over {n_path} cells ({n_lut} LUTs), ending at {end}")
+        print(f"  Fmax estimate: 1 / ({ps / 1000:.2f} ns + {n_lut} LUT hops x {NET_PS / 1000:.2f} ns assumed routing) "
+              f"= {1e6 / est:.0f} MHz (an estimate, not place-and-route timing)")
     return 0 if ok else 1
 
 
