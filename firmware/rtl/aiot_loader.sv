@@ -22,6 +22,7 @@ module aiot_loader #(
     localparam int NRQ = 4 + 12 * LAYERS,
     localparam int NT = 5 + 17 * LAYERS,
     localparam int PW = $clog2(PARAM_WORDS),
+    localparam int BW = PW + 3,            // byte offsets and counts up to PARAM_WORDS * 4 (inclusive)
     localparam int LW = (LANES > 1) ? $clog2(LANES) : 1
 ) (
     input  wire logic        clk,
@@ -55,11 +56,14 @@ module aiot_loader #(
     typedef enum logic [3:0] {LD_IDLE, LD_CRC, LD_HDR, LD_ACT, LD_WZ, LD_RQ, LD_DIR, LD_TEN, LD_NEXT, LD_FIN} ld_t;
     ld_t ld;
 
-    logic [31:0] b;                 // byte counter (CRC) / element counter
+    // Offsets and counts are kept only as wide as PARAM memory: every header offset, the image
+    // total and each tensor's end are checked against PARAM_LENGTH (<= capacity) before use.
+    logic [BW-1:0] b;               // byte counter (CRC) / element counter
     logic        rq;                // a read was issued (address register loads now)
     logic        rv;                // read data valid this cycle (two cycles after the issue)
     logic [1:0]  rbq, rb;           // byte lane of the read in flight
-    logic [31:0] h_total, h_act, h_wt, h_rq, h_dir;   // header fields kept after the check
+    logic [BW-1:0] h_total;         // header fields kept after the check
+    logic [PW-1:0] h_act, h_wt, h_rq, h_dir;   // (word addresses)
     logic        hbad;
     // expected header words (§6.1); the offsets (words 3, 8, 10, 12, 14) are checked separately
     function automatic logic hdr_free(input logic [3:0] k);
@@ -92,7 +96,9 @@ module aiot_loader #(
     logic [7:0]  ti;                // tensor index
     logic [3:0]  layer;
     logic [4:0]  slot;              // 0..16 inside a layer, or a global tensor
-    logic [31:0] t_off, t_cnt, e, ba;
+    logic [31:0] t_off;
+    logic [15:0] t_cnt, e;          // element counts (checked equal to the shape's, < 2^16)
+    logic [BW-1:0] ba;
     logic [1:0]  kind;              // 0 weight (i8) 1 bias (i32) 2 pe (i16) 3 exp (u16)
     logic [15:0] kdim;              // weight K (columns)
     logic [31:0] expect_cnt;
@@ -142,6 +148,11 @@ module aiot_loader #(
             default: elem = {16'd0, p_rdata[16*rb[1] +: 16]};
         endcase
     end
+    // centered weight (|w - z_w| < 2^8) and pe (16 bits, 17 centered), in their own widths
+    logic signed [8:0]  wdiff;
+    logic signed [16:0] pdiff;
+    always_comb wdiff = 9'($signed(elem[7:0])) - 9'($signed(wz[WZW'(widx)]));
+    always_comb pdiff = 17'($signed(elem[15:0])) - 17'(zpe);
     logic [1:0] esize_log;
     always_comb esize_log = (kind == 2'd0) ? 2'd0 : (kind == 2'd1) ? 2'd2 : 2'd1;
 
@@ -161,8 +172,8 @@ module aiot_loader #(
                 end
                 LD_CRC: begin
                     if (rv) crc_r <= crc_n;
-                    if (b < length && b < 32'(PARAM_WORDS * 4)) begin
-                        p_raddr <= PW'(b >> 2); rbq <= b[1:0]; rq <= 1'b1; b <= b + 32'd1;
+                    if (32'(b) < length && 32'(b) < 32'(PARAM_WORDS * 4)) begin
+                        p_raddr <= PW'(b >> 2); rbq <= b[1:0]; rq <= 1'b1; b <= b + 1'b1;
                     end else if (!rv && !rq) begin
                         crc <= ~crc_r;
                         if (~crc_r != expected_crc) begin
@@ -180,16 +191,16 @@ module aiot_loader #(
                         hi <= hi + 5'd1;
                         if (p_rdata != hdr_expect(hi[3:0], length) && !hdr_free(hi[3:0])) hbad <= 1'b1;
                         unique case (hi[3:0])
-                            4'd3: begin h_total <= p_rdata; if (p_rdata > length) hbad <= 1'b1; end
-                            4'd8: h_act <= p_rdata;
-                            4'd10: h_wt <= p_rdata;
-                            4'd12: h_rq <= p_rdata;
-                            4'd14: h_dir <= p_rdata;
+                            4'd3: begin h_total <= BW'(p_rdata); if (p_rdata > length) hbad <= 1'b1; end
+                            4'd8: h_act <= PW'(p_rdata >> 2);
+                            4'd10: h_wt <= PW'(p_rdata >> 2);
+                            4'd12: h_rq <= PW'(p_rdata >> 2);
+                            4'd14: h_dir <= PW'(p_rdata >> 2);
                             default: ;
                         endcase
                         if (hdr_free(hi[3:0]) && hi[3:0] != 4'd3 && (p_rdata[1:0] != 2'd0 || p_rdata > length)) hbad <= 1'b1;
                     end
-                    if (b < 32'd16) begin p_raddr <= PW'(b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (32'(b) < 32'd16) begin p_raddr <= PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin
                         if (hbad) begin
                             ld <= LD_FIN; ok <= 1'b0; err_code <= 8'h04;
@@ -201,24 +212,24 @@ module aiot_loader #(
                 LD_ACT: begin
                     if (rv) begin
                         ld_qact_we <= 1'b1; ld_qidx <= 8'(e); ld_qdata <= {19'd0, p_rdata[4:0], p_rdata[31:16]};
-                        if (e == 32'd2) zpe <= p_rdata[31:16];
+                        if (e == 16'd2) zpe <= p_rdata[31:16];
                         if (p_rdata[7:0] < 8'd2 || p_rdata[7:0] > 8'd16) bad <= 1'b1;
                         for (int l = 0; l < LAYERS; l++)
-                            if (e == 32'(4 + 13 * l + 3)) begin
+                            if (32'(e) == 4 + 13 * l + 3) begin
                                 sbits[l] <= p_rdata[4:0];
                                 if (p_rdata[7:0] > 8'd8) bad <= 1'b1;
                             end
-                        e <= e + 32'd1;
+                        e <= e + 16'd1;
                     end
-                    if (b < 32'(NACT)) begin p_raddr <= PW'((h_act >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (32'(b) < NACT) begin p_raddr <= h_act + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin ld <= LD_WZ; b <= '0; e <= '0; end
                 end
                 LD_WZ: begin
                     if (rv) begin
                         wz[WZW'(e)] <= p_rdata[23:16];
-                        e <= e + 32'd1;
+                        e <= e + 16'd1;
                     end
-                    if (b < 32'(NWZ)) begin p_raddr <= PW'((h_wt >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (32'(b) < NWZ) begin p_raddr <= h_wt + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin ld <= LD_RQ; b <= '0; e <= '0; rq_second <= 1'b0; end
                 end
                 LD_RQ: begin
@@ -228,10 +239,10 @@ module aiot_loader #(
                         else begin
                             ld_qrq_we <= 1'b1; ld_qidx <= 8'(e); ld_qdata <= {2'd0, p_rdata[5:0], rq_lo};
                             if (p_rdata[7:0] > 8'd40) bad <= 1'b1;
-                            e <= e + 32'd1;
+                            e <= e + 16'd1;
                         end
                     end
-                    if (b < 32'(2 * NRQ)) begin p_raddr <= PW'((h_rq >> 2) + b); rq <= 1'b1; b <= b + 32'd1; end
+                    if (32'(b) < 2 * NRQ) begin p_raddr <= h_rq + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin
                         ld <= LD_DIR; ti <= '0; layer <= '0; slot <= '0; dstep <= '0;
                         wptr <= '0; bptr <= '0; widx <= '0;
@@ -240,16 +251,19 @@ module aiot_loader #(
                 LD_DIR: begin
                     // read the two words of directory entry ti: offset, then element count
                     unique case (dstep)
-                        2'd0: begin p_raddr <= PW'((h_dir >> 2) + 32'(ti) * 2); rq <= 1'b1; dstep <= 2'd1; end
+                        2'd0: begin p_raddr <= h_dir + PW'({ti, 1'b0}); rq <= 1'b1; dstep <= 2'd1; end
                         2'd1: if (rv) begin
-                            t_off <= p_rdata; p_raddr <= PW'((h_dir >> 2) + 32'(ti) * 2 + 1); rq <= 1'b1; dstep <= 2'd2;
+                            t_off <= p_rdata; p_raddr <= h_dir + PW'({ti, 1'b1}); rq <= 1'b1; dstep <= 2'd2;
                         end
                         default: if (rv) begin
-                            t_cnt <= p_rdata; dstep <= 2'd0;
-                            if (p_rdata != expect_cnt || t_off[1:0] != 0 || t_off + (p_rdata << esize_log) > h_total) begin
+                            t_cnt <= p_rdata[15:0]; dstep <= 2'd0;
+                            // the end is computed with the expected count (any other count fails anyway)
+                            if (p_rdata != expect_cnt || t_off[1:0] != 0 || t_off[31:BW] != '0 ||
+                                (expect_cnt << esize_log) >= 32'(PARAM_WORDS * 4) ||
+                                (BW+1)'(t_off[BW-1:0]) + (BW+1)'(expect_cnt << esize_log) > (BW+1)'(h_total)) begin
                                 ld <= LD_FIN; ok <= 1'b0; err_code <= 8'h04;
                             end else begin
-                                ld <= LD_TEN; e <= '0; ba <= t_off;
+                                ld <= LD_TEN; e <= '0; ba <= BW'(t_off);
                                 wrow <= (kind == 2'd1) ? bptr : wptr; kcnt <= '0; jl <= '0; pe_t <= '0; pe_c <= '0; ep <= '0;
                                 e_layer_base <= 16'(layer) * 16'd256;
                             end
@@ -260,7 +274,7 @@ module aiot_loader #(
                     // one element a cycle: read, then write to its engine memory
                     if (e < t_cnt) begin
                         p_raddr <= PW'(ba >> 2); rbq <= ba[1:0]; rq <= 1'b1;
-                        ba <= ba + (32'd1 << esize_log); e <= e + 32'd1;
+                        ba <= ba + (BW'(1) << esize_log); e <= e + 16'd1;
                     end
                     if (rv) begin
                         ep <= ep + 16'd1;
@@ -269,7 +283,7 @@ module aiot_loader #(
                         unique case (kind)
                             2'd0: begin
                                 ld_wm_we <= 1'b1; ld_addr <= wrow + kcnt; ld_lane[LW'(jl)] <= 1'b1;
-                                ld_data <= elem - 32'($signed(wz[WZW'(widx)]));
+                                ld_data <= 32'(wdiff);
                                 if (kcnt + 16'd1 == kdim) begin
                                     kcnt <= '0;
                                     if (32'(jl) == L - 1) begin jl <= '0; wrow <= wrow + kdim; end
@@ -283,7 +297,7 @@ module aiot_loader #(
                             end
                             2'd2: begin
                                 ld_act_we <= 1'b1; ld_addr <= 16'(A_PE) + pe_t * 16'(CBD) + pe_c / 16'(L);
-                                ld_data <= elem - 32'(zpe);
+                                ld_data <= 32'(pdiff);
                                 ld_lane[32'(pe_c) % L] <= 1'b1;
                                 if (pe_c + 16'd1 == 16'(D_MODEL)) begin pe_c <= '0; pe_t <= pe_t + 16'd1; end
                                 else pe_c <= pe_c + 16'd1;

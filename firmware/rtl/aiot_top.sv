@@ -13,7 +13,8 @@ module aiot_top #(
     parameter int LANES = 16,             // parallel MAC lanes (DSP48E1 each)
     parameter int POST_LANES = 1,         // requant epilogue units
     parameter int PARAM_BYTES = 8192,     // PARAM memory capacity
-    parameter int CLOCK_HZ = 100_000_000  // system clock, reported in CLOCK_HZ
+    parameter int CLOCK_HZ = 100_000_000, // system clock, reported in CLOCK_HZ
+    parameter int REBOOT_ICAP = 1         // 1: REBOOT through ICAPE2 (XC7S15); 0: no ICAP (iCE40)
 ) (
     input  wire logic clk,
     input  wire logic rst,            // synchronous, active high
@@ -34,7 +35,7 @@ module aiot_top #(
 
     aiot_accel #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
                  .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES),
-                 .CLOCK_HZ(CLOCK_HZ)) u_accel (
+                 .CLOCK_HZ(CLOCK_HZ), .REBOOT_ICAP(REBOOT_ICAP)) u_accel (
         .clk, .rst, .bus_we, .bus_re, .bus_addr, .bus_wdata, .bus_rdata, .bus_end, .busy_pin(busy));
 endmodule
 `default_nettype wire

@@ -5,6 +5,7 @@ aiot_lane.sv
 aiot_post.sv
 aiot_engine.sv
 aiot_loader.sv
+aiot_icap.sv
 aiot_accel.sv
 aiot_spi.sv
 aiot_top.sv

@@ -18,6 +18,7 @@ module tb_aiot #(
     parameter int LANES = 16,
     parameter int POST_LANES = 1,
     parameter int PARAM_BYTES = 8192,
+    parameter int REBOOT_ICAP = 1,      // the design has ICAPE2 (XC7S15): check REBOOT
     parameter int SCK_HALF_NS = 20      // SPI: 25 MHz SCK
 );
     logic clk = 1'b0, rst = 1'b1;
@@ -32,11 +33,27 @@ module tb_aiot #(
     assign busy = (SPI != 0) ? busy_spi : busy_bus;
 
     aiot_top #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
-               .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut_spi (
+               .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES), .REBOOT_ICAP(REBOOT_ICAP)) dut_spi (
         .clk, .rst, .spi_sck(sck), .spi_cs_n(cs_n), .spi_mosi(mosi), .spi_miso(miso), .busy(busy_spi));
     aiot_accel #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
-                 .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES)) dut_bus (
+                 .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES), .REBOOT_ICAP(REBOOT_ICAP)) dut_bus (
         .clk, .rst, .bus_we, .bus_re, .bus_addr, .bus_wdata, .bus_rdata, .bus_end, .busy_pin(busy_bus));
+
+    // what the ICAPE2 model (sim/ICAPE2.sv) inside the design under test saw
+    int          icap_iprogs, icap_errors;
+    logic [31:0] icap_wbstar;
+    generate
+        if (REBOOT_ICAP != 0) begin : g_icap_probe
+            assign icap_iprogs = (SPI != 0) ? dut_spi.u_accel.g_icap.u_icap.u_icape2.iprog_count
+                                            : dut_bus.g_icap.u_icap.u_icape2.iprog_count;
+            assign icap_errors = (SPI != 0) ? dut_spi.u_accel.g_icap.u_icap.u_icape2.errors
+                                            : dut_bus.g_icap.u_icap.u_icape2.errors;
+            assign icap_wbstar = (SPI != 0) ? dut_spi.u_accel.g_icap.u_icap.u_icape2.wbstar
+                                            : dut_bus.g_icap.u_icap.u_icape2.wbstar;
+        end else begin : g_no_icap
+            assign icap_iprogs = 0; assign icap_errors = 0; assign icap_wbstar = '0;
+        end
+    endgenerate
 
     // ---------------------------------------------------------------- host transactions
     logic [7:0] tx [0:16383];           // bytes of one transaction's data phase
@@ -141,6 +158,12 @@ module tb_aiot #(
         read32(24'h000000, v32);
         if (v32 != 32'h544F4941) $fatal(1, "ID reads %08x", v32);
 
+        // MODEL_ID (0x40..0x5F): bytes read back as written; a PARAM write clears them (checked below)
+        for (int i = 0; i < 32; i++) tx[i] = 8'(7 * i + 1);
+        host_write(24'h000040, 32);
+        host_read(24'h000040, 32);
+        for (int i = 0; i < 32; i++) if (rx[i] != 8'(7 * i + 1)) $fatal(1, "MODEL_ID byte %0d reads %02x", i, rx[i]);
+
         // upload the parameter image (§6.5) in chunks, then verify
         for (int base = 0; base < img_len; base += 4096) begin
             int n;
@@ -149,6 +172,8 @@ module tb_aiot #(
             host_write(24'h010000 + 24'(base), n);
         end
         $display("[%0t] image uploaded (%0d bytes)", $time, img_len);
+        host_read(24'h000040, 32);
+        for (int i = 0; i < 32; i++) if (rx[i] != 8'd0) $fatal(1, "MODEL_ID byte %0d reads %02x after a PARAM write", i, rx[i]);
         write32(24'h000020, img_len);
         write32(24'h000024, img_crc);
         write32(24'h000008, 32'h8);
@@ -217,6 +242,25 @@ module tb_aiot #(
             if (ok) passed++; else failed++;
         end
         $fclose(fd);
+
+        // REBOOT (register map 0x18): only the whole key "IPRG" in one transaction issues IPROG
+        // through ICAPE2, with WBSTAR = MULTIBOOT_ADDR (24 bits)
+        if (REBOOT_ICAP != 0) begin
+            write32(24'h000014, 32'hFFC3A500);            // the top byte is not writable
+            read32(24'h000014, v32);
+            if (v32 != 32'h00C3A500) $fatal(1, "MULTIBOOT_ADDR reads %08x", v32);
+            write32(24'h000018, 32'h47525048);            // wrong key
+            tx[0] = 8'h49; tx[1] = 8'h50; host_write(24'h000018, 2);   // key split over two transactions
+            tx[0] = 8'h52; tx[1] = 8'h47; host_write(24'h00001A, 2);
+            repeat (40) @(posedge clk);
+            if (icap_iprogs != 0) $fatal(1, "REBOOT: IPROG issued without the whole key");
+            write32(24'h000018, 32'h47525049);
+            repeat (40) @(posedge clk);
+            if (icap_iprogs != 1 || icap_errors != 0 || icap_wbstar != 32'h00C3A500)
+                $fatal(1, "REBOOT: ICAPE2 saw %0d IPROG, %0d errors, WBSTAR %08x (expected 1, 0, 00c3a500)",
+                       icap_iprogs, icap_errors, icap_wbstar);
+            $display("REBOOT: IPROG through ICAPE2 with WBSTAR = %08x, wrong and split keys ignored", icap_wbstar);
+        end
         $display("cycles per inference: %0d (max %0d), W=%0d F=%0d d=%0d H=%0d N=%0d P=%0d LANES=%0d, %s",
                  first_cycles, max_cycles, WINDOW, FEATURES, D_MODEL, HEADS, LAYERS, HORIZON, LANES,
                  (SPI != 0) ? "SPI pins" : "byte bus");
