@@ -125,7 +125,7 @@ struct Reader {
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
-        if let m { try checkKeys(m, "mqtt", ["host", "port", "client_id", "clean_session", "keepalive_s", "qos", "username", "password", "password_file", "reconnect_min_s", "reconnect_max_s", "max_inflight", "tls"]) }
+        if let m { try checkKeys(m, "mqtt", ["host", "port", "client_id", "clean_session", "keepalive_s", "qos", "username", "password", "password_file", "reconnect_min_s", "reconnect_max_s", "max_inflight", "protocol", "tls"]) }
         var password = try optString(m, "password", "mqtt.password")
         if let pf = try optString(m, "password_file", "mqtt.password_file") {
             guard let d = FileManager.default.contents(atPath: pf), let s = String(data: d, encoding: .utf8) else {
@@ -145,6 +145,14 @@ struct Reader {
             tls = .init(caFile: ca, certFile: cert, keyFile: key)
         }
         let qosInt = try int(m, "qos", "mqtt.qos", default: 1, range: 0...1)
+        // MQTT 5 lets us announce a Maximum Packet Size (no oversized publish reaches memory);
+        // "3.1.1" is for brokers that speak nothing newer.
+        let protocolVersion: MQTTProtocolVersion
+        switch try string(m, "protocol", "mqtt.protocol", default: "5") {
+        case "5": protocolVersion = .v5
+        case "3.1.1": protocolVersion = .v311
+        case let other: throw err("mqtt.protocol", "\"\(other)\" is not \"5\" or \"3.1.1\"")
+        }
         let minDelay = try int(m, "reconnect_min_s", "mqtt.reconnect_min_s", default: 1, range: 1...3600)
         let mqtt = MQTTConfiguration(
             host: try string(m, "host", "mqtt.host", default: "127.0.0.1"),
@@ -155,7 +163,8 @@ struct Reader {
             username: try optString(m, "username", "mqtt.username"), password: password, tls: tls, will: nil,
             reconnectDelayMin: minDelay,
             reconnectDelayMax: try int(m, "reconnect_max_s", "mqtt.reconnect_max_s", default: 30, range: minDelay...3600),
-            maxInflight: try int(m, "max_inflight", "mqtt.max_inflight", default: 0, range: 0...65535))
+            maxInflight: try int(m, "max_inflight", "mqtt.max_inflight", default: 0, range: 0...65535),
+            protocolVersion: protocolVersion)
 
         var topics = DaemonConfig.Topics()
         if let t = try table(root, "topics") {

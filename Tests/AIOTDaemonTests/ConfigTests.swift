@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import AIOTStreams
+import AIOTMQTT
 @testable import AIOTDaemon
 
 func configError(_ toml: String) -> String? {
@@ -17,6 +18,8 @@ model = "\(singleModel)"
 @Test func minimalConfigGetsDefaults() throws {
     let c = try DaemonConfig.parse(minimal)
     #expect(c.mqtt.clientID == "aiotd-gw1" && c.mqtt.cleanSession == false && c.qos == .atLeastOnce)
+    #expect(c.mqtt.protocolVersion == .v5)
+    #expect(try DaemonConfig.parse(minimal + "\n[mqtt]\nprotocol = \"3.1.1\"\n").mqtt.protocolVersion == .v311)
     #expect(c.topics.readings == "aiot/{gateway}/readings/{sensor}")
     #expect(c.streams.first?.policy.reorderSteps == 2)
     #expect(c.metricsPort == 9464)
@@ -53,6 +56,7 @@ model = "\(singleModel)"
     ("gateway = \"gw1\"\n[mqtt]\nport = \"1883\"\n", "mqtt.port"),
     ("gateway = \"gw1\"\n[mqtt]\nqos = 2\n", "mqtt.qos"),
     ("gateway = \"gw1\"\n[mqtt]\nprot = 1\n", "mqtt.prot"),
+    ("gateway = \"gw1\"\n[mqtt]\nprotocol = \"4\"\n", "mqtt.protocol"),
     ("gateway = \"g/w\"\n", "gateway"),
     ("[mqtt]\n", "gateway"),
     ("gateway = \"gw1\"\n[topics]\nreadings = \"x/{gateway}\"\n", "topics.readings"),
