@@ -8,19 +8,14 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "synth"))
+from yosys_stat import cell_counts  # noqa: E402
+
 PART = {"LUT4": 5280, "FF": 5280, "SB_MAC16": 8, "EBR": 30, "SPRAM": 4}
 
 
 def yosys_cells(text):
-    part = text[text.rindex("Number of cells:"):]
-    cells = {}
-    for line in part.splitlines()[1:]:
-        m = re.match(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)$", line)
-        if not m:
-            if line.strip():
-                break
-            continue
-        cells[m.group(1)] = int(m.group(2))
+    cells = cell_counts(text)
     return {"LUT4": cells.get("SB_LUT4", 0),
             "FF": sum(v for k, v in cells.items() if k.startswith("SB_DFF")),
             "SB_MAC16": cells.get("SB_MAC16", 0),

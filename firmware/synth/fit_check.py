@@ -12,6 +12,8 @@ import re
 import subprocess
 import sys
 
+from yosys_stat import cell_counts
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RTL = os.path.join(HERE, "..", "rtl")
 LIMITS = {"LUT": 8000, "FF": 16000, "DSP48E1": 20, "RAMB18": 20}
@@ -46,22 +48,6 @@ def sta_summary(text):
     return int(m.group(1)), end, n_lut, len(path)
 
 
-def parse_stat(text):
-    """Cell counts of the whole design: the totals after '=== design hierarchy ==='.
-    (yosys 0.23 `stat -json` can emit invalid JSON for parameterized module names.)"""
-    part = text[text.rindex("=== design hierarchy ==="):]
-    part = part[part.index("Number of cells:"):]
-    cells = {}
-    for line in part.splitlines()[1:]:
-        m = re.match(r"^\s+([A-Za-z0-9_$]+)\s+(\d+)$", line)
-        if not m:
-            if line.strip():
-                break
-            continue
-        cells[m.group(1)] = int(m.group(2))
-    return cells
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--param", action="append", default=[], help="aiot_top parameter NAME=VALUE")
@@ -86,7 +72,7 @@ def main():
     if r.returncode != 0:
         print(f"yosys failed, see {log}", file=sys.stderr)
         return 2
-    cells = parse_stat(open(args.out + ".stat.txt").read())
+    cells = cell_counts(open(args.out + ".stat.txt").read(), after="=== design hierarchy ===")
     use = classify(cells)
     ok = True
     label = " ".join(args.param) or "default configuration"
