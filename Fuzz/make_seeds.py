@@ -60,6 +60,11 @@ def bitstream() -> None:
     out += b"\x65" + struct.pack(">I", len(payload_bytes)) + payload_bytes
     put("bitstream", "bit", out)
     put("bitstream", "bit-truncated", out[:60])
+    # The head of a real icepack UP5K image (Tests/fixtures/ice40): preamble and command stream.
+    import gzip
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "fixtures", "ice40", "counter-up5k.bin.gz")
+    with gzip.open(fixture) as f:
+        put("bitstream", "ice40-bin-head", f.read(4096))
 
 
 def config() -> None:
