@@ -1,5 +1,8 @@
 // Commands on `topics.commands` ({name}): status, reload, engine, rotate. Each answers on
-// `topics.replies` ({id}) with {"id","command","ok",...}; a command without a usable id is dropped.
+// `topics.replies` ({id}) with {"id","command","ok",...}. Before one runs: a token from the rate
+// limit, a usable id, a known name, the allow list, and (with a key) a valid signature inside the
+// replay window (CommandPolicy.swift). Refusals are counted by reason and answered when they
+// carry an id; rate-limited ones are not answered (a flood must not turn into a reply flood).
 import AIOTModel
 import AIOTMQTT
 import AIOTStreams
@@ -7,13 +10,18 @@ import AIOTStreams
 extension DaemonCore {
     func handleCommand(_ name: String, payload message: MQTTMessage) {
         counters.commands += 1
+        let now = clock()
+        let settings = config.commands
         // Never log a raw name: it comes from the network and could forge journal lines.
         let shown = String(name.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?" }.prefix(64))
-        guard message.payloadCount <= config.maxPayloadBytes else {
-            logger.warning("command ignored: payload over limits.max_payload_bytes", metadata: ["command": "\(shown)", "bytes": "\(message.payloadCount)"])
-            return
+        guard commandGuard.admit(settings, now: now) else {
+            return refuse(.rateLimited, shown, id: nil, "over commands.rate_per_minute", now: now)
         }
-        let body = (try? JSONValue.parse(message.payload)) ?? .null
+        guard message.payloadCount <= config.maxPayloadBytes else {
+            return refuse(.badRequest, shown, id: nil, "payload over limits.max_payload_bytes", now: now)
+        }
+        let payload = Array(message.payload)
+        let body = (try? JSONValue.parse(payload)) ?? .null
         let id: String
         switch body["id"] {
         case .string(let s)?: id = s
@@ -21,10 +29,31 @@ extension DaemonCore {
         default: id = ""
         }
         guard !id.isEmpty, id.utf8.count <= 128, !id.contains("/"), !id.contains("+"), !id.contains("#"), !id.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            logger.warning("command without a usable request id ignored", metadata: ["command": "\(shown)"])
-            return
+            return refuse(.badRequest, shown, id: nil, "no usable request id", now: now)
         }
-        let reply: [UInt8]
+        guard CommandSettings.known.contains(name) else {
+            return refuse(.unknown, shown, id: id, "unknown command \"\(shown)\" (\(CommandSettings.known.joined(separator: ", ")))", now: now)
+        }
+        guard settings.allow.contains(name) else {
+            return refuse(.notAllowed, name, id: id, "\"\(name)\" is not allowed on this gateway (commands.allow = \(settings.allow.sorted()))", now: now)
+        }
+        var args = body
+        if let key = settings.key {
+            guard let signed = SignedJSON.verify(payload, key: key.bytes) else {
+                let unsigned = SignedJSON.split(payload) == nil
+                return refuse(unsigned ? .unsigned : .badSignature, name, id: id,
+                              unsigned ? "commands must be signed (end with ,\"hmac\":\"<hex>\"}; aiotctl sign-command)" : "signature does not verify with this gateway's key", now: now)
+            }
+            args = (try? JSONValue.parse(signed)) ?? .null
+            if let (reason, why) = commandGuard.checkSigned(args, command: name, settings, now: now) {
+                return refuse(reason, name, id: id, why, now: now)
+            }
+        }
+        publishReply(id, run(name, id: id, args), shown)
+    }
+
+    /// Runs an admitted command; returns the reply.
+    private func run(_ name: String, id: String, _ body: JSONValue) -> [UInt8] {
         switch name {
         case "status":
             var r = ReplyEncoder(id: id, command: name, ok: true)
@@ -38,12 +67,14 @@ extension DaemonCore {
                 }
             default: break
             }
-            reply = r.finish()
+            return r.finish()
         case "reload":
-            if let why = reload() { reply = failure(id, name, why) } else { reply = success(id, name) }
+            if let why = reload() { return failure(id, name, why) }
+            var r = ReplyEncoder(id: id, command: name, ok: true)
+            return r.finish()
         case "engine":
             guard case .string(let s)? = body["engine"], let k = EngineKind(rawValue: s) else {
-                reply = failure(id, name, "give \"engine\": \"software\" or \"fpga\""); break
+                return failure(id, name, "give \"engine\": \"software\" or \"fpga\"")
             }
             do {
                 let g = try Generation.build(config, store: generation.store, engineKind: k)
@@ -51,30 +82,41 @@ extension DaemonCore {
                 logger.notice("engine switched", metadata: ["engine": "\(k.rawValue)"])
                 var r = ReplyEncoder(id: id, command: name, ok: true)
                 r.member("engine", string: k.rawValue)
-                reply = r.finish()
+                return r.finish()
             } catch {
-                reply = failure(id, name, "\(error)")
+                return failure(id, name, "\(error)")
             }
-        case "rotate":
+        default: // rotate (handleCommand admits known names only)
             do {
                 try energyLog.rotate()
                 var r = ReplyEncoder(id: id, command: name, ok: true)
                 r.member("path", string: energyLog.currentPath)
-                reply = r.finish()
-            } catch { reply = failure(id, name, "\(error)") }
-        default:
-            reply = failure(id, name, "unknown command \"\(shown)\" (status, reload, engine, rotate)")
+                return r.finish()
+            } catch { return failure(id, name, "\(error)") }
         }
+    }
+
+    /// Counts a refusal (status and metrics), logs it at most once per reason per 10 s, and
+    /// answers it when there is an id to answer.
+    private func refuse(_ reason: CommandRefusal, _ shown: String, id: String?, _ why: String, now: Double) {
+        counters.commandsRefused[reason.rawValue] += 1
+        metrics.commandsRefused[reason.rawValue].increment()
+        if commandGuard.shouldLog(reason, now: now) {
+            logger.warning("command refused", metadata: ["command": "\(shown)", "reason": "\(reason)", "total": "\(counters.commandsRefused[reason.rawValue])"])
+        }
+        guard let id else { return }
+        var r = ReplyEncoder(id: id, command: shown, ok: false)
+        r.member("error", string: why)
+        r.member("reason", string: reason.description)
+        publishReply(id, r.finish(), shown)
+    }
+
+    private func publishReply(_ id: String, _ reply: [UInt8], _ shown: String) {
         guard let topic = try? MQTTTopic(config.topics.expand(config.topics.replies, gateway: config.gateway, "id", id)) else { return }
         do { try publisher.publish(topic, payload: reply, qos: config.qos, retain: false) } catch {
             counters.publishErrors += 1
             logger.warning("reply publish failed", metadata: ["command": "\(shown)", "error": "\(error)"])
         }
-    }
-
-    private func success(_ id: String, _ name: String) -> [UInt8] {
-        var r = ReplyEncoder(id: id, command: name, ok: true)
-        return r.finish()
     }
 
     private func failure(_ id: String, _ name: String, _ why: String) -> [UInt8] {

@@ -36,6 +36,7 @@ final class DaemonCore {
     var lastEviction: Double
     var lastFsync: Double
     var rejectLog = RejectLog()
+    var commandGuard = CommandGuard()
     var out = ProcessorOutput()
     var json = JSONWriter(capacity: 2048)
     var output: [Int32]

@@ -15,6 +15,7 @@ struct Counters: Sendable, Equatable {
     var publishErrors = 0
     var logErrors = 0
     var commands = 0
+    var commandsRefused = [Int](repeating: 0, count: CommandRefusal.allCases.count)
     var totalRejected: Int { rejected.reduce(0, +) }
 }
 
@@ -28,6 +29,7 @@ struct DaemonMetrics {
     let reconnects: Counter
     let publishErrors: Counter
     let sensors: Gauge
+    let commandsRefused: [Counter]
 
     init(factory: MetricsFactory) {
         accepted = Counter(label: "aiotd_readings_accepted_total", dimensions: [], factory: factory)
@@ -41,6 +43,7 @@ struct DaemonMetrics {
         reconnects = Counter(label: "aiotd_mqtt_reconnects_total", dimensions: [], factory: factory)
         publishErrors = Counter(label: "aiotd_publish_errors_total", dimensions: [], factory: factory)
         sensors = Gauge(label: "aiotd_sensors", dimensions: [], factory: factory)
+        commandsRefused = CommandRefusal.allCases.map { Counter(label: "aiotd_commands_refused_total", dimensions: [("reason", $0.description)], factory: factory) }
     }
 }
 

@@ -110,6 +110,9 @@ enum StatusEncoder {
         w.raw(",\"publish_errors\":"); w.int(c.publishErrors)
         w.raw(",\"energy_log_errors\":"); w.int(c.logErrors)
         w.raw(",\"commands\":"); w.int(c.commands)
+        w.raw(",\"commands_refused\":{")
+        for r in CommandRefusal.allCases { w.raw(r.rawValue > 0 ? "," : ""); w.string(r.description); w.raw(":"); w.int(c.commandsRefused[r.rawValue]) }
+        w.raw("}")
         w.raw(",\"window_resets\":"); w.int(s.templates.reduce(0) { $0 + $1.windowCounters.resets })
         w.raw(",\"steps_gap_filled\":"); w.int(s.templates.reduce(0) { $0 + $1.windowCounters.stepsGapFilled })
         w.raw(",\"mqtt_reconnects\":"); w.int(s.reconnects)

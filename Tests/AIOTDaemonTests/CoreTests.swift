@@ -174,7 +174,7 @@ max_future_s = 3.0e9
     }
 
     @Test func commandsAnswerOnTheirReplyTopicAndBadOnesAreRefused() throws {
-        let rig = try CoreRig(fleet)
+        let rig = try CoreRig(fleet + "\n[commands]\nallow = [\"status\", \"engine\"]\n")
         rig.command("nope", "{\"id\": \"x1\"}")
         #expect(rig.reply("x1")?["ok"] as? Bool == false)
         rig.command("engine", "{\"id\": \"x2\", \"engine\": \"warp\"}")
@@ -211,7 +211,8 @@ max_future_s = 3.0e9
     }
 
     @Test func spooledMessagesReplayReadingsButNeverCommands() throws {
-        let rig = try CoreRig(fleet)
+        // rotate is allowed, so a re-run would answer ok (and a refusal would answer too).
+        let rig = try CoreRig(fleet + "\n[commands]\nallow = [\"status\", \"rotate\"]\n")
         let dir = Harness.tempDir("spool")
         let queue = InboundQueue(capacity: 8)
         for k in 0..<3 { _ = queue.push(.message(MQTTMessage(topic: "aiot/gw/readings/a", payload: Array("{\"t\": \(T0 + Double(k) * 60), \"v\": 1}".utf8), qos: 1))) }

@@ -171,11 +171,11 @@ final class Broker: @unchecked Sendable {
     let persistence: Bool
     var process: ChildProcess?
 
-    init(persistence: Bool = false, extra: String = "") async throws {
+    init(persistence: Bool = false, anonymous: Bool = true, extra: String = "") async throws {
         port = Harness.freePort()
         dir = Harness.tempDir("broker")
         self.persistence = persistence
-        var conf = "listener \(port) 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"
+        var conf = "listener \(port) 127.0.0.1\nallow_anonymous \(anonymous)\nlog_dest stderr\n"
         conf += persistence ? "persistence true\npersistence_location \(dir)/\nautosave_interval 0\n" : "persistence false\n"
         // QoS 1 stays lossless only if the broker never drops queued messages for a slow or absent client.
         conf += "max_queued_messages 0\nmax_inflight_messages 0\n"
@@ -211,9 +211,10 @@ final class TestClient: @unchecked Sendable {
     let messages = Mutex<[(String, [UInt8], Bool)]>([])
     let connects = Atomic<Int>(0)
 
-    init(port: Int, id: String, cleanSession: Bool = true) throws {
+    init(port: Int, id: String, cleanSession: Bool = true, username: String? = nil, password: String? = nil) throws {
         let box = MessagesBox()
-        client = try MQTTClient(configuration: MQTTConfiguration(port: port, clientID: id, cleanSession: cleanSession, reconnectDelayMin: 1, reconnectDelayMax: 1)) { ev in
+        client = try MQTTClient(configuration: MQTTConfiguration(port: port, clientID: id, cleanSession: cleanSession, username: username, password: password,
+                                                                 reconnectDelayMin: 1, reconnectDelayMax: 1)) { ev in
             box.handle(ev)
         }
         box.owner = self

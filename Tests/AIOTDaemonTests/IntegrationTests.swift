@@ -203,7 +203,8 @@ max_future_s = 3.0e9
         let watcher = try TestClient(port: broker.port, id: "watcher")
         try await watcher.start(subscribing: ["aiot/gw/#"])
         let metricsPort = Harness.freePort()
-        let d = try DaemonUnderTest(port: broker.port, metricsPort: metricsPort, streams: twoStreams)
+        let d = try DaemonUnderTest(port: broker.port, metricsPort: metricsPort, streams: twoStreams,
+                                    extra: { _ in "[commands]\nallow = [\"status\", \"rotate\", \"engine\"]\n" })
         try await d.start(waitFor: watcher)
         let pub = try TestClient(port: broker.port, id: "pub")
         try await pub.start()
