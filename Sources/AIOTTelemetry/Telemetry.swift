@@ -276,13 +276,16 @@ public final class EnergyLog {
     }
 
     private func openFile(forDay d: Int64) throws(TelemetryError) {
-        if fd >= 0 { close(fd); fd = -1 }
+        if fd >= 0 { flush(); close(fd); fd = -1 }
         let base = "\(directory)/\(prefix)-\(Self.dayString(d))"
-        var path = base + ".jsonl"
         var st = stat()
+        // Append to the day's newest file (the highest index: `rotate` may have left an older one
+        // part-full), or the next index when it is full: records stay in file order across
+        // rotate, roll-over and restarts (EnergyLog.ordered).
         var n = 0
-        // Keep appending to today's file unless it is already full, then move to the next index.
-        while stat(path, &st) == 0 && Int(st.st_size) >= maxBytes {
+        while stat("\(base).\(n + 1).jsonl", &st) == 0 { n += 1 }
+        var path = n == 0 ? base + ".jsonl" : "\(base).\(n).jsonl"
+        if stat(path, &st) == 0 && Int(st.st_size) >= maxBytes {
             n += 1
             path = "\(base).\(n).jsonl"
         }
@@ -318,15 +321,34 @@ public final class EnergyLog {
         var st = stat()
         var n = 1
         while stat("\(base).\(n).jsonl", &st) == 0 { n += 1 }
-        if fd >= 0 { close(fd); fd = -1 }
+        if fd >= 0 { flush(); close(fd); fd = -1 }
         let path = "\(base).\(n).jsonl"
         let f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         if f < 0 { throw TelemetryError("cannot open the energy log \(path): \(String(cString: strerror(errno)))") }
         fd = f; day = d; size = 0; currentPath = path
     }
 
-    /// fsync: called on shutdown so the last records reach the disk.
-    public func flush() { if fd >= 0 { _ = fsync(fd) } }
+    /// fsync: every log.fsync_interval_s, before a file is closed (rotate, day change, roll-over)
+    /// and at shutdown. Records counted in `syncedRecords` are on the disk.
+    public func flush() {
+        guard fd >= 0, fsync(fd) == 0 else { return }
+        fsyncs += 1
+        syncedRecords = recordsWritten
+    }
+    public private(set) var fsyncs = 0
+    /// `recordsWritten` as of the last successful fsync.
+    public private(set) var syncedRecords = 0
+
+    /// Log file names in record order: by day, then `.jsonl` before `.1.jsonl`, `.2.jsonl`, ...
+    /// `.10.jsonl` (a plain sort puts `.1.jsonl` and `.10.jsonl` first).
+    public static func ordered(_ names: [String]) -> [String] {
+        func key(_ name: String) -> (String, Int) {
+            let stem = name.hasSuffix(".jsonl") ? String(name.dropLast(6)) : name
+            if let dot = stem.lastIndex(of: "."), let n = Int(stem[stem.index(after: dot)...]) { return (String(stem[..<dot]), n) }
+            return (stem, 0)
+        }
+        return names.sorted { key($0) < key($1) }
+    }
 }
 
 // MARK: Summaries

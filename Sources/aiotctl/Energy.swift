@@ -33,7 +33,7 @@ struct Energy: ParsableCommand {
                 throw ValidationError("\(p) does not exist; give a log file or aiotd's log.directory")
             }
             if isDir.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.hasSuffix(".jsonl") }.sorted()
+                let names = EnergyLog.ordered(try FileManager.default.contentsOfDirectory(atPath: p).filter { $0.hasSuffix(".jsonl") })
                 files += names.map { p + "/" + $0 }
             } else {
                 files.append(p)

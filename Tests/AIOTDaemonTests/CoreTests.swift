@@ -40,10 +40,10 @@ struct CoreRig {
     let clock = TestClock()
     let configPath: String
 
-    init(_ body: String, limits: String = "") throws {
+    init(_ body: String, limits: String = "", log: String = "") throws {
         let dir = Harness.tempDir("core")
         configPath = dir + "/aiotd.toml"
-        try Self.write(configPath, body, limits: limits, logDir: dir + "/energy")
+        try Self.write(configPath, body, limits: limits, logDir: dir + "/energy", log: log)
         let config = try DaemonConfig.load(path: configPath)
         let store = ModelStore(factory: defaultEngineFactory, cpu: NoPowerSource(), board: { nil })
         let path = configPath
@@ -52,11 +52,12 @@ struct CoreRig {
                               version: "test", clock: clock.closure, loadConfig: { () throws(ConfigError) in try DaemonConfig.load(path: path) })
     }
 
-    static func write(_ path: String, _ body: String, limits: String, logDir: String) throws {
+    static func write(_ path: String, _ body: String, limits: String, logDir: String, log: String = "") throws {
         try """
         gateway = "gw"
         [log]
         directory = "\(logDir)"
+        \(log)
         [limits]
         \(limits)
 

@@ -106,3 +106,39 @@ func record(_ seq: UInt64, time: Double = 1_795_000_000, energy: Double? = 12.5)
     var none: [Double] = [5]
     #expect(SummaryStats.compute(latencies: &none, energies: []).energyTotalMicrojoules == nil)
 }
+
+/// Issue 11: records stay in order across `rotate`, size roll-over and restarts (a restart used
+/// to append to the day's first file again, before the records `rotate` had moved on to), and
+/// every file is fsynced before it is closed.
+@Test func recordsStayInOrderAcrossRotateRollOverAndRestarts() throws {
+    let dir = tmp("order")
+    let now = Date().timeIntervalSince1970
+    var seq: UInt64 = 0
+    func write(_ log: EnergyLog, _ n: Int) throws { for _ in 0..<n { try log.append(record(seq, time: now)); seq += 1 } }
+    var log = try EnergyLog(directory: dir, maxBytes: 4096)
+    try write(log, 5)
+    try log.rotate()
+    #expect(log.syncedRecords == 5 && log.fsyncs == 1, "rotate fsyncs the file it closes")
+    try write(log, 5)
+    log.flush()
+    log = try EnergyLog(directory: dir, maxBytes: 4096)    // a restart
+    try write(log, 150)                                    // rolls over by size past .10
+    #expect(log.fsyncs >= 9, "each roll-over fsyncs the file it closes (\(log.fsyncs))")
+    try log.rotate()
+    try write(log, 3)
+    log.flush()
+    log = try EnergyLog(directory: dir, maxBytes: 4096)
+    try write(log, 2)
+    log.flush()
+    let names = EnergyLog.ordered(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jsonl") })
+    #expect(names.count > 11, "\(names)")
+    var seqs: [Int] = []
+    for f in names {
+        for l in try String(contentsOfFile: dir + "/" + f, encoding: .utf8).split(separator: "\n") {
+            seqs.append(((try JSONSerialization.jsonObject(with: Data(l.utf8))) as? [String: Any])?["seq"] as? Int ?? -1)
+        }
+    }
+    #expect(seqs == Array(0..<Int(seq)), "records out of order across files \(names)")
+    #expect(EnergyLog.ordered(["e-d.10.jsonl", "e-d.2.jsonl", "e-d.jsonl", "e-d.1.jsonl", "e-c.3.jsonl"])
+            == ["e-c.3.jsonl", "e-d.jsonl", "e-d.1.jsonl", "e-d.2.jsonl", "e-d.10.jsonl"])
+}
