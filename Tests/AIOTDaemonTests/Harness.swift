@@ -211,10 +211,10 @@ final class TestClient: @unchecked Sendable {
     let messages = Mutex<[(String, [UInt8], Bool)]>([])
     let connects = Atomic<Int>(0)
 
-    init(port: Int, id: String, cleanSession: Bool = true, username: String? = nil, password: String? = nil) throws {
+    init(port: Int, id: String, cleanSession: Bool = true, username: String? = nil, password: String? = nil, reconnectDelay: Int = 1) throws {
         let box = MessagesBox()
         client = try MQTTClient(configuration: MQTTConfiguration(port: port, clientID: id, cleanSession: cleanSession, username: username, password: password,
-                                                                 reconnectDelayMin: 1, reconnectDelayMax: 1)) { ev in
+                                                                 reconnectDelayMin: reconnectDelay, reconnectDelayMax: reconnectDelay)) { ev in
             box.handle(ev)
         }
         box.owner = self
