@@ -266,6 +266,10 @@ max_future_s = 3.0e9
         #expect(watcher.received("aiot/gw/reply/q2").first?.json["ok"] as? Bool == true)
         #expect(watcher.received("aiot/gw/reply/q3").first?.json["ok"] as? Bool == false)
         #expect(watcher.received("aiot/gw/reply/q4").first?.json["ok"] as? Bool == false)
+        // Refused commands are counted by reason in Prometheus too.
+        let after = Harness.httpGet(port: metricsPort, path: "/metrics") ?? ""
+        #expect(after.contains("aiotd_commands_refused_total{reason=\"unknown\"} 1\n"), "\(after)")
+        #expect(after.contains("aiotd_commands_refused_total{reason=\"not_allowed\"} 0\n"))
         d.process.signal(SIGTERM)
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
