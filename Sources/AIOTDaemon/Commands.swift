@@ -13,7 +13,7 @@ extension DaemonCore {
         let now = clock()
         let settings = config.commands
         // Never log a raw name: it comes from the network and could forge journal lines.
-        let shown = String(name.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?" }.prefix(64))
+        let shown = printable(name)
         guard commandGuard.admit(settings, now: now) else {
             return refuse(.rateLimited, shown, id: nil, "over commands.rate_per_minute", now: now)
         }
@@ -115,7 +115,7 @@ extension DaemonCore {
         guard let topic = try? MQTTTopic(config.topics.expand(config.topics.replies, gateway: config.gateway, "id", id)) else { return }
         do { try publisher.publish(topic, payload: reply, qos: config.qos, retain: false) } catch {
             counters.publishErrors += 1
-            logger.warning("reply publish failed", metadata: ["command": "\(shown)", "error": "\(error)"])
+            logger.warning("reply publish failed", metadata: ["command": "\(shown)", "error": "\(printable("\(error)", limit: 400))"])
         }
     }
 

@@ -132,7 +132,7 @@ final class DaemonCore {
             }
         } catch {
             counters.inferenceErrors += 1
-            logger.error("inference failed", metadata: ["sensor": "\(w.sensor)", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
+            logger.error("inference failed", metadata: ["sensor": "\(printable(w.sensor))", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
             return
         }
         let queueUs = Double(startedAt &- receivedAt) / 1000
@@ -151,7 +151,7 @@ final class DaemonCore {
         } catch {
             counters.publishErrors += 1
             metrics.publishErrors.increment()
-            logger.warning("forecast publish failed", metadata: ["sensor": "\(w.sensor)", "error": "\(error)"])
+            logger.warning("forecast publish failed", metadata: ["sensor": "\(printable(w.sensor))", "error": "\(printable("\(error)", limit: 400))"])
         }
         let t4 = monotonicNanos()
         counters.inferences += 1

@@ -138,3 +138,9 @@ extension CoreRig {
         #expect(rig.core.config.commands.key?.bytes == Array("fedcba9876543210fedcba9876543210".utf8))
     }
 }
+
+@Test func networkTextIsLoggedPrintableOnly() {
+    #expect(printable("reload\nJan 01 aiotd[1]: FAKE") == "reload?Jan 01 aiotd[1]: FAKE")
+    #expect(printable("a\u{1b}[31mb\u{2028}c\u{7f}") == "a?[31mb?c?")
+    #expect(printable(String(repeating: "x", count: 100)).count == 64)
+}
