@@ -1,3 +1,5 @@
+import CKernels
+
 /// The integer model of docs/arithmetic.md run on the CPU, bit-identical to the numpy reference.
 ///
 /// All weights are centered (`q - z`) once at load into contiguous buffers laid out for the inner
@@ -6,6 +8,10 @@
 public final class SoftwareEngine: InferenceEngine {
     public let kind = EngineKind.software
     public let model: QuantizedModel
+    /// The matrix-product variant this engine runs (`KernelVariant.selected` unless given).
+    public let kernel: KernelVariant
+    /// Its C function; nil for the Swift kernel.
+    private let fast: aiot_linear16_fn?
 
     private let arena = Arena()
     private let window: Int, features: Int, dModel: Int, heads: Int, ffn: Int, horizon: Int
@@ -58,13 +64,22 @@ public final class SoftwareEngine: InferenceEngine {
     private let probs16: UnsafeMutablePointer<Int16>  // [W, wStride]: one head's probabilities, zero past W
 
     public convenience init(model: QuantizedModel) {
-        self.init(model: model, narrowOperands: true)
+        self.init(model: model, narrowOperands: true, kernel: .selected)
+    }
+
+    /// An engine running `kernel`, which must be supported here (`KernelVariant.resolve` checks
+    /// a user's choice; `KernelVariant.supported` lists them).
+    public convenience init(model: QuantizedModel, kernel: KernelVariant) {
+        self.init(model: model, narrowOperands: true, kernel: kernel)
     }
 
     /// `narrowOperands: false` runs every linear layer on the 32-bit path, which production uses only
     /// for inputs wider than 15 bits; tests use it to prove both paths give the same integers.
-    init(model: QuantizedModel, narrowOperands: Bool) {
+    init(model: QuantizedModel, narrowOperands: Bool, kernel: KernelVariant = .selected) {
+        precondition(kernel.isSupported, "kernel variant \(kernel.rawValue) is not supported on this CPU; choose one with KernelVariant.resolve")
         self.model = model
+        self.kernel = kernel
+        fast = kernel.linear16
         let s = model.shape
         window = s.window; features = s.features; dModel = s.dModel; heads = s.heads; ffn = s.ffn; horizon = s.horizon
         inputZero = model.inputAct.zeroPoint
@@ -185,7 +200,7 @@ public final class SoftwareEngine: InferenceEngine {
             for t in 0..<w {
                 for f in 0..<features { in16[t &* inStride &+ f] = Int16(truncatingIfNeeded: input[t &* features &+ f] &- inputZero) }
             }
-            Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, peSink)
+            Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, fast: fast, peSink)
         } else if let w32 = inputProj.weight32 {
             for i in 0..<(w * features) { xIn[i] = input[i] &- inputZero }
             Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
@@ -196,9 +211,9 @@ public final class SoftwareEngine: InferenceEngine {
             let kSink = Store16(y: k16, cols: headCols, rowStep: dhStride)
             let vSink = Store16(y: vT16, cols: vCols, rowStep: 1)
             if let wq = layer.q.weight16, let wk = layer.k.weight16, let wv = layer.v.weight16 {
-                Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, qSink)
-                Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, kSink)
-                Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, vSink)
+                Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, fast: fast, qSink)
+                Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, kSink)
+                Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, vSink)
             } else if let wq = layer.q.weight32, let wk = layer.k.weight32, let wv = layer.v.weight32 {
                 Kernels.linear(x, rows: w, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 Kernels.linear(x, rows: w, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
@@ -211,7 +226,7 @@ public final class SoftwareEngine: InferenceEngine {
             let probs4 = RequantStep4(probsStep)
             for h in 0..<heads {
                 let qh = q16 + (h &* w &* dhStride), kh = k16 + (h &* w &* dhStride), vh = vT16 + (h &* dh &* wStride)
-                Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs,
+                Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
                                  Store32(y: scores, stride: w))
                 for i in 0..<w {
                     let row = scores + i &* w, prow = probs16 + i &* wStride
@@ -237,7 +252,7 @@ public final class SoftwareEngine: InferenceEngine {
                         j &+= 1
                     }
                 }
-                Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs,
+                Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, fast: fast,
                                  Store16(y: ctx16 + h &* dh, cols: identity, rowStep: dStride))
             }
             // 7-9: o with res1 and norm1 in its epilogue; 10: ffn1 (ReLU) in 16 bits; 11-13: ffn2
@@ -245,12 +260,12 @@ public final class SoftwareEngine: InferenceEngine {
             guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
                 preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
             }
-            Kernels.linear16(ctx16, rows: w, stride: dStride, wo, layer.o.bias, outputs: d, layer.o.req, relu: false, scratch: accs,
+            Kernels.linear16(ctx16, rows: w, stride: dStride, wo, layer.o.bias, outputs: d, layer.o.req, relu: false, scratch: accs, fast: fast,
                              AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
                                           y32: norm1, y16: norm16, stride16: dStride))
-            Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs,
+            Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast,
                              Store16(y: ffn16, cols: identity, rowStep: fStride))
-            Kernels.linear16(ffn16, rows: w, stride: fStride, w2, layer.ffn2.bias, outputs: d, layer.ffn2.req, relu: false, scratch: accs,
+            Kernels.linear16(ffn16, rows: w, stride: fStride, w2, layer.ffn2.bias, outputs: d, layer.ffn2.req, relu: false, scratch: accs, fast: fast,
                              AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
                                           y32: x, y16: x16, stride16: dStride))
         }

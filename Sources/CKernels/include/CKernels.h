@@ -1,0 +1,48 @@
+#ifndef AIOT_CKERNELS_H
+#define AIOT_CKERNELS_H
+// The software engine's 16-bit matrix product with its requantization epilogue, in variants for
+// instruction sets chosen at run time (docs/performance.md, "Kernel variants"). Every variant
+// computes the same exact integers: accumulation in int32 is exact because the loader proved every
+// accumulator bound (docs/arithmetic.md §6), and the requantization is exact integer arithmetic.
+#include <stdint.h>
+
+// The x86 variants need clang's per-function target attributes (Swift's C targets are compiled by
+// clang); another compiler builds the scalar reference only.
+#if defined(__x86_64__) && defined(__clang__)
+#define AIOT_X86_VARIANTS 1
+#else
+#define AIOT_X86_VARIANTS 0
+#endif
+
+/// (P3) with the output's zero point folded into the clamp bounds: `y' = clamp(sign(v) *
+/// ((|v| + half) >> n), lo, hi)` with `v = acc * m` (exact, |v| < 2^47). `lo` already includes a
+/// ReLU floor (0) when the product is followed by (E4).
+typedef struct {
+    int64_t m;
+    int64_t half;
+    int32_t n;
+    int32_t lo;
+    int32_t hi;
+} aiot_requant;
+
+/// y[t, o] = REQ(bias[o] + sum_i x[t, i] w[o, i]) - z for t < rows, o < outputs.
+/// `x` is [rows, stride], `w` is [outputs, stride] (both int16, zero-padded; stride a multiple of
+/// 8; every |value| <= 32767, never -32768), `y` is [rows, outputs] int32.
+typedef void (*aiot_linear16_fn)(const int16_t *x, long rows, long stride, const int16_t *w, const int32_t *bias,
+                                 long outputs, const aiot_requant *rq, int32_t *y);
+
+/// Variant ids, in increasing order of preference.
+enum {
+    AIOT_KERNEL_SCALAR = 0,
+    AIOT_KERNEL_AVX2 = 1,
+    AIOT_KERNEL_AVX512 = 2,
+    AIOT_KERNEL_NEON = 3,
+};
+
+/// 1 when this build contains `variant` and this CPU can execute it, else 0.
+int aiot_kernel_supported(int variant);
+
+/// The product for `variant`, or NULL when `aiot_kernel_supported(variant)` is 0.
+aiot_linear16_fn aiot_kernel_linear16(int variant);
+
+#endif
