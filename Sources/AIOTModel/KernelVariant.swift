@@ -34,6 +34,16 @@ public enum KernelVariant: String, Sendable, CaseIterable, Codable {
         cVariant.flatMap { aiot_kernel_linear16($0) }
     }
 
+    /// The C residual-and-norm step for this variant; nil as for `linear16`.
+    var addNorm: aiot_add_norm_fn? {
+        cVariant.flatMap { aiot_kernel_add_norm($0) }
+    }
+
+    /// The C softmax for this variant; nil as for `linear16`.
+    var softmax: aiot_softmax_fn? {
+        cVariant.flatMap { aiot_kernel_softmax($0) }
+    }
+
     /// Whether this build contains the variant and this CPU can execute it.
     public var isSupported: Bool {
         guard let c = cVariant else { return true }

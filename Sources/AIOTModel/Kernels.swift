@@ -118,6 +118,14 @@ struct RequantStep4 {
     }
 }
 
+extension aiot_requant {
+    /// The C kernels' form of `r`, with a ReLU `floor` folded into the lower clamp.
+    init(_ r: RequantStep, floor: Int32 = Int32.min) {
+        self.init(m: r.m, half: r.half, n: Int32(truncatingIfNeeded: r.n),
+                  lo: max(Int32(truncatingIfNeeded: r.lo), floor), hi: Int32(truncatingIfNeeded: r.hi))
+    }
+}
+
 /// (E2) addition of two centered operands to a centered output.
 struct AddStep {
     let m1: Int64
@@ -240,8 +248,7 @@ enum Kernels {
         if let fast {
             // A CPU-specific C variant computes products and requantization into `scratch`; only
             // the sink's part (layout, fused residual and norm) stays here.
-            var rq = aiot_requant(m: req.m, half: req.half, n: Int32(truncatingIfNeeded: req.n),
-                                  lo: max(Int32(truncatingIfNeeded: req.lo), floor), hi: Int32(truncatingIfNeeded: req.hi))
+            var rq = aiot_requant(req, floor: floor)
             fast(x, rows, stride, w, bias, j, &rq, scratch)
             handOver(scratch, rows: rows, outputs: j, sink)
             return

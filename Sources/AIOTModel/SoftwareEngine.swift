@@ -12,6 +12,8 @@ public final class SoftwareEngine: InferenceEngine {
     public let kernel: KernelVariant
     /// Its C function; nil for the Swift kernel.
     private let fast: aiot_linear16_fn?
+    private let fastAddNorm: aiot_add_norm_fn?
+    private let fastSoftmax: aiot_softmax_fn?
 
     private let arena = Arena()
     private let window: Int, features: Int, dModel: Int, heads: Int, ffn: Int, horizon: Int
@@ -80,6 +82,8 @@ public final class SoftwareEngine: InferenceEngine {
         self.model = model
         self.kernel = kernel
         fast = kernel.linear16
+        fastAddNorm = kernel.addNorm
+        fastSoftmax = kernel.softmax
         let s = model.shape
         window = s.window; features = s.features; dModel = s.dModel; heads = s.heads; ffn = s.ffn; horizon = s.horizon
         inputZero = model.inputAct.zeroPoint
@@ -226,30 +230,36 @@ public final class SoftwareEngine: InferenceEngine {
             let probs4 = RequantStep4(probsStep)
             for h in 0..<heads {
                 let qh = q16 + (h &* w &* dhStride), kh = k16 + (h &* w &* dhStride), vh = vT16 + (h &* dh &* wStride)
-                Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
-                                 Store32(y: scores, stride: w))
-                for i in 0..<w {
-                    let row = scores + i &* w, prow = probs16 + i &* wStride
-                    var mx = Int32.min
-                    for j in 0..<w { mx = max(mx, row[j]) }
-                    var den: Int64 = 0
-                    for j in 0..<w {
-                        let e = layer.exp[Int(mx &- row[j])]
-                        row[j] = e
-                        den &+= Int64(e)
-                    }
-                    let inv = (range << 30) / den
-                    let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
-                    var j = 0
-                    while j &+ 4 <= w {
-                        let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
-                        let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
-                        UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
-                        j &+= 4
-                    }
-                    while j < w {
-                        prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
-                        j &+= 1
+                if let fast, let fastSoftmax {
+                    var rq = aiot_requant(layer.scoresReq)
+                    fast(qh, w, dhStride, kh, zeros, w, &rq, scores)
+                    fastSoftmax(scores, w, layer.exp, range, probs16, wStride)
+                } else {
+                    Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
+                                     Store32(y: scores, stride: w))
+                    for i in 0..<w {
+                        let row = scores + i &* w, prow = probs16 + i &* wStride
+                        var mx = Int32.min
+                        for j in 0..<w { mx = max(mx, row[j]) }
+                        var den: Int64 = 0
+                        for j in 0..<w {
+                            let e = layer.exp[Int(mx &- row[j])]
+                            row[j] = e
+                            den &+= Int64(e)
+                        }
+                        let inv = (range << 30) / den
+                        let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
+                        var j = 0
+                        while j &+ 4 <= w {
+                            let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
+                            let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
+                            UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
+                            j &+= 4
+                        }
+                        while j < w {
+                            prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
+                            j &+= 1
+                        }
                     }
                 }
                 Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, fast: fast,
@@ -260,12 +270,12 @@ public final class SoftwareEngine: InferenceEngine {
             guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
                 preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
             }
-            Kernels.linear16(ctx16, rows: w, stride: dStride, wo, layer.o.bias, outputs: d, layer.o.req, relu: false, scratch: accs, fast: fast,
+            linearAddNorm(ctx16, stride: dStride, layer.o, wo,
                              AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
                                           y32: norm1, y16: norm16, stride16: dStride))
             Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast,
                              Store16(y: ffn16, cols: identity, rowStep: fStride))
-            Kernels.linear16(ffn16, rows: w, stride: fStride, w2, layer.ffn2.bias, outputs: d, layer.ffn2.req, relu: false, scratch: accs, fast: fast,
+            linearAddNorm(ffn16, stride: fStride, layer.ffn2, w2,
                              AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
                                           y32: x, y16: x16, stride16: dStride))
         }
@@ -274,6 +284,22 @@ public final class SoftwareEngine: InferenceEngine {
         head.prepare(pool, rows: 1, narrow: narrow)
         head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
         for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+    }
+
+    /// (E1) into `[W, d]` followed by the residual and the norm `sink` describes: on a C variant
+    /// both in C (the product into `accs`, then the elementwise step), else the Swift kernel with
+    /// the step in its epilogue.
+    @inline(__always)
+    private func linearAddNorm(_ x16: UnsafePointer<Int16>, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
+        if let fast, let fastAddNorm {
+            var rq = aiot_requant(l.req)
+            fast(x16, window, stride, w16, l.bias, dModel, &rq, accs)
+            var p = aiot_add_norm(m1: sink.add.m1, m2: sink.add.m2, add: aiot_requant(sink.add.shift), norm: aiot_requant(sink.norm),
+                                  g: sink.g, b: sink.b)
+            fastAddNorm(accs, sink.a, window, dModel, &p, sink.y32, sink.y16, sink.stride16)
+        } else {
+            Kernels.linear16(x16, rows: window, stride: stride, w16, l.bias, outputs: dModel, l.req, relu: false, scratch: accs, sink)
+        }
     }
 
     /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all

@@ -3,12 +3,20 @@
 #include <stddef.h>
 
 void aiot_linear16_scalar(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
+void aiot_softmax_scalar(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_add_norm_scalar(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 #if AIOT_X86_VARIANTS
+void aiot_softmax_avx2(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_softmax_avx512(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_add_norm_avx2(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
+void aiot_add_norm_avx512(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 void aiot_linear16_avx2(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
 void aiot_linear16_avx512(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
 #endif
 #if defined(__aarch64__)
 void aiot_linear16_neon(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
+void aiot_softmax_neon(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_add_norm_neon(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 #endif
 
 int aiot_kernel_supported(int variant) {
@@ -43,6 +51,36 @@ aiot_linear16_fn aiot_kernel_linear16(int variant) {
 #endif
 #if defined(__aarch64__)
     case AIOT_KERNEL_NEON: return aiot_linear16_neon;
+#endif
+    default: return NULL;
+    }
+}
+
+aiot_add_norm_fn aiot_kernel_add_norm(int variant) {
+    if (!aiot_kernel_supported(variant)) return NULL;
+    switch (variant) {
+    case AIOT_KERNEL_SCALAR: return aiot_add_norm_scalar;
+#if AIOT_X86_VARIANTS
+    case AIOT_KERNEL_AVX2: return aiot_add_norm_avx2;
+    case AIOT_KERNEL_AVX512: return aiot_add_norm_avx512;
+#endif
+#if defined(__aarch64__)
+    case AIOT_KERNEL_NEON: return aiot_add_norm_neon;
+#endif
+    default: return NULL;
+    }
+}
+
+aiot_softmax_fn aiot_kernel_softmax(int variant) {
+    if (!aiot_kernel_supported(variant)) return NULL;
+    switch (variant) {
+    case AIOT_KERNEL_SCALAR: return aiot_softmax_scalar;
+#if AIOT_X86_VARIANTS
+    case AIOT_KERNEL_AVX2: return aiot_softmax_avx2;
+    case AIOT_KERNEL_AVX512: return aiot_softmax_avx512;
+#endif
+#if defined(__aarch64__)
+    case AIOT_KERNEL_NEON: return aiot_softmax_neon;
 #endif
     default: return NULL;
     }

@@ -18,3 +18,38 @@ void aiot_linear16_scalar(const int16_t *x, long rows, long stride, const int16_
         }
     }
 }
+
+void aiot_add_norm_scalar(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                          int32_t *y32, int16_t *y16, long stride16) {
+    for (long t = 0; t < rows; t++) {
+        for (long c = 0; c < d; c++) {
+            long i = t * d + c;
+            int32_t r = aiot_requant_scalar64((int64_t)a[i] * p->m1 + (int64_t)v[i] * p->m2, &p->add);
+            // b + r g fits int32: the loader's norm accumulator bound.
+            int32_t y = aiot_requant_scalar((int32_t)((uint32_t)p->b[c] + (uint32_t)r * (uint32_t)p->g[c]), &p->norm);
+            y32[i] = y;
+            y16[t * stride16 + c] = (int16_t)y;
+        }
+    }
+}
+
+void aiot_softmax_scalar(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride) {
+    for (long i = 0; i < w; i++) {
+        int32_t *row = s + i * w;
+        int16_t *prow = probs + i * wStride;
+        int32_t mx = INT32_MIN;
+        for (long j = 0; j < w; j++) mx = row[j] > mx ? row[j] : mx;
+        int64_t den = 0;
+        for (long j = 0; j < w; j++) {
+            int32_t e = exp[mx - row[j]];
+            row[j] = e;
+            den += e;
+        }
+        int64_t inv = (range << 30) / den;  // den >= 2^15: the row maximum contributes exp[0]
+        // e inv < 2^15 * 2^23 (inv <= range 2^15): exact in 64 bits.
+        for (long j = 0; j < w; j++) {
+            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;
+            prow[j] = (int16_t)(p < range ? p : range);
+        }
+    }
+}

@@ -22,12 +22,22 @@ static inline __m256i AIOT_NAME(reduce8)(__m256i a0, __m256i a1, __m256i a2, __m
 /// (P2)+(P3) on eight accumulators: magnitudes times m as exact unsigned 64-bit products
 /// (|acc| <= 2^31 - 1, m < 2^16), plus half, shifted by n, capped at 2^31 - 1 (the clamp to
 /// lo..hi, |lo|, |hi| <= 65535, saturates those anyway), sign restored, clamped.
+static inline __m256i AIOT_NAME(finish8)(__m256i pe, __m256i po, __m256i neg, __m256i half, __m128i n,
+                                         __m256i cap, __m256i lo, __m256i hi);
+
 static inline __m256i AIOT_NAME(requant8)(__m256i acc, __m256i m, __m256i half, __m128i n,
                                           __m256i cap, __m256i lo, __m256i hi) {
     __m256i neg = _mm256_srai_epi32(acc, 31);
     __m256i a = _mm256_abs_epi32(acc);
     __m256i pe = _mm256_mul_epu32(a, m);                        // lanes 0, 2, 4, 6
     __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); // lanes 1, 3, 5, 7
+    return AIOT_NAME(finish8)(pe, po, neg, half, n, cap, lo, hi);
+}
+
+/// The rest of (P2)+(P3) from magnitudes (even lanes in `pe`, odd in `po`, each < 2^47 in a
+/// 64-bit lane) and the 32-bit lanes' sign masks `neg`.
+static inline __m256i AIOT_NAME(finish8)(__m256i pe, __m256i po, __m256i neg, __m256i half, __m128i n,
+                                         __m256i cap, __m256i lo, __m256i hi) {
     pe = _mm256_srl_epi64(_mm256_add_epi64(pe, half), n);
     po = _mm256_srl_epi64(_mm256_add_epi64(po, half), n);
     pe = _mm256_blendv_epi8(pe, cap, _mm256_cmpgt_epi64(pe, cap));
@@ -72,6 +82,70 @@ void AIOT_FN(const int16_t *x, long rows, long stride, const int16_t *w, const i
             uint32_t acc = (uint32_t)bias[o];
             for (long i = 0; i < stride; i++) acc += (uint32_t)((int32_t)xr[i] * (int32_t)wr[i]);
             yr[o] = aiot_requant_scalar((int32_t)acc, rq);
+        }
+    }
+}
+
+/// |v| of signed 64-bit lanes and their sign masks.
+static inline __m256i AIOT_NAME(abs64)(__m256i v, __m256i *sign) {
+    *sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    return _mm256_sub_epi64(_mm256_xor_si256(v, *sign), *sign);
+}
+
+void AIOT_ADD_NORM_FN(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                      int32_t *y32, int16_t *y16, long stride16) {
+    const __m256i m1 = _mm256_set1_epi64x(p->m1), m2 = _mm256_set1_epi64x(p->m2);
+    const __m256i ah = _mm256_set1_epi64x(p->add.half), alo = _mm256_set1_epi32(p->add.lo), ahi = _mm256_set1_epi32(p->add.hi);
+    const __m128i an = _mm_cvtsi32_si128(p->add.n);
+    const __m256i nm = _mm256_set1_epi64x(p->norm.m), nh = _mm256_set1_epi64x(p->norm.half);
+    const __m256i nlo = _mm256_set1_epi32(p->norm.lo), nhi = _mm256_set1_epi32(p->norm.hi);
+    const __m128i nn = _mm_cvtsi32_si128(p->norm.n);
+    const __m256i cap = _mm256_set1_epi64x(INT32_MAX);
+    for (long t = 0; t < rows; t++) {
+        long c = 0;
+        for (; c + 8 <= d; c += 8) {
+            long i = t * d + c;
+            __m256i av = _mm256_loadu_si256((const __m256i *)(a + i)), vv = _mm256_loadu_si256((const __m256i *)(v + i));
+            // a m1 + v m2 exactly in 64 bits (|a|, |v| < 2^17, m < 2^16), even and odd lanes.
+            __m256i se, so;
+            __m256i pe = AIOT_NAME(abs64)(_mm256_add_epi64(_mm256_mul_epi32(av, m1), _mm256_mul_epi32(vv, m2)), &se);
+            __m256i po = AIOT_NAME(abs64)(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(av, 32), m1),
+                                                           _mm256_mul_epi32(_mm256_srli_epi64(vv, 32), m2)), &so);
+            __m256i r = AIOT_NAME(finish8)(pe, po, _mm256_blend_epi32(se, so, 0xAA), ah, an, cap, alo, ahi);
+            __m256i acc = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(p->b + c)),
+                                           _mm256_mullo_epi32(r, _mm256_loadu_si256((const __m256i *)(p->g + c))));
+            __m256i y = AIOT_NAME(requant8)(acc, nm, nh, nn, cap, nlo, nhi);
+            _mm256_storeu_si256((__m256i *)(y32 + i), y);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(y, y), 0x08);  // values fit 16 bits
+            _mm_storeu_si128((__m128i *)(y16 + t * stride16 + c), _mm256_castsi256_si128(packed));
+        }
+        for (; c < d; c++) {
+            long i = t * d + c;
+            int32_t r = aiot_requant_scalar64((int64_t)a[i] * p->m1 + (int64_t)v[i] * p->m2, &p->add);
+            int32_t y = aiot_requant_scalar((int32_t)((uint32_t)p->b[c] + (uint32_t)r * (uint32_t)p->g[c]), &p->norm);
+            y32[i] = y;
+            y16[t * stride16 + c] = (int16_t)y;
+        }
+    }
+}
+
+void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride) {
+    for (long i = 0; i < w; i++) {
+        int32_t *row = s + i * w;
+        int16_t *prow = probs + i * wStride;
+        int32_t mx = INT32_MIN;
+        for (long j = 0; j < w; j++) mx = row[j] > mx ? row[j] : mx;
+        int64_t den = 0;
+        for (long j = 0; j < w; j++) {
+            int32_t e = exp[mx - row[j]];
+            row[j] = e;
+            den += e;
+        }
+        int64_t inv = (range << 30) / den;  // den >= 2^15: the row maximum contributes exp[0]
+        // e inv < 2^15 * 2^23 (inv <= range 2^15): exact in 64 bits.
+        for (long j = 0; j < w; j++) {
+            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;
+            prow[j] = (int16_t)(p < range ? p : range);
         }
     }
 }

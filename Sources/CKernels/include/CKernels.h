@@ -31,6 +31,27 @@ typedef struct {
 typedef void (*aiot_linear16_fn)(const int16_t *x, long rows, long stride, const int16_t *w, const int32_t *bias,
                                  long outputs, const aiot_requant *rq, int32_t *y);
 
+/// (E2) then (E3) on a product's requantized outputs `v` (the residual and the norm after `o` and
+/// `ffn2`): r = SAT(z + RSHR(a m1 + v m2, n)) - z via `add` (its m is 1), then
+/// y = REQ(b[c] + r g[c]) - z via `norm`. `a`, `v`, `y32` are [rows, d]; `y16` is [rows, stride16].
+typedef struct {
+    int64_t m1;
+    int64_t m2;
+    aiot_requant add;
+    aiot_requant norm;
+    const int32_t *g;
+    const int32_t *b;
+} aiot_add_norm;
+
+typedef void (*aiot_add_norm_fn)(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                                 int32_t *y32, int16_t *y16, long stride16);
+
+/// (E6) on one head's requantized, centered scores `s` ([w, w]; overwritten with the exp values):
+/// per row e_j = exp[max - s_j], inv = floor(range 2^30 / sum e_j), probability
+/// min((e_j inv + 2^29) >> 30, range) written as int16 to `probs` ([w, wStride]; columns past w
+/// are left as they are, zero).
+typedef void (*aiot_softmax_fn)(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride);
+
 /// Variant ids, in increasing order of preference.
 enum {
     AIOT_KERNEL_SCALAR = 0,
@@ -44,5 +65,11 @@ int aiot_kernel_supported(int variant);
 
 /// The product for `variant`, or NULL when `aiot_kernel_supported(variant)` is 0.
 aiot_linear16_fn aiot_kernel_linear16(int variant);
+
+/// The residual-and-norm step for `variant`, or NULL as for `aiot_kernel_linear16`.
+aiot_add_norm_fn aiot_kernel_add_norm(int variant);
+
+/// The softmax for `variant`, or NULL as for `aiot_kernel_linear16`.
+aiot_softmax_fn aiot_kernel_softmax(int variant);
 
 #endif
