@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "aiotd",
             dependencies: [
-                "AIOTDaemon", .product(name: "Logging", package: "swift-log"),
+                "AIOTDaemon", "AIOTModel", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

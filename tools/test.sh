@@ -31,7 +31,7 @@ step train-quick bash tools/train/sweep.sh --quick --keep --out "$QUICK"
 for m in "$QUICK"/*/*.safetensors models/{elecdemand,nox,keywest}*/*.safetensors; do
     origin=bundled; case "$m" in "$QUICK"/*) origin=quick;; esac
     step "vectors-$origin-$(basename "$(dirname "$m")")-$(basename "$m" .safetensors)" \
-        .build/debug/aiotctl check-vectors --model "$m" --vectors "${m%.safetensors}.vectors.txt"
+        .build/debug/aiotctl check-vectors --kernel all --model "$m" --vectors "${m%.safetensors}.vectors.txt"
 done
 # The Debian package (tools/package.sh: release binaries with the static Swift runtime); its aiotctl
 # checks the bundled models over their whole test splits (a debug build takes minutes for that).

@@ -96,16 +96,18 @@ final class KernelVariantTests: XCTestCase {
                 let vectors = try TestVectors(text: String(contentsOf: vectorsURL, encoding: .utf8))
                 let result = try vectors.check(with: engine)
                 XCTAssertEqual(result.identical, result.total, "\(variant.rawValue) \(modelURL.path): \(result.mismatches)")
-                var outputs = [Int32](repeating: 0, count: vectors.count * vectors.outputCount)
-                try vectors.inputs.withUnsafeBufferPointer { (inp) throws(InferenceError) in
+                // The batch entry on the first 8 windows (the debug-build portable kernel is slow).
+                let b = min(8, vectors.count)
+                var outputs = [Int32](repeating: 0, count: b * vectors.outputCount)
+                try vectors.inputs[0..<(b * vectors.inputCount)].withUnsafeBufferPointer { (inp) throws(InferenceError) in
                     try outputs.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in
-                        try engine.inferBatch(inp, count: vectors.count, into: out)
+                        try engine.inferBatch(inp, count: b, into: out)
                     }
                 }
-                XCTAssertEqual(outputs, vectors.outputs, "\(variant.rawValue) batch \(modelURL.path)")
+                XCTAssertEqual(outputs, Array(vectors.outputs[0..<(b * vectors.outputCount)]), "\(variant.rawValue) batch \(modelURL.path)")
                 total += result.total
             }
-            print("kernel \(variant.rawValue): \(total) vectors of \(pairs.count) models bit-identical (single and batch)")
+            print("kernel \(variant.rawValue): \(total) vectors of \(pairs.count) models bit-identical (and a batch of 8 per model)")
         }
     }
 }
