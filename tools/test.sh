@@ -23,6 +23,9 @@ step swift-build swift build --build-tests
 step swift-test swift test --skip-build
 # Every parser under libFuzzer (sanitizer build of Fuzz/ + 10 s per target from the seeds).
 step fuzz-smoke bash tools/fuzz.sh --smoke 10
+# The C kernels' NEON variant cross-built for aarch64 and run under qemu-user, and the x86 variants
+# natively, against the scalar reference (installs the cross compiler and qemu-user-static).
+step neon-check bash tools/neon_check.sh 500
 
 # Training: a reduced-epoch sweep into a temp dir (self-checks numpy on its own vectors), then the
 # Swift engine on what it exported, then the Swift engine against the bundled models' integer test
