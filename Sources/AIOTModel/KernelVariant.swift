@@ -44,6 +44,11 @@ public enum KernelVariant: String, Sendable, CaseIterable, Codable {
         cVariant.flatMap { aiot_kernel_softmax($0) }
     }
 
+    /// The C packed-weight product for this variant; nil where the variant has none.
+    var linear16p: aiot_linear16p_fn? {
+        cVariant.flatMap { aiot_kernel_linear16p($0) }
+    }
+
     /// Whether this build contains the variant and this CPU can execute it.
     public var isSupported: Bool {
         guard let c = cVariant else { return true }

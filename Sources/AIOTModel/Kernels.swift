@@ -242,14 +242,19 @@ enum Kernels {
     static func linear16<S: OutputSink>(
         _ x: UnsafePointer<Int16>, rows: Int, stride: Int,
         _ w: UnsafePointer<Int16>, _ bias: UnsafePointer<Int32>, outputs j: Int,
-        _ req: RequantStep, relu: Bool, scratch: UnsafeMutablePointer<Int32>, fast: aiot_linear16_fn? = nil, _ sink: S
+        _ req: RequantStep, relu: Bool, scratch: UnsafeMutablePointer<Int32>, fast: aiot_linear16_fn? = nil,
+        packed: (aiot_linear16p_fn, UnsafePointer<Int16>)? = nil, _ sink: S
     ) {
         let floor: Int32 = relu ? 0 : Int32.min
         if let fast {
             // A CPU-specific C variant computes products and requantization into `scratch`; only
             // the sink's part (layout, fused residual and norm) stays here.
             var rq = aiot_requant(req, floor: floor)
-            fast(x, rows, stride, w, bias, j, &rq, scratch)
+            if let (fn, wp) = packed {
+                fn(x, rows, stride, wp, bias, j, &rq, scratch, nil, 0)
+            } else {
+                fast(x, rows, stride, w, bias, j, &rq, scratch)
+            }
             handOver(scratch, rows: rows, outputs: j, sink)
             return
         }

@@ -53,3 +53,9 @@ void aiot_softmax_scalar(int32_t *s, long w, const int32_t *exp, int64_t range, 
         }
     }
 }
+
+void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp) {
+    long jp = (outputs + 7) & ~7L;
+    for (long o = 0; o < outputs; o++)
+        for (long k = 0; k < stride; k++) wp[((k / 2) * jp + o) * 2 + (k & 1)] = w[o * stride + k];
+}

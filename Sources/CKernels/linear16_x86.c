@@ -13,12 +13,14 @@
 #define AIOT_FN aiot_linear16_avx2
 #define AIOT_ADD_NORM_FN aiot_add_norm_avx2
 #define AIOT_SOFTMAX_FN aiot_softmax_avx2
+#define AIOT_PACKED_FN aiot_linear16p_avx2
 #define AIOT_NAME(s) avx2_##s
 #define AIOT_MADD AIOT_MADD_AVX2
 #include "linear16_x86_body.h"
 #undef AIOT_FN
 #undef AIOT_ADD_NORM_FN
 #undef AIOT_SOFTMAX_FN
+#undef AIOT_PACKED_FN
 #undef AIOT_NAME
 #undef AIOT_MADD
 #pragma clang attribute pop
@@ -27,12 +29,14 @@
 #define AIOT_FN aiot_linear16_avx512
 #define AIOT_ADD_NORM_FN aiot_add_norm_avx512
 #define AIOT_SOFTMAX_FN aiot_softmax_avx512
+#define AIOT_PACKED_FN aiot_linear16p_avx512
 #define AIOT_NAME(s) avx512_##s
 #define AIOT_MADD AIOT_MADD_VNNI
 #include "linear16_x86_body.h"
 #undef AIOT_FN
 #undef AIOT_ADD_NORM_FN
 #undef AIOT_SOFTMAX_FN
+#undef AIOT_PACKED_FN
 #undef AIOT_NAME
 #undef AIOT_MADD
 #pragma clang attribute pop

@@ -60,6 +60,24 @@ int main(int argc, char **argv) {
         lin_ref(x, rows, stride, w, b, outs, &q, y1);
         lin(x, rows, stride, w, b, outs, &q, y2);
         int ok = memcmp(y1, y2, sizeof(int32_t) * rows * outs) == 0;
+        aiot_linear16p_fn linp = aiot_kernel_linear16p(variant);
+        if (linp) {  // the packed-weight form, where the variant has one
+            static int16_t wp[80 * 80];
+            memset(wp, 0, sizeof wp);
+            aiot_pack_pairs(w, outs, stride, wp);
+            memset(y2, 0, sizeof y2);
+            linp(x, rows, stride, wp, b, outs, &q, y2, NULL, 0);
+            ok = ok && memcmp(y1, y2, sizeof(int32_t) * rows * outs) == 0;
+            // The int16 output form, on outputs that fit 16 bits (internal activations).
+            aiot_requant q8 = random_requant((int)r(0, 1), 8);
+            static int16_t z16[40 * 88];
+            long zs = outs + r(0, 8);
+            memset(z16, 0, sizeof z16);
+            lin_ref(x, rows, stride, w, b, outs, &q8, y1);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, z16, zs);
+            for (long t = 0; t < rows; t++)
+                for (long o = 0; o < outs; o++) ok = ok && z16[t * zs + o] == y1[t * outs + o];
+        }
         // (E2)+(E3) on the product's outputs (as centered activations of up to 16 bits).
         long d = r(1, 72), rows2 = r(1, 40), st16 = (d + 7) & ~7L;
         aiot_add_norm p;

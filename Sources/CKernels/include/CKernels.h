@@ -31,6 +31,18 @@ typedef struct {
 typedef void (*aiot_linear16_fn)(const int16_t *x, long rows, long stride, const int16_t *w, const int32_t *bias,
                                  long outputs, const aiot_requant *rq, int32_t *y);
 
+/// The same product with the weights packed for broadcast input pairs: `wp` is
+/// [stride / 2][pad8(outputs)][2] int16, wp[(i * pad8(J) + o) * 2 + e] = w[o, 2i + e] (zero past J),
+/// so eight outputs accumulate side by side and no horizontal sums are needed. For the x86
+/// variants' static weights; `aiot_pack_pairs` lays them out.
+/// With `y16` non-NULL the outputs go there instead, as int16 rows of `y16stride` (for outputs
+/// that fit 16 bits: internal activations), and `y` is not touched.
+typedef void (*aiot_linear16p_fn)(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                                  long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride);
+
+/// Packs row-major `w` ([outputs, stride]) into the pair layout above (`wp` zeroed by the caller).
+void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp);
+
 /// (E2) then (E3) on a product's requantized outputs `v` (the residual and the norm after `o` and
 /// `ffn2`): r = SAT(z + RSHR(a m1 + v m2, n)) - z via `add` (its m is 1), then
 /// y = REQ(b[c] + r g[c]) - z via `norm`. `a`, `v`, `y32` are [rows, d]; `y16` is [rows, stride16].
@@ -71,5 +83,8 @@ aiot_add_norm_fn aiot_kernel_add_norm(int variant);
 
 /// The softmax for `variant`, or NULL as for `aiot_kernel_linear16`.
 aiot_softmax_fn aiot_kernel_softmax(int variant);
+
+/// The packed-weight product for `variant`, or NULL (also for variants without one).
+aiot_linear16p_fn aiot_kernel_linear16p(int variant);
 
 #endif
