@@ -39,6 +39,8 @@ done
 # The Debian package (tools/package.sh: release binaries with the static Swift runtime); its aiotctl
 # checks the bundled models over their whole test splits (a debug build takes minutes for that).
 step package bash tools/package.sh
+# The packaged aiotctl under qemu-user on CPUs without AVX2 / AVX-512: the run-time kernel choice.
+step kernel-dispatch bash tools/kernel_dispatch_check.sh
 step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build-static/release/aiotctl \
     models/{elecdemand,nox,keywest}*/*.safetensors
 
