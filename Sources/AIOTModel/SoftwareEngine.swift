@@ -225,7 +225,10 @@ public final class SoftwareEngine: InferenceEngine {
                     Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.q), qSink)
                     Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.k), kSink)
                 }
-                Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.v), vSink)
+                // v transposed ([dh, wStride] per head; one head: channel o at row o).
+                if !(heads == 1 && packed16(x16, stride: dStride, layer.v, relu: false, into: vT16, rowStride: 1, columnStride: wStride)) {
+                    Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.v), vSink)
+                }
             } else if let wq = layer.q.weight32, let wk = layer.k.weight32, let wv = layer.v.weight32 {
                 Kernels.linear(x, rows: w, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 Kernels.linear(x, rows: w, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
@@ -300,10 +303,10 @@ public final class SoftwareEngine: InferenceEngine {
     /// (nothing done) when this engine's variant or `l` has no packed form.
     @inline(__always)
     private func packed16(_ x16: UnsafePointer<Int16>, stride: Int, _ l: LinearPlan, relu: Bool,
-                          into y16: UnsafeMutablePointer<Int16>, rowStride: Int) -> Bool {
+                          into y16: UnsafeMutablePointer<Int16>, rowStride: Int, columnStride: Int = 1) -> Bool {
         guard let fastPacked, let wp = l.packed else { return false }
         var rq = aiot_requant(l.req, floor: relu ? 0 : Int32.min)
-        fastPacked(x16, window, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride)
+        fastPacked(x16, window, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride)
         return true
     }
 
@@ -322,7 +325,7 @@ public final class SoftwareEngine: InferenceEngine {
         if let fast, let fastAddNorm {
             var rq = aiot_requant(l.req)
             if let fastPacked, let wp = l.packed {
-                fastPacked(x16, window, stride, wp, l.bias, dModel, &rq, accs, nil, 0)
+                fastPacked(x16, window, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1)
             } else {
                 fast(x16, window, stride, w16, l.bias, dModel, &rq, accs)
             }

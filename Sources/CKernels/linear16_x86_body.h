@@ -151,8 +151,12 @@ void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int1
 }
 
 /// Eight requantized outputs to row t's int32 slots, or to its int16 slots when `y16` is given.
-static inline void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long o, __m256i v) {
-    if (y16) {
+static inline void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long y16col, long o, __m256i v) {
+    if (y16 && y16col != 1) {  // a transposed layout: one column apart per output
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, v);
+        for (int k = 0; k < 8; k++) y16[t * y16stride + (o + k) * y16col] = (int16_t)lanes[k];
+    } else if (y16) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);  // values fit 16 bits
         _mm_storeu_si128((__m128i *)(y16 + t * y16stride + o), _mm256_castsi256_si128(packed));
     } else {
@@ -161,7 +165,7 @@ static inline void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16
 }
 
 void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride) {
+                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col) {
     const __m256i m = _mm256_set1_epi64x(rq->m), half = _mm256_set1_epi64x(rq->half);
     const __m128i n = _mm_cvtsi32_si128(rq->n);
     const __m256i cap = _mm256_set1_epi64x(INT32_MAX);
@@ -185,15 +189,15 @@ void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp,
             if (o + 16 <= outputs) {
                 a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(bias + o)));
                 a1 = _mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i *)(bias + o + 8)));
-                AIOT_NAME(store8)(yr, y16, t, y16stride, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
-                AIOT_NAME(store8)(yr, y16, t, y16stride, o + 8, AIOT_NAME(requant8)(a1, m, half, n, cap, lo, hi));
+                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
+                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o + 8, AIOT_NAME(requant8)(a1, m, half, n, cap, lo, hi));
             } else {
                 int32_t acc[16];
                 _mm256_storeu_si256((__m256i *)acc, a0);
                 _mm256_storeu_si256((__m256i *)(acc + 8), a1);
                 for (long k = 0; o + k < outputs; k++) {
                     int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
-                    if (y16) y16[t * y16stride + o + k] = (int16_t)v; else yr[o + k] = v;
+                    if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else yr[o + k] = v;
                 }
             }
         }
@@ -207,13 +211,13 @@ void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp,
             }
             if (o + 8 <= outputs) {
                 a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(bias + o)));
-                AIOT_NAME(store8)(yr, y16, t, y16stride, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
+                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
             } else {
                 int32_t acc[8];
                 _mm256_storeu_si256((__m256i *)acc, a0);
                 for (long k = 0; o + k < outputs; k++) {
                     int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
-                    if (y16) y16[t * y16stride + o + k] = (int16_t)v; else yr[o + k] = v;
+                    if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else yr[o + k] = v;
                 }
             }
         }

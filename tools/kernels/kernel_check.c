@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
             memset(wp, 0, sizeof wp);
             aiot_pack_pairs(w, outs, stride, wp);
             memset(y2, 0, sizeof y2);
-            linp(x, rows, stride, wp, b, outs, &q, y2, NULL, 0);
+            linp(x, rows, stride, wp, b, outs, &q, y2, NULL, 0, 1);
             ok = ok && memcmp(y1, y2, sizeof(int32_t) * rows * outs) == 0;
             // The int16 output form, on outputs that fit 16 bits (internal activations).
             aiot_requant q8 = random_requant((int)r(0, 1), 8);
@@ -74,9 +74,16 @@ int main(int argc, char **argv) {
             long zs = outs + r(0, 8);
             memset(z16, 0, sizeof z16);
             lin_ref(x, rows, stride, w, b, outs, &q8, y1);
-            linp(x, rows, stride, wp, b, outs, &q8, y2, z16, zs);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, z16, zs, 1);
             for (long t = 0; t < rows; t++)
                 for (long o = 0; o < outs; o++) ok = ok && z16[t * zs + o] == y1[t * outs + o];
+            // Transposed: y16[o * cs + t].
+            long cs = rows + r(0, 8);
+            static int16_t zt[88 * 48];
+            memset(zt, 0, sizeof zt);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, zt, 1, cs);
+            for (long t = 0; t < rows; t++)
+                for (long o = 0; o < outs; o++) ok = ok && zt[o * cs + t] == y1[t * outs + o];
         }
         // (E2)+(E3) on the product's outputs (as centered activations of up to 16 bits).
         long d = r(1, 72), rows2 = r(1, 40), st16 = (d + 7) & ~7L;
