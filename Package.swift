@@ -23,8 +23,11 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
-        // The integer model: contract primitives, model file, engines. No dependencies.
-        .target(name: "AIOTModel"),
+        // The integer model: contract primitives, model file, engines. Depends only on CKernels.
+        .target(name: "AIOTModel", dependencies: ["CKernels"]),
+        // The engine's 16-bit matrix product in C, one variant per instruction set (AVX2, AVX-512
+        // VNNI, NEON) chosen at run time: Swift cannot compile one function for another CPU.
+        .target(name: "CKernels"),
         // Per-sensor time-aligned windows, payload parsing, reading policy.
         .target(name: "AIOTStreams", dependencies: ["AIOTModel"]),
         // C libraries, each behind exactly one thin Swift wrapper.
@@ -57,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "aiotd",
             dependencies: [
-                "AIOTDaemon", .product(name: "Logging", package: "swift-log"),
+                "AIOTDaemon", "AIOTModel", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

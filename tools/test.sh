@@ -23,6 +23,9 @@ step swift-build swift build --build-tests
 step swift-test swift test --skip-build
 # Every parser under libFuzzer (sanitizer build of Fuzz/ + 10 s per target from the seeds).
 step fuzz-smoke bash tools/fuzz.sh --smoke 10
+# The C kernels' NEON variant cross-built for aarch64 and run under qemu-user, and the x86 variants
+# natively, against the scalar reference (installs the cross compiler and qemu-user-static).
+step neon-check bash tools/neon_check.sh 500
 
 # Training: a reduced-epoch sweep into a temp dir (self-checks numpy on its own vectors), then the
 # Swift engine on what it exported, then the Swift engine against the bundled models' integer test
@@ -31,11 +34,13 @@ step train-quick bash tools/train/sweep.sh --quick --keep --out "$QUICK"
 for m in "$QUICK"/*/*.safetensors models/{elecdemand,nox,keywest}*/*.safetensors; do
     origin=bundled; case "$m" in "$QUICK"/*) origin=quick;; esac
     step "vectors-$origin-$(basename "$(dirname "$m")")-$(basename "$m" .safetensors)" \
-        .build/debug/aiotctl check-vectors --model "$m" --vectors "${m%.safetensors}.vectors.txt"
+        .build/debug/aiotctl check-vectors --kernel all --model "$m" --vectors "${m%.safetensors}.vectors.txt"
 done
 # The Debian package (tools/package.sh: release binaries with the static Swift runtime); its aiotctl
 # checks the bundled models over their whole test splits (a debug build takes minutes for that).
 step package bash tools/package.sh
+# The packaged aiotctl under qemu-user on CPUs without AVX2 / AVX-512: the run-time kernel choice.
+step kernel-dispatch bash tools/kernel_dispatch_check.sh
 step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build-static/release/aiotctl \
     models/{elecdemand,nox,keywest}*/*.safetensors
 

@@ -1,3 +1,5 @@
+import CKernels
+
 // The integer building blocks of docs/arithmetic.md §4 on raw buffers, for the software engine.
 // Activations travel between kernels as centered values `x' = q - z` (Int32): every consumer in §4
 // uses `x'`, and ReLU and the softmax row maximum are unchanged by the shift. Accumulators are Int32
@@ -113,6 +115,14 @@ struct RequantStep4 {
         let negative = SIMD4<Int32>(truncatingIfNeeded: bits &>> 32) &>> 31
         let magnitude = unsafeBitCast(bits & SIMD4(repeating: Int64.max), to: SIMD4<Double>.self)
         return shift(magnitude: magnitude, negative: negative)
+    }
+}
+
+extension aiot_requant {
+    /// The C kernels' form of `r`, with a ReLU `floor` folded into the lower clamp.
+    init(_ r: RequantStep, floor: Int32 = Int32.min) {
+        self.init(m: r.m, half: r.half, n: Int32(truncatingIfNeeded: r.n),
+                  lo: max(Int32(truncatingIfNeeded: r.lo), floor), hi: Int32(truncatingIfNeeded: r.hi))
     }
 }
 
@@ -232,9 +242,22 @@ enum Kernels {
     static func linear16<S: OutputSink>(
         _ x: UnsafePointer<Int16>, rows: Int, stride: Int,
         _ w: UnsafePointer<Int16>, _ bias: UnsafePointer<Int32>, outputs j: Int,
-        _ req: RequantStep, relu: Bool, scratch: UnsafeMutablePointer<Int32>, _ sink: S
+        _ req: RequantStep, relu: Bool, scratch: UnsafeMutablePointer<Int32>, fast: aiot_linear16_fn? = nil,
+        packed: (aiot_linear16p_fn, UnsafePointer<Int16>)? = nil, _ sink: S
     ) {
         let floor: Int32 = relu ? 0 : Int32.min
+        if let fast {
+            // A CPU-specific C variant computes products and requantization into `scratch`; only
+            // the sink's part (layout, fused residual and norm) stays here.
+            var rq = aiot_requant(req, floor: floor)
+            if let (fn, wp) = packed {
+                fn(x, rows, stride, wp, bias, j, &rq, scratch, nil, 0, 1)
+            } else {
+                fast(x, rows, stride, w, bias, j, &rq, scratch)
+            }
+            handOver(scratch, rows: rows, outputs: j, sink)
+            return
+        }
         var t = 0
         while t < rows {
             let xr = x + t &* stride
@@ -289,6 +312,25 @@ enum Kernels {
             }
             while o < j {
                 sink.store(t, o, max(req.centered(ar[o]), floor))
+                o &+= 1
+            }
+            t &+= 1
+        }
+    }
+
+    /// Hands `[rows, J]` already requantized outputs to `sink`, four at a time.
+    @inline(__always)
+    static func handOver<S: OutputSink>(_ y: UnsafePointer<Int32>, rows: Int, outputs j: Int, _ sink: S) {
+        var t = 0
+        while t < rows {
+            let yr = y + t &* j
+            var o = 0
+            while o &+ 4 <= j {
+                sink.store4(t, o, UnsafeRawPointer(yr + o).loadUnaligned(as: SIMD4<Int32>.self))
+                o &+= 4
+            }
+            while o < j {
+                sink.store(t, o, yr[o])
                 o &+= 1
             }
             t &+= 1

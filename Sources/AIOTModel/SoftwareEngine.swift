@@ -1,3 +1,5 @@
+import CKernels
+
 /// The integer model of docs/arithmetic.md run on the CPU, bit-identical to the numpy reference.
 ///
 /// All weights are centered (`q - z`) once at load into contiguous buffers laid out for the inner
@@ -6,6 +8,13 @@
 public final class SoftwareEngine: InferenceEngine {
     public let kind = EngineKind.software
     public let model: QuantizedModel
+    /// The matrix-product variant this engine runs (`KernelVariant.selected` unless given).
+    public let kernel: KernelVariant
+    /// Its C function; nil for the Swift kernel.
+    private let fast: aiot_linear16_fn?
+    private let fastAddNorm: aiot_add_norm_fn?
+    private let fastSoftmax: aiot_softmax_fn?
+    private let fastPacked: aiot_linear16p_fn?
 
     private let arena = Arena()
     private let window: Int, features: Int, dModel: Int, heads: Int, ffn: Int, horizon: Int
@@ -58,13 +67,25 @@ public final class SoftwareEngine: InferenceEngine {
     private let probs16: UnsafeMutablePointer<Int16>  // [W, wStride]: one head's probabilities, zero past W
 
     public convenience init(model: QuantizedModel) {
-        self.init(model: model, narrowOperands: true)
+        self.init(model: model, narrowOperands: true, kernel: .selected)
+    }
+
+    /// An engine running `kernel`, which must be supported here (`KernelVariant.resolve` checks
+    /// a user's choice; `KernelVariant.supported` lists them).
+    public convenience init(model: QuantizedModel, kernel: KernelVariant) {
+        self.init(model: model, narrowOperands: true, kernel: kernel)
     }
 
     /// `narrowOperands: false` runs every linear layer on the 32-bit path, which production uses only
     /// for inputs wider than 15 bits; tests use it to prove both paths give the same integers.
-    init(model: QuantizedModel, narrowOperands: Bool) {
+    init(model: QuantizedModel, narrowOperands: Bool, kernel: KernelVariant = .selected) {
+        precondition(kernel.isSupported, "kernel variant \(kernel.rawValue) is not supported on this CPU; choose one with KernelVariant.resolve")
         self.model = model
+        self.kernel = kernel
+        fast = kernel.linear16
+        fastAddNorm = kernel.addNorm
+        fastSoftmax = kernel.softmax
+        fastPacked = kernel.linear16p
         let s = model.shape
         window = s.window; features = s.features; dModel = s.dModel; heads = s.heads; ffn = s.ffn; horizon = s.horizon
         inputZero = model.inputAct.zeroPoint
@@ -73,7 +94,7 @@ public final class SoftwareEngine: InferenceEngine {
         outputZero = model.outputAct.zeroPoint
 
         let a = arena
-        inputProj = LinearPlan(model.inputProj, input: model.inputAct, req: RequantStep(model.inputProjReq, model.inputProjAct), narrow: narrowOperands, arena: a)
+        inputProj = LinearPlan(model.inputProj, input: model.inputAct, req: RequantStep(model.inputProjReq, model.inputProjAct), narrow: narrowOperands, pack: kernel.linear16p != nil, arena: a)
         peScaled = a.allocate(Int64.self, s.window * s.dModel)
         for i in 0..<(s.window * s.dModel) {
             peScaled[i] = (Int64(model.pe[i]) - Int64(model.peAct.zeroPoint)) * model.peAddReq.m2
@@ -84,7 +105,7 @@ public final class SoftwareEngine: InferenceEngine {
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
         for layer in model.layers {
-            plans.append(LayerPlan(layer, input: xAct, narrow: narrowOperands, arena: a))
+            plans.append(LayerPlan(layer, input: xAct, narrow: narrowOperands, pack: kernel.linear16p != nil, arena: a))
             xAct = layer.norm2Act
         }
         layers = plans
@@ -185,7 +206,7 @@ public final class SoftwareEngine: InferenceEngine {
             for t in 0..<w {
                 for f in 0..<features { in16[t &* inStride &+ f] = Int16(truncatingIfNeeded: input[t &* features &+ f] &- inputZero) }
             }
-            Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, peSink)
+            Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, fast: fast, packed: packed(inputProj), peSink)
         } else if let w32 = inputProj.weight32 {
             for i in 0..<(w * features) { xIn[i] = input[i] &- inputZero }
             Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
@@ -196,9 +217,18 @@ public final class SoftwareEngine: InferenceEngine {
             let kSink = Store16(y: k16, cols: headCols, rowStep: dhStride)
             let vSink = Store16(y: vT16, cols: vCols, rowStep: 1)
             if let wq = layer.q.weight16, let wk = layer.k.weight16, let wv = layer.v.weight16 {
-                Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, qSink)
-                Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, kSink)
-                Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, vSink)
+                // One head: q and k rows are plain [W, dhStride] rows, which the packed C product writes
+                // in 16 bits itself.
+                if heads == 1, packed16(x16, stride: dStride, layer.q, relu: false, into: q16, rowStride: dhStride),
+                   packed16(x16, stride: dStride, layer.k, relu: false, into: k16, rowStride: dhStride) {
+                } else {
+                    Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.q), qSink)
+                    Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.k), kSink)
+                }
+                // v transposed ([dh, wStride] per head; one head: channel o at row o).
+                if !(heads == 1 && packed16(x16, stride: dStride, layer.v, relu: false, into: vT16, rowStride: 1, columnStride: wStride)) {
+                    Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.v), vSink)
+                }
             } else if let wq = layer.q.weight32, let wk = layer.k.weight32, let wv = layer.v.weight32 {
                 Kernels.linear(x, rows: w, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 Kernels.linear(x, rows: w, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
@@ -211,33 +241,39 @@ public final class SoftwareEngine: InferenceEngine {
             let probs4 = RequantStep4(probsStep)
             for h in 0..<heads {
                 let qh = q16 + (h &* w &* dhStride), kh = k16 + (h &* w &* dhStride), vh = vT16 + (h &* dh &* wStride)
-                Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs,
-                                 Store32(y: scores, stride: w))
-                for i in 0..<w {
-                    let row = scores + i &* w, prow = probs16 + i &* wStride
-                    var mx = Int32.min
-                    for j in 0..<w { mx = max(mx, row[j]) }
-                    var den: Int64 = 0
-                    for j in 0..<w {
-                        let e = layer.exp[Int(mx &- row[j])]
-                        row[j] = e
-                        den &+= Int64(e)
-                    }
-                    let inv = (range << 30) / den
-                    let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
-                    var j = 0
-                    while j &+ 4 <= w {
-                        let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
-                        let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
-                        UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
-                        j &+= 4
-                    }
-                    while j < w {
-                        prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
-                        j &+= 1
+                if let fast, let fastSoftmax {
+                    var rq = aiot_requant(layer.scoresReq)
+                    fast(qh, w, dhStride, kh, zeros, w, &rq, scores)
+                    fastSoftmax(scores, w, layer.exp, range, probs16, wStride)
+                } else {
+                    Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
+                                     Store32(y: scores, stride: w))
+                    for i in 0..<w {
+                        let row = scores + i &* w, prow = probs16 + i &* wStride
+                        var mx = Int32.min
+                        for j in 0..<w { mx = max(mx, row[j]) }
+                        var den: Int64 = 0
+                        for j in 0..<w {
+                            let e = layer.exp[Int(mx &- row[j])]
+                            row[j] = e
+                            den &+= Int64(e)
+                        }
+                        let inv = (range << 30) / den
+                        let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
+                        var j = 0
+                        while j &+ 4 <= w {
+                            let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
+                            let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
+                            UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
+                            j &+= 4
+                        }
+                        while j < w {
+                            prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
+                            j &+= 1
+                        }
                     }
                 }
-                Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs,
+                Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, fast: fast,
                                  Store16(y: ctx16 + h &* dh, cols: identity, rowStep: dStride))
             }
             // 7-9: o with res1 and norm1 in its epilogue; 10: ffn1 (ReLU) in 16 bits; 11-13: ffn2
@@ -245,12 +281,14 @@ public final class SoftwareEngine: InferenceEngine {
             guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
                 preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
             }
-            Kernels.linear16(ctx16, rows: w, stride: dStride, wo, layer.o.bias, outputs: d, layer.o.req, relu: false, scratch: accs,
+            linearAddNorm(ctx16, stride: dStride, layer.o, wo,
                              AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
                                           y32: norm1, y16: norm16, stride16: dStride))
-            Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs,
-                             Store16(y: ffn16, cols: identity, rowStep: fStride))
-            Kernels.linear16(ffn16, rows: w, stride: fStride, w2, layer.ffn2.bias, outputs: d, layer.ffn2.req, relu: false, scratch: accs,
+            if !packed16(norm16, stride: dStride, layer.ffn1, relu: true, into: ffn16, rowStride: fStride) {
+                Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast, packed: packed(layer.ffn1),
+                                 Store16(y: ffn16, cols: identity, rowStep: fStride))
+            }
+            linearAddNorm(ffn16, stride: fStride, layer.ffn2, w2,
                              AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
                                           y32: x, y16: x16, stride16: dStride))
         }
@@ -259,6 +297,44 @@ public final class SoftwareEngine: InferenceEngine {
         head.prepare(pool, rows: 1, narrow: narrow)
         head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
         for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+    }
+
+    /// (E1) through the packed C product straight into 16-bit rows `[W, rowStride]` of `y16`; false
+    /// (nothing done) when this engine's variant or `l` has no packed form.
+    @inline(__always)
+    private func packed16(_ x16: UnsafePointer<Int16>, stride: Int, _ l: LinearPlan, relu: Bool,
+                          into y16: UnsafeMutablePointer<Int16>, rowStride: Int, columnStride: Int = 1) -> Bool {
+        guard let fastPacked, let wp = l.packed else { return false }
+        var rq = aiot_requant(l.req, floor: relu ? 0 : Int32.min)
+        fastPacked(x16, window, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride)
+        return true
+    }
+
+    /// The packed-weight product and `l`'s packed weights, when both exist.
+    @inline(__always)
+    private func packed(_ l: LinearPlan) -> (aiot_linear16p_fn, UnsafePointer<Int16>)? {
+        guard let fastPacked, let wp = l.packed else { return nil }
+        return (fastPacked, UnsafePointer(wp))
+    }
+
+    /// (E1) into `[W, d]` followed by the residual and the norm `sink` describes: on a C variant
+    /// both in C (the product into `accs`, then the elementwise step), else the Swift kernel with
+    /// the step in its epilogue.
+    @inline(__always)
+    private func linearAddNorm(_ x16: UnsafePointer<Int16>, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
+        if let fast, let fastAddNorm {
+            var rq = aiot_requant(l.req)
+            if let fastPacked, let wp = l.packed {
+                fastPacked(x16, window, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1)
+            } else {
+                fast(x16, window, stride, w16, l.bias, dModel, &rq, accs)
+            }
+            var p = aiot_add_norm(m1: sink.add.m1, m2: sink.add.m2, add: aiot_requant(sink.add.shift), norm: aiot_requant(sink.norm),
+                                  g: sink.g, b: sink.b)
+            fastAddNorm(accs, sink.a, window, dModel, &p, sink.y32, sink.y16, sink.stride16)
+        } else {
+            Kernels.linear16(x16, rows: window, stride: stride, w16, l.bias, outputs: dModel, l.req, relu: false, scratch: accs, sink)
+        }
     }
 
     /// Splits q, k (`[W, d]`) into per-head 16-bit rows and v into per-head transposed rows, all
@@ -362,9 +438,12 @@ struct LinearPlan {
     let bias: UnsafeMutablePointer<Int32>
     let weight32: UnsafeMutablePointer<Int32>?
     let weight16: UnsafeMutablePointer<Int16>?
+    /// `weight16` in the C kernels' pair layout (`aiot_pack_pairs`), when the engine's variant has
+    /// a packed-weight product.
+    let packed: UnsafeMutablePointer<Int16>?
     let req: RequantStep
 
-    init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, arena: Arena) {
+    init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, pack: Bool = false, arena: Arena) {
         inputs = l.inputs
         outputs = l.outputs
         stride = pad8(l.inputs)
@@ -380,11 +459,19 @@ struct LinearPlan {
             }
             weight16 = w16
             weight32 = nil
+            if pack {
+                let wp = arena.allocate(Int16.self, (stride / 2) * pad8(l.outputs) * 2)  // zeroed past J
+                aiot_pack_pairs(w16, l.outputs, stride, wp)
+                packed = wp
+            } else {
+                packed = nil
+            }
         } else {
             let w32 = arena.allocate(Int32.self, l.outputs * l.inputs)
             for i in 0..<(l.outputs * l.inputs) { w32[i] = l.weight[i] - zw }
             weight32 = w32
             weight16 = nil
+            packed = nil
         }
     }
 
@@ -418,13 +505,13 @@ struct LayerPlan {
     let res1: AddStep
     let res2: AddStep
 
-    init(_ l: EncoderLayer, input x: QuantParams, narrow: Bool, arena: Arena) {
-        q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, arena: arena)
-        k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), narrow: narrow, arena: arena)
-        v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), narrow: narrow, arena: arena)
-        o = LinearPlan(l.o, input: l.contextAct, req: RequantStep(l.oReq, l.oAct), narrow: narrow, arena: arena)
-        ffn1 = LinearPlan(l.ffn1, input: l.norm1Act, req: RequantStep(l.ffn1Req, l.ffn1Act), narrow: narrow, arena: arena)
-        ffn2 = LinearPlan(l.ffn2, input: l.ffn1Act, req: RequantStep(l.ffn2Req, l.ffn2Act), narrow: narrow, arena: arena)
+    init(_ l: EncoderLayer, input x: QuantParams, narrow: Bool, pack: Bool = false, arena: Arena) {
+        q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, pack: pack, arena: arena)
+        k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), narrow: narrow, pack: pack, arena: arena)
+        v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), narrow: narrow, pack: pack, arena: arena)
+        o = LinearPlan(l.o, input: l.contextAct, req: RequantStep(l.oReq, l.oAct), narrow: narrow, pack: pack, arena: arena)
+        ffn1 = LinearPlan(l.ffn1, input: l.norm1Act, req: RequantStep(l.ffn1Req, l.ffn1Act), narrow: narrow, pack: pack, arena: arena)
+        ffn2 = LinearPlan(l.ffn2, input: l.ffn1Act, req: RequantStep(l.ffn2Req, l.ffn2Act), narrow: narrow, pack: pack, arena: arena)
         func centered(_ t: IntegerLinear) -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) {
             let w = arena.allocate(Int32.self, t.weight.count)
             let b = arena.allocate(Int32.self, t.bias.count)

@@ -20,15 +20,20 @@ struct Options {
     /// Run this many single inferences per model and print nothing else: a fixed amount of work
     /// for instruction-counting profilers (callgrind), where timing-calibrated loops vary.
     var profile: Int?
+    /// The software engine's kernel variant (nil: AIOT_KERNEL, else the fastest supported).
+    var kernel: String?
+    var listKernels = false
 
     static let usage = """
-        usage: aiot-bench [--models DIR] [--runs N] [--min-seconds S] [--filter TEXT] [--json] [--profile N]
+        usage: aiot-bench [--models DIR] [--runs N] [--min-seconds S] [--filter TEXT] [--json] [--profile N] [--kernel K] [--list-kernels]
           --models DIR       directory searched for NAME.safetensors + NAME.vectors.txt (default: models)
           --runs N           timed runs per entry point; the median is reported (default: 7)
           --min-seconds S    minimum duration of one run; iterations grow to reach it (default: 0.05)
           --filter TEXT      only models whose path contains TEXT
           --json             print JSON instead of a table
           --profile N        only run N checked single inferences per model, untimed (for callgrind)
+          --kernel K         kernel variant: auto, portable, avx2, avx512, neon (default: AIOT_KERNEL, else auto)
+          --list-kernels     print the variants this CPU runs, one per line, and exit
         """
 
     init(_ args: [String]) {
@@ -46,6 +51,8 @@ struct Options {
             case "--min-seconds": minSeconds = Double(value()) ?? 0
             case "--filter": filter = value()
             case "--profile": profile = Int(value()) ?? 0
+            case "--kernel": kernel = value()
+            case "--list-kernels": listKernels = true
             case "-h", "--help": print(Options.usage); exit(0)
             default: fail("unknown argument \(args[i])\n\(Options.usage)")
             }
@@ -163,6 +170,18 @@ struct Row {
 }
 
 let options = Options(CommandLine.arguments)
+if options.listKernels {
+    for v in KernelVariant.supported { print(v.rawValue) }
+    exit(0)
+}
+let kernelChoice: Result<KernelVariant, KernelSelectionError> = options.kernel.map { name in
+    Result { () throws(KernelSelectionError) in try KernelVariant.resolve(name) }
+} ?? KernelVariant.environmentChoice
+let kernel: KernelVariant
+switch kernelChoice {
+case .success(let k): kernel = k
+case .failure(let e): fail(e.message)
+}
 guard verifyMallocCounter() else { fail("the malloc counter did not count a deliberate allocation; allocation figures would be meaningless") }
 let pairs = findModels(options.modelsDir).filter { options.filter == nil || $0.model.contains(options.filter!) }
 if pairs.isEmpty { fail("no NAME.safetensors with NAME.vectors.txt under \(options.modelsDir); run from the repository root or pass --models") }
@@ -178,7 +197,7 @@ for (modelPath, vectorsPath) in pairs {
     } catch {
         fail("\(modelPath): \(error)")
     }
-    let engine = SoftwareEngine(model: model)
+    let engine = SoftwareEngine(model: model, kernel: kernel)
     let count = vectors.count
     let nIn = vectors.inputCount, nOut = vectors.outputCount
     var outputs = [Int32](repeating: 0, count: count * nOut)
@@ -261,7 +280,7 @@ if options.json {
             ("timed_inferences_per_run", .int(Int64(r.iterations))), ("vectors", .int(Int64(r.vectors))),
         ])
     }
-    print(JSONValue.object([("engine", .string("software")), ("runs", .int(Int64(options.runs))),
+    print(JSONValue.object([("engine", .string("software")), ("kernel", .string(kernel.rawValue)), ("runs", .int(Int64(options.runs))),
                             ("malloc_counter_verified", .bool(true)), ("models", .array(models))]).serialized)
 } else {
     let width = max(5, rows.map(\.name.count).max() ?? 5)
@@ -274,5 +293,5 @@ if options.json {
               + "  " + lpad(fixed(r.singleCPUMicros, 2), 10) + "  " + lpad(fixed(r.batchCPUMicros, 2), 10)
               + "  " + lpad(fixed(max(r.singleAllocs, r.batchAllocs), 2), 10))
     }
-    print("us per inference: wall and process CPU time, median of \(options.runs) runs; allocations counted by the interposed malloc counter (verified to count)")
+    print("kernel \(kernel.rawValue); us per inference: wall and process CPU time, median of \(options.runs) runs; allocations counted by the interposed malloc counter (verified to count)")
 }

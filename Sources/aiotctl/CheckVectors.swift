@@ -22,6 +22,9 @@ extension AIOTCtl {
         @Flag(help: "Print one JSON document instead of text.")
         var json = false
 
+        @Option(help: "Kernel variant to run: auto, portable, avx2, avx512, neon, or all (every variant this CPU supports, one after the other). Default: AIOT_KERNEL, else the fastest supported.")
+        var kernel: String?
+
         func validate() throws {
             guard show >= 0 else { throw ValidationError("--show must be 0 or more") }
         }
@@ -35,34 +38,40 @@ extension AIOTCtl {
                 printError("\(vectors): \(error.message)")
                 throw ExitCode(2)
             }
-            let result: VectorCheckResult
-            do {
-                result = try parsed.check(with: SoftwareEngine(model: m), keepMismatches: show)
-            } catch {
-                printError("\(vectors): \(error.message)")
-                throw ExitCode(2)
-            }
-            if json {
-                let doc = JSONValue.object([
-                    ("model", .string(model)), ("identity", .string(m.identity)), ("vectors", .string(vectors)),
-                    ("total", .int(Int64(result.total))), ("identical", .int(Int64(result.identical))),
-                    ("passed", .bool(result.passed)),
-                    ("mismatches", .array(result.mismatches.map { mm in
-                        .object([
-                            ("index", .int(Int64(mm.index))),
-                            ("expected", .array(mm.expected.map { .int(Int64($0)) })),
-                            ("actual", .array(mm.actual.map { .int(Int64($0)) })),
-                        ])
-                    })),
-                ])
-                print(doc.serialized)
-            } else {
-                print("\(result.identical) of \(result.total) vectors bit-identical (\(model))")
-                for mm in result.mismatches {
-                    print("  vector \(mm.index): expected \(mm.expected), got \(mm.actual)")
+            let kernels = kernel == "all" ? KernelVariant.supported : [try chooseKernel(kernel)]
+            var passed = true
+            for variant in kernels {
+                let result: VectorCheckResult
+                do {
+                    result = try parsed.check(with: SoftwareEngine(model: m, kernel: variant), keepMismatches: show)
+                } catch {
+                    printError("\(vectors): \(error.message)")
+                    throw ExitCode(2)
                 }
+                if json {
+                    let doc = JSONValue.object([
+                        ("model", .string(model)), ("identity", .string(m.identity)), ("vectors", .string(vectors)),
+                        ("kernel", .string(variant.rawValue)),
+                        ("total", .int(Int64(result.total))), ("identical", .int(Int64(result.identical))),
+                        ("passed", .bool(result.passed)),
+                        ("mismatches", .array(result.mismatches.map { mm in
+                            .object([
+                                ("index", .int(Int64(mm.index))),
+                                ("expected", .array(mm.expected.map { .int(Int64($0)) })),
+                                ("actual", .array(mm.actual.map { .int(Int64($0)) })),
+                            ])
+                        })),
+                    ])
+                    print(doc.serialized)
+                } else {
+                    print("\(result.identical) of \(result.total) vectors bit-identical (\(model), kernel \(variant.rawValue))")
+                    for mm in result.mismatches {
+                        print("  vector \(mm.index): expected \(mm.expected), got \(mm.actual)")
+                    }
+                }
+                passed = passed && result.passed
             }
-            if !result.passed { throw ExitCode(1) }
+            if !passed { throw ExitCode(1) }
         }
     }
 }

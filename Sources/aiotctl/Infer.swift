@@ -30,7 +30,11 @@ extension AIOTCtl {
         @Option(help: "Run on the board's accelerator (ftdi://0403:6010[/serial][?board=...] or sim:PATH) instead of the software engine; it must hold this model (aiotctl upload-weights). sim-rtl:EXECUTABLE runs the accelerator RTL (firmware/cosim), which starts empty, so the model's weights are uploaded first. Falls back to the software engine if the board fails.")
         var device: String?
 
+        @Option(help: "Software engine kernel variant (auto, portable, avx2, avx512, neon); default AIOT_KERNEL, else the fastest this CPU supports. `aiotctl kernels` lists them.")
+        var kernel: String?
+
         func run() throws {
+            let variant = try chooseKernel(kernel)
             let m = try loadModel(model)
             let board = try device.map { d in
                 do { return try OpenBoard(d) } catch { printError("\(error)"); throw ExitCode(2) }
@@ -48,7 +52,7 @@ extension AIOTCtl {
                     throw ExitCode(2)
                 }
             } else {
-                engine = SoftwareEngine(model: m)
+                engine = SoftwareEngine(model: m, kernel: variant)
             }
             let text = try readText(input)
             let n = m.shape.window * m.shape.features
@@ -60,7 +64,7 @@ extension AIOTCtl {
             var y = [Double](repeating: 0, count: m.shape.horizon)
             if !json {
                 let t = m.target
-                print("model \(model) (sha256 \(m.identity.prefix(12))): \(t.name) [\(t.unit)], \(m.shape.horizon) step(s) of \(m.samplingPeriodSeconds) s ahead")
+                print("model \(model) (sha256 \(m.identity.prefix(12))): \(t.name) [\(t.unit)], \(m.shape.horizon) step(s) of \(m.samplingPeriodSeconds) s ahead; \(engineLabel(engine))")
             }
             for (lineNumber, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map({ ($0 + 1, $1) }) {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -102,7 +106,7 @@ extension AIOTCtl {
                     ("target", .object([("name", .string(m.target.name)), ("unit", .string(m.target.unit))])),
                     ("sampling_period_s", .double(m.samplingPeriodSeconds)),
                     ("forecasts", .array(forecasts)), ("errors", .array(failures)),
-                ] + boardFields(engine, board))
+                ] + boardFields(engine, board) + kernelFields(engine))
                 print(doc.serialized)
             }
             if !failures.isEmpty { throw ExitCode(1) }
@@ -117,6 +121,17 @@ extension AIOTCtl {
                     ("fallback_inferences", .int(Int64(f.stats.fallbackInferences))),
                     ("usb_round_trips", .int(Int64(c.roundTrips))), ("usb_bytes_out", .int(Int64(c.bytesOut))),
                     ("usb_bytes_in", .int(Int64(c.bytesIn)))]
+        }
+
+        /// The software engine's kernel variant (`aiotctl kernels`).
+        private func kernelFields(_ engine: InferenceEngine) -> [(String, JSONValue)] {
+            guard let s = engine as? SoftwareEngine else { return [] }
+            return [("kernel", .string(s.kernel.rawValue))]
+        }
+
+        private func engineLabel(_ engine: InferenceEngine) -> String {
+            if let s = engine as? SoftwareEngine { return "software engine, kernel \(s.kernel.rawValue)" }
+            return "\(engine.kind.rawValue) engine"
         }
 
         private func format(_ v: Double) -> String {

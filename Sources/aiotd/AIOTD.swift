@@ -3,6 +3,7 @@
 // --help, the man page and the shell completions come from one declaration. (@main, not a
 // main.swift: top-level `await AIOTD.main()` picks the synchronous main, which only prints help.)
 import AIOTDaemon
+import AIOTModel
 import ArgumentParser
 import Logging
 import ServiceLifecycle
@@ -58,6 +59,14 @@ struct AIOTD: AsyncParsableCommand {
             return h
         }
         var logger = Logger(label: "aiotd")
+        // The software engine's kernel variant: AIOT_KERNEL must name one this CPU runs.
+        switch KernelVariant.environmentChoice {
+        case .success(let k):
+            logger.info("software engine kernel: \(k.rawValue) (supported here: \(KernelVariant.supported.map(\.rawValue).joined(separator: ", ")))")
+        case .failure(let e):
+            FileHandleStderr.write("aiotd: \(e.message)\n")
+            throw ExitCode(1)
+        }
 
         let daemon: Daemon
         do {

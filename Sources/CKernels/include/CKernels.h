@@ -1,0 +1,91 @@
+#ifndef AIOT_CKERNELS_H
+#define AIOT_CKERNELS_H
+// The software engine's 16-bit matrix product with its requantization epilogue, in variants for
+// instruction sets chosen at run time (docs/performance.md, "Kernel variants"). Every variant
+// computes the same exact integers: accumulation in int32 is exact because the loader proved every
+// accumulator bound (docs/arithmetic.md §6), and the requantization is exact integer arithmetic.
+#include <stdint.h>
+
+// The x86 variants need clang's per-function target attributes (Swift's C targets are compiled by
+// clang); another compiler builds the scalar reference only.
+#if defined(__x86_64__) && defined(__clang__)
+#define AIOT_X86_VARIANTS 1
+#else
+#define AIOT_X86_VARIANTS 0
+#endif
+
+/// (P3) with the output's zero point folded into the clamp bounds: `y' = clamp(sign(v) *
+/// ((|v| + half) >> n), lo, hi)` with `v = acc * m` (exact, |v| < 2^47). `lo` already includes a
+/// ReLU floor (0) when the product is followed by (E4).
+typedef struct {
+    int64_t m;
+    int64_t half;
+    int32_t n;
+    int32_t lo;
+    int32_t hi;
+} aiot_requant;
+
+/// y[t, o] = REQ(bias[o] + sum_i x[t, i] w[o, i]) - z for t < rows, o < outputs.
+/// `x` is [rows, stride], `w` is [outputs, stride] (both int16, zero-padded; stride a multiple of
+/// 8; every |value| <= 32767, never -32768), `y` is [rows, outputs] int32.
+typedef void (*aiot_linear16_fn)(const int16_t *x, long rows, long stride, const int16_t *w, const int32_t *bias,
+                                 long outputs, const aiot_requant *rq, int32_t *y);
+
+/// The same product with the weights packed for broadcast input pairs: `wp` is
+/// [stride / 2][pad8(outputs)][2] int16, wp[(i * pad8(J) + o) * 2 + e] = w[o, 2i + e] (zero past J),
+/// so eight outputs accumulate side by side and no horizontal sums are needed. For the x86
+/// variants' static weights; `aiot_pack_pairs` lays them out.
+/// With `y16` non-NULL the outputs go there instead, as int16 at y16[t * y16stride + o * y16col]
+/// (rows: y16col = 1; transposed: y16stride = 1), for outputs that fit 16 bits (internal
+/// activations), and `y` is not touched.
+typedef void (*aiot_linear16p_fn)(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                                  long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col);
+
+/// Packs row-major `w` ([outputs, stride]) into the pair layout above (`wp` zeroed by the caller).
+void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp);
+
+/// (E2) then (E3) on a product's requantized outputs `v` (the residual and the norm after `o` and
+/// `ffn2`): r = SAT(z + RSHR(a m1 + v m2, n)) - z via `add` (its m is 1), then
+/// y = REQ(b[c] + r g[c]) - z via `norm`. `a`, `v`, `y32` are [rows, d]; `y16` is [rows, stride16].
+typedef struct {
+    int64_t m1;
+    int64_t m2;
+    aiot_requant add;
+    aiot_requant norm;
+    const int32_t *g;
+    const int32_t *b;
+} aiot_add_norm;
+
+typedef void (*aiot_add_norm_fn)(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                                 int32_t *y32, int16_t *y16, long stride16);
+
+/// (E6) on one head's requantized, centered scores `s` ([w, w]; overwritten with the exp values):
+/// per row e_j = exp[max - s_j], inv = floor(range 2^30 / sum e_j), probability
+/// min((e_j inv + 2^29) >> 30, range) written as int16 to `probs` ([w, wStride]; columns past w
+/// are left as they are, zero).
+typedef void (*aiot_softmax_fn)(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride);
+
+/// Variant ids, in increasing order of preference.
+enum {
+    AIOT_KERNEL_SCALAR = 0,
+    AIOT_KERNEL_AVX2 = 1,
+    AIOT_KERNEL_AVX512 = 2,
+    AIOT_KERNEL_NEON = 3,
+};
+
+/// 1 when this build contains `variant` and this CPU can execute it, else 0.
+int aiot_kernel_supported(int variant);
+
+/// The product for `variant`, or NULL when `aiot_kernel_supported(variant)` is 0.
+aiot_linear16_fn aiot_kernel_linear16(int variant);
+
+/// The residual-and-norm step for `variant`, or NULL as for `aiot_kernel_linear16`.
+aiot_add_norm_fn aiot_kernel_add_norm(int variant);
+
+/// The softmax for `variant`, or NULL as for `aiot_kernel_linear16`.
+aiot_softmax_fn aiot_kernel_softmax(int variant);
+
+/// The packed-weight product for `variant`, or NULL (also for variants without one).
+aiot_linear16p_fn aiot_kernel_linear16p(int variant);
+
+#endif

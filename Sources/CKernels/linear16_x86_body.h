@@ -1,0 +1,225 @@
+// The body of the x86 vector variants, included by linear16_x86.c once per instruction set with
+// AIOT_FN (the function's name) and AIOT_MADD(acc, a, b) (acc + pairwise 16-bit products: pmaddwd
+// then add on AVX2, one vpdpwssd with AVX-512 VNNI) defined, inside a target pragma.
+//
+// Exactness. pmaddwd/vpdpwssd form x0*w0 + x1*w1 in int32: |x|, |w| <= 32767, so a pair is at most
+// 2 * 32767^2 < 2^31 (the one overflowing case, (-32768)^2 * 2, cannot occur: centered values are
+// never -32768). The further adds wrap, but the exact sum fits int32 (loader's bound, §6), and a
+// wrapped sum of integers whose exact total fits equals that total whatever the order.
+
+/// The four lanes' sums of eight vectors, side by side: result[k] = sum of all lanes of a_k.
+static inline __m256i AIOT_NAME(reduce8)(__m256i a0, __m256i a1, __m256i a2, __m256i a3,
+                                         __m256i a4, __m256i a5, __m256i a6, __m256i a7) {
+    __m256i s01 = _mm256_hadd_epi32(a0, a1), s23 = _mm256_hadd_epi32(a2, a3);
+    __m256i s45 = _mm256_hadd_epi32(a4, a5), s67 = _mm256_hadd_epi32(a6, a7);
+    __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+    // Each 128-bit lane now holds partial sums of a0..a3 (s0123) or a4..a7 (s4567).
+    __m256i lo = _mm256_permute2x128_si256(s0123, s4567, 0x20);
+    __m256i hi = _mm256_permute2x128_si256(s0123, s4567, 0x31);
+    return _mm256_add_epi32(lo, hi);
+}
+
+/// (P2)+(P3) on eight accumulators: magnitudes times m as exact unsigned 64-bit products
+/// (|acc| <= 2^31 - 1, m < 2^16), plus half, shifted by n, capped at 2^31 - 1 (the clamp to
+/// lo..hi, |lo|, |hi| <= 65535, saturates those anyway), sign restored, clamped.
+static inline __m256i AIOT_NAME(finish8)(__m256i pe, __m256i po, __m256i neg, __m256i half, __m128i n,
+                                         __m256i cap, __m256i lo, __m256i hi);
+
+static inline __m256i AIOT_NAME(requant8)(__m256i acc, __m256i m, __m256i half, __m128i n,
+                                          __m256i cap, __m256i lo, __m256i hi) {
+    __m256i neg = _mm256_srai_epi32(acc, 31);
+    __m256i a = _mm256_abs_epi32(acc);
+    __m256i pe = _mm256_mul_epu32(a, m);                        // lanes 0, 2, 4, 6
+    __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); // lanes 1, 3, 5, 7
+    return AIOT_NAME(finish8)(pe, po, neg, half, n, cap, lo, hi);
+}
+
+/// The rest of (P2)+(P3) from magnitudes (even lanes in `pe`, odd in `po`, each < 2^47 in a
+/// 64-bit lane) and the 32-bit lanes' sign masks `neg`.
+static inline __m256i AIOT_NAME(finish8)(__m256i pe, __m256i po, __m256i neg, __m256i half, __m128i n,
+                                         __m256i cap, __m256i lo, __m256i hi) {
+    pe = _mm256_srl_epi64(_mm256_add_epi64(pe, half), n);
+    po = _mm256_srl_epi64(_mm256_add_epi64(po, half), n);
+    pe = _mm256_blendv_epi8(pe, cap, _mm256_cmpgt_epi64(pe, cap));
+    po = _mm256_blendv_epi8(po, cap, _mm256_cmpgt_epi64(po, cap));
+    __m256i r = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    r = _mm256_sub_epi32(_mm256_xor_si256(r, neg), neg);
+    return _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+}
+
+void AIOT_FN(const int16_t *x, long rows, long stride, const int16_t *w, const int32_t *bias,
+             long outputs, const aiot_requant *rq, int32_t *y) {
+    const __m256i m = _mm256_set1_epi64x(rq->m), half = _mm256_set1_epi64x(rq->half);
+    const __m128i n = _mm_cvtsi32_si128(rq->n);
+    const __m256i cap = _mm256_set1_epi64x(INT32_MAX);
+    const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
+    const long wide = stride & ~15L;   // 16 lanes at a time, then one 8-lane tail
+    const int tail = (stride & 8) != 0;
+    for (long t = 0; t < rows; t++) {
+        const int16_t *xr = x + t * stride;
+        int32_t *yr = y + t * outputs;
+        long o = 0;
+        for (; o + 8 <= outputs; o += 8) {
+            const int16_t *wr = w + o * stride;
+            __m256i a[8];
+            for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_si256();
+            for (long i = 0; i < wide; i += 16) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + i));
+                for (int k = 0; k < 8; k++)
+                    a[k] = AIOT_MADD(a[k], xv, _mm256_loadu_si256((const __m256i *)(wr + k * stride + i)));
+            }
+            if (tail) {
+                __m256i xv = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(xr + wide)));
+                for (int k = 0; k < 8; k++)
+                    a[k] = AIOT_MADD(a[k], xv, _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(wr + k * stride + wide))));
+            }
+            __m256i sums = _mm256_add_epi32(AIOT_NAME(reduce8)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]),
+                                            _mm256_loadu_si256((const __m256i *)(bias + o)));
+            _mm256_storeu_si256((__m256i *)(yr + o), AIOT_NAME(requant8)(sums, m, half, n, cap, lo, hi));
+        }
+        for (; o < outputs; o++) {
+            const int16_t *wr = w + o * stride;
+            uint32_t acc = (uint32_t)bias[o];
+            for (long i = 0; i < stride; i++) acc += (uint32_t)((int32_t)xr[i] * (int32_t)wr[i]);
+            yr[o] = aiot_requant_scalar((int32_t)acc, rq);
+        }
+    }
+}
+
+/// |v| of signed 64-bit lanes and their sign masks.
+static inline __m256i AIOT_NAME(abs64)(__m256i v, __m256i *sign) {
+    *sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    return _mm256_sub_epi64(_mm256_xor_si256(v, *sign), *sign);
+}
+
+void AIOT_ADD_NORM_FN(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                      int32_t *y32, int16_t *y16, long stride16) {
+    const __m256i m1 = _mm256_set1_epi64x(p->m1), m2 = _mm256_set1_epi64x(p->m2);
+    const __m256i ah = _mm256_set1_epi64x(p->add.half), alo = _mm256_set1_epi32(p->add.lo), ahi = _mm256_set1_epi32(p->add.hi);
+    const __m128i an = _mm_cvtsi32_si128(p->add.n);
+    const __m256i nm = _mm256_set1_epi64x(p->norm.m), nh = _mm256_set1_epi64x(p->norm.half);
+    const __m256i nlo = _mm256_set1_epi32(p->norm.lo), nhi = _mm256_set1_epi32(p->norm.hi);
+    const __m128i nn = _mm_cvtsi32_si128(p->norm.n);
+    const __m256i cap = _mm256_set1_epi64x(INT32_MAX);
+    for (long t = 0; t < rows; t++) {
+        long c = 0;
+        for (; c + 8 <= d; c += 8) {
+            long i = t * d + c;
+            __m256i av = _mm256_loadu_si256((const __m256i *)(a + i)), vv = _mm256_loadu_si256((const __m256i *)(v + i));
+            // a m1 + v m2 exactly in 64 bits (|a|, |v| < 2^17, m < 2^16), even and odd lanes.
+            __m256i se, so;
+            __m256i pe = AIOT_NAME(abs64)(_mm256_add_epi64(_mm256_mul_epi32(av, m1), _mm256_mul_epi32(vv, m2)), &se);
+            __m256i po = AIOT_NAME(abs64)(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(av, 32), m1),
+                                                           _mm256_mul_epi32(_mm256_srli_epi64(vv, 32), m2)), &so);
+            __m256i r = AIOT_NAME(finish8)(pe, po, _mm256_blend_epi32(se, so, 0xAA), ah, an, cap, alo, ahi);
+            __m256i acc = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(p->b + c)),
+                                           _mm256_mullo_epi32(r, _mm256_loadu_si256((const __m256i *)(p->g + c))));
+            __m256i y = AIOT_NAME(requant8)(acc, nm, nh, nn, cap, nlo, nhi);
+            _mm256_storeu_si256((__m256i *)(y32 + i), y);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(y, y), 0x08);  // values fit 16 bits
+            _mm_storeu_si128((__m128i *)(y16 + t * stride16 + c), _mm256_castsi256_si128(packed));
+        }
+        for (; c < d; c++) {
+            long i = t * d + c;
+            int32_t r = aiot_requant_scalar64((int64_t)a[i] * p->m1 + (int64_t)v[i] * p->m2, &p->add);
+            int32_t y = aiot_requant_scalar((int32_t)((uint32_t)p->b[c] + (uint32_t)r * (uint32_t)p->g[c]), &p->norm);
+            y32[i] = y;
+            y16[t * stride16 + c] = (int16_t)y;
+        }
+    }
+}
+
+void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride) {
+    for (long i = 0; i < w; i++) {
+        int32_t *row = s + i * w;
+        int16_t *prow = probs + i * wStride;
+        int32_t mx = INT32_MIN;
+        for (long j = 0; j < w; j++) mx = row[j] > mx ? row[j] : mx;
+        int64_t den = 0;
+        for (long j = 0; j < w; j++) {
+            int32_t e = exp[mx - row[j]];
+            row[j] = e;
+            den += e;
+        }
+        int64_t inv = (range << 30) / den;  // den >= 2^15: the row maximum contributes exp[0]
+        // e inv < 2^15 * 2^23 (inv <= range 2^15): exact in 64 bits.
+        for (long j = 0; j < w; j++) {
+            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;
+            prow[j] = (int16_t)(p < range ? p : range);
+        }
+    }
+}
+
+/// Eight requantized outputs to row t's int32 slots, or to its int16 slots when `y16` is given.
+static inline void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long y16col, long o, __m256i v) {
+    if (y16 && y16col != 1) {  // a transposed layout: one column apart per output
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, v);
+        for (int k = 0; k < 8; k++) y16[t * y16stride + (o + k) * y16col] = (int16_t)lanes[k];
+    } else if (y16) {
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);  // values fit 16 bits
+        _mm_storeu_si128((__m128i *)(y16 + t * y16stride + o), _mm256_castsi256_si128(packed));
+    } else {
+        _mm256_storeu_si256((__m256i *)(yr + o), v);
+    }
+}
+
+void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col) {
+    const __m256i m = _mm256_set1_epi64x(rq->m), half = _mm256_set1_epi64x(rq->half);
+    const __m128i n = _mm_cvtsi32_si128(rq->n);
+    const __m256i cap = _mm256_set1_epi64x(INT32_MAX);
+    const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
+    const long jp = (outputs + 7) & ~7L, pairs = stride / 2;
+    for (long t = 0; t < rows; t++) {
+        const int16_t *xr = x + t * stride;
+        int32_t *yr = y + t * outputs;
+        long o = 0;
+        // Two blocks of eight outputs per pass share each broadcast input pair.
+        for (; o + 16 <= jp; o += 16) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+            const int16_t *wr = wp + o * 2;
+            for (long i = 0; i < pairs; i++) {
+                int32_t pair;
+                __builtin_memcpy(&pair, xr + 2 * i, 4);
+                __m256i xv = _mm256_set1_epi32(pair);
+                a0 = AIOT_MADD(a0, xv, _mm256_loadu_si256((const __m256i *)(wr + i * jp * 2)));
+                a1 = AIOT_MADD(a1, xv, _mm256_loadu_si256((const __m256i *)(wr + i * jp * 2 + 16)));
+            }
+            if (o + 16 <= outputs) {
+                a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(bias + o)));
+                a1 = _mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i *)(bias + o + 8)));
+                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
+                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o + 8, AIOT_NAME(requant8)(a1, m, half, n, cap, lo, hi));
+            } else {
+                int32_t acc[16];
+                _mm256_storeu_si256((__m256i *)acc, a0);
+                _mm256_storeu_si256((__m256i *)(acc + 8), a1);
+                for (long k = 0; o + k < outputs; k++) {
+                    int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
+                    if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else yr[o + k] = v;
+                }
+            }
+        }
+        for (; o < jp; o += 8) {
+            __m256i a0 = _mm256_setzero_si256();
+            const int16_t *wr = wp + o * 2;
+            for (long i = 0; i < pairs; i++) {
+                int32_t pair;
+                __builtin_memcpy(&pair, xr + 2 * i, 4);
+                a0 = AIOT_MADD(a0, _mm256_set1_epi32(pair), _mm256_loadu_si256((const __m256i *)(wr + i * jp * 2)));
+            }
+            if (o + 8 <= outputs) {
+                a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(bias + o)));
+                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
+            } else {
+                int32_t acc[8];
+                _mm256_storeu_si256((__m256i *)acc, a0);
+                for (long k = 0; o + k < outputs; k++) {
+                    int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
+                    if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else yr[o + k] = v;
+                }
+            }
+        }
+    }
+}
