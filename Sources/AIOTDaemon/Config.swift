@@ -58,6 +58,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var streams: [StreamConfig]
     /// Live sensors at most (limits.max_sensors) and their idle eviction (limits.sensor_idle_s).
     public var sensorLimits = SensorLimits()
+    /// `[accuracy]` (ConfigAccuracy.swift).
+    public var accuracy = AccuracyConfig()
 
     public struct BoardSettings: Sendable, Equatable {
         /// Channel A SPI clock of a real FT2232H (the board model ignores it).
@@ -121,7 +123,7 @@ struct Reader {
     let source: String
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "accuracy"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -287,6 +289,7 @@ struct Reader {
             sensorLimits: sensorLimits)
         config.queueBytes = try int(limits, "queue_bytes", "limits.queue_bytes", default: 16 << 20, range: (64 << 10)...(1 << 30))
         config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
+        config.accuracy = try readAccuracy(root)
         return config
     }
 }
