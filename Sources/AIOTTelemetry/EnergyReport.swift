@@ -15,6 +15,9 @@ public struct EnergyPoint: Sendable, Equatable {
     public var energyMicrojoules: Double?
     public var sensor: String
     public var engine: String
+    /// Online accuracy (records from aiotd with forecast_error; nil in older logs).
+    public var forecastError: Double? = nil
+    public var persistenceError: Double? = nil
     public init(time: Double, latencyMicros: Double, energyMicrojoules: Double?, sensor: String, engine: String) {
         self.time = time
         self.latencyMicros = latencyMicros
@@ -72,7 +75,11 @@ public struct EnergyLogReader: Sendable {
             guard let e = v.number, e.isFinite, abs(e) <= maxMagnitude else { return nil }
             energy = e
         }
-        return EnergyPoint(time: ts, latencyMicros: total, energyMicrojoules: energy, sensor: sensor, engine: engine)
+        var p = EnergyPoint(time: ts, latencyMicros: total, energyMicrojoules: energy, sensor: sensor, engine: engine)
+        // Optional members: a damaged one drops the error, not the record.
+        if let e = o["forecast_error"]?.number, e.isFinite, abs(e) <= maxMagnitude { p.forecastError = e }
+        if let e = o["persistence_error"]?.number, e.isFinite, abs(e) <= maxMagnitude { p.persistenceError = e }
+        return p
     }
 }
 
@@ -179,7 +186,10 @@ public enum EnergyPlot {
     public static func svg(_ unsorted: [EnergyPoint]) -> String {
         let points = unsorted.sorted { $0.time < $1.time }
         let w = 900.0, panelH = 260.0, left = 70.0, right = 20.0, top = 30.0, gap = 50.0
-        let h = top + 2 * panelH + gap + 40
+        // A third panel when the log holds online accuracy (aiotd's forecast_error).
+        let errors = points.compactMap { p in p.forecastError.map { (p, abs($0)) } }
+        let panels = errors.isEmpty ? 2.0 : 3.0
+        let h = top + panels * panelH + (panels - 1) * gap + 40
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" font-family=\"sans-serif\" font-size=\"11\">\n"
         out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         let t0 = points.first?.time ?? 0, t1 = max(points.last?.time ?? 1, t0 + 1e-3)
@@ -216,6 +226,7 @@ public enum EnergyPlot {
         }
         panel(top, "latency per inference, reading to forecast (µs)", points.map { ($0, $0.latencyMicros) })
         panel(top + panelH + gap, "energy per inference (µJ)", points.compactMap { p in p.energyMicrojoules.map { (p, $0) } })
+        if !errors.isEmpty { panel(top + 2 * (panelH + gap), "|forecast error| of the one-step forecast each step resolved (output units)", errors) }
         out += "<text x=\"\(left)\" y=\"\(h - 10)\">\(utcTimestamp(t0)) UTC</text>"
         out += "<text x=\"\(w - right)\" y=\"\(h - 10)\" text-anchor=\"end\">\(utcTimestamp(t1)) UTC</text>\n"
         for (i, s) in series.enumerated() {

@@ -72,3 +72,29 @@ private func lines(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(String(decoding: w.bytes, as: UTF8.self) == "18446744073709551615 -9223372036854775808 100000000000000")
     }
 }
+
+@Suite struct AccuracyFromTheLog {
+    @Test func errorsRoundTripAndOlderRecordsStillRead() throws {
+        var w = JSONWriter()
+        var r1 = InferenceRecord(time: 1_795_000_000, sensor: "s", model: "m", engine: .software, sequence: 1, windowEnd: 1, queueMicros: 1,
+                                 preprocessMicros: 1, inferenceMicros: 1, publishMicros: 1, energyMicrojoules: nil, energySource: "none")
+        r1.encode(into: &w)   // no error: the members are absent, as in logs written before them
+        r1.forecastError = -0.125; r1.persistenceError = 0.25; r1.time += 1
+        r1.encode(into: &w)
+        r1.forecastError = 0.375; r1.persistenceError = -0.5; r1.time += 1
+        r1.encode(into: &w)
+        #expect(!String(decoding: w.bytes, as: UTF8.self).split(separator: "\n")[0].contains("forecast_error"))
+        var reader = EnergyLogReader()
+        reader.add(w.bytes)
+        // A line from before online accuracy existed (copied from docs/daemon.md) still reads.
+        reader.addLine(Array(#"{"ts":1795671484.955454,"sensor":"elecdemand","model":"53bf","engine":"software","seq":7,"window_end":1700001780,"latency_us":{"queue":79.9,"preprocess":57.6,"inference":516.0,"publish":15.5,"total":669.0},"energy_uj":null,"energy_source":"none","power_w":null}"#.utf8))
+        #expect(reader.skipped == 0 && reader.points.count == 4)
+        #expect(reader.points.map(\.forecastError) == [nil, -0.125, 0.375, nil])
+        let rep = AccuracyReport(points: reader.points)
+        #expect(rep.withoutError == 2)
+        let row = try #require(rep.rows.first { $0.sensor == "s" })
+        #expect(row.count == 2 && row.mae == 0.25 && row.persistenceMAE == 0.375)
+        #expect(row.skill == 1 - (0.125 * 0.125 + 0.375 * 0.375) / (0.25 * 0.25 + 0.5 * 0.5))
+        #expect(EnergyPlot.svg(reader.points).contains("forecast error"))
+    }
+}
