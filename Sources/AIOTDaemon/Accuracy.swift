@@ -69,13 +69,18 @@ extension DaemonCore {
             w.raw("{\"sensor\":"); w.string(a.name)
             w.raw(",\"alert\":\"drift\",\"active\":"); w.raw(d.change == .raised ? "true" : "false")
             w.raw(",\"t\":"); w.fixed(now, decimals: 3)
+            // The series time of the newest step that moved the alarm (the readings' own clock).
+            let step = out.resolved.lazy.filter { $0.slot == d.slot }.map(\.targetStep).max() ?? 0
+            w.raw(",\"step_t\":"); w.double(Double(step) * tpl.io.samplingPeriod)
+            w.raw(",\"rolling_median_abs_error\":"); w.double(a.rollingMedian ?? .nan)
+            w.raw(",\"validation_median_abs_error\":"); w.double(tpl.reference.validationMedian ?? .nan)
             w.raw(",\"rolling_mae\":"); w.double(a.rolling.mae ?? .nan)
             w.raw(",\"validation_mae\":"); w.double(tpl.reference.validationMAE ?? .nan)
             w.raw(",\"factor\":"); w.double(tpl.accuracy.driftFactor)
             w.raw(",\"steps\":"); w.int(tpl.accuracy.driftSteps)
             w.raw(",\"unit\":"); w.string(tpl.io.targetUnit)
             w.raw("}")
-            logger.notice(d.change == .raised ? "drift alarm raised" : "drift alarm cleared", metadata: ["sensor": "\(a.name)", "rolling_mae": "\(a.rolling.mae ?? .nan)"])
+            logger.notice(d.change == .raised ? "drift alarm raised" : "drift alarm cleared", metadata: ["sensor": "\(a.name)", "rolling_median_abs_error": "\(a.rollingMedian ?? .nan)"])
             // Retained: a dashboard that connects later still sees the sensor's current alarm state.
             do { try publisher.publish(t, payload: w.bytes, qos: .atLeastOnce, retain: true) } catch {
                 counters.publishErrors += 1
@@ -153,7 +158,9 @@ enum AccuracyEncoder {
         }
         w.raw("],\"anomalies\":"); w.int(a.anomalies)
         w.raw(",\"drifting\":"); w.raw(a.drifting ? "true" : "false")
+        w.raw(",\"rolling_median_abs_error\":"); w.double(a.rollingMedian ?? .nan)
         w.raw(",\"validation_mae\":"); w.double(tpl.reference.validationMAE ?? .nan)
+        w.raw(",\"validation_median_abs_error\":"); w.double(tpl.reference.validationMedian ?? .nan)
         w.raw("}")
     }
 }

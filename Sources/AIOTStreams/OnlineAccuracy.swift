@@ -12,7 +12,8 @@ public struct AccuracyPolicy: Sendable, Equatable {
     public var windowSize: Int
     /// |residual| above the calibration's quantile at this level flags an anomaly; nil: off.
     public var anomalyQuantile: Double?
-    /// Drift: the rolling MAE above `driftFactor` x the validation MAE ...
+    /// Drift: the rolling median |error| above `driftFactor` x the validation median (the
+    /// calibration's 0.5 quantile) ... (a median, so a burst of anomalies is not a drift)
     public var driftFactor: Double
     /// ... for this many resolved values in a row raises the alarm; as many below clears it.
     public var driftSteps: Int
@@ -28,15 +29,19 @@ public struct AccuracyPolicy: Sendable, Equatable {
 public struct AccuracyReference: Sendable, Equatable {
     /// |residual| threshold per horizon step (the calibration's quantile at the policy's level).
     public var thresholds: [Double]?
-    /// The validation MAE over all horizon steps (the drift reference).
+    /// The validation MAE over all horizon steps (reported beside the rolling MAE).
     public var validationMAE: Double?
-    public init(thresholds: [Double]? = nil, validationMAE: Double? = nil) {
+    /// The validation median |residual| over all horizon steps: the drift reference (nil: no drift alarm).
+    public var validationMedian: Double?
+    public init(thresholds: [Double]? = nil, validationMAE: Double? = nil, validationMedian: Double? = nil) {
         self.thresholds = thresholds
         self.validationMAE = validationMAE
+        self.validationMedian = validationMedian
     }
     public init(calibration: ModelCalibration?, policy: AccuracyPolicy) {
         thresholds = policy.anomalyQuantile.flatMap { calibration?.threshold(level: $0) }
         validationMAE = calibration.map { $0.mae.reduce(0, +) / Double(max(1, $0.mae.count)) }
+        validationMedian = calibration?.threshold(level: 0.5).map { $0.reduce(0, +) / Double(max(1, $0.count)) }
     }
 }
 
@@ -106,6 +111,8 @@ public struct SensorAccuracy: Sendable {
     var rAbs: [Float]
     var rSq: [Float]
     var rPSq: [Float]
+    /// The window's |errors| kept sorted, for the rolling median (no allocation: shifted in place).
+    var rSorted: [Float]
     var rNext = 0
     var rCount = 0
     public private(set) var rolling = ErrorSums()
@@ -136,6 +143,7 @@ public struct SensorAccuracy: Sendable {
         rAbs = [Float](repeating: 0, count: n)
         rSq = [Float](repeating: 0, count: n)
         rPSq = [Float](repeating: 0, count: n)
+        rSorted = [Float](repeating: 0, count: n)
     }
 
     @inline(__always) func slot(_ s: Int64) -> Int { Int(((s % Int64(capacity)) + Int64(capacity)) % Int64(capacity)) }
@@ -200,11 +208,15 @@ public struct SensorAccuracy: Sendable {
         run[h - 1].add(error: e, persistence: pe)
         // Rolling window: drop the oldest value, add this one.
         let n = rAbs.count
+        let newAbs = Float(abs(e))
         if rCount == n {
+            removeSorted(rAbs[rNext])
             rolling.count -= 1
             rolling.absSum -= Double(rAbs[rNext]); rolling.sqSum -= Double(rSq[rNext]); rolling.persistenceSqSum -= Double(rPSq[rNext])
-        } else { rCount += 1 }
-        rAbs[rNext] = Float(abs(e)); rSq[rNext] = Float(e * e); rPSq[rNext] = Float(pe * pe)
+        }
+        insertSorted(newAbs)
+        rCount += 1
+        rAbs[rNext] = newAbs; rSq[rNext] = Float(e * e); rPSq[rNext] = Float(pe * pe)
         rolling.count += 1
         rolling.absSum += Double(rAbs[rNext]); rolling.sqSum += Double(rSq[rNext]); rolling.persistenceSqSum += Double(rPSq[rNext])
         rNext = (rNext + 1) % n
@@ -217,10 +229,35 @@ public struct SensorAccuracy: Sendable {
         emit(origin, h, f, y, pers, threshold)
     }
 
+    /// rSorted[0..<rCount] stays sorted: binary search, then one shift (the caller counts it in).
+    private mutating func insertSorted(_ v: Float) {
+        var lo = 0, hi = rCount
+        while lo < hi { let m = (lo + hi) / 2; if rSorted[m] < v { lo = m + 1 } else { hi = m } }
+        var i = rCount
+        while i > lo { rSorted[i] = rSorted[i - 1]; i -= 1 }
+        rSorted[lo] = v
+    }
+
+    /// Removes one entry equal to `v` (called while rCount still counts it; rCount is then one less).
+    private mutating func removeSorted(_ v: Float) {
+        var lo = 0, hi = rCount
+        while lo < hi { let m = (lo + hi) / 2; if rSorted[m] < v { lo = m + 1 } else { hi = m } }
+        guard lo < rCount else { return }
+        for i in lo..<(rCount - 1) { rSorted[i] = rSorted[i + 1] }
+        rCount -= 1
+    }
+
+    /// The median |error| over the rolling window, nil when empty.
+    public var rollingMedian: Double? {
+        guard rCount > 0 else { return nil }
+        let m = rCount / 2
+        return rCount % 2 == 1 ? Double(rSorted[m]) : (Double(rSorted[m - 1]) + Double(rSorted[m])) / 2
+    }
+
     /// Advances the drift alarm after the values resolved by one message; nil when nothing changed.
     public mutating func updateDrift(reference: AccuracyReference, policy: AccuracyPolicy, resolved: Int) -> DriftChange? {
-        guard let v = reference.validationMAE, resolved > 0, rCount >= min(rAbs.count, policy.driftSteps), let mae = rolling.mae else { return nil }
-        if mae > policy.driftFactor * v { above += resolved; below = 0 } else { below += resolved; above = 0 }
+        guard let v = reference.validationMedian, resolved > 0, rCount >= min(rAbs.count, policy.driftSteps), let med = rollingMedian else { return nil }
+        if med > policy.driftFactor * v { above += resolved; below = 0 } else { below += resolved; above = 0 }
         if !drifting && above >= policy.driftSteps { drifting = true; return .raised }
         if drifting && below >= policy.driftSteps { drifting = false; return .cleared }
         return nil

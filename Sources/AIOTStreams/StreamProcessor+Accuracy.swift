@@ -10,6 +10,7 @@ public struct SensorAccuracySummary: Sendable {
     public var run: [ErrorSums]
     public var total: ErrorSums
     public var rolling: ErrorSums
+    public var rollingMedian: Double?
     public var anomalies: Int
     public var drifting: Bool
 }
@@ -65,7 +66,7 @@ extension StreamProcessor {
     public func accuracy(slot s: Int) -> SensorAccuracySummary? {
         guard s >= 0, s < sensors.count, let st = sensors[s] else { return nil }
         let a = st.accuracy
-        return SensorAccuracySummary(name: st.name, template: st.template, run: a.run, total: a.total, rolling: a.rolling,
+        return SensorAccuracySummary(name: st.name, template: st.template, run: a.run, total: a.total, rolling: a.rolling, rollingMedian: a.rollingMedian,
                                      anomalies: a.anomalies, drifting: a.drifting)
     }
 

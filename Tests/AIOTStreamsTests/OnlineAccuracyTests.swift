@@ -58,7 +58,12 @@ struct SplitMix {
     // Rolling: the last 10 resolved values only.
     #expect(acc.rolling.count == 10)
     // Constant memory: the rings never grew.
-    #expect(acc.fStep.count == horizon + 4 && acc.aStep.count == horizon + 4 && acc.rAbs.count == 10)
+    #expect(acc.fStep.count == horizon + 4 && acc.aStep.count == horizon + 4 && acc.rAbs.count == 10 && acc.rSorted.count == 10)
+    // The rolling median is the median of the last 10 |errors|.
+    var last = (0..<10).map { Double(acc.rAbs[$0]) }
+    last.sort()
+    #expect(acc.rollingMedian == (last[4] + last[5]) / 2)
+    #expect(Array(acc.rSorted) == acc.rAbs.sorted())
 }
 
 @Test func actualBeforeItsForecastStillResolvesOnceAndDuplicatesDoNot() {
@@ -80,7 +85,7 @@ struct SplitMix {
 @Test func anomaliesBeyondTheThresholdAndTheDriftAlarmRaiseAndClear() {
     let io = accIO(horizon: 1)
     let policy = AccuracyPolicy(windowSize: 4, anomalyQuantile: 0.99, driftFactor: 2, driftSteps: 4)
-    let ref = AccuracyReference(thresholds: [0.5], validationMAE: 0.1)
+    let ref = AccuracyReference(thresholds: [0.5], validationMAE: 0.1, validationMedian: 0.1)
     var acc = SensorAccuracy(horizon: 1, slack: 3, windowSize: 4)
     var flagged: [Int64] = []
     var changes: [(Int, DriftChange)] = []
@@ -94,7 +99,7 @@ struct SplitMix {
     }
     #expect(flagged == Array(20..<35).map(Int64.init))
     #expect(acc.anomalies == 15)
-    // Raised once the rolling MAE (4 values) is above 0.2 for 4 values: 0.25 at step 20 already.
+    // Raised once the rolling median |error| (4 values) is above 0.2 for 4 values in a row.
     #expect(changes.map(\.1) == [.raised, .cleared])
     #expect(changes.first.map { $0.0 >= 20 && $0.0 < 20 + 4 + 4 } == true, "\(changes)")
     #expect(changes.last.map { $0.0 >= 35 && $0.0 < 35 + 4 + 4 } == true, "\(changes)")

@@ -42,10 +42,16 @@ def figures(path: Path) -> dict:
     pers_n = baselines.persistence(ds)
     pb = baselines.metrics(pers_n, test.y, ds)
     perr = (pers_n - ds.normalize_y(test.y)) * ds.target_std
+    # What aiotd flags on this split: |forecast - actual| above each stored validation quantile.
+    cal = model.meta.get("calibration") or {}
+    flagged = {lvl: int(np.sum(np.abs(err) > np.asarray(v))) for lvl, v in cal.get("abs_residual_quantiles", {}).items()}
+    roll = np.convolve(np.abs(err[:, 0]), np.ones(48) / 48, mode="valid") if len(err) >= 48 else np.zeros(1)
     return dict(windows=int(len(test.y)), horizon=int(model.shape.horizon),
                 mae=m["mae_eng"], rmse=math.sqrt(m["mse_eng"]),
                 persistence_mae=pb["mae_eng"], persistence_rmse=math.sqrt(pb["mse_eng"]),
-                skill=1 - m["mse"] / pb["mse"], per_step=per_step(err), persistence_per_step=per_step(perr))
+                skill=1 - m["mse"] / pb["mse"], per_step=per_step(err), persistence_per_step=per_step(perr),
+                anomalies=flagged, validation_mae=float(np.mean(cal["mae"])) if cal else None,
+                rolling48_max_mae=float(roll.max()))
 
 
 def main(argv=None) -> int:
