@@ -125,7 +125,7 @@ final class DaemonCore {
         let io = generation.processor.templates[w.template].io
         let h = b.model.shape.horizon
         let t1 = monotonicNanos()
-        let m: Measurement
+        var m: Measurement
         do {
             m = try out.values.withUnsafeBufferPointer { v throws(InferenceError) in
                 try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
@@ -137,6 +137,7 @@ final class DaemonCore {
             logger.error("inference failed", metadata: ["sensor": "\(w.sensor)", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
             return
         }
+        applyEnergyModel(&m)
         let queueUs = Double(startedAt &- receivedAt) / 1000
         let preUs = Double(t1 &- startedAt) / 1000
         let inferUs = Double(m.inferNanos) / 1000
@@ -165,11 +166,12 @@ final class DaemonCore {
         metrics.latency.recordNanoseconds(Int64(t4 &- receivedAt))
         metrics.inferenceLatency.recordNanoseconds(Int64(m.inferNanos))
         if let e = m.energyMicrojoules { metrics.energy.increment(by: e) }
-        let record = InferenceRecord(time: clock(), sensor: w.sensor, model: b.model.identity, engine: m.ranOn, sequence: w.sequence,
+        var record = InferenceRecord(time: clock(), sensor: w.sensor, model: b.model.identity, engine: m.ranOn, sequence: w.sequence,
                                      windowEnd: w.windowEnd, queueMicros: queueUs, preprocessMicros: preUs, inferenceMicros: inferUs,
                                      publishMicros: Double(t4 &- t3) / 1000, energyMicrojoules: m.energyMicrojoules,
                                      energySource: m.energySource, sourceWatts: m.sourceWatts,
                                      forecastError: resolved?.error, persistenceError: resolved.map { $0.persistence - $0.actual })
+        record.energyModel = m.energyModel
         do { try energyLog.append(record) } catch {
             counters.logErrors += 1
             if counters.logErrors == 1 || counters.logErrors % 1000 == 0 { logger.error("energy log", metadata: ["error": "\(error)", "errors": "\(counters.logErrors)"]) }

@@ -109,6 +109,8 @@ public struct InferenceRecord: Sendable, Equatable {
     /// window's last step, and the persistence forecast's on the same step; nil when none resolved.
     public var forecastError: Double?
     public var persistenceError: Double?
+    /// With `energySource == "model"`: the model and the parameters it used (EnergyModel.swift).
+    public var energyModel: EnergyModelUse?
     public init(time: Double, sensor: String, model: String, engine: EngineKind, sequence: UInt64, windowEnd: Double,
                 queueMicros: Double, preprocessMicros: Double, inferenceMicros: Double, publishMicros: Double,
                 energyMicrojoules: Double?, energySource: String, sourceWatts: Double? = nil,
@@ -221,6 +223,12 @@ extension InferenceRecord {
         // Only when a forecast resolved: older readers ignore the members, older logs lack them.
         if let e = forecastError { w.raw(",\"forecast_error\":"); w.double(e) }
         if let e = persistenceError { w.raw(",\"persistence_error\":"); w.double(e) }
+        if let m = energyModel {
+            w.raw(",\"energy_model\":{\"name\":"); w.string(m.name)
+            w.raw(",\"watts_per_core\":"); w.double(m.wattsPerCore)
+            w.raw(",\"cpu_us\":"); w.fixed(m.cpuMicros, decimals: 1)
+            w.raw("}")
+        }
         w.raw("}\n")
     }
 }

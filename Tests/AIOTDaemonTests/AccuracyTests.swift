@@ -116,6 +116,22 @@ func latestAccuracy(_ c: TestClient, _ sensor: String) -> JSONValue? {
         #expect(errors.count == windows)
         let logMAE = errors.reduce(0) { $0 + abs($1) } / Double(max(1, errors.count))
         #expect(abs(logMAE - (off["mae"]?.double ?? 0)) <= 1e-9)
+        // Energy: measured (RAPL, where readable) or modelled, labelled, with the model's parameters.
+        let records = d.energyLines.compactMap { try? JSONValue.parse(Array($0.utf8)) }
+        #expect(records.count == windows + 1)
+        for r in records {
+            guard case let .string(src)? = r["energy_source"] else { Issue.record("no energy_source: \(r.serialized)"); break }
+            #expect(src == "rapl" || src == "model", "\(r.serialized)")
+            if src == "model" {
+                let m = r["energy_model"]
+                #expect(m?["name"] == .string("cpu-time") && m?["watts_per_core"]?.double == 1.5, "\(r.serialized)")
+                let cpu = m?["cpu_us"]?.double ?? -1, e = r["energy_uj"]?.double ?? -1
+                #expect(cpu > 0 && abs(e - cpu * 1.5) <= 0.2, "\(r.serialized)")
+                #expect(r["power_w"]?.double == 1.5)
+            } else {
+                #expect(r["energy_model"] == nil)
+            }
+        }
         // A clean replay flags exactly the test residuals above the validation 0.99 quantile that the
         // offline computation counts (45 of 3480 = 1.29% here; 1% on the validation split by construction).
         let expectedFlags = Int(off["anomalies"]?["0.99"]?.double ?? -1)
