@@ -8,7 +8,7 @@ struct AIOTCtl: ParsableCommand {
         subcommands: [
             Infer.self, CheckVectors.self,
             Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, UploadWeights.self,
-            StatusCommand.self, PowerCommand.self, SimCommand.self, Energy.self, AccuracyCommand.self,
+            StatusCommand.self, PowerCommand.self, SimCommand.self, Energy.self, AccuracyCommand.self, CalibrateEnergy.self,
         ]
     )
 }
