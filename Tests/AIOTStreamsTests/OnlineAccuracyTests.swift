@@ -124,3 +124,28 @@ struct SplitMix {
     #expect(p.counters[0].accuracy.count == resolved)
     #expect(p.counters[0].accuracy.absSum == a.total.absSum)
 }
+
+@Test func reloadKeepsPendingForecastsAndTotals() throws {
+    let tpl = StreamTemplate(name: "t", pattern: try SensorPattern(["+"]), io: accIO(horizon: 1), policy: WindowPolicy(maxFutureSeconds: 1e12))
+    let topic = try TopicPattern("a/gw/r/{sensor}", placeholder: "{sensor}")
+    let p = StreamProcessor(templates: [tpl], readings: topic, limits: SensorLimits(), maxPayloadBytes: 256)
+    func run(_ p: StreamProcessor, _ steps: Range<Int>) -> Int {
+        var n = 0
+        for k in steps {
+            let out0 = feed(p, "s", Double(k) * 10, 5 + Double(k % 4))
+            var out = out0
+            for w in out0.windows { [Int32(50)].withUnsafeBufferPointer { p.recordForecast(w, output: $0, into: &out) } }
+            n += out.resolved.count
+        }
+        return n
+    }
+    let before = run(p, 0..<20)
+    let q = StreamProcessor(templates: [tpl], readings: topic, limits: SensorLimits(), maxPayloadBytes: 256)
+    q.adopt(from: p)
+    #expect(q.accuracy(named: "s")?.total.count == before)
+    // The forecast pending at the reload resolves in the new generation: no step is lost.
+    let after = run(q, 20..<30)
+    #expect(q.accuracy(named: "s")?.total.count == before + after)
+    #expect(q.counters[0].accuracy.count == before + after)
+    #expect(after == 10)
+}
