@@ -164,7 +164,7 @@ func latestAccuracy(_ c: TestClient, _ sensor: String) -> JSONValue? {
         let ref = try AccuracyReferenceData.load(model: elecModel)
         let seed: UInt64 = 1206
         var rng = SplitMix64(seed)
-        let steps = 1400
+        let steps = 1000
         // Spikes: +1.5 GW (the validation 0.999 quantile is 0.38 GW) at 10 steps, at least 60 apart.
         var spikes = Set<Int>()
         while spikes.count < 10 {
