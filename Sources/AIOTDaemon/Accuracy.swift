@@ -130,18 +130,20 @@ extension DaemonCore {
 }
 
 enum AccuracyEncoder {
-    static func sums(_ s: ErrorSums, into w: inout JSONWriter, persistenceMAE: Bool = true) {
+    static func sums(_ s: ErrorSums, into w: inout JSONWriter, persistence: Bool = true) {
         w.raw("{\"n\":"); w.int(s.count)
         w.raw(",\"mae\":"); w.double(s.mae ?? .nan)
         w.raw(",\"rmse\":"); w.double(s.rmse ?? .nan)
-        if persistenceMAE { w.raw(",\"persistence_mae\":"); w.double(s.persistenceMAE ?? .nan) }
-        w.raw(",\"persistence_rmse\":"); w.double(s.persistenceRMSE ?? .nan)
-        w.raw(",\"skill\":"); w.double(s.skill ?? .nan)
+        if persistence {
+            w.raw(",\"persistence_mae\":"); w.double(s.persistenceMAE ?? .nan)
+            w.raw(",\"persistence_rmse\":"); w.double(s.persistenceRMSE ?? .nan)
+            w.raw(",\"skill\":"); w.double(s.skill ?? .nan)
+        }
         w.raw("}")
     }
 
     /// `{"sensor","stream","unit","model","run":{n,mae,rmse,persistence_mae,persistence_rmse,skill},
-    ///   "rolling":{...},"per_step":[{...} per horizon step],"anomalies","drifting","validation_mae"}`
+    ///   "rolling":{n,mae,rmse},"per_step":[{...} per horizon step],"anomalies","drifting","validation_mae"}`
     static func encode(_ a: SensorAccuracySummary, template tpl: StreamTemplate, model: String, into w: inout JSONWriter) {
         w.reset()
         w.raw("{\"sensor\":"); w.string(a.name)
@@ -149,7 +151,7 @@ enum AccuracyEncoder {
         w.raw(",\"unit\":"); w.string(tpl.io.targetUnit)
         w.raw(",\"model\":"); w.string(model)
         w.raw(",\"run\":"); sums(a.total, into: &w)
-        w.raw(",\"rolling\":"); sums(a.rolling, into: &w, persistenceMAE: false)
+        w.raw(",\"rolling\":"); sums(a.rolling, into: &w, persistence: false)
         w.raw(",\"window\":"); w.int(tpl.accuracy.windowSize)
         w.raw(",\"per_step\":[")
         for (h, s) in a.run.enumerated() {

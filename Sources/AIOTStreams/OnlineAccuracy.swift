@@ -93,28 +93,22 @@ public struct ResolvedForecast: Sendable, Equatable {
 /// The drift alarm's transitions, reported by `SensorAccuracy` as they happen.
 public enum DriftChange: Sendable, Equatable { case raised, cleared }
 
-/// One sensor's pending forecasts, recent actuals and error statistics.
+/// One sensor's pending forecasts, recent actuals and error statistics, in two arrays allocated once
+/// (a fleet holds 10,000 of these: every array costs a header and a malloc block, so the rings share
+/// one Double array; the rolling window is Float).
 public struct SensorAccuracy: Sendable {
     let horizon: Int
     let capacity: Int
-    // Pending forecasts by origin step (ring slot = step mod capacity; the tag says which step).
-    var fStep: [Int64]
-    var fQ: [Int32]
-    var fPersistence: [Double]
-    // Actuals of the target feature by step.
-    var aStep: [Int64]
-    var aValue: [Double]
-    /// Whole run, per horizon step.
-    public private(set) var run: [ErrorSums]
-    // Rolling window over the last `windowSize` resolved values (Float: a ring of a fleet's sensors
-    // stays small; the sums are Double).
+    /// Layout, C = capacity, H = horizon: [0, C) pending forecasts' origin steps; [C, 2C) actuals'
+    /// steps; [2C, 3C) actual values; [3C, 3C + C*H) pending outputs (the model's integers);
+    /// then per horizon step 5 sums (count, |e|, e², |p|, p²). Steps are whole numbers well below
+    /// 2^53 for any time a reading can carry; an empty slot holds -inf.
+    var store: [Double]
+    /// The rolling window's |errors|.
     var rAbs: [Float]
-    var rSq: [Float]
-    var rPSq: [Float]
-    /// The window's |errors| kept sorted, for the rolling median (no allocation: shifted in place).
-    var rSorted: [Float]
     var rNext = 0
     var rCount = 0
+    /// Rolling sums (no persistence: the run-wide skill is the one reported).
     public private(set) var rolling = ErrorSums()
     public private(set) var anomalies = 0
     /// Resolved values since the last `takeChanged()` (the periodic publication skips idle sensors).
@@ -128,29 +122,25 @@ public struct SensorAccuracy: Sendable {
     /// Anomalies not published because of the rate limit.
     public var anomaliesSuppressed = 0
 
-    /// `slack`: how many steps a forecast or an actual may arrive after a newer one (the window's
-    /// reorder and late steps).
+    /// `slack`: how many steps a forecast or an actual may arrive after a newer one and still be
+    /// matched (the window's reorder steps and one more; a later one is not scored).
     public init(horizon: Int, slack: Int, windowSize: Int) {
         self.horizon = horizon
         capacity = horizon + slack + 1
-        fStep = [Int64](repeating: .min, count: capacity)
-        fQ = [Int32](repeating: 0, count: capacity * horizon)
-        fPersistence = [Double](repeating: .nan, count: capacity)
-        aStep = [Int64](repeating: .min, count: capacity)
-        aValue = [Double](repeating: .nan, count: capacity)
-        run = [ErrorSums](repeating: ErrorSums(), count: horizon)
-        let n = max(1, windowSize)
-        rAbs = [Float](repeating: 0, count: n)
-        rSq = [Float](repeating: 0, count: n)
-        rPSq = [Float](repeating: 0, count: n)
-        rSorted = [Float](repeating: 0, count: n)
+        let runBase = 3 * capacity + capacity * horizon
+        store = [Double](repeating: -.infinity, count: runBase + 5 * horizon)
+        for k in runBase..<store.count { store[k] = 0 }
+        rAbs = [Float](repeating: 0, count: max(1, windowSize))
     }
 
+    var runBase: Int { 3 * capacity + capacity * horizon }
     @inline(__always) func slot(_ s: Int64) -> Int { Int(((s % Int64(capacity)) + Int64(capacity)) % Int64(capacity)) }
+    @inline(__always) func fStep(_ i: Int) -> Double { store[i] }
+    @inline(__always) func aStep(_ i: Int) -> Double { store[capacity + i] }
 
     func actual(at s: Int64) -> Double? {
         let i = slot(s)
-        return aStep[i] == s ? aValue[i] : nil
+        return aStep(i) == Double(s) ? store[2 * capacity + i] : nil
     }
 
     /// The newest actual at or before `s` still held (a gap-filled step holds the value before it).
@@ -163,17 +153,28 @@ public struct SensorAccuracy: Sendable {
         return nil
     }
 
+    /// Run-wide sums per horizon step.
+    public var run: [ErrorSums] {
+        (0..<horizon).map { h in
+            let b = runBase + 5 * h
+            var e = ErrorSums()
+            e.count = Int(store[b]); e.absSum = store[b + 1]; e.sqSum = store[b + 2]
+            e.persistenceAbsSum = store[b + 3]; e.persistenceSqSum = store[b + 4]
+            return e
+        }
+    }
+
     /// The window ending at `origin` was forecast: keep its outputs until their actuals arrive;
     /// actuals already here (a reading that arrived before its window was complete) resolve now.
     public mutating func forecast(origin: Int64, output q: UnsafeBufferPointer<Int32>, io: ModelIO, reference: AccuracyReference,
                                   policy: AccuracyPolicy, emit: (Int64, Int, Double, Double, Double, Double?) -> Void) {
-        guard let persistence = actualAtOrBefore(origin) else { return }
+        // The persistence forecast needs the window's last actual (or the one a filled step held).
+        guard actualAtOrBefore(origin) != nil else { return }
         let i = slot(origin)
         // A late window must not push out a newer pending forecast.
-        if fStep[i] >= origin { return }
-        fStep[i] = origin
-        fPersistence[i] = persistence
-        for p in 0..<min(horizon, q.count) { fQ[i * horizon + p] = q[p] }
+        if fStep(i) >= Double(origin) { return }
+        store[i] = Double(origin)
+        for p in 0..<min(horizon, q.count) { store[3 * capacity + i * horizon + p] = Double(q[p]) }
         for h in 1...horizon {
             if let y = actual(at: origin + Int64(h)) {
                 resolve(origin: origin, h: h, actual: y, io: io, reference: reference, policy: policy, emit: emit)
@@ -185,14 +186,14 @@ public struct SensorAccuracy: Sendable {
     public mutating func actual(step s: Int64, value: Double, io: ModelIO, reference: AccuracyReference,
                                 policy: AccuracyPolicy, emit: (Int64, Int, Double, Double, Double, Double?) -> Void) {
         let i = slot(s)
-        // A step older than everything held would overwrite a newer one: it can resolve nothing.
+        // A step older than everything held would overwrite a newer one: it can resolve nothing
         // (and a duplicate would count twice).
-        if aStep[i] >= s { return }
-        aStep[i] = s
-        aValue[i] = value
+        if aStep(i) >= Double(s) { return }
+        store[capacity + i] = Double(s)
+        store[2 * capacity + i] = value
         for h in 1...horizon {
             let origin = s - Int64(h)
-            if fStep[slot(origin)] == origin {
+            if fStep(slot(origin)) == Double(origin) {
                 resolve(origin: origin, h: h, actual: value, io: io, reference: reference, policy: policy, emit: emit)
             }
         }
@@ -202,23 +203,21 @@ public struct SensorAccuracy: Sendable {
     private mutating func resolve(origin: Int64, h: Int, actual y: Double, io: ModelIO, reference: AccuracyReference,
                                   policy: AccuracyPolicy, emit: (Int64, Int, Double, Double, Double, Double?) -> Void) {
         let i = slot(origin)
-        let f = io.dequantize(fQ[i * horizon + h - 1])
-        let pers = fPersistence[i]
+        let f = io.dequantize(Int32(store[3 * capacity + i * horizon + h - 1]))
+        // The actual at the origin is still held: the ring keeps horizon + slack steps.
+        let pers = actualAtOrBefore(origin) ?? y
         let e = f - y, pe = pers - y
-        run[h - 1].add(error: e, persistence: pe)
+        let b = runBase + 5 * (h - 1)
+        store[b] += 1; store[b + 1] += abs(e); store[b + 2] += e * e; store[b + 3] += abs(pe); store[b + 4] += pe * pe
         // Rolling window: drop the oldest value, add this one.
         let n = rAbs.count
-        let newAbs = Float(abs(e))
         if rCount == n {
-            removeSorted(rAbs[rNext])
-            rolling.count -= 1
-            rolling.absSum -= Double(rAbs[rNext]); rolling.sqSum -= Double(rSq[rNext]); rolling.persistenceSqSum -= Double(rPSq[rNext])
-        }
-        insertSorted(newAbs)
-        rCount += 1
-        rAbs[rNext] = newAbs; rSq[rNext] = Float(e * e); rPSq[rNext] = Float(pe * pe)
-        rolling.count += 1
-        rolling.absSum += Double(rAbs[rNext]); rolling.sqSum += Double(rSq[rNext]); rolling.persistenceSqSum += Double(rPSq[rNext])
+            let old = Double(rAbs[rNext])
+            rolling.count -= 1; rolling.absSum -= old; rolling.sqSum -= old * old
+        } else { rCount += 1 }
+        rAbs[rNext] = Float(abs(e))
+        let v = Double(rAbs[rNext])
+        rolling.count += 1; rolling.absSum += v; rolling.sqSum += v * v
         rNext = (rNext + 1) % n
         changed += 1
         var threshold: Double? = nil
@@ -229,34 +228,27 @@ public struct SensorAccuracy: Sendable {
         emit(origin, h, f, y, pers, threshold)
     }
 
-    /// rSorted[0..<rCount] stays sorted: binary search, then one shift (the caller counts it in).
-    private mutating func insertSorted(_ v: Float) {
-        var lo = 0, hi = rCount
-        while lo < hi { let m = (lo + hi) / 2; if rSorted[m] < v { lo = m + 1 } else { hi = m } }
-        var i = rCount
-        while i > lo { rSorted[i] = rSorted[i - 1]; i -= 1 }
-        rSorted[lo] = v
-    }
-
-    /// Removes one entry equal to `v` (called while rCount still counts it; rCount is then one less).
-    private mutating func removeSorted(_ v: Float) {
-        var lo = 0, hi = rCount
-        while lo < hi { let m = (lo + hi) / 2; if rSorted[m] < v { lo = m + 1 } else { hi = m } }
-        guard lo < rCount else { return }
-        for i in lo..<(rCount - 1) { rSorted[i] = rSorted[i + 1] }
-        rCount -= 1
-    }
-
-    /// The median |error| over the rolling window, nil when empty.
-    public var rollingMedian: Double? {
+    /// The median |error| over the rolling window, sorted in `scratch` (the caller's, reused: no
+    /// allocation per reading); nil when empty.
+    public func rollingMedian(scratch: inout [Float]) -> Double? {
         guard rCount > 0 else { return nil }
+        if scratch.count < rCount { scratch = [Float](repeating: 0, count: rAbs.count) }
+        for k in 0..<rCount { scratch[k] = rAbs[k] }
+        scratch[0..<rCount].sort()
         let m = rCount / 2
-        return rCount % 2 == 1 ? Double(rSorted[m]) : (Double(rSorted[m - 1]) + Double(rSorted[m])) / 2
+        return rCount % 2 == 1 ? Double(scratch[m]) : (Double(scratch[m - 1]) + Double(scratch[m])) / 2
+    }
+
+    /// The same, for status and the accuracy topic (allocates: not on the reading path).
+    public var rollingMedian: Double? {
+        var scratch: [Float] = []
+        return rollingMedian(scratch: &scratch)
     }
 
     /// Advances the drift alarm after the values resolved by one message; nil when nothing changed.
-    public mutating func updateDrift(reference: AccuracyReference, policy: AccuracyPolicy, resolved: Int) -> DriftChange? {
-        guard let v = reference.validationMedian, resolved > 0, rCount >= min(rAbs.count, policy.driftSteps), let med = rollingMedian else { return nil }
+    public mutating func updateDrift(reference: AccuracyReference, policy: AccuracyPolicy, resolved: Int, scratch: inout [Float]) -> DriftChange? {
+        guard let v = reference.validationMedian, resolved > 0, rCount >= min(rAbs.count, policy.driftSteps),
+              let med = rollingMedian(scratch: &scratch) else { return nil }
         if med > policy.driftFactor * v { above += resolved; below = 0 } else { below += resolved; above = 0 }
         if !drifting && above >= policy.driftSteps { drifting = true; return .raised }
         if drifting && below >= policy.driftSteps { drifting = false; return .cleared }

@@ -15,7 +15,9 @@ public struct SensorAccuracySummary: Sendable {
     public var drifting: Bool
 }
 
-func accuracySlack(_ p: WindowPolicy) -> Int { max(p.lateSteps, p.reorderSteps + 1) }
+/// Forecasts and actuals are matched across the window's reordering (and one step more); a forecast
+/// made later than that (a late window, `late_steps`) is not scored: a fleet's memory is the price.
+func accuracySlack(_ p: WindowPolicy) -> Int { p.reorderSteps + 1 }
 
 extension StreamProcessor {
     func noteActual(slot s: Int, _ r: Reading, into out: inout ProcessorOutput) {
@@ -43,7 +45,7 @@ extension StreamProcessor {
         }
         guard n > 0, let st = sensors[s] else { return }
         let tpl = templates[st.template]
-        if let c = sensors[s]!.accuracy.updateDrift(reference: tpl.reference, policy: tpl.accuracy, resolved: n) {
+        if let c = sensors[s]!.accuracy.updateDrift(reference: tpl.reference, policy: tpl.accuracy, resolved: n, scratch: &medianScratch) {
             out.drift.append((s, c))
         }
     }

@@ -119,6 +119,8 @@ public final class StreamProcessor {
     var index: [String: Int] = [:]
     /// Alias sensor -> (owner sensor, template, feature names with the alias's feature as default).
     var aliases: [String: (owner: String, template: Int, names: FeatureNames)] = [:]
+    /// The rolling median's sort buffer, shared by every sensor (OnlineAccuracy.swift).
+    var medianScratch: [Float] = []
 
     public init(templates: [StreamTemplate], readings: TopicPattern, limits: SensorLimits, maxPayloadBytes: Int) {
         self.templates = templates

@@ -58,12 +58,12 @@ struct SplitMix {
     // Rolling: the last 10 resolved values only.
     #expect(acc.rolling.count == 10)
     // Constant memory: the rings never grew.
-    #expect(acc.fStep.count == horizon + 4 && acc.aStep.count == horizon + 4 && acc.rAbs.count == 10 && acc.rSorted.count == 10)
-    // The rolling median is the median of the last 10 |errors|.
+    #expect(acc.store.count == 3 * (horizon + 4) + (horizon + 4) * horizon + 5 * horizon && acc.rAbs.count == 10)
+    // The rolling median is the median of the last 10 |errors|; RMSE from the same values.
     var last = (0..<10).map { Double(acc.rAbs[$0]) }
     last.sort()
     #expect(acc.rollingMedian == (last[4] + last[5]) / 2)
-    #expect(Array(acc.rSorted) == acc.rAbs.sorted())
+    #expect(abs((acc.rolling.rmse ?? 0) - (last.reduce(0) { $0 + $1 * $1 } / 10).squareRoot()) < 1e-9)
 }
 
 @Test func actualBeforeItsForecastStillResolvesOnceAndDuplicatesDoNot() {
@@ -89,13 +89,14 @@ struct SplitMix {
     var acc = SensorAccuracy(horizon: 1, slack: 3, windowSize: 4)
     var flagged: [Int64] = []
     var changes: [(Int, DriftChange)] = []
+    var scratch: [Float] = []
     // The forecast is always 5 (q = 0); actuals 5.05 (error 0.05), then 6 from step 20 on, then back.
     for k in 0..<60 {
         let y = (20..<35).contains(k) ? 6.0 : 5.05
         var n = 0
         acc.actual(step: Int64(k), value: y, io: io, reference: ref, policy: policy) { o, _, _, _, _, th in n += 1; if th != nil { flagged.append(o + 1) } }
         [Int32(0)].withUnsafeBufferPointer { acc.forecast(origin: Int64(k), output: $0, io: io, reference: ref, policy: policy) { _, _, _, _, _, _ in } }
-        if let c = acc.updateDrift(reference: ref, policy: policy, resolved: n) { changes.append((k, c)) }
+        if let c = acc.updateDrift(reference: ref, policy: policy, resolved: n, scratch: &scratch) { changes.append((k, c)) }
     }
     #expect(flagged == Array(20..<35).map(Int64.init))
     #expect(acc.anomalies == 15)
