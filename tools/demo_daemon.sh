@@ -52,4 +52,5 @@ mosquitto_sub -p "$PORT" -t aiot/demo/status -C 1 -W 20 > /dev/null
 
 kill -TERM "$AIOTD_PID"; wait "$AIOTD_PID"; echo "aiotd exited with status $?"; AIOTD_PID=
 echo "retained status: $(mosquitto_sub -p "$PORT" -t aiot/demo/status -C 1 -W 5)"
+.build/release/aiotctl accuracy "$OUT/energy"
 .build/release/aiotctl energy "$OUT/energy" --svg "$OUT/energy.svg" --plot "$OUT/energy.png"

@@ -4,6 +4,7 @@ import TOMLKit
 import AIOTModel
 import AIOTMQTT
 import AIOTStreams
+import AIOTTelemetry
 
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -60,6 +61,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var sensorLimits = SensorLimits()
     /// The `[commands]` table: allow list, HMAC key, replay window, rate (CommandPolicy.swift).
     public var commands = CommandSettings()
+    /// `[accuracy]` (ConfigAccuracy.swift).
+    public var accuracy = AccuracyConfig()
+    /// `energy.model` / `energy.cpu_watts_per_core` (EnergyModel.swift); nil: off.
+    public var energyModel: CPUTimeEnergyModel? = CPUTimeEnergyModel()
 
     public struct BoardSettings: Sendable, Equatable {
         /// Channel A SPI clock of a real FT2232H (the board model ignores it).
@@ -123,7 +128,7 @@ struct Reader {
     let source: String
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -209,7 +214,7 @@ struct Reader {
         let status = try table(root, "status")
         if let status { try checkKeys(status, "status", ["interval_s"]) }
         let energy = try table(root, "energy")
-        if let energy { try checkKeys(energy, "energy", ["summary_interval_s"]) }
+        if let energy { try checkKeys(energy, "energy", ["summary_interval_s", "model", "cpu_watts_per_core"]) }
         let engineT = try table(root, "engine")
         if let engineT { try checkKeys(engineT, "engine", ["kind", "device", "upload"]) }
         let engineName = try string(engineT, "kind", "engine.kind", default: "software")
@@ -290,6 +295,8 @@ struct Reader {
         config.queueBytes = try int(limits, "queue_bytes", "limits.queue_bytes", default: 16 << 20, range: (64 << 10)...(1 << 30))
         config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
         config.commands = try commands(root)
+        config.accuracy = try readAccuracy(root)
+        config.energyModel = try readEnergyModel(energy)
         return config
     }
 }

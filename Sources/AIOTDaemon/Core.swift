@@ -42,6 +42,8 @@ final class DaemonCore {
     var output: [Int32]
     /// The energy summary's group label per template.
     var summaryLabels: [String] = []
+    /// Online accuracy: publication times, counts, gauges (Accuracy.swift).
+    var accuracy = AccuracyState()
 
     init(generation: Generation, publisher: any Publisher, energyLog: EnergyLog, metrics: DaemonMetrics, logger: Logger,
          version: String, clock: @escaping @Sendable () -> Double, loadConfig: @escaping () throws(ConfigError) -> DaemonConfig) throws(ConfigError) {
@@ -106,6 +108,7 @@ final class DaemonCore {
         for i in 0..<out.windows.count {
             forecast(out.windows[i], receivedAt: message.receivedAtNanos, startedAt: start)
         }
+        if !out.resolved.isEmpty || !out.drift.isEmpty { publishAccuracyEvents(now: now) }
     }
 
     func reject(_ reason: RejectReason, now: Double) {
@@ -123,7 +126,7 @@ final class DaemonCore {
         let io = generation.processor.templates[w.template].io
         let h = b.model.shape.horizon
         let t1 = monotonicNanos()
-        let m: Measurement
+        var m: Measurement
         do {
             m = try out.values.withUnsafeBufferPointer { v throws(InferenceError) in
                 try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
@@ -135,6 +138,7 @@ final class DaemonCore {
             logger.error("inference failed", metadata: ["sensor": "\(printable(w.sensor))", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
             return
         }
+        applyEnergyModel(&m)
         let queueUs = Double(startedAt &- receivedAt) / 1000
         let preUs = Double(t1 &- startedAt) / 1000
         let inferUs = Double(m.inferNanos) / 1000
@@ -145,6 +149,10 @@ final class DaemonCore {
                                    model: b.model.identity, engine: m.ranOn, latencyMicros: queueUs + preUs + inferUs,
                                    energy: m.energyMicrojoules, sequence: w.sequence, late: late)
         }
+        // Kept until the actuals of its target steps arrive (online accuracy).
+        output.withUnsafeBufferPointer { o in generation.processor.recordForecast(w, output: UnsafeBufferPointer(rebasing: o[0..<h]), into: &out) }
+        // The error of the forecast this window's last step resolved (one step ahead), for the log.
+        let resolved = out.resolved.last { $0.slot == w.slot && $0.targetStep == w.step && $0.horizon == 1 }
         let t3 = monotonicNanos()
         do {
             try publisher.publish(try MQTTTopic(forecasts.topic(w.sensor)), payload: json.bytes, qos: config.qos, retain: false)
@@ -159,10 +167,12 @@ final class DaemonCore {
         metrics.latency.recordNanoseconds(Int64(t4 &- receivedAt))
         metrics.inferenceLatency.recordNanoseconds(Int64(m.inferNanos))
         if let e = m.energyMicrojoules { metrics.energy.increment(by: e) }
-        let record = InferenceRecord(time: clock(), sensor: w.sensor, model: b.model.identity, engine: m.ranOn, sequence: w.sequence,
+        var record = InferenceRecord(time: clock(), sensor: w.sensor, model: b.model.identity, engine: m.ranOn, sequence: w.sequence,
                                      windowEnd: w.windowEnd, queueMicros: queueUs, preprocessMicros: preUs, inferenceMicros: inferUs,
                                      publishMicros: Double(t4 &- t3) / 1000, energyMicrojoules: m.energyMicrojoules,
-                                     energySource: m.energySource, sourceWatts: m.sourceWatts)
+                                     energySource: m.energySource, sourceWatts: m.sourceWatts,
+                                     forecastError: resolved?.error, persistenceError: resolved.map { $0.persistence - $0.actual })
+        record.energyModel = m.energyModel
         do { try energyLog.append(record) } catch {
             counters.logErrors += 1
             if counters.logErrors == 1 || counters.logErrors % 1000 == 0 { logger.error("energy log", metadata: ["error": "\(error)", "errors": "\(counters.logErrors)"]) }

@@ -30,8 +30,11 @@ struct DaemonMetrics {
     let publishErrors: Counter
     let sensors: Gauge
     let commandsRefused: [Counter]
+    /// For metrics labelled by stream, made when a stream first needs them (Accuracy.swift).
+    let factory: MetricsFactory
 
     init(factory: MetricsFactory) {
+        self.factory = factory
         accepted = Counter(label: "aiotd_readings_accepted_total", dimensions: [], factory: factory)
         rejected = RejectReason.allCases.map { Counter(label: "aiotd_readings_rejected_total", dimensions: [("reason", $0.description)], factory: factory) }
         var inf: [EngineKind: Counter] = [:]

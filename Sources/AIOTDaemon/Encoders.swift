@@ -40,6 +40,9 @@ struct StatusSnapshot {
         var period: Double
         var counters: TemplateCounters
         var windowCounters: WindowCounters
+        /// Online accuracy: live sensors whose drift alarm is up; whether the model has calibration.
+        var drifting = 0
+        var calibrated = false
     }
     var online: Bool
     var gateway: String
@@ -52,6 +55,8 @@ struct StatusSnapshot {
     var counters: Counters
     var reconnects: Int
     var intake = IntakeHealth()
+    var anomaliesPublished = 0
+    var anomaliesRateLimited = 0
 }
 
 /// The intake connection's own refusals, for status (see `DaemonCore.intakeHealth`).
@@ -94,6 +99,11 @@ enum StatusEncoder {
             w.raw(",\"readings_rejected\":"); w.int(t.counters.rejected)
             w.raw(",\"windows\":"); w.int(t.counters.windows)
             w.raw(",\"window_resets\":"); w.int(t.windowCounters.resets)
+            // Every resolved forecast value of the stream (docs/daemon.md, "Online accuracy").
+            w.raw(",\"accuracy\":"); AccuracyEncoder.sums(t.counters.accuracy, into: &w)
+            w.raw(",\"anomalies\":"); w.int(t.counters.anomalies)
+            w.raw(",\"drifting_sensors\":"); w.int(t.drifting)
+            w.raw(",\"calibrated\":"); w.raw(t.calibrated ? "true" : "false")
             w.raw("}")
         }
         let c = s.counters
@@ -117,6 +127,8 @@ enum StatusEncoder {
         w.raw(",\"steps_gap_filled\":"); w.int(s.templates.reduce(0) { $0 + $1.windowCounters.stepsGapFilled })
         w.raw(",\"mqtt_reconnects\":"); w.int(s.reconnects)
         w.raw(",\"mqtt_oversized_refused\":"); w.int(s.intake.oversizedRefused)
+        w.raw(",\"anomalies_published\":"); w.int(s.anomaliesPublished)
+        w.raw(",\"anomalies_rate_limited\":"); w.int(s.anomaliesRateLimited)
         w.raw("}")
         if let refused = s.intake.refusedSubscription { w.raw(",\"subscription_refused\":"); w.string(refused) }
         w.raw("}")

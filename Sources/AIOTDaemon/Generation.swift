@@ -38,7 +38,10 @@ final class Generation {
             }
             var io = model.io
             if let p = sc.periodSeconds { io.samplingPeriod = p }
-            templates.append(StreamTemplate(name: sc.name, pattern: sc.sensors, io: io, policy: sc.policy, featureTopics: sc.featureTopics))
+            var tpl = StreamTemplate(name: sc.name, pattern: sc.sensors, io: io, policy: sc.policy, featureTopics: sc.featureTopics)
+            tpl.accuracy = config.accuracy.policy
+            tpl.reference = try accuracyReference(model, config.accuracy.policy, stream: i)
+            templates.append(tpl)
             bindings.append(Binding(model: model, engine: engine))
         }
         let readings: TopicPattern

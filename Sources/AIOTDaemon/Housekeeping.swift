@@ -12,11 +12,13 @@ extension DaemonCore {
             let b = generation.bindings[i], t = p.templates[i]
             return StatusSnapshot.Template(name: t.name, sensors: t.pattern.description, model: b.model.identity, path: b.model.path,
                                            window: b.model.shape.window, horizon: b.model.shape.horizon, period: t.io.samplingPeriod,
-                                           counters: p.counters[i], windowCounters: p.windowCounters(template: i))
+                                           counters: p.counters[i], windowCounters: p.windowCounters(template: i),
+                                           drifting: p.driftingSensors(template: i), calibrated: b.model.quantized.calibration != nil)
         }
         return StatusSnapshot(online: online, gateway: config.gateway, version: version, engine: engineKind,
                               uptimeSeconds: Int(max(0, clock() - startedAt)), templates: templates, liveSensors: p.liveSensors,
-                              maxSensors: p.limits.maxSensors, counters: counters, reconnects: reconnects(), intake: intakeHealth())
+                              maxSensors: p.limits.maxSensors, counters: counters, reconnects: reconnects(), intake: intakeHealth(),
+                              anomaliesPublished: accuracy.anomaliesPublished, anomaliesRateLimited: accuracy.anomaliesRateLimited)
     }
 
     func publishStatus(online: Bool) {
@@ -45,6 +47,7 @@ extension DaemonCore {
             lastSummary = now
             publishEnergySummary()
         }
+        publishAccuracy(now: now)
         // Records older than the interval survive power loss whole (docs/daemon.md).
         if now - lastFsync >= config.logFsyncSeconds {
             lastFsync = now

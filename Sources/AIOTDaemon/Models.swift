@@ -22,6 +22,10 @@ struct Measurement {
     var energyMicrojoules: Double?
     var energySource: String
     var sourceWatts: Double?
+    /// CPU time of the calling thread during the inference (the energy model's input).
+    var cpuNanos: UInt64 = 0
+    /// Set when the figure is modelled, not measured (EnergyModel.swift in the daemon).
+    var energyModel: EnergyModelUse? = nil
 }
 
 /// An engine with its energy meters: the CPU package counter for software inferences, the
@@ -47,13 +51,15 @@ final class MeteredEngine {
         b?.closeWindowIfDue()
         let b0 = b?.energyJoules()
         let e0 = cpu.energyMicrojoules()
+        let c0 = threadCPUNanos()
         let t0 = monotonicNanos()
         try engine.infer(input, into: output)
         let t1 = monotonicNanos()
+        let c1 = threadCPUNanos()
         let e1 = cpu.energyMicrojoules()
         let b1 = b?.energyJoules()
         let ran = report?.lastEngine ?? engine.kind
-        var m = Measurement(ranOn: ran, inferNanos: t1 &- t0, energyMicrojoules: nil, energySource: cpu.name, sourceWatts: nil)
+        var m = Measurement(ranOn: ran, inferNanos: t1 &- t0, energyMicrojoules: nil, energySource: cpu.name, sourceWatts: nil, cpuNanos: c1 &- c0)
         if ran == .fpga {
             if let b, let b0, let b1, b1 >= b0 {
                 m.energyMicrojoules = (b1 - b0) * 1e6; m.energySource = b.name; m.sourceWatts = b.watts

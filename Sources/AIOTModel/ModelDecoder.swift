@@ -46,6 +46,7 @@ struct ModelDecoder {
         case let .string(s): model.provenance = s
         case let other: model.provenance = other.serialized
         }
+        model.calibration = try r.calibration(meta, horizon: shape.horizon)
         return model
     }
 

@@ -13,6 +13,8 @@ public struct QuantizedModel: Sendable {
     /// The exporter's free-text provenance (tool, data set, seed, configuration), as JSON text when
     /// the file stores an object.
     public var provenance: String
+    /// The exporter's validation error statistics (metadata `calibration`), nil in older files.
+    public var calibration: ModelCalibration? = nil
 
     public var inputAct: QuantParams
     public var inputProjAct: QuantParams

@@ -13,6 +13,9 @@ public struct StreamTemplate: Sendable, Equatable {
     public var policy: WindowPolicy
     /// Feature name -> another sensor whose bare values feed that feature (one-sensor stanzas).
     public var featureTopics: [String: String]
+    /// Online accuracy: how errors are judged, and the model's own validation figures.
+    public var accuracy = AccuracyPolicy()
+    public var reference = AccuracyReference()
     public init(name: String, pattern: SensorPattern, io: ModelIO, policy: WindowPolicy, featureTopics: [String: String] = [:]) {
         self.name = name
         self.pattern = pattern
@@ -58,6 +61,10 @@ public struct ProcessorOutput: Sendable {
     public var values: [Int32] = []
     /// The template the message was routed to, or nil.
     public var template: Int? = nil
+    /// Forecast values whose actual arrived with this message (OnlineAccuracy.swift).
+    public var resolved: [ResolvedForecast] = []
+    /// Drift alarms raised or cleared by this message: (slot, change).
+    public var drift: [(slot: Int, change: DriftChange)] = []
     public init() {
         rejected.reserveCapacity(64)
         windows.reserveCapacity(8)
@@ -68,6 +75,8 @@ public struct ProcessorOutput: Sendable {
         rejected.removeAll(keepingCapacity: true)
         windows.removeAll(keepingCapacity: true)
         values.removeAll(keepingCapacity: true)
+        resolved.removeAll(keepingCapacity: true)
+        drift.removeAll(keepingCapacity: true)
     }
 }
 
@@ -81,6 +90,9 @@ public struct TemplateCounters: Sendable, Equatable {
     public var windows = 0
     /// Window counters of sensors already evicted (live ones are summed on demand).
     public var retired = WindowCounters()
+    /// Every resolved forecast value of the template's sensors (evicted ones included), and anomalies.
+    public var accuracy = ErrorSums()
+    public var anomalies = 0
     public init() {}
 }
 
@@ -92,13 +104,14 @@ struct SensorState {
     var lastSeen: Double
     var accepted = 0
     var sequence: UInt64 = 0
+    var accuracy: SensorAccuracy
 }
 
 public final class StreamProcessor {
     public let templates: [StreamTemplate]
     public let readings: TopicPattern
     public let limits: SensorLimits
-    public private(set) var counters: [TemplateCounters]
+    public internal(set) var counters: [TemplateCounters]
     var parser: PayloadParser
     var featureNames: [FeatureNames]
     var sensors: [SensorState?] = []
@@ -106,6 +119,8 @@ public final class StreamProcessor {
     var index: [String: Int] = [:]
     /// Alias sensor -> (owner sensor, template, feature names with the alias's feature as default).
     var aliases: [String: (owner: String, template: Int, names: FeatureNames)] = [:]
+    /// The rolling median's sort buffer, shared by every sensor (OnlineAccuracy.swift).
+    var medianScratch: [Float] = []
 
     public init(templates: [StreamTemplate], readings: TopicPattern, limits: SensorLimits, maxPayloadBytes: Int) {
         self.templates = templates
@@ -170,8 +185,12 @@ public final class StreamProcessor {
             let result = window.ingest(parser.readings[i], now: now) { step, late in
                 emit(slot: s, step: step, late: late, into: &out)
             }
-            if let result { reject(result, template: t, into: &out) } else { out.accepted += 1 }
+            if let result { reject(result, template: t, into: &out) } else {
+                out.accepted += 1
+                if parser.readings[i].feature == templates[t].io.targetFeature { noteActual(slot: s, parser.readings[i], into: &out) }
+            }
         }
+        noteDrift(slot: s, into: &out)
         sensors[s]!.accepted += out.accepted
         counters[t].accepted += out.accepted
     }
@@ -196,7 +215,9 @@ public final class StreamProcessor {
     }
 
     private func create(_ name: String, template t: Int, now: Double) -> Int {
-        let state = SensorState(name: name, template: t, window: StreamWindow(io: templates[t].io, policy: templates[t].policy), lastSeen: now)
+        let tpl = templates[t]
+        let state = SensorState(name: name, template: t, window: StreamWindow(io: tpl.io, policy: tpl.policy), lastSeen: now,
+                                accuracy: SensorAccuracy(horizon: tpl.io.horizon, slack: accuracySlack(tpl.policy), windowSize: tpl.accuracy.windowSize))
         let s: Int
         if let f = free.popLast() { s = f; sensors[s] = state } else { s = sensors.count; sensors.append(state) }
         index[name] = s
@@ -277,7 +298,11 @@ public final class StreamProcessor {
             guard let t, templates[t].io == st.window.io, templates[t].policy == st.window.policy else { continue }
             let s = create(st.name, template: t, now: st.lastSeen)
             counters[t].created -= 1
-            sensors[s] = SensorState(name: st.name, template: t, window: st.window, lastSeen: st.lastSeen, accepted: st.accepted, sequence: st.sequence)
+            var carried = SensorState(name: st.name, template: t, window: st.window, lastSeen: st.lastSeen, accepted: st.accepted, sequence: st.sequence,
+                                      accuracy: sensors[s]!.accuracy)
+            // Pending forecasts and error history carry over while the rings keep their shape.
+            if templates[t].accuracy.windowSize == old.templates[st.template].accuracy.windowSize { carried.accuracy = st.accuracy }
+            sensors[s] = carried
         }
     }
 }

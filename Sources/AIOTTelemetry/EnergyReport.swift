@@ -15,6 +15,11 @@ public struct EnergyPoint: Sendable, Equatable {
     public var energyMicrojoules: Double?
     public var sensor: String
     public var engine: String
+    /// Online accuracy (records from aiotd with forecast_error; nil in older logs).
+    public var forecastError: Double? = nil
+    public var persistenceError: Double? = nil
+    /// "rapl", "pac1934", "model" or "none": groups never mix measured and modelled figures.
+    public var energySource = ""
     public init(time: Double, latencyMicros: Double, energyMicrojoules: Double?, sensor: String, engine: String) {
         self.time = time
         self.latencyMicros = latencyMicros
@@ -72,7 +77,12 @@ public struct EnergyLogReader: Sendable {
             guard let e = v.number, e.isFinite, abs(e) <= maxMagnitude else { return nil }
             energy = e
         }
-        return EnergyPoint(time: ts, latencyMicros: total, energyMicrojoules: energy, sensor: sensor, engine: engine)
+        var p = EnergyPoint(time: ts, latencyMicros: total, energyMicrojoules: energy, sensor: sensor, engine: engine)
+        if case let .string(src)? = o["energy_source"] { p.energySource = src }
+        // Optional members: a damaged one drops the error, not the record.
+        if let e = o["forecast_error"]?.number, e.isFinite, abs(e) <= maxMagnitude { p.forecastError = e }
+        if let e = o["persistence_error"]?.number, e.isFinite, abs(e) <= maxMagnitude { p.persistenceError = e }
+        return p
     }
 }
 
@@ -91,7 +101,9 @@ extension JSONValue {
 public struct EnergyReport: Sendable {
     public struct Key: Hashable, Comparable, Sendable {
         public var day: String, sensor: String, engine: String
-        public static func < (a: Key, b: Key) -> Bool { (a.day, a.sensor, a.engine) < (b.day, b.sensor, b.engine) }
+        /// The energy source: a measured and a modelled figure never share a row.
+        public var source = ""
+        public static func < (a: Key, b: Key) -> Bool { (a.day, a.sensor, a.engine, a.source) < (b.day, b.sensor, b.engine, b.source) }
     }
     public var rows: [(key: Key, stats: SummaryStats)]
     public var skippedLines: Int
@@ -100,7 +112,7 @@ public struct EnergyReport: Sendable {
     public init(points: [EnergyPoint], skippedLines: Int) {
         var groups: [Key: (lat: [Double], en: [Double])] = [:]
         for p in points {
-            let k = Key(day: EnergyLog.dayString(EnergyLog.utcDay(p.time)), sensor: p.sensor, engine: p.engine)
+            let k = Key(day: EnergyLog.dayString(EnergyLog.utcDay(p.time)), sensor: p.sensor, engine: p.engine, source: p.energySource)
             groups[k, default: ([], [])].lat.append(p.latencyMicros)
             if let e = p.energyMicrojoules { groups[k, default: ([], [])].en.append(e) }
         }
@@ -120,6 +132,7 @@ public struct EnergyReport: Sendable {
             w.raw("{\"day\":"); w.string(k.day)
             w.raw(",\"sensor\":"); w.string(k.sensor)
             w.raw(",\"engine\":"); w.string(k.engine)
+            w.raw(",\"energy_source\":"); w.string(k.source)
             w.raw(",\"count\":"); w.int(s.count)
             w.raw(",\"latency_us\":{\"mean\":"); w.double(s.meanMicros)
             w.raw(",\"p50\":"); w.double(s.p50Micros)
@@ -139,10 +152,10 @@ public struct EnergyReport: Sendable {
     /// A space-aligned table with a header row, and notes on missing energy and skipped lines.
     public func table() -> String {
         func f(_ v: Double?, _ d: Int = 1) -> String { v.map { fixedString($0, d) } ?? "n/a" }
-        let header = ["day", "sensor", "engine", "count", "mean_us", "p50_us", "p99_us", "energy_uJ", "uJ/inference"]
+        let header = ["day", "sensor", "engine", "source", "count", "mean_us", "p50_us", "p99_us", "energy_uJ", "uJ/inference"]
         var cells = [header]
         for (k, s) in rows {
-            cells.append([k.day, k.sensor, k.engine, "\(s.count)", f(s.meanMicros), f(s.p50Micros), f(s.p99Micros),
+            cells.append([k.day, k.sensor, k.engine, k.source, "\(s.count)", f(s.meanMicros), f(s.p50Micros), f(s.p99Micros),
                           f(s.energyTotalMicrojoules), f(s.energyPerInferenceMicrojoules, 2)])
         }
         let widths = (0..<header.count).map { c in cells.map { $0[c].count }.max()! }
@@ -151,7 +164,10 @@ public struct EnergyReport: Sendable {
             out += r.enumerated().map { c, v in v + String(repeating: " ", count: widths[c] - v.count) }.joined(separator: "  ") + "\n"
         }
         if rows.allSatisfy({ $0.stats.energyCount == 0 }) {
-            out += "energy: n/a (no power source was available when these inferences ran; aiotd never estimates it)\n"
+            out += "energy: n/a (no power source was available when these inferences ran, and the energy model was off)\n"
+        }
+        if rows.contains(where: { $0.key.source == "model" && $0.stats.energyCount > 0 }) {
+            out += "energy of source \"model\": CPU time x a power figure (see each record's energy_model), not a measurement\n"
         }
         if skippedLines > 0 { out += "skipped \(skippedLines) unreadable line(s)\n" }
         return out
@@ -179,7 +195,10 @@ public enum EnergyPlot {
     public static func svg(_ unsorted: [EnergyPoint]) -> String {
         let points = unsorted.sorted { $0.time < $1.time }
         let w = 900.0, panelH = 260.0, left = 70.0, right = 20.0, top = 30.0, gap = 50.0
-        let h = top + 2 * panelH + gap + 40
+        // A third panel when the log holds online accuracy (aiotd's forecast_error).
+        let errors = points.compactMap { p in p.forecastError.map { (p, abs($0)) } }
+        let panels = errors.isEmpty ? 2.0 : 3.0
+        let h = top + panels * panelH + (panels - 1) * gap + 40
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" font-family=\"sans-serif\" font-size=\"11\">\n"
         out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         let t0 = points.first?.time ?? 0, t1 = max(points.last?.time ?? 1, t0 + 1e-3)
@@ -190,7 +209,7 @@ public enum EnergyPlot {
             out += "<text x=\"\(left)\" y=\"\(y0 - 8)\" font-size=\"13\">\(title)</text>\n"
             out += "<rect x=\"\(left)\" y=\"\(y0)\" width=\"\(w - left - right)\" height=\"\(panelH)\" fill=\"none\" stroke=\"#888\"/>\n"
             guard !values.isEmpty else {
-                out += "<text x=\"\(w / 2)\" y=\"\(y0 + panelH / 2)\" text-anchor=\"middle\" fill=\"#666\">no measurements (no power source available: never estimated)</text>\n"
+                out += "<text x=\"\(w / 2)\" y=\"\(y0 + panelH / 2)\" text-anchor=\"middle\" fill=\"#666\">no figures (no power source available, energy model off)</text>\n"
                 return
             }
             let sorted = values.map(\.1).sorted()
@@ -215,7 +234,10 @@ public enum EnergyPlot {
             out += "\n"
         }
         panel(top, "latency per inference, reading to forecast (µs)", points.map { ($0, $0.latencyMicros) })
-        panel(top + panelH + gap, "energy per inference (µJ)", points.compactMap { p in p.energyMicrojoules.map { (p, $0) } })
+        let sources = Set(points.filter { $0.energyMicrojoules != nil }.map(\.energySource)).sorted()
+        let label = sources.isEmpty ? "" : ", source: " + sources.map { $0 == "model" ? "model (CPU time × W per core, not measured)" : $0 }.joined(separator: " / ")
+        panel(top + panelH + gap, "energy per inference (µJ\(xmlEscaped(label)))", points.compactMap { p in p.energyMicrojoules.map { (p, $0) } })
+        if !errors.isEmpty { panel(top + 2 * (panelH + gap), "|forecast error| of the one-step forecast each step resolved (output units)", errors) }
         out += "<text x=\"\(left)\" y=\"\(h - 10)\">\(utcTimestamp(t0)) UTC</text>"
         out += "<text x=\"\(w - right)\" y=\"\(h - 10)\" text-anchor=\"end\">\(utcTimestamp(t1)) UTC</text>\n"
         for (i, s) in series.enumerated() {

@@ -105,10 +105,19 @@ public struct InferenceRecord: Sendable, Equatable {
     public var energySource: String
     /// The source's own average power when it measures one (the board's PAC1934 window), else nil.
     public var sourceWatts: Double?
+    /// Online accuracy: forecast − actual of the one-step-ahead forecast whose target is this
+    /// window's last step, and the persistence forecast's on the same step; nil when none resolved.
+    public var forecastError: Double?
+    public var persistenceError: Double?
+    /// With `energySource == "model"`: the model and the parameters it used (EnergyModel.swift).
+    public var energyModel: EnergyModelUse?
     public init(time: Double, sensor: String, model: String, engine: EngineKind, sequence: UInt64, windowEnd: Double,
                 queueMicros: Double, preprocessMicros: Double, inferenceMicros: Double, publishMicros: Double,
-                energyMicrojoules: Double?, energySource: String, sourceWatts: Double? = nil) {
+                energyMicrojoules: Double?, energySource: String, sourceWatts: Double? = nil,
+                forecastError: Double? = nil, persistenceError: Double? = nil) {
         self.sourceWatts = sourceWatts
+        self.forecastError = forecastError
+        self.persistenceError = persistenceError
         self.time = time; self.sensor = sensor; self.model = model; self.engine = engine; self.sequence = sequence
         self.windowEnd = windowEnd; self.queueMicros = queueMicros; self.preprocessMicros = preprocessMicros
         self.inferenceMicros = inferenceMicros; self.publishMicros = publishMicros
@@ -211,6 +220,15 @@ extension InferenceRecord {
         w.raw(",\"energy_source\":"); w.string(energySource)
         w.raw(",\"power_w\":")
         if let p = averageWatts { w.fixed(p, decimals: 4) } else { w.raw("null") }
+        // Only when a forecast resolved: older readers ignore the members, older logs lack them.
+        if let e = forecastError { w.raw(",\"forecast_error\":"); w.double(e) }
+        if let e = persistenceError { w.raw(",\"persistence_error\":"); w.double(e) }
+        if let m = energyModel {
+            w.raw(",\"energy_model\":{\"name\":"); w.string(m.name)
+            w.raw(",\"watts_per_core\":"); w.double(m.wattsPerCore)
+            w.raw(",\"cpu_us\":"); w.fixed(m.cpuMicros, decimals: 1)
+            w.raw("}")
+        }
         w.raw("}\n")
     }
 }

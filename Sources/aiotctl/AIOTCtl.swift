@@ -8,7 +8,7 @@ struct AIOTCtl: ParsableCommand {
         subcommands: [
             Infer.self, CheckVectors.self, Kernels.self,
             Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, UploadWeights.self,
-            StatusCommand.self, PowerCommand.self, SimCommand.self, Energy.self, SignCommand.self,
+            StatusCommand.self, PowerCommand.self, SimCommand.self, Energy.self, SignCommand.self, AccuracyCommand.self, CalibrateEnergy.self,
         ]
     )
 }

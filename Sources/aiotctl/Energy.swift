@@ -26,6 +26,17 @@ struct Energy: ParsableCommand {
     var json = false
 
     func run() throws {
+        let files = try Self.logFiles(paths)
+        var reader = EnergyLogReader(sensor: sensor)
+        for f in files {
+            guard let data = FileManager.default.contents(atPath: f) else { throw ValidationError("cannot read \(f)") }
+            reader.add(data)
+        }
+        try report(reader)
+    }
+
+    /// Log files named directly, and the .jsonl files of directories, in name order.
+    static func logFiles(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         for p in paths {
             var isDir: ObjCBool = false
@@ -40,12 +51,10 @@ struct Energy: ParsableCommand {
             }
         }
         guard !files.isEmpty else { throw ValidationError("no .jsonl files under \(paths.joined(separator: ", "))") }
+        return files
+    }
 
-        var reader = EnergyLogReader(sensor: sensor)
-        for f in files {
-            guard let data = FileManager.default.contents(atPath: f) else { throw ValidationError("cannot read \(f)") }
-            reader.add(data)
-        }
+    func report(_ reader: EnergyLogReader) throws {
         let report = EnergyReport(points: reader.points, skippedLines: reader.skipped)
         if json {
             FileHandle.standardOutput.write(Data(report.json()))

@@ -157,10 +157,11 @@ max_future_s = 3.0e9
         #expect(g?["count"] as? Int == expected.count)
         #expect(g?["sensor"] as? String == "single")
         #expect((try? String(contentsOfFile: svg, encoding: .utf8))?.contains("<svg") == true)
-        // The PNG (rsvg-convert, installed by tools/setup.sh): signature, then IHDR width 900 x height 640.
+        // The PNG (rsvg-convert, installed by tools/setup.sh): signature, then IHDR width 900 x height
+        // 950 (latency, energy and, since the log holds online accuracy, |error| panels).
         let bytes = [UInt8](FileManager.default.contents(atPath: png) ?? Data())
         #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "\(p.log)")
-        #expect(bytes.count > 24 && bytes[16..<24].elementsEqual([0, 0, 0x03, 0x84, 0, 0, 0x02, 0x80]))
+        #expect(bytes.count > 24 && bytes[16..<24].elementsEqual([0, 0, 0x03, 0x84, 0, 0, 0x03, 0xB6]))
         d.process.signal(SIGTERM)
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }

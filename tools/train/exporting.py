@@ -14,7 +14,7 @@ import torch
 from tools.aiot import export as aiot_export
 from tools.aiot import modelfile as MF
 from tools.aiot import reference, vectors
-from tools.train import evaluate
+from tools.train import calibrate, evaluate
 from tools.train.data import DataSet
 from tools.train.model import Transformer
 
@@ -60,7 +60,8 @@ def vector_indices(n: int, count: int = VECTOR_COUNT) -> np.ndarray:
 def write_all(model: Transformer, ds: DataSet, out_dir: Path, name: str, provenance: dict[str, str],
               extra_metrics: dict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    blob = model_bytes(model, ds, provenance)
+    # Validation error statistics in the metadata (tools/train/calibrate.py); tensors unchanged.
+    blob = calibrate.calibrated(model_bytes(model, ds, provenance), ds)
     path = out_dir / f"{name}.safetensors"
     path.write_bytes(blob)
     (out_dir / f"{name}.onnx").write_bytes(onnx_bytes(model))
