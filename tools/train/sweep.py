@@ -54,9 +54,15 @@ def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
 
 
 def config_bits(name: str, base: str, over: dict[str, int], shape) -> dict[str, int]:
+    """Per-tensor widths; an override `skip=B` (e.g. --custom W8A8S=W8A8,skip=16) selects contract v2,
+    the linear skip path, with its defaults (tools/aiot/export.bits_config) under the overrides."""
+    import dataclasses
     from tools.aiot.export import bits_config
-    from tools.train.exporting import export_shape_of  # noqa: F401
-    bits = dict(bits_config(base, export_shape_of(shape)))
+    from tools.train.exporting import export_shape_of
+    eshape = export_shape_of(shape)
+    if "skip" in over:
+        eshape = dataclasses.replace(eshape, skip=True)
+    bits = dict(bits_config(base, eshape))
     unknown = [k for k in over if k not in bits]
     if unknown:
         raise SystemExit(f"config {name}: unknown tensor names {unknown}; valid: {sorted(bits)}")
