@@ -310,7 +310,12 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
              f"P={'/'.join(str(h) for h in hz)}. "
              "\"integer\" rows are the exported model files run by the numpy reference "
              "(`tools/aiot/reference.py`), which the Swift engine matches bit for bit on the committed vectors; "
-             "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`.")
+             "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`."
+             + (" Configurations with the suffix S have the linear skip path of contract v2 (docs/arithmetic.md §5 "
+                "steps 15-17: a linear map from the window to the output added to the Transformer's, started at "
+                "the ridge solution; tools/train/README.md); IO16 adds 16-bit input, positional addition and "
+                "output. They run on the software engine; the FPGA engine refuses v2 models."
+                if any(n.endswith("S") for x in summaries for n in x["configs"]) else ""))
     L.append("")
     for s in summaries:
         L += dataset_section(s)

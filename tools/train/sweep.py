@@ -40,7 +40,7 @@ SKIP = {"skip": 16}
 _S = [(f"{c}S", c, SKIP) for c in ("W8A8", "W6A8", "W4A8")]
 _IO16S = [(f"{c}IO16S", c, IO16 | SKIP) for c in ("W8A8", "W6A8", "W4A8")]
 EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")] + _S + _IO16S,
-                 "nox": _S, "keywest": _S + _IO16S}
+                 "nox": _S + _IO16S[:1], "keywest": _S + _IO16S}
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
