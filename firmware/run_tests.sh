@@ -20,7 +20,19 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 export PYTHON
 cd "$here"
-models=("$root"/models/*/*.safetensors)              # random test models and trained ones
+# random test models and trained ones; contract v2 models (linear skip path) have no RTL yet
+# (docs/hardware.md): listed as skipped, never run
+mapfile -t models < <("$PYTHON" - "$root" "$root"/models/*/*.safetensors <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1] + "/tools")
+from aiot import modelfile
+for p in sys.argv[2:]:
+    if modelfile.load_model(p).shape.skip:
+        print(f"  skipped (contract v2, no RTL skip path yet): {p[len(sys.argv[1]) + 1:]}", file=sys.stderr)
+    else:
+        print(p)
+PY
+)
 random_models=("$root"/models/random/*.safetensors)
 fail=0
 check() {   # check NAME OUTPUT_FILE: the test bench ran and printed "N passed, 0 failed"
@@ -55,7 +67,9 @@ echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_N
 icarus_models=("${random_models[@]}")
 for d in "$root"/models/*/; do
     [ "$(basename "$d")" = random ] && continue
-    first=("$d"*.safetensors); [ -e "${first[0]}" ] && icarus_models+=("${first[0]}")
+    for m in "${models[@]}"; do   # its first v1 model
+        [ "$(dirname "$m")/" = "$d" ] && { icarus_models+=("$m"); break; }
+    done
 done
 for m in "${icarus_models[@]}"; do
     max="${ICARUS_VECTORS:-2}"

@@ -1,6 +1,6 @@
 """Regenerate the random test models and their vectors under models/random/.
 
-    python3 tools/gen_vectors.py [--out models/random] [--vectors 64]
+    python3 tools/gen_vectors.py [--out models/random] [--out-v2 models/random-v2] [--vectors 64]
 
 Each model is a random float network of the contract, calibrated on smooth random windows (ranges
 shrunk by 10% so that saturation is exercised), exported at its bit widths; each vector file holds
@@ -37,6 +37,16 @@ SPECS = [
     ("w12f1d32h1n2p3-w6a8i16o16", Shape(12, 1, 32, 1, 2, 3), "W6A8", {"input_bits": 16, "pe_bits": 12, "output_bits": 16}),
     ("w24f2d8h1n1p3-w6a6", Shape(24, 2, 8, 1, 1, 3), "W6A6", {}),
     ("w24f1d16h1n1p1-w8a8i16p16o16", DEFAULT, "W8A8", {"input_bits": 16, "pe_bits": 16, "output_bits": 16}),
+]
+
+# contract v2 (linear skip path), in their own folder so v1-only consumers (the RTL) can tell them apart
+SKIP = Shape(window=24, features=1, d_model=16, heads=1, layers=1, horizon=1, skip=True)
+SPECS_V2 = [
+    ("w24f1d16h1n1p1-w8a8-skip", SKIP, "W8A8", {}),
+    ("w24f1d16h1n1p1-w4a8-skip", SKIP, "W4A8", {}),
+    ("w24f1d16h1n1p1-w8a8i16p16o16-skip", SKIP, "W8A8", {"input_bits": 16, "pe_bits": 16, "output_bits": 16}),
+    ("w12f2d8h2n2p3-w6a8o16-skip", Shape(12, 2, 8, 2, 2, 3, skip=True), "W6A8", {"output_bits": 16}),
+    ("w24f2d16h1n1p48-w8a8i16o16-skip", Shape(24, 2, 16, 1, 1, 48, skip=True), "W8A8", {"input_bits": 16, "output_bits": 16}),
 ]
 
 
@@ -101,12 +111,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--out", default=os.path.join(root, "models", "random"))
+    ap.add_argument("--out-v2", default=os.path.join(root, "models", "random-v2"))
     ap.add_argument("--vectors", type=int, default=64)
     args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    for name, shape, config, extra in SPECS:
-        path = build(name, shape, config, extra, args.vectors, args.out)
-        print(f"{path}: {os.path.getsize(path)} bytes")
+    for out, specs in ((args.out, SPECS), (args.out_v2, SPECS_V2)):
+        os.makedirs(out, exist_ok=True)
+        for name, shape, config, extra in specs:
+            path = build(name, shape, config, extra, args.vectors, out)
+            print(f"{path}: {os.path.getsize(path)} bytes")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ public enum ParameterImage {
     public static let magic: [UInt8] = Array("AIOTPRM1".utf8)
     public static let version = 1
     public static let headerBytes = 64
+    /// Why a contract v2 model (linear skip path) cannot go to the accelerator, and what to do.
+    public static let v2Refusal = "this is a contract version 2 model (linear skip path, docs/arithmetic.md §5); the FPGA accelerator's RTL and parameter image implement version 1 only, so it cannot run there: use engine \"software\" for this model, or a version 1 model on the fpga engine"
 
     /// Element width in the image, by tensor name (§6.4).
     public static func elementBytes(_ name: String) -> Int {
@@ -124,6 +126,9 @@ public enum ParameterImage {
 
     /// The image bytes (docs/register-map.md §6). Fails with the name of a missing or out-of-range field.
     public static func serialize(_ p: ParameterSet) throws(ParameterImageError) -> [UInt8] {
+        // The image and the RTL implement contract v1; a v2 model's skip path has no place here, and
+        // dropping it would compute another model's forecasts.
+        guard p.tensors["skip.weight"] == nil else { throw ParameterImageError(v2Refusal) }
         let s = p.shape
         let lay = layout(shape: s, scoreBits: p.scoreBits)
         var out = [UInt8](repeating: 0, count: lay.totalBytes)

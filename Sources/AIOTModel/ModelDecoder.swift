@@ -26,17 +26,20 @@ struct ModelDecoder {
             throw ModelFileError.invalid(.unsupported, "format", "is \"\(format)\", not \"\(QuantizedModel.format)\"")
         }
         let version = try r.int(meta, "version", "")
-        guard version == QuantizedModel.version else {
-            throw ModelFileError(.unsupported, field: "version", "model file: 'version' is \(version) but this build reads version \(QuantizedModel.version) of docs/arithmetic.md; upgrade aiot-runtime or re-export the model for version \(QuantizedModel.version)")
+        let known = QuantizedModel.versions
+        guard known.contains(version) else {
+            throw ModelFileError(.unsupported, field: "version", "model file: 'version' is \(version) but this build reads versions \(known.lowerBound) to \(known.upperBound) of docs/arithmetic.md; upgrade aiot-runtime or re-export the model for version \(known.upperBound) or older")
         }
+        // Version 2 is version 1 plus the linear skip path (§5 steps 15-17, §10).
+        let skip = version == 2
 
         let shape = try decodeShape(meta)
-        try ModelValidator.checkTensorDims(shape, file.tensors.mapValues(\.shape))
+        try ModelValidator.checkTensorDims(shape, skip: skip, file.tensors.mapValues(\.shape))
         let source = FileSource(
             file: file, bytes: bytes, activations: try r.object(meta, "activations", ""),
             weights: try r.object(meta, "weights", ""), requant: try r.object(meta, "requant", "")
         )
-        var model = try ModelValidator.assemble(shape, from: source, identity: SHA256.hex(bytes))
+        var model = try ModelValidator.assemble(shape, skip: skip, from: source, identity: SHA256.hex(bytes))
 
         (model.features, model.target) = try decodeNormalization(meta, shape)
         let period = try r.double(meta, "sampling_period_s", "")

@@ -84,6 +84,11 @@ public struct ModelIntegers: Sendable, Equatable {
         }
         lin("head", m.head)
         req["pool"] = r(m.poolReq); req["head"] = r(m.headReq)
+        if let sk = m.skip {
+            acts["head"] = q(sk.headAct); acts["skip"] = q(sk.skipAct)
+            lin("skip", sk.linear)
+            req["skip"] = r(sk.skipReq); req["output"] = a(sk.outputReq)
+        }
         self.init(shape: m.shape, activations: acts, weights: weights, requant: req, tensors: tensors)
     }
 }
@@ -100,15 +105,17 @@ extension QuantizedModel {
     /// on it; a consumer of quantized windows (an accelerator, the board model) never calls them. `identity` is whatever the caller knows the parts as (empty when nothing).
     public init(integers parts: ModelIntegers, identity: String = "") throws(ModelFileError) {
         let shape = parts.shape
+        // Parts carry no version: a skip weight makes them contract v2 (§10).
+        let skip = parts.tensors["skip.weight"] != nil
         try ModelValidator.checkShape(shape)
         // The parts have element counts, not dimensions: a tensor of the right count has the
         // dimensions the shape implies, one of another count is reported as a flat vector.
-        let expected = Dictionary(uniqueKeysWithValues: ModelValidator.expectedTensors(shape))
+        let expected = Dictionary(uniqueKeysWithValues: ModelValidator.expectedTensors(shape, skip: skip))
         let dims = parts.tensors.map { name, values in
             (name, expected[name].flatMap { $0.reduce(1, *) == values.count ? $0 : nil } ?? [values.count])
         }
-        try ModelValidator.checkTensorDims(shape, Dictionary(uniqueKeysWithValues: dims))
-        self = try ModelValidator.assemble(shape, from: PartsSource(parts: parts), identity: identity)
+        try ModelValidator.checkTensorDims(shape, skip: skip, Dictionary(uniqueKeysWithValues: dims))
+        self = try ModelValidator.assemble(shape, skip: skip, from: PartsSource(parts: parts), identity: identity)
     }
 }
 

@@ -24,7 +24,7 @@ enum ModelValidator {
     /// The validated integer model of `shape` read from `source`. Normalization, sampling period and
     /// provenance are not integers: they get neutral values (unit scale, zero mean, period 1 s) that
     /// the caller replaces when it has them.
-    static func assemble(_ shape: ModelShape, from source: some ModelSource, identity: String) throws(ModelFileError) -> QuantizedModel {
+    static func assemble(_ shape: ModelShape, skip hasSkip: Bool, from source: some ModelSource, identity: String) throws(ModelFileError) -> QuantizedModel {
         func act(_ name: String) throws(ModelFileError) -> QuantParams {
             try source.quant(.activations, name, allowedBits: 4...8, evenOnly: true)
         }
@@ -102,6 +102,16 @@ enum ModelValidator {
         let poolReq = try source.requant("pool")
         let head = try linear("head", outputs: shape.horizon, inputs: d, input: poolAct)
         let headReq = try source.requant("head")
+        var skip: SkipPath?
+        if hasSkip {
+            // v2 (§5 steps 15-17): head and skip on their own activations, output = Add(head, skip).
+            let headAct = try wideAct("head")
+            let skipAct = try wideAct("skip")
+            let skipLinear = try linear("skip", outputs: shape.horizon, inputs: shape.inputCount, input: inputAct)
+            let outputReq = try source.addRequant("output")
+            try checkAddition(outputReq, "output", headAct, skipAct)
+            skip = SkipPath(headAct: headAct, skipAct: skipAct, linear: skipLinear, skipReq: try source.requant("skip"), outputReq: outputReq)
+        }
 
         let features = (0..<shape.features).map { FeatureInfo(name: "feature\($0)", unit: "", mean: 0, std: 1) }
         let target = TargetInfo(name: "target", unit: "", mean: 0, std: 1, feature: nil)
@@ -110,7 +120,7 @@ enum ModelValidator {
             samplingPeriodSeconds: 1, provenance: "",
             inputAct: inputAct, inputProjAct: inputProjAct, peAct: peAct, peAddAct: peAddAct,
             poolAct: poolAct, outputAct: outputAct, inputProj: inputProj, inputProjReq: inputProjReq,
-            pe: pe, peAddReq: peAddReq, layers: layers, poolReq: poolReq, head: head, headReq: headReq
+            pe: pe, peAddReq: peAddReq, layers: layers, poolReq: poolReq, head: head, headReq: headReq, skip: skip
         )
     }
 
@@ -132,12 +142,16 @@ enum ModelValidator {
         }
     }
 
-    static func expectedTensors(_ s: ModelShape) -> [(String, [Int])] {
+    static func expectedTensors(_ s: ModelShape, skip: Bool) -> [(String, [Int])] {
         let d = s.dModel
         var list: [(String, [Int])] = [
             ("input_proj.weight", [d, s.features]), ("input_proj.bias", [d]), ("pe", [s.window, d]),
             ("head.weight", [s.horizon, d]), ("head.bias", [s.horizon]),
         ]
+        if skip {
+            list.append(("skip.weight", [s.horizon, s.inputCount]))
+            list.append(("skip.bias", [s.horizon]))
+        }
         for l in 0..<s.layers {
             let p = "layers.\(l)."
             for name in ["q", "k", "v", "o"] {
@@ -157,12 +171,12 @@ enum ModelValidator {
     }
 
     /// Every tensor a model of shape `s` needs is present with its dimensions, and no other.
-    static func checkTensorDims(_ s: ModelShape, _ present: [String: [Int]]) throws(ModelFileError) {
+    static func checkTensorDims(_ s: ModelShape, skip: Bool, _ present: [String: [Int]]) throws(ModelFileError) {
         var expected = Set<String>()
-        for (name, dims) in expectedTensors(s) {
+        for (name, dims) in expectedTensors(s, skip: skip) {
             expected.insert(name)
             guard let shape = present[name] else {
-                throw ModelFileError.invalid(.shape, name, "tensor is missing (expected shape \(dims) for \(describe(s)))")
+                throw ModelFileError.invalid(.shape, name, "tensor is missing (expected shape \(dims) for \(describe(s))\(skip ? ", contract version 2" : ""))")
             }
             guard shape == dims else {
                 throw ModelFileError.invalid(.shape, name, "tensor has shape \(shape) but \(describe(s)) needs \(dims)")
@@ -177,7 +191,8 @@ enum ModelValidator {
             }
         }
         if let extra = present.keys.sorted().first(where: { !expected.contains($0) }) {
-            throw ModelFileError.invalid(.tensorLayout, extra, "tensor is not part of a model of \(describe(s))")
+            let hint = extra.hasPrefix("skip.") ? " (the skip path is contract version 2: set \"version\": 2 in the metadata)" : ""
+            throw ModelFileError.invalid(.tensorLayout, extra, "tensor is not part of a version \(skip ? 2 : 1) model of \(describe(s))\(hint)")
         }
     }
 

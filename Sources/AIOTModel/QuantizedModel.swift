@@ -31,10 +31,17 @@ public struct QuantizedModel: Sendable {
     public var layers: [EncoderLayer]
     public var poolReq: Requant
     public var head: IntegerLinear
+    /// Requantizes the head onto `outputAct` (v1) or onto `skip.headAct` (v2).
     public var headReq: Requant
+    /// Contract v2's linear skip path (docs/arithmetic.md §5 steps 15-17); nil in a v1 model.
+    public var skip: SkipPath?
+
+    /// The contract version of this model: 2 when it has the skip path.
+    public var version: Int64 { skip == nil ? 1 : 2 }
 
     public static let format = "aiot-int-transformer"
-    public static let version: Int64 = 1
+    /// The contract versions this build reads (docs/arithmetic.md §10).
+    public static let versions: ClosedRange<Int64> = 1...2
 
     /// Loads and validates the model file at `path`.
     public init(contentsOf path: String) throws(ModelFileError) {
@@ -60,7 +67,7 @@ public struct QuantizedModel: Sendable {
         inputAct: QuantParams, inputProjAct: QuantParams, peAct: QuantParams, peAddAct: QuantParams,
         poolAct: QuantParams, outputAct: QuantParams, inputProj: IntegerLinear, inputProjReq: Requant,
         pe: [Int32], peAddReq: AddRequant, layers: [EncoderLayer], poolReq: Requant,
-        head: IntegerLinear, headReq: Requant
+        head: IntegerLinear, headReq: Requant, skip: SkipPath? = nil
     ) {
         self.shape = shape
         self.identity = identity
@@ -82,5 +89,26 @@ public struct QuantizedModel: Sendable {
         self.poolReq = poolReq
         self.head = head
         self.headReq = headReq
+        self.skip = skip
+    }
+}
+
+/// Contract v2 (docs/arithmetic.md §5): `skip = Linear(input flattened [W*F] -> [P])` (E1) on its
+/// own activation, the head on its own activation `head`, and `output = Add(head, skip)` (E2).
+public struct SkipPath: Sendable {
+    public var headAct: QuantParams
+    public var skipAct: QuantParams
+    /// Weight `[P, W*F]` over the time-major window, bias `[P]`.
+    public var linear: IntegerLinear
+    public var skipReq: Requant
+    /// The (E2) multipliers of `output = Add(head, skip)`.
+    public var outputReq: AddRequant
+
+    public init(headAct: QuantParams, skipAct: QuantParams, linear: IntegerLinear, skipReq: Requant, outputReq: AddRequant) {
+        self.headAct = headAct
+        self.skipAct = skipAct
+        self.linear = linear
+        self.skipReq = skipReq
+        self.outputReq = outputReq
     }
 }

@@ -26,6 +26,7 @@ public final class SoftwareEngine: InferenceEngine {
     private let layers: [LayerPlan]
     private let poolReq: RequantStep
     private let head: LinearPlan
+    private let skip: SkipPlan?                       // contract v2 only
 
     // Scratch, [W, d] unless noted.
     private let xIn: UnsafeMutablePointer<Int32>      // [W, F]
@@ -110,7 +111,9 @@ public final class SoftwareEngine: InferenceEngine {
         }
         layers = plans
         poolReq = RequantStep(model.poolReq, model.poolAct)
-        head = LinearPlan(model.head, input: model.poolAct, req: RequantStep(model.headReq, model.outputAct), narrow: narrowOperands, arena: a)
+        // v1: the head writes `output`; v2: it writes `head`, and `output = Add(head, skip)`.
+        head = LinearPlan(model.head, input: model.poolAct, req: RequantStep(model.headReq, model.skip?.headAct ?? model.outputAct), narrow: narrowOperands, arena: a)
+        skip = model.skip.map { SkipPlan($0, input: model.inputAct, output: model.outputAct, inputCount: s.inputCount, narrow: narrowOperands, arena: a) }
 
         let wd = s.window * s.dModel
         xIn = a.allocate(Int32.self, s.window * s.features)
@@ -296,7 +299,11 @@ public final class SoftwareEngine: InferenceEngine {
         Kernels.averagePool(x, rows: w, channels: d, poolReq, pool)
         head.prepare(pool, rows: 1, narrow: narrow)
         head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
-        for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+        if let skip {
+            skip.run(input, inputZero: inputZero, head: out, outputZero: outputZero, into: output)
+        } else {
+            for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+        }
     }
 
     /// (E1) through the packed C product straight into 16-bit rows `[W, rowStride]` of `y16`; false
@@ -405,7 +412,11 @@ public final class SoftwareEngine: InferenceEngine {
         Kernels.averagePool(x, rows: window, channels: dModel, poolReq, pool)
         head.prepare(pool, rows: 1, narrow: narrow)
         head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
-        for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+        if let skip {
+            skip.run(input, inputZero: inputZero, head: out, outputZero: outputZero, into: output)
+        } else {
+            for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+        }
     }
 }
 

@@ -141,6 +141,25 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    /// A contract v2 model (linear skip path) has no RTL yet: the image, and with it the fpga
+    /// engine (daemon and aiotctl build it the same way), refuse it by name instead of dropping the
+    /// skip path and computing another model's forecasts.
+    func testContractV2ModelIsRefusedOnTheFPGAEngine() throws {
+        let path = repoRoot.appendingPathComponent("models/random-v2/w24f1d16h1n1p1-w8a8-skip.safetensors").path
+        let m = try QuantizedModel(contentsOf: path)
+        XCTAssertEqual(m.version, 2)
+        XCTAssertThrowsError(try ParameterImage.serialize(ParameterSet(model: m))) { e in
+            XCTAssertTrue("\(e)".contains("version 2"), "\(e)")
+            XCTAssertTrue("\(e)".contains("engine \"software\""), "\(e)")
+        }
+        let (_, link) = try board(for: m.shape)
+        XCTAssertThrowsError(try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
+                                            fallback: SoftwareEngine(model: m), upload: true)) { e in
+            XCTAssertEqual((e as! BoardError).kind, .image)
+            XCTAssertTrue((e as! BoardError).message.contains("version 2"))
+        }
+    }
+
     func testEnergyPerInferenceComesFromTheAccumulators() throws {
         let (_, m, v) = try XCTUnwrap(committedModels().first { $0.name == "w24f1d16h1n1p1-w8a8" })
         let (_, link) = try board(for: m.shape)

@@ -152,7 +152,7 @@ final class LoaderRejectionTests: XCTestCase {
 
     func testWrongFormatOrVersion() throws {
         assertRejects(try editedMeta(["format"], .string("onnx")), .unsupported, field: "format")
-        assertRejects(try editedMeta(["version"], .int(2)), .unsupported, field: "version", mentioning: ["upgrade"])
+        assertRejects(try editedMeta(["version"], .int(3)), .unsupported, field: "version", mentioning: ["upgrade"])
     }
 
     func testNonFiniteAndNonPositiveScales() throws {

@@ -33,6 +33,10 @@ def bits_config(name: str, shape: Shape, output_bits: int | None = None, input_b
         bits["pe"] = bits["pe_add"] = pe_bits
     if output_bits:
         bits["output"] = output_bits
+    if shape.skip:
+        # v2's skip path: a 16-bit activation and 8-bit weights in every configuration (W*F*P
+        # weights, a few hundred bytes), and a 16-bit head so the sum is rounded once, on `output`
+        bits.update({"skip": 16, "head": 16, "skip.weight": 8})
     return bits
 
 
@@ -47,7 +51,7 @@ def export_model(params: dict[str, np.ndarray], act_ranges: dict[str, tuple[floa
     except (Q.QuantError, KeyError) as e:
         raise ExportError(str(e)) from None
     meta.update({
-        "format": MF.FORMAT, "version": MF.VERSION, "shape": shape.as_meta(),
+        "format": MF.FORMAT, "version": shape.version, "shape": shape.as_meta(),
         "features": [dict(f) for f in features], "target": dict(target),
         "sampling_period_s": float(sampling_period_s),
         "provenance": {str(k): str(v) for k, v in provenance.items()},

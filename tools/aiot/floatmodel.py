@@ -19,7 +19,7 @@ def forward(params: dict, shape: Shape, x: np.ndarray, ranges: dict | None = Non
     def lin(name, v):
         return v @ params[f"{name}.weight"].T + params[f"{name}.bias"]
 
-    rec("input", x)
+    x_in = rec("input", x)
     h = rec("input_proj", lin("input_proj", x))
     x = rec("pe_add", h + positional_encoding(shape.window, shape.d_model))
     for l in range(shape.layers):
@@ -41,4 +41,8 @@ def forward(params: dict, shape: Shape, x: np.ndarray, ranges: dict | None = Non
         r2 = rec(f"{p}.res2", n1 + f2)
         x = rec(f"{p}.norm2", r2 * params[f"{p}.norm2.scale"] + params[f"{p}.norm2.shift"])
     pooled = rec("pool", x.mean(axis=0, keepdims=True))
-    return rec("output", lin("head", pooled))[0]
+    if not shape.skip:
+        return rec("output", lin("head", pooled))[0]
+    head = rec("head", lin("head", pooled))
+    skip = rec("skip", lin("skip", x_in.reshape(1, -1)))
+    return rec("output", head + skip)[0]

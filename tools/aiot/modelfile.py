@@ -14,14 +14,15 @@ import numpy as np
 from . import quant as Q
 
 FORMAT = "aiot-int-transformer"
-VERSION = 1
+VERSION = 1          # the version a model without a skip path is written as
+VERSIONS = (1, 2)    # 2 adds the linear skip path (docs/arithmetic.md §5 step 15-17)
 _DTYPES = {"I8": np.int8, "I16": np.int16, "I32": np.int32, "I64": np.int64}
 _DTYPE_NAMES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 MAX_HEADER = 16 << 20
 
 WEIGHT_BITS = (4, 6, 8)
 ACT_BITS = (4, 6, 8)
-WIDE_ACTS = ("input", "pe", "pe_add", "output")
+WIDE_ACTS = ("input", "pe", "pe_add", "output", "head", "skip")
 
 
 class ModelError(ValueError):
@@ -36,6 +37,11 @@ class Shape:
     heads: int
     layers: int
     horizon: int
+    skip: bool = False   # contract v2: output = Add(head, skip(input)); not part of the metadata shape
+
+    @property
+    def version(self) -> int:
+        return 2 if self.skip else 1
 
     @property
     def ffn(self) -> int:
@@ -55,7 +61,7 @@ def activation_names(shape: Shape) -> list[str]:
     for l in range(shape.layers):
         names += [f"layers.{l}.{s}" for s in
                   ("q", "k", "v", "scores", "probs", "context", "o", "res1", "norm1", "ffn1", "ffn2", "res2", "norm2")]
-    return names + ["pool", "output"]
+    return names + (["pool", "head", "skip", "output"] if shape.skip else ["pool", "output"])
 
 
 def linear_layers(shape: Shape) -> list[tuple[str, str, str, int, int]]:
@@ -69,7 +75,12 @@ def linear_layers(shape: Shape) -> list[tuple[str, str, str, int, int]]:
                 (f"{p}.o", f"{p}.context", f"{p}.o", d, d),
                 (f"{p}.ffn1", f"{p}.norm1", f"{p}.ffn1", shape.ffn, d),
                 (f"{p}.ffn2", f"{p}.ffn1", f"{p}.ffn2", d, shape.ffn)]
-    out.append(("head", "pool", "output", shape.horizon, d))
+    if shape.skip:
+        # v2: the head writes its own activation; the skip path reads the flattened window
+        out.append(("head", "pool", "head", shape.horizon, d))
+        out.append(("skip", "input", "skip", shape.horizon, shape.window * shape.features))
+    else:
+        out.append(("head", "pool", "output", shape.horizon, d))
     return out
 
 
@@ -89,6 +100,8 @@ def add_layers(shape: Shape) -> list[tuple[str, str, str, str]]:
         x = "pe_add" if l == 0 else f"layers.{l - 1}.norm2"
         p = f"layers.{l}"
         out += [(f"{p}.res1", x, f"{p}.o", f"{p}.res1"), (f"{p}.res2", f"{p}.norm1", f"{p}.ffn2", f"{p}.res2")]
+    if shape.skip:
+        out.append(("output", "head", "skip", "output"))
     return out
 
 
@@ -128,7 +141,8 @@ class Model:
 
     def __post_init__(self):
         s = self.meta["shape"]
-        self.shape = Shape(s["window"], s["features"], s["d_model"], s["heads"], s["layers"], s["horizon"])
+        self.shape = Shape(s["window"], s["features"], s["d_model"], s["heads"], s["layers"], s["horizon"],
+                           skip=self.meta.get("version") == 2)
 
     def act(self, name: str) -> tuple[int, float, int]:
         a = self.meta["activations"][name]
@@ -164,8 +178,9 @@ def validate(meta: dict, tensors: dict[str, np.ndarray]) -> None:
     """Check every width and bound of docs/arithmetic.md §2, §3, §6. Raises ModelError naming the field."""
     if meta.get("format") != FORMAT:
         raise ModelError(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get("version") != VERSION:
-        raise ModelError(f"version is {meta.get('version')!r}, this reader knows {VERSION}")
+    version = meta.get("version")
+    if isinstance(version, bool) or version not in VERSIONS:
+        raise ModelError(f"version is {version!r}, this reader knows {', '.join(map(str, VERSIONS))}")
     s = meta.get("shape")
     if not isinstance(s, dict):
         raise ModelError("shape is missing")
@@ -179,7 +194,7 @@ def validate(meta: dict, tensors: dict[str, np.ndarray]) -> None:
         raise ModelError(f"shape.d_model = {d} is not a multiple of shape.heads = {H}")
     if _int(s, "ffn", "shape") != 4 * d:
         raise ModelError(f"shape.ffn = {s['ffn']} must be 4 * d_model = {4 * d}")
-    shape = Shape(W, F, d, H, N, P)
+    shape = Shape(W, F, d, H, N, P, skip=version == 2)
 
     acts = meta.get("activations")
     if not isinstance(acts, dict):

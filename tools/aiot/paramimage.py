@@ -65,6 +65,10 @@ def _pad4(b: bytes) -> bytes:
 def serialize(model: Model) -> bytes:
     """Model -> parameter image bytes (§6.1-6.4)."""
     sh = model.shape
+    if sh.skip:
+        # the image and the RTL implement contract v1: dropping the skip path would compute another model
+        raise ValueError("contract version 2 model (linear skip path): the FPGA parameter image and RTL "
+                         "implement version 1 only; run it on the software engine")
     acts = activation_names(sh)
     act_tab = b"".join(struct.pack("<BBh", model.act(a)[0], 0, model.act(a)[2]) for a in acts)
     wts = weight_order(sh.layers)

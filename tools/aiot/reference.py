@@ -99,7 +99,17 @@ def forward(model: Model, q_in: np.ndarray) -> np.ndarray:
     bp, _, zp = model.act("pool")
     r = model.rq("pool")
     pooled = Q.requant((x - zx).sum(axis=0, keepdims=True), r["m"], r["n"], zp, bp)
-    return linear(model, "head", "pool", "output", pooled)[0]
+    if not sh.skip:
+        return linear(model, "head", "pool", "output", pooled)[0]
+    # v2 (§5 steps 15-17): head on its own activation, the skip path on the flattened input window
+    head = linear(model, "head", "pool", "head", pooled)[0]
+    skip = linear(model, "skip", "input", "skip", q_in_flat(model, q_in))[0]
+    return add(model, "output", "head", "skip", "output", head, skip)
+
+
+def q_in_flat(model: Model, q_in: np.ndarray) -> np.ndarray:
+    """The input window as one row [1, W*F], time-major (the skip path's x of (E1))."""
+    return np.asarray(q_in, dtype=I64).reshape(1, model.shape.window * model.shape.features)
 
 
 def forward_batch(model: Model, q_in: np.ndarray) -> np.ndarray:

@@ -278,3 +278,44 @@ def test_io_helpers_round_half_away_and_reject_nan():
     x[5, 0] = np.nan
     with pytest.raises(ValueError):
         AIO.quantize_input(model, x)
+
+
+# --- contract v2: the linear skip path --------------------------------------------------------
+
+V2 = os.path.join(ROOT, "models/random-v2/w24f1d16h1n1p1-w8a8-skip.safetensors")
+
+
+def test_v2_loads_and_v1_is_unchanged():
+    assert MF.load_model(V2).shape.skip and MF.load_model(V2).meta["version"] == 2
+    assert not MF.load_model(os.path.join(ROOT, "models/random/w24f1d16h1n1p1-w8a8.safetensors")).shape.skip
+
+
+@pytest.mark.parametrize("path,mutate,needle", [
+    (V2, lambda h, m: m.update(version=1), "skip.bias is not part of this model"),
+    ("models/random/w24f1d16h1n1p1-w8a8.safetensors", lambda h, m: m.update(version=2), "activations.head is missing"),
+    (V2, lambda h, m: m.update(version=3), "version is 3"),
+    (V2, lambda h, m: m["activations"]["skip"].update(bits=17), "activations.skip.bits"),
+    (V2, lambda h, m: m["requant"]["output"].pop("m2"), "requant.output.m2"),
+])
+def test_v2_loader_rejects_inconsistent_files(path, mutate, needle):
+    data = open(os.path.join(ROOT, path), "rb").read()
+    with pytest.raises(MF.ModelError) as e:
+        MF.load_model(_edit(data, mutate))
+    assert needle in str(e.value)
+
+
+def test_skip_path_takes_part_in_the_forecast():
+    m = MF.load_model(V2)
+    inputs, outputs = read_vectors(V2.replace(".safetensors", ".vectors.txt"))
+    m.tensors["skip.weight"] = np.full_like(m.tensors["skip.weight"], m.weight("skip.weight")[2])
+    assert not np.array_equal(reference.forward_batch(m, inputs), outputs)
+
+
+def test_v2_export_bounds_and_paramimage_refusal():
+    from aiot import paramimage
+    shape = MF.Shape(24, 2, 8, 1, 1, 3, skip=True)
+    _, data = _random_export(shape, "W8A8", input_bits=16)
+    m = MF.load_model(data)
+    assert m.meta["activations"]["skip"]["bits"] == 16 and m.tensors["skip.weight"].shape == (3, 48)
+    with pytest.raises(ValueError, match="version 2"):
+        paramimage.serialize(m)

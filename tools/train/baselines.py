@@ -117,6 +117,23 @@ def linear_model(ds: DataSet, kind: str, split: str = "test") -> tuple[np.ndarra
     return at @ best[2] + offt, best[1]
 
 
+def ridge_solution(ds: DataSet) -> tuple[np.ndarray, np.ndarray, float]:
+    """The ridge baseline's own fit (strength chosen on validation): (weight [P, W*F] on the
+    normalized window flattened time-major, bias [P], strength), the contract v2 skip path's start."""
+    a, _ = _design(ds, "train", "ridge")
+    y = ds.normalize_y(ds.splits["train"].y)
+    av, _ = _design(ds, "val", "ridge")
+    yv = ds.normalize_y(ds.splits["val"].y)
+    best = None
+    for lam in RIDGE_GRID:
+        coef = _ridge_fit(a, y, lam)
+        v = float(np.mean((av @ coef - yv) ** 2))
+        if best is None or v < best[0]:
+            best = (v, lam, coef)
+    coef = best[2]
+    return coef[:-1].T.copy(), coef[-1].copy(), best[1]
+
+
 def linear(ds: DataSet, split: str = "test") -> np.ndarray:
     """Ridge on the whole window (kept for callers of the earlier name)."""
     return linear_model(ds, "ridge", split)[0]

@@ -23,7 +23,7 @@ VECTOR_COUNT = 64
 
 def export_shape_of(s) -> MF.Shape:
     return MF.Shape(window=s.window, features=s.features, d_model=s.d_model, heads=s.heads,
-                    layers=s.layers, horizon=s.horizon)
+                    layers=s.layers, horizon=s.horizon, skip=getattr(s, "skip", False))
 
 
 def export_shape(model: Transformer) -> MF.Shape:

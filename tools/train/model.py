@@ -29,6 +29,7 @@ class Shape:
     heads: int = 1
     layers: int = 1
     horizon: int = 1
+    skip: bool = False   # contract v2: a linear path from the window to the output (add_skip)
 
     @property
     def ffn(self) -> int:
@@ -39,14 +40,14 @@ def activation_names(shape: Shape) -> list[str]:
     names = ["input", "input_proj", "pe", "pe_add"]
     for l in range(shape.layers):
         names += [f"layers.{l}.{a}" for a in LAYER_ACTS]
-    return names + ["pool", "output"]
+    return names + (["pool", "head", "skip", "output"] if shape.skip else ["pool", "output"])
 
 
 def weight_names(shape: Shape) -> list[str]:
     names = ["input_proj.weight"]
     for l in range(shape.layers):
         names += [f"layers.{l}.{t}.weight" for t in ("q", "k", "v", "o", "norm1", "ffn1", "ffn2", "norm2")]
-    return names + ["head.weight"]
+    return names + ["head.weight"] + (["skip.weight"] if shape.skip else [])
 
 
 class Norm(nn.Module):
@@ -115,6 +116,7 @@ class Transformer(nn.Module):
         self.input_proj = nn.Linear(shape.features, d)
         self.layers = nn.ModuleList([Layer(d, shape.heads) for _ in range(shape.layers)])
         self.head = nn.Linear(d, shape.horizon)
+        self.skip = nn.Linear(shape.window * shape.features, shape.horizon) if shape.skip else None
         self.register_buffer("pe", torch.tensor(positional_encoding(shape.window, d), dtype=torch.float32))
         self.bits: dict[str, int] = {}
         self.obs = nn.ModuleDict()
@@ -145,6 +147,19 @@ class Transformer(nn.Module):
         self.quant = mode in ("qat", "frozen")
         for o in self.obs.values():
             o.mode = {"float": "off", "calib": "calib", "qat": "qat", "frozen": "frozen"}[mode]
+
+    def add_skip(self, weight: np.ndarray, bias: np.ndarray, head_weight: np.ndarray, head_bias: np.ndarray) -> None:
+        """Contract v2: adds the linear skip path (window flattened time-major -> P) with the given
+        float weights (the ridge solution) and replaces the head by one fitted to the residual, so the
+        network starts as ridge + the Transformer's correction. Call before set_bits."""
+        import dataclasses
+        self.shape = dataclasses.replace(self.shape, skip=True)
+        self.skip = nn.Linear(self.shape.window * self.shape.features, self.shape.horizon)
+        with torch.no_grad():
+            self.skip.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+            self.skip.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+            self.head.weight.copy_(torch.tensor(head_weight, dtype=torch.float32))
+            self.head.bias.copy_(torch.tensor(head_bias, dtype=torch.float32))
 
     def fold_norms(self) -> None:
         for layer in self.layers:
@@ -204,7 +219,23 @@ class Transformer(nn.Module):
             h = self._a(p + "norm2", layer.norm2(r2, self._fq(p + "res2", p + "norm2.weight")))
             prev = p + "norm2"
         pool = self._a("pool", h.mean(dim=1))
-        return self._a("output", qlinear(self.head, pool, self._fq("pool", "head.weight")))
+        head = qlinear(self.head, pool, self._fq("pool", "head.weight"))
+        if self.skip is None:
+            return self._a("output", head)
+        # v2 (docs §5 steps 15-17): output = Add(head, skip(window flattened time-major))
+        skip = self._a("skip", qlinear(self.skip, x.reshape(x.shape[0], -1), self._fq("input", "skip.weight")))
+        return self._a("output", self._a("head", head) + skip)
+
+    @torch.no_grad()
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The pool activation [B, d] of a model without a skip path (the head's input), for fitting
+        the head on the ridge residual."""
+        assert self.skip is None, "pooled() is for the float model before add_skip"
+        head, self.head = self.head, nn.Identity()
+        try:
+            return self.forward(x)
+        finally:
+            self.head = head
 
     # -- export --------------------------------------------------------------------------------
     def float_params(self) -> dict[str, np.ndarray]:

@@ -45,8 +45,9 @@ def checks(s: dict) -> list[tuple[str, bool, str]]:
     out = []
     c = s["configs"]
     bl = baselines_of(s)
-    # the named configurations, and the same with 16-bit I/O (suffix IO16) against their own W8A8
-    for suffix in ("", "IO16"):
+    # the named configurations, the same with 16-bit I/O (suffix IO16), with the contract v2 skip
+    # path (suffix S) and with both (IO16S), each against its own W8A8
+    for suffix in ("", "IO16", "S", "IO16S"):
         ref = f"W8A8{suffix}"
         base = c[ref]["integer"]["mse"] if ref in c else None
         if base is not None and "float" in s:
@@ -133,6 +134,29 @@ def horizon_table(s: dict) -> list[str]:
     return L
 
 
+def skip_table(s: dict) -> list[str]:
+    """Contract v2 configurations (suffix S: the linear skip path) against the same widths without it:
+    validation MSE (what the bundling chose on) and test MSE (reported only)."""
+    c = s["configs"]
+    # the same widths without the skip path, else the named configuration of its weights (W8A8IO16S
+    # where no W8A8IO16 was trained: W8A8)
+    pairs = [(n, n[:-1] if n[:-1] in c else n[:4]) for n, _ in ordered(c)
+             if n.endswith("S") and (n[:-1] in c or n[:4] in c)]
+    if not pairs:
+        return []
+    L = ["Linear skip path (contract v2, suffix S) against the same configuration without it (v1); a v2 "
+         "model is bundled only where its validation MSE is lower:", "",
+         "| v2 config | v1 config | val MSE v2 | val MSE v1 | val change | test MSE v2 | test MSE v1 | test change |",
+         "|---|---|---|---|---|---|---|---|"]
+    for n, b in pairs:
+        v2, v1 = c[n], c[b]
+        L.append(f"| {n} | {b} | {_f(v2['qat']['val_mse'], 6)} | {_f(v1['qat']['val_mse'], 6)} | "
+                 f"{_pct(v2['qat']['val_mse'], v1['qat']['val_mse'])} | {_f(v2['integer']['mse'])} | "
+                 f"{_f(v1['integer']['mse'])} | {_pct(v2['integer']['mse'], v1['integer']['mse'])} |")
+    L.append("")
+    return L
+
+
 def dataset_section(s: dict) -> list[str]:
     u = s["units"]
     L = []
@@ -191,6 +215,7 @@ def dataset_section(s: dict) -> list[str]:
             paper = PAPER_4BIT if name in ("W4A4", "W4A8") else "-"
             L.append(f"| {name} | {_pct(info['integer']['mse'], base)} | {paper} |")
         L.append("")
+    L += skip_table(s)
     fl = s.get("output_floor")
     if fl:
         ref = s.get("output_floor_reference")
@@ -285,7 +310,12 @@ def render(summaries: list[dict], wall: float, command: str, cpus: int | None,
              f"P={'/'.join(str(h) for h in hz)}. "
              "\"integer\" rows are the exported model files run by the numpy reference "
              "(`tools/aiot/reference.py`), which the Swift engine matches bit for bit on the committed vectors; "
-             "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`.")
+             "recompute any row with `python -m tools.train.evaluate models/<set>/<CONFIG>.safetensors`."
+             + (" Configurations with the suffix S have the linear skip path of contract v2 (docs/arithmetic.md §5 "
+                "steps 15-17: a linear map from the window to the output added to the Transformer's, started at "
+                "the ridge solution; tools/train/README.md); IO16 adds 16-bit input, positional addition and "
+                "output. They run on the software engine; the FPGA engine refuses v2 models."
+                if any(n.endswith("S") for x in summaries for n in x["configs"]) else ""))
     L.append("")
     for s in summaries:
         L += dataset_section(s)

@@ -34,7 +34,13 @@ RANGE_MARGIN = {"keywest": 0.1}
 DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
 # 16-bit input, positional addition and output where they paid on validation (README "Recipe")
 IO16 = {"input": 16, "pe_add": 16, "output": 16}
-EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")]}
+# contract v2, the linear skip path (suffix S; README "The linear skip path"): bundled where it beat the
+# same widths without it on validation
+SKIP = {"skip": 16}
+_S = [(f"{c}S", c, SKIP) for c in ("W8A8", "W6A8", "W4A8")]
+_IO16S = [(f"{c}IO16S", c, IO16 | SKIP) for c in ("W8A8", "W6A8", "W4A8")]
+EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")] + _S + _IO16S,
+                 "nox": _S + _IO16S[:1], "keywest": _S + _IO16S}
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
@@ -54,9 +60,15 @@ def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
 
 
 def config_bits(name: str, base: str, over: dict[str, int], shape) -> dict[str, int]:
+    """Per-tensor widths; an override `skip=B` (e.g. --custom W8A8S=W8A8,skip=16) selects contract v2,
+    the linear skip path, with its defaults (tools/aiot/export.bits_config) under the overrides."""
+    import dataclasses
     from tools.aiot.export import bits_config
-    from tools.train.exporting import export_shape_of  # noqa: F401
-    bits = dict(bits_config(base, export_shape_of(shape)))
+    from tools.train.exporting import export_shape_of
+    eshape = export_shape_of(shape)
+    if "skip" in over:
+        eshape = dataclasses.replace(eshape, skip=True)
+    bits = dict(bits_config(base, eshape))
     unknown = [k for k in over if k not in bits]
     if unknown:
         raise SystemExit(f"config {name}: unknown tensor names {unknown}; valid: {sorted(bits)}")

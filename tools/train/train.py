@@ -127,6 +127,8 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     gen = torch.Generator().manual_seed(seed)
     model = copy.deepcopy(float_model)
     model.fold_norms()
+    if "skip" in bits:
+        init_skip(model, ds)
     model.set_bits(bits)
     for o in model.obs.values():
         o.momentum = sched.ema
@@ -140,6 +142,26 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
                sched.batch, gen, "qat", "frozen", teacher, sched.kd)
     return model, fit
+
+
+@torch.no_grad()
+def init_skip(model: Transformer, ds: DataSet) -> None:
+    """Contract v2 start: the skip path is the ridge baseline's solution on the same window, and the
+    head is refitted (least squares, closed form) to the ridge's training residual from the float
+    model's pooled features, so QAT starts at ridge + correction and trains both jointly."""
+    from tools.train import baselines
+    w, b, _ = baselines.ridge_solution(ds)
+    x, y = tensors(ds, "train")
+    xn = x.numpy().astype(np.float64)
+    resid = y.numpy().astype(np.float64) - (xn.reshape(len(xn), -1) @ w.T + b)
+    model.eval()
+    model.set_mode("float")
+    feats = model.pooled(x).numpy().astype(np.float64)
+    a = np.hstack([feats, np.ones((len(feats), 1))])
+    reg = 1e-3 * len(a) * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0
+    coef = np.linalg.solve(a.T @ a + reg, a.T @ resid)
+    model.add_skip(w, b, coef[:-1].T, coef[-1])
 
 
 @torch.no_grad()

@@ -61,3 +61,33 @@ def test_onnx_is_the_float_network():
     with torch.no_grad():
         want = qm(torch.tensor(x)).numpy()
     assert np.allclose(got, want, atol=1e-5)
+
+
+def skip_bits(config, shape):
+    import dataclasses
+    return bits_config(config, dataclasses.replace(exporting.export_shape_of(shape), skip=True))
+
+
+def test_skip_path_starts_at_ridge_and_exports_as_v2(tmp_path):
+    """Contract v2: the skip path starts as the ridge solution with the head refitted to its residual
+    (so the start is no worse than ridge on train), and the trained model exports as version 2 with
+    its integer outputs what fake quantization predicted."""
+    import copy
+    from tools.train import baselines
+    ds = tiny_dataset()
+    shape = Shape(window=8, features=2, d_model=8, heads=2, layers=1, horizon=1)
+    sched = train.Schedule(float_epochs=3, qat_epochs=2, batch=32)
+    fm, _ = train.pretrain_float(ds, shape, sched, seed=3)
+    start = copy.deepcopy(fm)
+    start.fold_norms()
+    train.init_skip(start, ds)
+    x, y = train.tensors(ds, "train")
+    w, b, _ = baselines.ridge_solution(ds)
+    ridge_mse = float(np.mean((x.numpy().reshape(len(x), -1) @ w.T + b - y.numpy()) ** 2))
+    assert train.mse(start, x, y) <= ridge_mse * (1 + 1e-4)
+    for config in ("W8A8", "W4A8"):
+        qm, _ = train.qat(fm, ds, skip_bits(config, shape), sched, seed=3)
+        exporting.write_all(qm, ds, tmp_path, config, {}, {})
+        m = reference.load_model(tmp_path / f"{config}.safetensors")
+        assert m.meta["version"] == 2 and m.tensors["skip.weight"].shape == (1, 16)
+        assert exporting.agreement(qm, ds, tmp_path / f"{config}.safetensors")["within_1lsb"] >= 0.95
