@@ -93,19 +93,20 @@ public struct ResolvedForecast: Sendable, Equatable {
 /// The drift alarm's transitions, reported by `SensorAccuracy` as they happen.
 public enum DriftChange: Sendable, Equatable { case raised, cleared }
 
-/// One sensor's pending forecasts, recent actuals and error statistics, in two arrays allocated once
-/// (a fleet holds 10,000 of these: every array costs a header and a malloc block, so the rings share
-/// one Double array; the rolling window is Float).
+/// One sensor's pending forecasts, recent actuals and error statistics, in one array allocated once
+/// (a fleet holds 10,000 of these: every array costs a header and a malloc block, so every ring
+/// shares one buffer; the pending outputs and the rolling window are Float in its tail).
 public struct SensorAccuracy: Sendable {
     let horizon: Int
     let capacity: Int
-    /// Layout, C = capacity, H = horizon: [0, C) pending forecasts' origin steps; [C, 2C) actuals'
-    /// steps; [2C, 3C) actual values; [3C, 3C + C*H) pending outputs (the model's integers);
-    /// then per horizon step 5 sums (count, |e|, e², |p|, p²). Steps are whole numbers well below
-    /// 2^53 for any time a reading can carry; an empty slot holds -inf.
+    /// Layout in Doubles, C = capacity, H = horizon: [0, C) pending forecasts' origin steps;
+    /// [C, 2C) actuals' steps; [2C, 3C) actual values; then per horizon step 5 sums (count, |e|,
+    /// e², |p|, p²). Steps are whole numbers well below 2^53 for any time a reading can carry; an
+    /// empty slot holds -inf. Then, as Float from `floatBase`: C*H pending outputs (the model's
+    /// integers, at most 16 bits: exact in a Float) and the rolling window's |errors|.
     var store: [Double]
-    /// The rolling window's |errors|.
-    var rAbs: [Float]
+    /// Entries of the rolling window.
+    let windowCount: Int
     var rNext = 0
     var rCount = 0
     /// Rolling sums (no persistence: the run-wide skill is the one reported).
@@ -127,13 +128,24 @@ public struct SensorAccuracy: Sendable {
     public init(horizon: Int, slack: Int, windowSize: Int) {
         self.horizon = horizon
         capacity = horizon + slack + 1
-        let runBase = 3 * capacity + capacity * horizon
-        store = [Double](repeating: -.infinity, count: runBase + 5 * horizon)
+        windowCount = max(1, windowSize)
+        let runBase = 3 * capacity, floats = capacity * horizon + windowCount
+        store = [Double](repeating: -.infinity, count: runBase + 5 * horizon + (floats + 1) / 2)
         for k in runBase..<store.count { store[k] = 0 }
-        rAbs = [Float](repeating: 0, count: max(1, windowSize))
     }
 
-    var runBase: Int { 3 * capacity + capacity * horizon }
+    var runBase: Int { 3 * capacity }
+    /// Byte offset of the Float tail.
+    var floatBase: Int { (3 * capacity + 5 * horizon) * MemoryLayout<Double>.stride }
+    @inline(__always) func float(_ k: Int) -> Float {
+        store.withUnsafeBytes { $0.load(fromByteOffset: floatBase + k * 4, as: Float.self) }
+    }
+    @inline(__always) mutating func setFloat(_ k: Int, _ v: Float) {
+        let o = floatBase + k * 4
+        store.withUnsafeMutableBytes { $0.storeBytes(of: v, toByteOffset: o, as: Float.self) }
+    }
+    /// The rolling window's k-th |error|.
+    func rolled(_ k: Int) -> Float { float(capacity * horizon + k) }
     @inline(__always) func slot(_ s: Int64) -> Int { Int(((s % Int64(capacity)) + Int64(capacity)) % Int64(capacity)) }
     @inline(__always) func fStep(_ i: Int) -> Double { store[i] }
     @inline(__always) func aStep(_ i: Int) -> Double { store[capacity + i] }
@@ -174,7 +186,7 @@ public struct SensorAccuracy: Sendable {
         // A late window must not push out a newer pending forecast.
         if fStep(i) >= Double(origin) { return }
         store[i] = Double(origin)
-        for p in 0..<min(horizon, q.count) { store[3 * capacity + i * horizon + p] = Double(q[p]) }
+        for p in 0..<min(horizon, q.count) { setFloat(i * horizon + p, Float(q[p])) }
         for h in 1...horizon {
             if let y = actual(at: origin + Int64(h)) {
                 resolve(origin: origin, h: h, actual: y, io: io, reference: reference, policy: policy, emit: emit)
@@ -203,20 +215,20 @@ public struct SensorAccuracy: Sendable {
     private mutating func resolve(origin: Int64, h: Int, actual y: Double, io: ModelIO, reference: AccuracyReference,
                                   policy: AccuracyPolicy, emit: (Int64, Int, Double, Double, Double, Double?) -> Void) {
         let i = slot(origin)
-        let f = io.dequantize(Int32(store[3 * capacity + i * horizon + h - 1]))
+        let f = io.dequantize(Int32(float(i * horizon + h - 1)))
         // The actual at the origin is still held: the ring keeps horizon + slack steps.
         let pers = actualAtOrBefore(origin) ?? y
         let e = f - y, pe = pers - y
         let b = runBase + 5 * (h - 1)
         store[b] += 1; store[b + 1] += abs(e); store[b + 2] += e * e; store[b + 3] += abs(pe); store[b + 4] += pe * pe
         // Rolling window: drop the oldest value, add this one.
-        let n = rAbs.count
+        let n = windowCount
         if rCount == n {
-            let old = Double(rAbs[rNext])
+            let old = Double(rolled(rNext))
             rolling.count -= 1; rolling.absSum -= old; rolling.sqSum -= old * old
         } else { rCount += 1 }
-        rAbs[rNext] = Float(abs(e))
-        let v = Double(rAbs[rNext])
+        setFloat(capacity * horizon + rNext, Float(abs(e)))
+        let v = Double(rolled(rNext))
         rolling.count += 1; rolling.absSum += v; rolling.sqSum += v * v
         rNext = (rNext + 1) % n
         changed += 1
@@ -232,8 +244,8 @@ public struct SensorAccuracy: Sendable {
     /// allocation per reading); nil when empty.
     public func rollingMedian(scratch: inout [Float]) -> Double? {
         guard rCount > 0 else { return nil }
-        if scratch.count < rCount { scratch = [Float](repeating: 0, count: rAbs.count) }
-        for k in 0..<rCount { scratch[k] = rAbs[k] }
+        if scratch.count < rCount { scratch = [Float](repeating: 0, count: windowCount) }
+        for k in 0..<rCount { scratch[k] = rolled(k) }
         scratch[0..<rCount].sort()
         let m = rCount / 2
         return rCount % 2 == 1 ? Double(scratch[m]) : (Double(scratch[m - 1]) + Double(scratch[m])) / 2
@@ -247,7 +259,7 @@ public struct SensorAccuracy: Sendable {
 
     /// Advances the drift alarm after the values resolved by one message; nil when nothing changed.
     public mutating func updateDrift(reference: AccuracyReference, policy: AccuracyPolicy, resolved: Int, scratch: inout [Float]) -> DriftChange? {
-        guard let v = reference.validationMedian, resolved > 0, rCount >= min(rAbs.count, policy.driftSteps),
+        guard let v = reference.validationMedian, resolved > 0, rCount >= min(windowCount, policy.driftSteps),
               let med = rollingMedian(scratch: &scratch) else { return nil }
         if med > policy.driftFactor * v { above += resolved; below = 0 } else { below += resolved; above = 0 }
         if !drifting && above >= policy.driftSteps { drifting = true; return .raised }

@@ -47,10 +47,10 @@ public final class StreamWindow {
     public private(set) var counters = WindowCounters()
     let w: Int, f: Int, h: Int
     let period: Double
-    let fullMask: UInt32
+    let fullMask: UInt16
     // Per ring row (step mod h): values, features present, state, window-ending-here emitted.
-    var values: [Int32]
-    var mask: [UInt32]
+    var values: [Int16]
+    var mask: [UInt16]
     var state: [UInt8]
     var emitted: [Bool]
     static let open: UInt8 = 0, complete: UInt8 = 1, filled: UInt8 = 2, missing: UInt8 = 3
@@ -62,18 +62,20 @@ public final class StreamWindow {
     var current: Int64 = 0        // the window being emitted (for copyWindow(into:))
 
     public init(io: ModelIO, policy: WindowPolicy) {
-        precondition(io.features.count >= 1 && io.features.count <= 32 && io.window >= 1 && io.samplingPeriod > 0)
+        // 16 bits hold every input value (the contract allows 4 ... 16 input bits) and every feature
+        // mask (a model reads at most 16 features): a fleet holds 10,000 of these rings.
+        precondition(io.features.count >= 1 && io.features.count <= 16 && io.inputBits <= 16 && io.window >= 1 && io.samplingPeriod > 0)
         self.io = io
         self.policy = policy
         w = io.window
         f = io.features.count
         h = io.window + max(policy.lateSteps, policy.reorderSteps + 1)
         period = io.samplingPeriod
-        values = [Int32](repeating: 0, count: h * f)
-        mask = [UInt32](repeating: 0, count: h)
+        values = [Int16](repeating: 0, count: h * f)
+        mask = [UInt16](repeating: 0, count: h)
         state = [UInt8](repeating: Self.missing, count: h)
         emitted = [Bool](repeating: false, count: h)
-        fullMask = f == 32 ? UInt32.max : (UInt32(1) << UInt32(f)) - 1
+        fullMask = f == 16 ? UInt16.max : (UInt16(1) << UInt16(f)) - 1
     }
 
     /// The step a timestamp belongs to (nearest multiple of the sampling period).
@@ -105,9 +107,9 @@ public final class StreamWindow {
         if k > hi! { advance(to: k) }
         guard k > hi! - Int64(h) else { return .late }
         let i = row(k)
-        let bit = UInt32(1) << UInt32(r.feature)
+        let bit = UInt16(1) << UInt16(r.feature)
         if mask[i] & bit != 0 { return .duplicate }
-        let q = io.quantize(r.value, feature: r.feature)
+        let q = Int16(io.quantize(r.value, feature: r.feature))  // within lo(b)...hi(b), b <= 16
         mask[i] |= bit
         switch state[i] {
         case Self.filled:
@@ -169,7 +171,7 @@ public final class StreamWindow {
             } else if hi! - s > Int64(policy.reorderSteps) {
                 if state[i] == Self.open, run > 0, consecutiveFilled < policy.maxGapFill {
                     let p = row(s - 1)
-                    for j in 0..<f where mask[i] & (UInt32(1) << UInt32(j)) == 0 { values[i * f + j] = values[p * f + j] }
+                    for j in 0..<f where mask[i] & (UInt16(1) << UInt16(j)) == 0 { values[i * f + j] = values[p * f + j] }
                     state[i] = Self.filled
                     consecutiveFilled += 1
                     counters.stepsGapFilled += 1
@@ -233,7 +235,7 @@ public final class StreamWindow {
         var s = current - Int64(w) + 1
         while s <= current {
             let i = row(s)
-            for j in 0..<f { out[o] = values[i * f + j]; o += 1 }
+            for j in 0..<f { out[o] = Int32(values[i * f + j]); o += 1 }
             s += 1
         }
     }

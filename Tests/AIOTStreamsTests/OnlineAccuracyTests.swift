@@ -58,9 +58,9 @@ struct SplitMix {
     // Rolling: the last 10 resolved values only.
     #expect(acc.rolling.count == 10)
     // Constant memory: the rings never grew.
-    #expect(acc.store.count == 3 * (horizon + 4) + (horizon + 4) * horizon + 5 * horizon && acc.rAbs.count == 10)
+    #expect(acc.store.count == 3 * (horizon + 4) + 5 * horizon + ((horizon + 4) * horizon + 10 + 1) / 2 && acc.windowCount == 10)
     // The rolling median is the median of the last 10 |errors|; RMSE from the same values.
-    var last = (0..<10).map { Double(acc.rAbs[$0]) }
+    var last = (0..<10).map { Double(acc.rolled($0)) }
     last.sort()
     #expect(acc.rollingMedian == (last[4] + last[5]) / 2)
     #expect(abs((acc.rolling.rmse ?? 0) - (last.reduce(0) { $0 + $1 * $1 } / 10).squareRoot()) < 1e-9)
