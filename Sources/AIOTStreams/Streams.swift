@@ -48,11 +48,15 @@ public final class StreamWindow {
     let w: Int, f: Int, h: Int
     let period: Double
     let fullMask: UInt16
-    // Per ring row (step mod h): values, features present, state, window-ending-here emitted.
+    // Per ring row (step mod h): the values, and one word for features present, state and emitted.
     var values: [Int16]
-    var mask: [UInt16]
-    var state: [UInt8]
-    var emitted: [Bool]
+    // One word per row: features present (bits 0-15), state (bits 16-17), emitted (bit 18).
+    var rows: [UInt32]
+    static let emittedBit: UInt32 = 1 << 18
+    @inline(__always) func mask(_ i: Int) -> UInt16 { UInt16(truncatingIfNeeded: rows[i]) }
+    @inline(__always) func state(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: rows[i] >> 16) & 3 }
+    @inline(__always) func emitted(_ i: Int) -> Bool { rows[i] & Self.emittedBit != 0 }
+    @inline(__always) func setState(_ i: Int, _ st: UInt8) { rows[i] = rows[i] & ~(UInt32(3) << 16) | UInt32(st) << 16 }
     static let open: UInt8 = 0, complete: UInt8 = 1, filled: UInt8 = 2, missing: UInt8 = 3
     var hi: Int64? = nil          // newest step with a reading
     var settled: Int64 = 0        // steps <= settled are decided (complete, filled or missing)
@@ -72,9 +76,7 @@ public final class StreamWindow {
         h = io.window + max(policy.lateSteps, policy.reorderSteps + 1)
         period = io.samplingPeriod
         values = [Int16](repeating: 0, count: h * f)
-        mask = [UInt16](repeating: 0, count: h)
-        state = [UInt8](repeating: Self.missing, count: h)
-        emitted = [Bool](repeating: false, count: h)
+        rows = [UInt32](repeating: UInt32(Self.missing) << 16, count: h)
         fullMask = f == 16 ? UInt16.max : (UInt16(1) << UInt16(f)) - 1
     }
 
@@ -83,7 +85,7 @@ public final class StreamWindow {
     public func step(of time: Double) -> Int64 { Int64((time / period).rounded(.toNearestOrAwayFromZero)) }
     public func time(of step: Int64) -> Double { Double(step) * period }
     @inline(__always) func row(_ s: Int64) -> Int { Int(((s % Int64(h)) + Int64(h)) % Int64(h)) }
-    @inline(__always) func usable(_ s: Int64) -> Bool { let st = state[row(s)]; return st == Self.complete || st == Self.filled }
+    @inline(__always) func usable(_ s: Int64) -> Bool { let st = state(row(s)); return st == Self.complete || st == Self.filled }
 
     /// Places one reading. Returns nil when accepted. `onStep` runs for every window this reading
     /// completes; `copyWindow(into:)` inside it yields that window.
@@ -108,18 +110,18 @@ public final class StreamWindow {
         guard k > hi! - Int64(h) else { return .late }
         let i = row(k)
         let bit = UInt16(1) << UInt16(r.feature)
-        if mask[i] & bit != 0 { return .duplicate }
+        if mask(i) & bit != 0 { return .duplicate }
         let q = Int16(io.quantize(r.value, feature: r.feature))  // within lo(b)...hi(b), b <= 16
-        mask[i] |= bit
-        switch state[i] {
+        rows[i] |= UInt32(bit)
+        switch state(i) {
         case Self.filled:
             // The real value of a filled step: kept, but windows already emitted are not redone.
             values[i * f + r.feature] = q
-            if mask[i] == fullMask { state[i] = Self.complete }
+            if mask(i) == fullMask { setState(i, Self.complete) }
         case Self.missing where k <= settled:
             values[i * f + r.feature] = q
-            if mask[i] == fullMask {
-                state[i] = Self.complete
+            if mask(i) == fullMask {
+                setState(i, Self.complete)
                 counters.stepsCompleted += 1
                 lateCompletion(k, onWindow: onWindow)
             }
@@ -131,8 +133,8 @@ public final class StreamWindow {
     }
 
     private func start(at k: Int64) {
-        for i in 0..<h { mask[i] = 0; state[i] = Self.missing; emitted[i] = false }
-        state[row(k)] = Self.open
+        for i in 0..<h { rows[i] = UInt32(Self.missing) << 16 }
+        setState(row(k), Self.open)
         hi = k
         settled = k - 1
         run = 0
@@ -153,7 +155,7 @@ public final class StreamWindow {
         if k - s >= Int64(h) { s = k - Int64(h) + 1 }
         while s <= k {
             let i = row(s)
-            mask[i] = 0; state[i] = Self.open; emitted[i] = false
+            rows[i] = UInt32(Self.open) << 16
             s += 1
         }
         hi = k
@@ -164,19 +166,19 @@ public final class StreamWindow {
     private func settle(onWindow: (Int64, Bool) -> Void) {
         while settled < hi! {
             let s = settled + 1, i = row(s)
-            if state[i] == Self.open && mask[i] == fullMask {
-                state[i] = Self.complete
+            if state(i) == Self.open && mask(i) == fullMask {
+                setState(i, Self.complete)
                 counters.stepsCompleted += 1
                 consecutiveFilled = 0
             } else if hi! - s > Int64(policy.reorderSteps) {
-                if state[i] == Self.open, run > 0, consecutiveFilled < policy.maxGapFill {
+                if state(i) == Self.open, run > 0, consecutiveFilled < policy.maxGapFill {
                     let p = row(s - 1)
-                    for j in 0..<f where mask[i] & (UInt16(1) << UInt16(j)) == 0 { values[i * f + j] = values[p * f + j] }
-                    state[i] = Self.filled
+                    for j in 0..<f where mask(i) & (UInt16(1) << UInt16(j)) == 0 { values[i * f + j] = values[p * f + j] }
+                    setState(i, Self.filled)
                     consecutiveFilled += 1
                     counters.stepsGapFilled += 1
                 } else {
-                    state[i] = Self.missing
+                    setState(i, Self.missing)
                     if run > 0 { counters.resets += 1 }
                     consecutiveFilled = 0
                 }
@@ -184,7 +186,7 @@ public final class StreamWindow {
                 return
             }
             settled = s
-            if state[i] == Self.missing { run = 0; continue }
+            if state(i) == Self.missing { run = 0; continue }
             run += 1
             if run >= w { emit(s, onWindow: onWindow) }
         }
@@ -196,7 +198,7 @@ public final class StreamWindow {
         var j = k
         while j <= settled && j < k + Int64(w) {
             let first = j - Int64(w) + 1
-            if first >= oldest, !emitted[row(j)] {
+            if first >= oldest, !emitted(row(j)) {
                 var ok = true
                 var s = first
                 while s <= j { if !usable(s) { ok = false; break }; s += 1 }
@@ -211,8 +213,8 @@ public final class StreamWindow {
 
     private func emit(_ j: Int64, onWindow: (Int64, Bool) -> Void) {
         let i = row(j)
-        guard !emitted[i] else { return }
-        emitted[i] = true
+        guard !emitted(i) else { return }
+        rows[i] |= Self.emittedBit
         let late = newestEmitted.map { j < $0 } ?? false
         if late { counters.lateWindows += 1 } else { newestEmitted = j }
         current = j
