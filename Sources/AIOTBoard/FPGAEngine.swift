@@ -61,6 +61,10 @@ public final class FPGAEngine: InferenceEngine {
     public private(set) var stats = Stats()
     /// Which engine produced the last output.
     public private(set) var lastEngine = EngineKind.fpga
+    /// The accelerator's CYCLES of the last inference it answered (its RESULT block), and its
+    /// CLOCK_HZ (read when the engine took the board over); 0 when unknown.
+    public private(set) var lastCycles: UInt32 = 0
+    public private(set) var clockHz: UInt32 = 0
     public let policy: Policy
 
     let link: BoardLink
@@ -153,6 +157,7 @@ public final class FPGAEngine: InferenceEngine {
             stats.uploads += 1
         }
         try resync()
+        clockHz = info.clockHz
         lease.identity = identity
         lease.handovers += 1
     }
@@ -237,7 +242,9 @@ public final class FPGAEngine: InferenceEngine {
             lease.identity = nil
             stats.identityMismatches += 1
             throw BoardError(.identity, "the accelerator's MODEL_ID changed under this engine (another model's weights); result discarded")
-        case .result(.ok): return
+        case .result(.ok):
+            lastCycles = readLE32(reply, 12)
+            return
         case let .result(.notDone(status)): throw protocolError("accelerator result not valid (status 0x\(String(status, radix: 16)))")
         case let .result(.sequence(e, g)): throw protocolError("accelerator answered sequence \(g), expected \(e)")
         case .result(.inputCRC): throw protocolError("input window corrupted on the way to the accelerator (INPUT_CRC mismatch)")

@@ -63,8 +63,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var commands = CommandSettings()
     /// `[accuracy]` (ConfigAccuracy.swift).
     public var accuracy = AccuracyConfig()
-    /// `energy.model` / `energy.cpu_watts_per_core` (EnergyModel.swift); nil: off.
-    public var energyModel: CPUTimeEnergyModel? = CPUTimeEnergyModel()
+    /// `energy.model` / `energy.cpu_watts_per_core` / `energy.fpga_watts` (EnergyModel.swift); nil: off.
+    public var energyModel: EnergyModels? = EnergyModels()
 
     public struct BoardSettings: Sendable, Equatable {
         /// Channel A SPI clock of a real FT2232H (the board model ignores it).
@@ -214,7 +214,7 @@ struct Reader {
         let status = try table(root, "status")
         if let status { try checkKeys(status, "status", ["interval_s"]) }
         let energy = try table(root, "energy")
-        if let energy { try checkKeys(energy, "energy", ["summary_interval_s", "model", "cpu_watts_per_core"]) }
+        if let energy { try checkKeys(energy, "energy", ["summary_interval_s", "model", "cpu_watts_per_core", "fpga_watts"]) }
         let engineT = try table(root, "engine")
         if let engineT { try checkKeys(engineT, "engine", ["kind", "device", "upload"]) }
         let engineName = try string(engineT, "kind", "engine.kind", default: "software")

@@ -38,11 +38,12 @@ public final class EngineProvider: @unchecked Sendable {
         self.settings = settings
     }
 
-    /// The board's FPGA-rail energy counter, once the board is open (nil before: software only).
+    /// The board's FPGA-rail energy counter, once the board is open (nil before: software only;
+    /// nil on a board without power monitors, such as the iCEBreaker: its energy is modelled).
     public var boardPower: BoardPowerSource? {
         lock.lock()
         defer { lock.unlock() }
-        if power == nil, let session {
+        if power == nil, let session, !session.profile.powerMonitorAddresses.isEmpty {
             power = BoardPowerSource(transport: session.transport, windowSeconds: settings.energyWindowSeconds, profile: session.profile)
         }
         return power

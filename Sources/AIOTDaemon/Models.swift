@@ -12,6 +12,9 @@ public typealias EngineFactory = @Sendable (LoadedModel, EngineKind) throws -> a
 /// An engine that says what really ran (the FPGA engine may answer from its software fallback).
 protocol ReportsEngineRun: AnyObject {
     var lastEngine: EngineKind { get }
+    /// The accelerator's cycles of the last inference and its clock (0: unknown).
+    var lastCycles: UInt32 { get }
+    var clockHz: UInt32 { get }
 }
 extension FPGAEngine: ReportsEngineRun {}
 
@@ -26,6 +29,12 @@ struct Measurement {
     var cpuNanos: UInt64 = 0
     /// Set when the figure is modelled, not measured (EnergyModel.swift in the daemon).
     var energyModel: EnergyModelUse? = nil
+    /// FPGA inferences: the accelerator's cycle count and clock (the FPGA energy model's input).
+    var cycles: UInt32 = 0
+    var clockHz: UInt32 = 0
+    /// Whether a meter covers this inference's engine (a board's PAC1934); a meter's missing
+    /// figure (its first window still open) stays missing rather than modelled.
+    var metered = false
 }
 
 /// An engine with its energy meters: the CPU package counter for software inferences, the
@@ -61,6 +70,8 @@ final class MeteredEngine {
         let ran = report?.lastEngine ?? engine.kind
         var m = Measurement(ranOn: ran, inferNanos: t1 &- t0, energyMicrojoules: nil, energySource: cpu.name, sourceWatts: nil, cpuNanos: c1 &- c0)
         if ran == .fpga {
+            m.cycles = report?.lastCycles ?? 0; m.clockHz = report?.clockHz ?? 0
+            m.metered = b != nil
             if let b, let b0, let b1, b1 >= b0 {
                 m.energyMicrojoules = (b1 - b0) * 1e6; m.energySource = b.name; m.sourceWatts = b.watts
             } else { m.energySource = "none" }

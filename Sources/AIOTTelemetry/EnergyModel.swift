@@ -26,14 +26,43 @@ public func threadCPUNanos() -> UInt64 {
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
+/// FPGA engine without a power monitor: the accelerator's own cycle count of the inference (the
+/// RESULT block's CYCLES) × its clock period × a device power figure. The figure is an input
+/// (configuration; the default is the operating point of docs/hardware.md's power model), not a
+/// measurement: the log carries it, the cycles and the clock beside each figure.
+public struct FPGACycleEnergyModel: Sendable, Equatable {
+    public static let name = "fpga-cycles"
+    /// docs/hardware.md, "Energy per inference": the XC7S15 operating point, 33 mW.
+    public static let defaultWatts = 0.033
+    public var watts: Double
+    public init(watts: Double = defaultWatts) { self.watts = watts }
+
+    /// Microjoules for `cycles` at `clockHz`; nil when the board reported no cycles or clock.
+    public func microjoules(cycles: UInt32, clockHz: UInt32) -> Double? {
+        guard cycles > 0, clockHz > 0 else { return nil }
+        return Double(cycles) / Double(clockHz) * watts * 1e6
+    }
+}
+
 /// What a modelled figure was computed from, written into its record.
 public struct EnergyModelUse: Sendable, Equatable {
     public var name: String
+    /// The power figure: per busy core (cpu-time) or of the device (fpga-cycles).
     public var wattsPerCore: Double
     public var cpuMicros: Double
+    /// fpga-cycles only: the accelerator's cycles and clock.
+    public var cycles: UInt32?
+    public var clockHz: UInt32?
     public init(name: String, wattsPerCore: Double, cpuMicros: Double) {
         self.name = name
         self.wattsPerCore = wattsPerCore
         self.cpuMicros = cpuMicros
+    }
+    public init(fpgaWatts: Double, cycles: UInt32, clockHz: UInt32) {
+        name = FPGACycleEnergyModel.name
+        wattsPerCore = fpgaWatts
+        cpuMicros = 0
+        self.cycles = cycles
+        self.clockHz = clockHz
     }
 }

@@ -167,7 +167,7 @@ public struct EnergyReport: Sendable {
             out += "energy: n/a (no power source was available when these inferences ran, and the energy model was off)\n"
         }
         if rows.contains(where: { $0.key.source == "model" && $0.stats.energyCount > 0 }) {
-            out += "energy of source \"model\": CPU time x a power figure (see each record's energy_model), not a measurement\n"
+            out += "energy of source \"model\": CPU time x a power figure, or FPGA cycles x clock period x a device power figure (see each record's energy_model), not a measurement\n"
         }
         if skippedLines > 0 { out += "skipped \(skippedLines) unreadable line(s)\n" }
         return out

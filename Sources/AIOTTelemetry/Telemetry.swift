@@ -225,8 +225,14 @@ extension InferenceRecord {
         if let e = persistenceError { w.raw(",\"persistence_error\":"); w.double(e) }
         if let m = energyModel {
             w.raw(",\"energy_model\":{\"name\":"); w.string(m.name)
-            w.raw(",\"watts_per_core\":"); w.double(m.wattsPerCore)
-            w.raw(",\"cpu_us\":"); w.fixed(m.cpuMicros, decimals: 1)
+            if let c = m.cycles, let f = m.clockHz {
+                w.raw(",\"watts\":"); w.double(m.wattsPerCore)
+                w.raw(",\"cycles\":"); w.int(c)
+                w.raw(",\"clock_hz\":"); w.int(f)
+            } else {
+                w.raw(",\"watts_per_core\":"); w.double(m.wattsPerCore)
+                w.raw(",\"cpu_us\":"); w.fixed(m.cpuMicros, decimals: 1)
+            }
             w.raw("}")
         }
         w.raw("}\n")

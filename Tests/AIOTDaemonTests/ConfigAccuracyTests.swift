@@ -10,7 +10,7 @@ import AIOTModel
     let c = try DaemonConfig.parse(minimal)
     #expect(c.accuracy.policy == AccuracyPolicy(windowSize: 48, anomalyQuantile: 0.999, driftFactor: 2, driftSteps: 48))
     #expect(c.accuracy.publishIntervalSeconds == 60 && c.accuracy.topic == "aiot/{gateway}/accuracy/{sensor}")
-    #expect(c.energyModel == CPUTimeEnergyModel(wattsPerCore: 1.5))
+    #expect(c.energyModel?.cpu == CPUTimeEnergyModel(wattsPerCore: 1.5) && c.energyModel?.fpga == FPGACycleEnergyModel(watts: 0.033))
     let off = try DaemonConfig.parse(minimal + "\n[energy]\nmodel = \"off\"\n[accuracy]\nanomaly_quantile = 0\nwindow = 96\n")
     #expect(off.energyModel == nil && off.accuracy.policy.anomalyQuantile == nil && off.accuracy.policy.windowSize == 96)
 }
@@ -24,6 +24,7 @@ import AIOTModel
     ("[accuracy]\nbogus = 1\n", "accuracy.bogus"),
     ("[energy]\nmodel = \"guess\"\n", "energy.model"),
     ("[energy]\ncpu_watts_per_core = 0\n", "energy.cpu_watts_per_core"),
+    ("[energy]\nfpga_watts = 0\n", "energy.fpga_watts"),
 ])
 func accuracyAndEnergyKeysAreBounded(_ extra: String, _ key: String) {
     let e = configError(minimal + "\n" + extra)

@@ -539,6 +539,57 @@ max_future_s = 3.0e9
         #expect(fromForecasts.count == measured.count)
     }
 
+    /// A board without a power monitor (the iCEBreaker profile): every FPGA inference's energy is
+    /// modelled from the accelerator's own cycle count, labelled "model" with its inputs.
+    @Test func fpgaEnergyWithoutAMonitorIsModelledFromTheBoardsCycles() async throws {
+        let broker = try await Broker()
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/#"])
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream) { dir in
+            "[engine]\nkind = \"fpga\"\n[board]\ndevice = \"sim:\(dir)/board.sim\"\nupload_weights = true\n"
+        }
+        let board = try BoardModel(path: d.dir + "/board.sim", profile: .icebreaker)
+        var o = FlashOptions()
+        o.slot = 0
+        o.golden = true
+        _ = try Flasher(link: BoardLink(transport: board, profile: .icebreaker)).flash(try Bitstream(bytes: ICE40BitstreamGenerator().bitFile()), options: o)
+        try board.save()
+        try await d.start(waitFor: watcher)
+        let pub = try TestClient(port: broker.port, id: "pub")
+        try await pub.start()
+        var rows: [[Double]] = []
+        for k in 0..<40 {
+            rows.append([signal(k, 0)])
+            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
+        }
+        let expected = try offlineForecasts(model: singleModel, rows: rows)
+        _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
+        let got = forecastsByTime(watcher, sensor: "single")
+        #expect(got.count == expected.count, "\(d.process.log)")
+        for (t, e) in expected {
+            #expect((got[t]?["q"] as? [NSNumber])?.map { Int32(truncating: $0) } == e.q)
+            #expect(got[t]?["engine"] as? String == "fpga", "the board answers: \(d.process.log)")
+        }
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+        let records = d.energyLines.filter { !$0.isEmpty }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(records.count == expected.count && !records.isEmpty)
+        let shape = try QuantizedModel(contentsOf: singleModel).shape
+        let cycles = BoardModel.modelledCycles(shape)
+        for r in records {
+            #expect(r["energy_source"] as? String == "model", "\(r)")
+            let m = r["energy_model"] as? [String: Any]
+            #expect(m?["name"] as? String == "fpga-cycles", "\(r)")
+            #expect((m?["cycles"] as? NSNumber)?.intValue == cycles, "\(r)")
+            let hz = (m?["clock_hz"] as? NSNumber)?.doubleValue ?? 0
+            #expect(hz == BoardModel.acceleratorClockHz, "\(r)")
+            #expect((m?["watts"] as? NSNumber)?.doubleValue == 0.033, "the documented default: \(r)")
+            let e = (r["energy_uj"] as? NSNumber)?.doubleValue ?? -1
+            let want = Double(cycles) / BoardModel.acceleratorClockHz * 0.033 * 1e6
+            #expect(abs(e - want) <= 0.05 + want * 1e-3, "\(r): want \(want) uJ")
+        }
+    }
+
     @Test func fpgaEngineWithAMissingUSBDeviceIsAClearStartError() async throws {
         let d = try DaemonUnderTest(port: 1, streams: oneStream) { _ in "[engine]\nkind = \"fpga\"\ndevice = \"ftdi://0403:6010\"\n" }
         let p = try ChildProcess(Harness.aiotdPath, ["--check-config", d.configPath], logPath: d.dir + "/check.log")
