@@ -480,12 +480,12 @@ module aiot_engine #(
         end
     end
 
-    // post units, four pipeline stages: select the element (e1), acc * m (e2, one shared
-    // multiplier a unit: two DSP48E1), then aiot_post (p1, p2); metadata rides along
-    logic        e1_v, e2_v, p1_v, p2_v;
-    logic [LW:0] e1_g, e2_g, p1_g, p2_g;
-    tok_t        e1_tk, e2_tk, p1_tk, p2_tk;
-    logic [1:0]  e1_dst, e2_dst, p1_dst, p2_dst;
+    // post units, five pipeline stages: select the element (e1), acc * m (e2, one shared
+    // multiplier a unit: two DSP48E1), then aiot_post (p0, p1, p2); metadata rides along
+    logic        e1_v, e2_v, p0_v, p1_v, p2_v;
+    logic [LW:0] e1_g, e2_g, p0_g, p1_g, p2_g;
+    tok_t        e1_tk, e2_tk, p0_tk, p1_tk, p2_tk;
+    logic [1:0]  e1_dst, e2_dst, p0_dst, p1_dst, p2_dst;
     rq_t         e1_rq;
     /* verilator lint_off UNUSEDSIGNAL */  // m is used up by the multiplier
     rq_t         e2_rq;
@@ -507,11 +507,12 @@ module aiot_engine #(
     end
     always_ff @(posedge clk) begin
         if (rst || abort) begin
-            e1_v <= 1'b0; e2_v <= 1'b0; p1_v <= 1'b0; p2_v <= 1'b0;
+            e1_v <= 1'b0; e2_v <= 1'b0; p0_v <= 1'b0; p1_v <= 1'b0; p2_v <= 1'b0;
         end else begin
             e1_v <= cap_v; e1_g <= grp; e1_tk <= cap_tk; e1_dst <= cap_dst; e1_rq <= cap_rq;
             e2_v <= e1_v; e2_g <= e1_g; e2_tk <= e1_tk; e2_dst <= e1_dst; e2_rq <= e1_rq;
-            p1_v <= e2_v; p1_g <= e2_g; p1_tk <= e2_tk; p1_dst <= e2_dst;
+            p0_v <= e2_v; p0_g <= e2_g; p0_tk <= e2_tk; p0_dst <= e2_dst;
+            p1_v <= p0_v; p1_g <= p0_g; p1_tk <= p0_tk; p1_dst <= p0_dst;
             p2_v <= p1_v; p2_g <= p1_g; p2_tk <= p1_tk; p2_dst <= p1_dst;
         end
     end
@@ -674,7 +675,7 @@ module aiot_engine #(
     // ---------------------------------------------------------------- pipeline idle
     logic pipe_idle;
     always_comb pipe_idle = (is_st == IS_IDLE) && !iss_go && !tk_m.v && !tk_o.v && !tk_d.v && !cap_v &&
-                            !e1_v && !e2_v && !p1_v && !p2_v && !wr_v && !tr_busy;
+                            !e1_v && !e2_v && !p0_v && !p1_v && !p2_v && !wr_v && !tr_busy;
 
     // ---------------------------------------------------------------- input copy and write mux
     logic        cp_v, cp_v1;
