@@ -3,7 +3,7 @@
 # configurations through the SPI pins, every model under Icarus (a subset of vectors each), the
 # iCE40UP5K configuration (LANES=1, REBOOT_ICAP=0) on the default-shape vectors, a corrupted vector
 # file that must fail, the co-simulation executable driven with MPSSE buffers,
-# and the XC7S15 fit check (yosys, pre-place-and-route).
+# and the XC7S15 fit check (yosys, pre-place-and-route; fails above 85 % of the LUTs).
 # Environment: PYTHON (numpy + the repo's tools/; default .venv/bin/python or python3),
 #              ICARUS_VECTORS (vectors per file under Icarus for models other than the five named
 #              default-shape configurations; default 2), ICARUS_NAMED_VECTORS (vectors of the named
@@ -122,8 +122,8 @@ AIOT_COSIM_BUILD="$here/build/cosim" ./cosim/build.sh > /dev/null
 check "w24f1d16h1n1p1-w4a8 (co-simulation, 16 vectors)" "$log"
 
 if [ "${AIOT_SKIP_SYNTH:-0}" != 1 ]; then
-    echo "== XC7S15 fit (yosys synth_xilinx, pre-place-and-route estimate)"
-    ./synth/fit_check.py || fail=1
+    echo "== XC7S15 fit (yosys synth_xilinx, pre-place-and-route estimate; fails above 85 % LUTs, issue 15)"
+    ./synth/fit_check.py --margin || fail=1
 fi
 
 if [ "$fail" != 0 ]; then echo "firmware tests FAILED"; exit 1; fi

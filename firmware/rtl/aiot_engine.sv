@@ -9,8 +9,9 @@
 //        consecutive time steps.
 //   EXPM the softmax tables, 256 entries per layer.
 // A pass is a loop over blocks (output row t, output block cb); a block is K MAC steps (one
-// broadcast operand, one per-lane operand) plus two requant steps in the same lanes, then the
-// accumulators go to POST_LANES epilogue units and one word is written back.
+// broadcast operand, one per-lane operand), then the accumulators are captured and go one at a
+// time through POST_LANES epilogue units (requant product acc * m, rounding shift, saturation)
+// and one word is written back.
 // Attention runs row by row: scores(i+1) overlaps softmax(i) (EXP lookups, one division per
 // row); the context pass computes the probabilities on the fly from e_j and 1/den.
 `resetall
@@ -169,7 +170,7 @@ module aiot_engine #(
     logic [15:0] g_rows, g_cbs, g_k;        // output rows, output blocks, MAC steps
     logic [15:0] g_lim;                     // valid output channels
     logic [15:0] g_a_base, g_a_stride, g_x2_base, g_w_base, g_b_base, g_d_base, g_d_stride;
-    logic        g_bias, g_relu, g_rq, g_center;
+    logic        g_bias, g_relu, g_center;
     logic [1:0]  g_dst;
     logic signed [16:0] g_za, g_zy, g_lo, g_hi;
     logic [15:0] g_m1, g_m2;
@@ -190,13 +191,12 @@ module aiot_engine #(
     logic [15:0] iss_row;                   // SCO/CTX: query row
     logic [3:0]  iss_head;
 
-    logic [15:0] t, cb, s, cyc;
+    logic [15:0] t, cb, s;
     logic [15:0] rowoff_a, rowoff_d, wrow, ktp, vp, s_w;
     logic [LW-1:0] s_l;
     logic [15:0] cb_end, lim_lo, lim_hi;
     logic [2:0]  pk;
     logic [15:0] row_i;
-    logic [1:0]  op_i;                      // 0 MAC 1 RQ1 2 RQ2
     logic        iss_par;                   // attention row parity (r mod 2) of the pass
     logic        par_q;
     logic [3:0]  iss_head_q;
@@ -204,7 +204,6 @@ module aiot_engine #(
     // token fields (issue -> operand -> lanes -> capture)
     typedef struct packed {
         logic        v;
-        logic [1:0]  op;
         logic        first, last;
         logic [2:0]  pk;
         logic        x2;
@@ -220,8 +219,6 @@ module aiot_engine #(
 
     logic [15:0] k_cur;
     always_comb k_cur = (pk == PK_SCO) ? 16'(DH) : (pk == PK_CTX) ? 16'(WINDOW) : g_k;
-    logic rq_cur;
-    always_comb rq_cur = (pk == PK_SCO || pk == PK_CTX) ? 1'b1 : g_rq;
 
     // memory addresses and the token of this cycle. Only whole variables are assigned in
     // always_comb blocks (Icarus 11 re-triggers a block on its own part-select writes).
@@ -233,15 +230,14 @@ module aiot_engine #(
     // starts only if its own final token will come NG or more cycles after that one.
     logic [7:0]   since;
     logic         hold;
-    assign hold = (is_st == IS_RUN) && (s == 0) && (op_i == 2'd0) &&
-                  (32'(since) + 32'(k_cur) + (rq_cur ? 32'd2 : 32'd0) - 1 < NG);
+    assign hold = (is_st == IS_RUN) && (s == 0) && (32'(since) + 32'(k_cur) - 1 < NG);
     always_ff @(posedge clk) begin
         if (rst) since <= 8'hFF;
         else if (tk_i.v && tk_i.last) since <= 8'd1;
         else if (since != 8'hFF) since <= since + 8'd1;
     end
     logic         bias_i;                    // this token reads a bias (else the zero word)
-    assign bias_i = g_bias && (op_i == 2'd0) && (pk == PK_LIN || pk == PK_BN);
+    assign bias_i = g_bias && (pk == PK_LIN || pk == PK_BN);
     always_comb tk_run = (is_st == IS_RUN) && !hold;
     always_comb begin
         act_raddr = '0; wm_raddr = '0; bm_raddr = BM_AW'(B_ZERO);
@@ -285,8 +281,7 @@ module aiot_engine #(
     endfunction
     assign tk_mask = lanes_in(16'(cb * L), lim_lo, lim_hi);
     // field order of tok_t
-    assign tk_i = {tk_run, tk_run ? op_i : 2'd0, tk_run && (s == 0) && (op_i == 2'd0),
-                   tk_run && (rq_cur ? (op_i == 2'd2) : (s == k_cur - 1)), pk,
+    assign tk_i = {tk_run, tk_run && (s == 0), tk_run && (s == k_cur - 1), pk,
                    (pk == PK_ADD) && (s == 1), par_q, s_l, s,
                    (pk == PK_SCO || pk == PK_CTX) ? row_i : t, cb, tk_daddr, tk_mask};
 
@@ -301,7 +296,7 @@ module aiot_engine #(
                     row_i <= iss_row;
                     par_q <= iss_par;
                     iss_head_q <= iss_head;
-                    t <= '0; s <= '0; cyc <= '0; op_i <= 2'd0;
+                    t <= '0; s <= '0;
                     rowoff_a <= '0; rowoff_d <= '0;
                     unique case (iss_pk)
                         PK_SCO: begin
@@ -331,24 +326,19 @@ module aiot_engine #(
                 end
                 IS_RUN, IS_BUBBLE: begin
                     logic blk_end;
-                    cyc <= cyc + 16'd1;
                     blk_end = 1'b0;
                     if (hold) begin
                         blk_end = 1'b0;             // wait: the epilogue is still busy
                     end else if (is_st == IS_RUN) begin
-                        if (op_i == 2'd0) begin
-                            if (s == k_cur - 1) begin
-                                if (rq_cur) op_i <= 2'd1;
-                                else blk_end = 1'b1;
-                            end else begin
-                                s <= s + 16'd1;
-                                if (32'(s_l) == L - 1) begin s_l <= '0; s_w <= s_w + 16'd1; end
-                                else s_l <= s_l + LW'(1);
-                                ktp <= ktp + 16'(JB);
-                                vp <= vp + ((pk == PK_CTX) ? 16'(CBD) : g_a_stride);
-                            end
-                        end else if (op_i == 2'd1) op_i <= 2'd2;
-                        else blk_end = 1'b1;
+                        if (s == k_cur - 1) begin
+                            blk_end = 1'b1;
+                        end else begin
+                            s <= s + 16'd1;
+                            if (32'(s_l) == L - 1) begin s_l <= '0; s_w <= s_w + 16'd1; end
+                            else s_l <= s_l + LW'(1);
+                            ktp <= ktp + 16'(JB);
+                            vp <= vp + ((pk == PK_CTX) ? 16'(CBD) : g_a_stride);
+                        end
                     end else begin
                         blk_end = 1'b1;
                     end
@@ -356,7 +346,7 @@ module aiot_engine #(
                         begin
                             logic last_cb;
                             is_st <= IS_RUN;
-                            cyc <= '0; s <= '0; op_i <= 2'd0;
+                            s <= '0;
                             last_cb = (cb + 16'd1 == cb_end);
                             unique case (pk)
                                 PK_SCO: begin
@@ -424,14 +414,11 @@ module aiot_engine #(
     assign bc_el = act_rdata[17*tk_m.lane +: 17];
     assign bc = (tk_m.pk == PK_CTX) ? cx_plo + 17'((pe_prod + 40'd536870912) >> 30) - cx_pz
                                          : bc_el - g_za;
-    // broadcast second operand: requant multiplier, addition multipliers, 1 for the pooling sum
-    // requant steps multiply by m (by 1 for the additions, whose sum is already the scaled value)
-    assign bm_sel = (tk_m.op != 2'd0) ? ((tk_m.pk == PK_SCO) ? 18'(sc_m) : (tk_m.pk == PK_CTX) ? 18'(cx_m) :
-                                         (tk_m.pk == PK_ADD) ? 18'sd1 : 18'(g_m1)) :
-                         (tk_m.pk == PK_ADD) ? (tk_m.x2 ? 18'(g_m2) : 18'(g_m1)) : 18'sd1;
+    // broadcast second operand: the addition multipliers, 1 for the pooling sum
+    assign bm_sel = (tk_m.pk == PK_ADD) ? (tk_m.x2 ? 18'(g_m2) : 18'(g_m1)) : 18'sd1;
     logic lane_a, lane_b;                    // per-lane a (element passes), per-lane b (weights, keys, values)
     assign lane_a = (tk_m.pk == PK_ADD || tk_m.pk == PK_BN || tk_m.pk == PK_POOL);
-    assign lane_b = (tk_m.op == 2'd0) && (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
+    assign lane_b = (tk_m.pk == PK_LIN || tk_m.pk == PK_BN || tk_m.pk == PK_SCO || tk_m.pk == PK_CTX);
 
     always_ff @(posedge clk) tk_o <= tk_m;
     // per-lane second operand, already centered: weights (loader), keys and values (epilogue)
@@ -448,37 +435,44 @@ module aiot_engine #(
     end
 
     // ---------------------------------------------------------------- lanes
+    /* verilator lint_off UNUSEDSIGNAL */  // |acc| < 2^34: the epilogue takes bits 34..0
     logic signed [47:0] acc [L];
-    logic signed [47:0] acc_lo [L];
+    /* verilator lint_on UNUSEDSIGNAL */
     for (genvar l = 0; l < L; l++) begin : g_lane
-        aiot_lane u_lane (.clk, .en(tk_o.v), .op(tk_o.op), .first(tk_o.first), .a(a_r[l]), .b(b_r[l]),
-                          .bias(bias_r[l]), .acc(acc[l]), .lo(acc_lo[l]));
+        aiot_lane u_lane (.clk, .en(tk_o.v), .first(tk_o.first), .a(a_r[l]), .b(b_r[l]),
+                          .bias(bias_r[l]), .acc(acc[l]));
     end
     always_ff @(posedge clk) tk_d <= tk_o;
 
     // ---------------------------------------------------------------- epilogue
     // capture: the cycle after a block's last step the accumulators are final
-    logic signed [26:0] shadow [L];          // high requant products (|acc >>> 24| * m < 2^26)
-    logic signed [39:0] shadow_lo [L];       // low requant products (< 2^40)
+    logic signed [34:0] shadow [L];          // |acc| < 2^34 (docs/arithmetic.md §6)
     tok_t        cap_tk;
     logic        cap_v;
     logic [LW:0] grp;                       // group being fed to the post units
-    logic [5:0]  cap_n;
-    logic signed [16:0] cap_z, cap_lo, cap_hi;
-    logic        cap_relu, cap_center;
+    // requantization of the block: multiplier (1 for the additions, whose sum is already the
+    // scaled value), shift, zero point, bounds, ReLU, centering; rides along the epilogue pipeline
+    typedef struct packed {
+        logic [15:0]        m;
+        logic [5:0]         n;
+        logic signed [16:0] z, lo, hi;
+        logic               relu, center;
+    } rq_t;
+    rq_t         cap_rq;
     logic [1:0]  cap_dst;
     always_ff @(posedge clk) begin
         if (rst || abort) begin
             cap_v <= 1'b0;
         end else if (tk_d.v && tk_d.last) begin
-            for (int l = 0; l < L; l++) begin shadow[l] <= acc[l][26:0]; shadow_lo[l] <= acc_lo[l][39:0]; end
+            for (int l = 0; l < L; l++) shadow[l] <= acc[l][34:0];
             cap_tk <= tk_d;
             cap_v <= 1'b1;
             grp <= '0;
             unique case (tk_d.pk)
-                PK_SCO: begin cap_n <= sc_n; cap_z <= sc_zy; cap_lo <= sc_lo; cap_hi <= sc_hi; cap_relu <= 1'b0; cap_center <= 1'b0; cap_dst <= DS_SROW; end
-                PK_CTX: begin cap_n <= cx_n; cap_z <= cx_zy; cap_lo <= cx_lo; cap_hi <= cx_hi; cap_relu <= 1'b0; cap_center <= 1'b1; cap_dst <= DS_ACT; end
-                default: begin cap_n <= g_n; cap_z <= g_zy; cap_lo <= g_lo; cap_hi <= g_hi; cap_relu <= g_relu; cap_center <= g_center; cap_dst <= g_dst; end
+                PK_SCO: begin cap_rq <= {sc_m, sc_n, sc_zy, sc_lo, sc_hi, 1'b0, 1'b0}; cap_dst <= DS_SROW; end
+                PK_CTX: begin cap_rq <= {cx_m, cx_n, cx_zy, cx_lo, cx_hi, 1'b0, 1'b1}; cap_dst <= DS_ACT; end
+                PK_ADD: begin cap_rq <= {16'd1, g_n, g_zy, g_lo, g_hi, g_relu, g_center}; cap_dst <= g_dst; end
+                default: begin cap_rq <= {g_m1, g_n, g_zy, g_lo, g_hi, g_relu, g_center}; cap_dst <= g_dst; end
             endcase
         end else if (cap_v) begin
             if (32'(grp) == NG - 1) cap_v <= 1'b0;
@@ -486,28 +480,39 @@ module aiot_engine #(
         end
     end
 
-    // post units: two-cycle pipeline; metadata rides along
+    // post units, five pipeline stages: select the element (e1), acc * m (e2, one shared
+    // multiplier a unit: two DSP48E1), then aiot_post (p0, p1, p2); metadata rides along
+    logic        e1_v, e2_v, p0_v, p1_v, p2_v;
+    logic [LW:0] e1_g, e2_g, p0_g, p1_g, p2_g;
+    tok_t        e1_tk, e2_tk, p0_tk, p1_tk, p2_tk;
+    logic [1:0]  e1_dst, e2_dst, p0_dst, p1_dst, p2_dst;
+    rq_t         e1_rq;
+    /* verilator lint_off UNUSEDSIGNAL */  // m is used up by the multiplier
+    rq_t         e2_rq;
+    /* verilator lint_on UNUSEDSIGNAL */
     logic signed [16:0] post_y [POST_LANES];
     for (genvar k = 0; k < POST_LANES; k++) begin : g_post
-        // acc * m = low product + (high product << 24)
         logic [LW-1:0] si;
-        logic signed [47:0] vsum;
-        logic signed [27:0] vtop;            // bits 51..24 of the sum (only 47..24 are kept)
+        logic signed [34:0] e1_acc;
+        /* verilator lint_off UNUSEDSIGNAL */  // |acc * m| < 2^50; the epilogue works on 48 bits
+        logic signed [51:0] e2_prod;
+        /* verilator lint_on UNUSEDSIGNAL */
         assign si = LW'((32'(grp) * POST_LANES + k < L) ? 32'(grp) * POST_LANES + k : 0);
-        assign vtop = 28'(shadow[si]) + 28'({12'd0, shadow_lo[si][39:24]});
-        assign vsum = {vtop[23:0], shadow_lo[si][23:0]};
-        aiot_post u_post (.clk, .v(vsum),
-                          .n(cap_n), .z(cap_z), .lo(cap_lo), .hi(cap_hi), .relu(cap_relu), .center(cap_center), .y(post_y[k]));
+        always_ff @(posedge clk) begin
+            e1_acc <= shadow[si];
+            e2_prod <= 52'(e1_acc) * 52'($signed({1'b0, e1_rq.m}));
+        end
+        aiot_post u_post (.clk, .v(e2_prod[47:0]), .n(e2_rq.n), .z(e2_rq.z), .lo(e2_rq.lo), .hi(e2_rq.hi),
+                          .relu(e2_rq.relu), .center(e2_rq.center), .y(post_y[k]));
     end
-    logic        p1_v, p2_v;
-    logic [LW:0] p1_g, p2_g;
-    tok_t        p1_tk, p2_tk;
-    logic [1:0]  p1_dst, p2_dst;
     always_ff @(posedge clk) begin
         if (rst || abort) begin
-            p1_v <= 1'b0; p2_v <= 1'b0;
+            e1_v <= 1'b0; e2_v <= 1'b0; p0_v <= 1'b0; p1_v <= 1'b0; p2_v <= 1'b0;
         end else begin
-            p1_v <= cap_v; p1_g <= grp; p1_tk <= cap_tk; p1_dst <= cap_dst;
+            e1_v <= cap_v; e1_g <= grp; e1_tk <= cap_tk; e1_dst <= cap_dst; e1_rq <= cap_rq;
+            e2_v <= e1_v; e2_g <= e1_g; e2_tk <= e1_tk; e2_dst <= e1_dst; e2_rq <= e1_rq;
+            p0_v <= e2_v; p0_g <= e2_g; p0_tk <= e2_tk; p0_dst <= e2_dst;
+            p1_v <= p0_v; p1_g <= p0_g; p1_tk <= p0_tk; p1_dst <= p0_dst;
             p2_v <= p1_v; p2_g <= p1_g; p2_tk <= p1_tk; p2_dst <= p1_dst;
         end
     end
@@ -670,7 +675,7 @@ module aiot_engine #(
     // ---------------------------------------------------------------- pipeline idle
     logic pipe_idle;
     always_comb pipe_idle = (is_st == IS_IDLE) && !iss_go && !tk_m.v && !tk_o.v && !tk_d.v && !cap_v &&
-                            !p1_v && !p2_v && !wr_v && !tr_busy;
+                            !e1_v && !e2_v && !p0_v && !p1_v && !p2_v && !wr_v && !tr_busy;
 
     // ---------------------------------------------------------------- input copy and write mux
     logic        cp_v, cp_v1;
@@ -825,7 +830,7 @@ module aiot_engine #(
                 end
                 SQ_SETUP: begin
                     // static pass parameters; the quantization tables follow in SQ_TAB
-                    g_bias <= 1'b0; g_relu <= 1'b0; g_rq <= 1'b1; g_center <= 1'b1; g_dst <= DS_ACT;
+                    g_bias <= 1'b0; g_relu <= 1'b0; g_center <= 1'b1; g_dst <= DS_ACT;
                     g_a_stride <= 16'(CBD); g_d_stride <= 16'(CBD); g_lim <= 16'(D_MODEL);
                     g_rows <= 16'(WINDOW); g_cbs <= 16'(CBD);
                     g_za <= '0; g_m2 <= '0;
