@@ -36,7 +36,8 @@ public struct SpoolReplay: Sendable, Equatable {
 ///   then fsync the file and the directory before exit;
 /// - replay: rename `spool.jsonl` to `spool.replaying.jsonl` (new spools never touch a file being
 ///   replayed), handle records in order, after each one record the count handled in
-///   `spool.replaying.done`; when all are handled, `beforeRemoving` (fsync the energy log), then
+///   `spool.replaying.done`, fsynced every `progressSyncEvery` records (a power loss re-handles
+///   at most that many: their forecasts may be published twice, none is lost); when all are handled, `beforeRemoving` (fsync the energy log), then
 ///   delete the replaying file, then the progress file. A start that finds a replaying file resumes
 ///   it after the recorded count, before any newer `spool.jsonl`.
 public struct ReadingSpool: Sendable {
@@ -161,8 +162,13 @@ public struct ReadingSpool: Sendable {
 
     // MARK: Replay (start)
 
+    /// Records between fsyncs of the replay's progress file.
+    public static let progressSyncEvery = 64
+
     /// Handles every spooled record once, oldest spool first; nothing to do when there is no spool.
-    public func replay(_ handle: (SpoolRecord) -> Void, beforeRemoving: () -> Void = {}) throws(SpoolError) -> SpoolReplay {
+    /// `progressSynced` is told each count made durable (for tests).
+    public func replay(_ handle: (SpoolRecord) -> Void, beforeRemoving: () -> Void = {},
+                       progressSynced: (Int) -> Void = { _ in }) throws(SpoolError) -> SpoolReplay {
         var result = SpoolReplay()
         let fm = FileManager.default
         while true {
@@ -192,9 +198,10 @@ public struct ReadingSpool: Sendable {
                 // Fixed width, so a shorter count never leaves digits of a longer one behind.
                 let mark = Array(String(format: "%20d\n", i + 1).utf8)
                 _ = mark.withUnsafeBytes { pwrite(pfd, $0.baseAddress, $0.count, 0) }
+                if (i + 1) % Self.progressSyncEvery == 0, fsync(pfd) == 0 { progressSynced(i + 1) }
             }
             beforeRemoving()
-            _ = fsync(pfd)
+            if fsync(pfd) == 0 { progressSynced(i) }
             if unlink(replayingPath) != 0 { throw SpoolError("cannot remove \(replayingPath): \(String(cString: strerror(errno)))") }
             _ = unlink(progressPath)
             syncDirectory()

@@ -50,6 +50,20 @@ import Foundation
         #expect(handled.count == 2)
     }
 
+    /// A power loss mid-replay re-handles at most `progressSyncEvery` records: the progress count
+    /// is made durable that often, not only at the end.
+    @Test func replayProgressIsSyncedEverySoManyRecords() throws {
+        let spool = ReadingSpool(directory: Harness.tempDir("spool"))
+        let many = (0..<200).map { SpoolRecord(topic: "aiot/gw/readings/s", payload: Array("{\"t\": \(1700000000 + $0 * 60), \"v\": 1}".utf8), arrivedAt: 1_764_140_000 + Double($0)) }
+        try spool.append(many)
+        var synced: [Int] = []
+        var handled = 0
+        let r = try spool.replay({ _ in handled += 1 }, progressSynced: { synced.append($0) })
+        #expect(r.replayed == 200 && handled == 200)
+        let every = ReadingSpool.progressSyncEvery
+        #expect(synced == Array(stride(from: every, through: 200, by: every)) + [200], "\(synced)")
+    }
+
     @Test func replayCutShortResumesAfterTheRecordedCountThenTheNewerSpool() throws {
         let dir = Harness.tempDir("spool")
         let spool = ReadingSpool(directory: dir)
