@@ -27,6 +27,7 @@ let package = Package(
         fuzzTarget("fuzz-spool", ["AIOTDaemon"]),
         fuzzTarget("fuzz-energylog", ["AIOTTelemetry"]),
         fuzzTarget("fuzz-board-replies", ["AIOTBoard"]),
+        fuzzTarget("fuzz-command", ["AIOTModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -113,7 +113,18 @@ def board_replies() -> None:
     put("board-replies", "dead-bus", b"\xff" * 32)
 
 
+def command() -> None:
+    import hashlib, hmac
+    key = b"fuzz-key-0123456789abcdef"  # the target's key (Fuzz/Sources/fuzz-command)
+    put("command", "plain", b'{"id":"1","sensors":true}')
+    body = b'{"id":"2","command":"reload","ts":1795000000,"nonce":"n0nce-0001"}'
+    mac = hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+    put("command", "signed", body[:-1] + b',"hmac":"' + mac + b'"}')
+    put("command", "bad-mac", body[:-1] + b',"hmac":"' + b"0" * 64 + b'"}')
+    put("command", "not-json", b'{"id":,"hmac":"zz"}')
+
+
 if __name__ == "__main__":
-    payload(); safetensors(); bitstream(); config(); vectors(); spool(); energylog(); board_replies()
+    payload(); safetensors(); bitstream(); config(); vectors(); spool(); energylog(); board_replies(); command()
     for t in sorted(os.listdir(CORPUS)):
         print(t, len(os.listdir(os.path.join(CORPUS, t))))

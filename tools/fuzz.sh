@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(payload safetensors bitstream config vectors spool energylog board-replies)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(payload safetensors bitstream config vectors spool energylog board-replies command)
 
 # libFuzzer prints the stack of a crash; Swift's own backtracer would run inside the sanitizer.
 export SWIFT_BACKTRACE=enable=no

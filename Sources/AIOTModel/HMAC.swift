@@ -52,7 +52,8 @@ public enum SignedJSON {
 
     /// `object` must be a JSON object with at least one member, written without trailing whitespace.
     public static func sign(_ object: [UInt8], key: [UInt8]) -> [UInt8] {
-        precondition(object.count >= 2 && object.last == UInt8(ascii: "}"), "sign a JSON object")
+        // `{}` would become `{,"hmac":…}`, which no verifier accepts: at least one member.
+        precondition(object.count >= 3 && object.last == UInt8(ascii: "}"), "sign a JSON object with at least one member")
         let mac = HMACSHA256.hex(HMACSHA256.mac(key: key, message: object))
         return object.dropLast() + member + Array(mac.utf8) + Array("\"}".utf8)
     }

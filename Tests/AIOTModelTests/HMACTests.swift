@@ -27,4 +27,19 @@ final class HMACTests: XCTestCase {
         XCTAssertFalse(HMACSHA256.constantTimeEqual([1, 2, 3], [1, 2, 4]))
         XCTAssertFalse(HMACSHA256.constantTimeEqual([1, 2, 3], [1, 2]))
     }
+
+    /// From fuzz-command: the smallest objects sign and verify to themselves, a flipped key byte does
+    /// not verify, and a key with a zero byte appended is the same HMAC key (RFC 2104 pads keys
+    /// with zeros), which is why the fuzzer's "another key" must differ inside the key.
+    func testSignedFormOfTheSmallestObjects() {
+        let key = Array("fuzz-key-0123456789abcdef".utf8)
+        var other = key
+        other[0] ^= 1
+        for object in ["{ }", "{\"a\":1}", "{\"id\":,\"hmac\":\"zz\"}"] {
+            let signed = SignedJSON.sign(Array(object.utf8), key: key)
+            XCTAssertEqual(SignedJSON.verify(signed, key: key), Array(object.utf8), object)
+            XCTAssertNil(SignedJSON.verify(signed, key: other), object)
+            XCTAssertEqual(SignedJSON.verify(signed, key: key + [0]), Array(object.utf8), "zero-padded key: \(object)")
+        }
+    }
 }
