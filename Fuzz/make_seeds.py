@@ -97,6 +97,13 @@ def energylog() -> None:
             '"total":270.8},"energy_uj":12.5,"energy_source":"rapl","power_w":0.0499}\n')
     put("energylog", "records", line + line.replace("1795000000", "1795086400").replace('"energy_uj":12.5', '"energy_uj":null'))
     put("energylog", "damaged", line[:80] + "\n" + '{"ts":1e300,"sensor":"s","engine":"fpga","latency_us":{"total":1}}\n')
+    modelled = line.replace('"energy_uj":12.5,"energy_source":"rapl","power_w":0.0499}',
+                            '"energy_uj":40.5,"energy_source":"model","power_w":1.5,"forecast_error":-0.0123,'
+                            '"persistence_error":0.05,"energy_model":{"name":"cpu-time","watts_per_core":1.5,"cpu_us":27.0}}')
+    fpga = line.replace('"engine":"software"', '"engine":"fpga"').replace(
+        '"energy_uj":12.5,"energy_source":"rapl","power_w":0.0499}',
+        '"energy_uj":3.0,"energy_source":"model","power_w":0.033,"energy_model":{"name":"fpga-cycles","watts":0.033,"cycles":9102,"clock_hz":100000000}}')
+    put("energylog", "modelled", modelled + fpga)
 
 
 def board_replies() -> None:
