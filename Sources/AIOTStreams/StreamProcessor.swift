@@ -58,6 +58,8 @@ public struct ProcessorOutput: Sendable {
     public var values: [Int32] = []
     /// The template the message was routed to, or nil.
     public var template: Int? = nil
+    /// The sensor whose window this message created (its first good message), or nil.
+    public var createdSensor: String? = nil
     public init() {
         rejected.reserveCapacity(64)
         windows.reserveCapacity(8)
@@ -65,6 +67,7 @@ public struct ProcessorOutput: Sendable {
     public mutating func reset() {
         accepted = 0
         template = nil
+        createdSensor = nil
         rejected.removeAll(keepingCapacity: true)
         windows.removeAll(keepingCapacity: true)
         values.removeAll(keepingCapacity: true)
@@ -163,6 +166,7 @@ public final class StreamProcessor {
                 return
             }
             s = create(name, template: t, now: now)
+            out.createdSensor = name
         }
         sensors[s]!.lastSeen = now
         let window = sensors[s]!.window
