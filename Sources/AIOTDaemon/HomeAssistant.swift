@@ -55,7 +55,10 @@ extension DaemonCore {
     func announce(sensor: String, template t: Int) {
         guard config.streams[t].homeAssistant else { return }
         let gateway = config.gateway
-        let device = DiscoveryDevice(identifier: "aiot_\(gateway)_\(sensor)", name: sensor, model: generation.bindings[t].model.identity, swVersion: version)
+        // The model as a person reads it: its file name and the start of its SHA-256.
+        let m = generation.bindings[t].model
+        let model = "\(m.path.split(separator: "/").last.map(String.init) ?? m.path) (\(m.identity.prefix(12)))"
+        let device = DiscoveryDevice(identifier: "aiot_\(gateway)_\(sensor)", name: sensor, model: model, swVersion: version)
         let availability = DiscoveryAvailability(topic: config.topics.expand(config.topics.status, gateway: gateway))
         for e in discoveryEntities(sensor: sensor, template: t) {
             let topic = DiscoveryEncoder.topic(prefix: config.homeAssistant.discoveryPrefix, entity: e, gateway: gateway, sensor: sensor)
