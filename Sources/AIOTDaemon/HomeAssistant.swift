@@ -48,7 +48,8 @@ extension DaemonCore {
             component: "sensor", key: "forecast", name: "Forecast", stateTopic: forecasts.topic(sensor),
             valueTemplate: "{{ value_json.forecast[0] }}", unit: io.targetUnit.isEmpty ? nil : io.targetUnit, stateClass: "measurement",
             jsonAttributesTemplate: "{{ {'forecast': value_json.forecast, 'forecast_t': value_json.forecast_t, 'window_end': value_json.t, 'model': value_json.model, 'engine': value_json.engine} | tojson }}",
-            expireAfter: Int(config.sensorLimits.idleSeconds.rounded(.up)))]
+            // Unavailable once the daemon would forget the sensor, never between two forecasts.
+            expireAfter: Int(max(config.sensorLimits.idleSeconds, 2 * io.samplingPeriod).rounded(.up)))]
     }
 
     /// Publishes a sensor's discovery configs (retained, QoS 1).

@@ -91,6 +91,10 @@ max_future_s = 3.0e9
     @Test func evictionKeepsTheConfigAndAReturningSensorIsAnnouncedAgain() throws {
         let rig = try CoreRig(announced, limits: "sensor_idle_s = 60")
         rig.send("room-1", step: 0, 1)
+        // Idle time below two sampling periods (60 s): expire_after is two periods, so the entity
+        // does not flap unavailable between forecasts.
+        let first = try #require(configs(rig).first)
+        #expect((try JSONSerialization.jsonObject(with: Data(first.payload.utf8)) as? [String: Any])?["expire_after"] as? Int == 120)
         rig.core.tick(now: T0 + 10_000)
         #expect(rig.core.generation.processor.liveSensors == 0)
         // No empty (removing) retained message on eviction: expire_after marks it unavailable.
