@@ -4,6 +4,7 @@
 #
 #   bash tools/bench_daemon.sh            # prints a markdown table
 #   N=50000 RATE_N=10000 bash tools/bench_daemon.sh
+#   AIOTD_BIN=/path/to/aiotd bash tools/bench_daemon.sh   # a prebuilt aiotd (no build)
 #
 # Needs: mosquitto, mosquitto-clients, libmosquitto-dev, gcc (tools/setup.sh installs them).
 set -euo pipefail
@@ -19,8 +20,11 @@ trap cleanup EXIT
 
 # The static build is what a gateway would install: one file, and no shared Swift/Foundation
 # libraries resident (they are most of a dynamic build's RSS).
-swift build -c release --product aiotd --static-swift-stdlib --scratch-path .build-static >/dev/null
-AIOTD_BIN=.build-static/release/aiotd
+# AIOTD_BIN=path runs that binary instead (e.g. another commit's build, for a before/after pair).
+if [ -z "${AIOTD_BIN:-}" ]; then
+  swift build -c release --product aiotd --static-swift-stdlib --scratch-path .build-static >/dev/null
+  AIOTD_BIN=.build-static/release/aiotd
+fi
 gcc -O2 -o "$OUT/mqtt_load" tools/bench/mqtt_load.c $(pkg-config --cflags --libs libmosquitto) -lpthread
 gcc -O2 -shared -fPIC -o "$OUT/malloc_count.so" tools/bench/malloc_count.c -lpthread
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -26,6 +26,8 @@ public struct StreamConfig: Sendable, Equatable {
     public var policy: WindowPolicy
     /// feature name -> sensor name whose bare values ("v", plain numbers) feed that feature.
     public var featureTopics: [String: String]
+    /// Announce this template's sensors to Home Assistant (`home_assistant = true`).
+    public var homeAssistant = false
 }
 
 public struct DaemonConfig: Sendable, Equatable {
@@ -65,6 +67,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var accuracy = AccuracyConfig()
     /// `energy.model` / `energy.cpu_watts_per_core` / `energy.fpga_watts` (EnergyModel.swift); nil: off.
     public var energyModel: EnergyModels? = EnergyModels()
+    /// The `[home_assistant]` section (HomeAssistant.swift).
+    public var homeAssistant = HomeAssistantSettings()
 
     public struct BoardSettings: Sendable, Equatable {
         /// Channel A SPI clock of a real FT2232H (the board model ignores it).
@@ -128,7 +132,7 @@ struct Reader {
     let source: String
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -242,7 +246,7 @@ struct Reader {
         for (i, item) in arr.enumerated() {
             let p = "stream[\(i)]"
             guard let t = item.table else { throw err(p, "expected a table") }
-            try checkKeys(t, p, ["name", "sensor", "sensors", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "late_steps", "feature_topics"])
+            try checkKeys(t, p, ["name", "sensor", "sensors", "model", "period_s", "reorder_steps", "max_gap_fill", "max_future_s", "late_steps", "feature_topics", "home_assistant"])
             let pattern = try sensorPattern(t, p)
             // Exact names belong to one stanza; globs and "+" may overlap (the most specific wins).
             for case .exact(let bytes) in pattern.items {
@@ -268,7 +272,7 @@ struct Reader {
                                      maxGapFill: try int(t, "max_gap_fill", "\(p).max_gap_fill", default: 3, range: 0...1024),
                                      maxFutureSeconds: try double(t, "max_future_s", "\(p).max_future_s", default: 300, min: 0, max: 1e12)!,
                                      lateSteps: try int(t, "late_steps", "\(p).late_steps", default: 32, range: 0...1024)),
-                featureTopics: ft))
+                featureTopics: ft, homeAssistant: try bool(t, "home_assistant", "\(p).home_assistant", default: false)))
         }
         guard !streams.isEmpty else { throw err("stream", "empty; add at least one [[stream]]") }
         let sensorLimits = SensorLimits(
@@ -293,6 +297,7 @@ struct Reader {
             streams: streams,
             sensorLimits: sensorLimits)
         config.queueBytes = try int(limits, "queue_bytes", "limits.queue_bytes", default: 16 << 20, range: (64 << 10)...(1 << 30))
+        config.homeAssistant = try homeAssistantSettings(root)
         config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
         config.commands = try commands(root)
         config.accuracy = try readAccuracy(root)

@@ -40,6 +40,8 @@ final class DaemonCore {
     var out = ProcessorOutput()
     var json = JSONWriter(capacity: 2048)
     var output: [Int32]
+    /// Home Assistant's status topic when intake subscribes to it (HomeAssistant.swift).
+    let homeAssistantBirth: [UInt8]?
     /// The energy summary's group label per template.
     var summaryLabels: [String] = []
     /// Online accuracy: publication times, counts, gauges (Accuracy.swift).
@@ -61,6 +63,7 @@ final class DaemonCore {
             commands = try TopicPattern(c.topics.expand(c.topics.commands, gateway: c.gateway), placeholder: "{name}")
             forecasts = try TopicPattern(c.topics.expand(c.topics.forecasts, gateway: c.gateway), placeholder: "{sensor}")
         } catch { throw ConfigError("topics: \(error)") }
+        homeAssistantBirth = c.announcesToHomeAssistant ? Array(c.homeAssistant.statusTopic.utf8) : nil
         startedAt = clock()
         (lastStatus, lastSummary, lastEviction, lastFsync) = (startedAt, startedAt, startedAt, startedAt)
         output = [Int32](repeating: 0, count: 1)
@@ -89,6 +92,10 @@ final class DaemonCore {
     /// replaying the shutdown spool, so a reading is judged as of when it arrived.
     func handle(_ message: MQTTMessage, arrivedAt: Double? = nil) {
         let start = monotonicNanos()
+        if let birth = homeAssistantBirth, message.withBuffers({ t, _ in t.elementsEqual(birth) }) {
+            homeAssistantStatus(message)
+            return
+        }
         let command: String? = message.withBuffers { topic, _ in commands.match(topic).map { String(decoding: $0, as: UTF8.self) } }
         if let command {
             // A spooled command is not re-run at the next start: its requester has long given up.
@@ -105,6 +112,7 @@ final class DaemonCore {
             metrics.accepted.increment(by: out.accepted)
         }
         for r in out.rejected { reject(r, now: now) }
+        if let created = out.createdSensor, let t = out.template { announce(sensor: created, template: t) }
         for i in 0..<out.windows.count {
             forecast(out.windows[i], receivedAt: message.receivedAtNanos, startedAt: start)
         }

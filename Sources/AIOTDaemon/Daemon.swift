@@ -93,7 +93,8 @@ public final class Daemon: Service {
         let inbound = InboundQueue(capacity: config.queueCapacity, maxBytes: config.queueBytes)
         let intake = try MQTTClient(configuration: intakeConfig) { event in _ = inbound.push(event) }
         core.reconnects = { intake.reconnectCount + publisher.reconnectCount }
-        let filters = [generation.processor.readings.filter, core.commands.filter]
+        let homeAssistant = config.announcesToHomeAssistant ? [config.homeAssistant.statusTopic] : []
+        let filters = [generation.processor.readings.filter, core.commands.filter] + homeAssistant
         core.intakeHealth = {
             var h = IntakeHealth(oversizedRefused: intake.oversizedCount)
             for f in filters {
@@ -110,6 +111,7 @@ public final class Daemon: Service {
         do {
             try intake.subscribe(generation.processor.readings.filter, qos: config.qos)
             try intake.subscribe(core.commands.filter, qos: .atLeastOnce)
+            for f in homeAssistant { try intake.subscribe(f, qos: .atLeastOnce) }
             try publisher.start()
             // Readings spooled at the last shutdown arrived before anything the broker still holds
             // for us: handle them before intake starts.

@@ -71,6 +71,10 @@ extension DaemonCore {
             if new.topics != config.topics || new.gateway != config.gateway { restartNeeded.append("topics/gateway") }
             if new.metricsPort != config.metricsPort { restartNeeded.append("metrics.port") }
             if new.queueCapacity != config.queueCapacity || new.queueBytes != config.queueBytes { restartNeeded.append("limits.queue_*") }
+            // Intake subscribes to Home Assistant's status topic at start only.
+            if new.announcesToHomeAssistant && (homeAssistantBirth == nil || new.homeAssistant.statusTopic != config.homeAssistant.statusTopic) {
+                restartNeeded.append("home_assistant.status_topic")
+            }
             var applied = new
             applied.mqtt = config.mqtt
             applied.topics = config.topics
@@ -82,7 +86,9 @@ extension DaemonCore {
                 do { log = try EnergyLog(directory: new.logDirectory, maxBytes: new.logMaxBytes) } catch { throw ConfigError("log.directory: \(error)") }
             }
             // Commit.
+            let announced = config.streams.map(\.homeAssistant) != new.streams.map(\.homeAssistant) || config.homeAssistant != new.homeAssistant
             install(g, engineKind: engineKind)
+            if announced { announceAll() }
             if let log { energyLog.flush(); energyLog = log }
             logger.notice("configuration reloaded", metadata: ["streams": "\(new.streams.map(\.sensor))"])
             if !restartNeeded.isEmpty { logger.warning("changes to \(restartNeeded.joined(separator: ", ")) take effect on restart") }

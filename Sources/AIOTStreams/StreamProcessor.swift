@@ -65,6 +65,8 @@ public struct ProcessorOutput: Sendable {
     public var resolved: [ResolvedForecast] = []
     /// Drift alarms raised or cleared by this message: (slot, change).
     public var drift: [(slot: Int, change: DriftChange)] = []
+    /// The sensor whose window this message created (its first good message), or nil.
+    public var createdSensor: String? = nil
     public init() {
         rejected.reserveCapacity(64)
         windows.reserveCapacity(8)
@@ -72,6 +74,7 @@ public struct ProcessorOutput: Sendable {
     public mutating func reset() {
         accepted = 0
         template = nil
+        createdSensor = nil
         rejected.removeAll(keepingCapacity: true)
         windows.removeAll(keepingCapacity: true)
         values.removeAll(keepingCapacity: true)
@@ -182,6 +185,7 @@ public final class StreamProcessor {
                 return
             }
             s = create(name, template: t, now: now)
+            out.createdSensor = name
         }
         sensors[s]!.lastSeen = now
         let window = sensors[s]!.window

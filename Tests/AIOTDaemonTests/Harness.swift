@@ -185,6 +185,15 @@ final class Broker: @unchecked Sendable {
         try await start()
     }
 
+    /// A broker whose whole configuration the test writes (given the port and its directory).
+    init(configuration: (_ port: Int, _ dir: String) throws -> String) async throws {
+        port = Harness.freePort()
+        dir = Harness.tempDir("broker")
+        persistence = true
+        try configuration(port, dir).write(toFile: dir + "/mosquitto.conf", atomically: true, encoding: .utf8)
+        try await start()
+    }
+
     func start() async throws {
         let p = try ChildProcess(Harness.mosquittoPath, ["-c", dir + "/mosquitto.conf"], logPath: dir + "/mosquitto.log")
         process = p
