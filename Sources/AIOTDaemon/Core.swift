@@ -39,6 +39,8 @@ final class DaemonCore {
     var commandGuard = CommandGuard()
     var out = ProcessorOutput()
     var json = JSONWriter(capacity: 2048)
+    /// The forecast topic, rewritten in place per forecast (no allocation per reading).
+    var forecastTopic = MQTTTopic(reservingCapacity: 256)
     var output: [Int32]
     /// Home Assistant's status topic when intake subscribes to it (HomeAssistant.swift).
     let homeAssistantBirth: [UInt8]?
@@ -163,7 +165,8 @@ final class DaemonCore {
         let resolved = out.resolved.last { $0.slot == w.slot && $0.targetStep == w.step && $0.horizon == 1 }
         let t3 = monotonicNanos()
         do {
-            try publisher.publish(try MQTTTopic(forecasts.topic(w.sensor)), payload: json.bytes, qos: config.qos, retain: false)
+            try forecastTopic.set(prefix: forecasts.prefix, value: w.sensor, suffix: forecasts.suffix)
+            try publisher.publish(forecastTopic, payload: json.bytes, qos: config.qos, retain: false)
         } catch {
             counters.publishErrors += 1
             metrics.publishErrors.increment()

@@ -150,14 +150,39 @@ public func monotonicNanos() -> UInt64 {
 
 /// A publish topic encoded once (NUL-terminated) so the hot path does not re-encode strings.
 public struct MQTTTopic: Sendable, Equatable {
-    let cString: [CChar]
-    public let string: String
+    /// The topic's bytes and a NUL, as libmosquitto takes it.
+    private(set) var cString: [CChar]
+    public var string: String { String(decoding: cString.dropLast().lazy.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
     public init(_ topic: String) throws(MQTTError) {
         guard !topic.isEmpty, !topic.contains("+"), !topic.contains("#"), !topic.utf8.contains(0) else {
             throw MQTTError("invalid publish topic \"\(topic)\": it must be non-empty, without wildcards or NUL")
         }
-        string = topic
         cString = topic.utf8CString.map { $0 }
+    }
+
+    /// Storage for `set(prefix:value:suffix:)` to fill before any publish (empty until then).
+    public init(reservingCapacity n: Int) {
+        cString = [0]
+        cString.reserveCapacity(n)
+    }
+
+    /// Rewrites this topic in place as `prefix + value + suffix`: no allocation once its storage
+    /// has held a topic as long (a forecast per reading publishes on a per-sensor topic).
+    public mutating func set(prefix: [UInt8], value: String, suffix: [UInt8]) throws(MQTTError) {
+        cString.removeAll(keepingCapacity: true)
+        var bad = false
+        func add(_ b: UInt8) {
+            if b == 0 || b == UInt8(ascii: "+") || b == UInt8(ascii: "#") { bad = true }
+            cString.append(CChar(bitPattern: b))
+        }
+        for b in prefix { add(b) }
+        for b in value.utf8 { add(b) }
+        for b in suffix { add(b) }
+        let empty = cString.isEmpty
+        cString.append(0)
+        if bad || empty {
+            throw MQTTError("invalid publish topic \"\(string)\": it must be non-empty, without wildcards or NUL")
+        }
     }
 }
 

@@ -117,3 +117,21 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         }
     }
 }
+
+/// The forecast path rewrites one topic per forecast in place: same bytes as building it anew,
+/// storage reused, wildcards and NUL refused as by `init`.
+@Test func topicRewrittenInPlaceMatchesANewOneAndKeepsItsStorage() throws {
+    var t = MQTTTopic(reservingCapacity: 64)
+    let prefix = Array("aiot/gw/forecasts/".utf8), suffix: [UInt8] = []
+    try t.set(prefix: prefix, value: "sensor-with-a-long-name-0001", suffix: suffix)
+    #expect(t == (try MQTTTopic("aiot/gw/forecasts/sensor-with-a-long-name-0001")))
+    #expect(t.string == "aiot/gw/forecasts/sensor-with-a-long-name-0001")
+    let storage = t.cString.withUnsafeBufferPointer { $0.baseAddress }
+    try t.set(prefix: prefix, value: "s2", suffix: Array("/x".utf8))
+    #expect(t.string == "aiot/gw/forecasts/s2/x")
+    #expect(t.cString.withUnsafeBufferPointer { $0.baseAddress } == storage, "storage reallocated")
+    for bad in ["a+b", "a#", "a\u{0}b"] {
+        #expect(throws: MQTTError.self) { try t.set(prefix: prefix, value: bad, suffix: suffix) }
+    }
+    #expect(throws: MQTTError.self) { try t.set(prefix: [], value: "", suffix: []) }
+}
