@@ -495,23 +495,16 @@ max_future_s = 3.0e9
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
 
-    @Test func fpgaEnergyComesFromTheBoardsPowerMonitor() async throws {
-        let broker = try await Broker()
-        let watcher = try TestClient(port: broker.port, id: "watcher")
-        try await watcher.start(subscribing: ["aiot/gw/#"])
-        // A simulated board booted with a golden image; the daemon uploads the model's weights.
-        let d = try DaemonUnderTest(port: broker.port, streams: oneStream) { dir in
-            "[engine]\nkind = \"fpga\"\n[board]\ndevice = \"sim:\(dir)/board.sim\"\nupload_weights = true\nenergy_window_s = 0.01\n"
-        }
-        let board = try BoardModel(path: d.dir + "/board.sim")
-        board.factoryProgram(BitstreamGenerator().payload(), at: 0)
-        board.powerCycle()
-        try board.save()
+    /// Starts `d` (an fpga engine on a prepared board), publishes `readings` readings of the single
+    /// sensor, checks every forecast equals the offline one and came from the FPGA, stops `d`.
+    /// Returns the forecasts by time, the energy-log records and the number of forecasts expected.
+    func servedByTheBoard(_ d: DaemonUnderTest, broker: Broker, watcher: TestClient, readings: Int) async throws
+        -> (forecasts: [Double: [String: Any]], records: [[String: Any]], expected: Int) {
         try await d.start(waitFor: watcher)
         let pub = try TestClient(port: broker.port, id: "pub")
         try await pub.start()
         var rows: [[Double]] = []
-        for k in 0..<80 {
+        for k in 0..<readings {
             rows.append([signal(k, 0)])
             try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
         }
@@ -525,10 +518,26 @@ max_future_s = 3.0e9
         }
         d.process.signal(SIGTERM)
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
+        let records = d.energyLines.filter { !$0.isEmpty }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return (got, records, expected.count)
+    }
+
+    @Test func fpgaEnergyComesFromTheBoardsPowerMonitor() async throws {
+        let broker = try await Broker()
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/#"])
+        // A simulated board booted with a golden image; the daemon uploads the model's weights.
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream) { dir in
+            "[engine]\nkind = \"fpga\"\n[board]\ndevice = \"sim:\(dir)/board.sim\"\nupload_weights = true\nenergy_window_s = 0.01\n"
+        }
+        let board = try BoardModel(path: d.dir + "/board.sim")
+        board.factoryProgram(BitstreamGenerator().payload(), at: 0)
+        board.powerCycle()
+        try board.save()
+        let (got, records, expected) = try await servedByTheBoard(d, broker: broker, watcher: watcher, readings: 80)
         // The model's FPGA rails draw 0.068 W idle and 0.151 W busy; one modelled inference round
         // trip is 250-500 us: so each figure lies within 17-76 uJ.
-        let records = d.energyLines.filter { !$0.isEmpty }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(records.count == expected.count)
+        #expect(records.count == expected)
         let measured = records.filter { $0["energy_source"] as? String == "pac1934" }
         // Only inferences before the first window closed have no figure.
         #expect(measured.count >= records.count - 5, "\(records.prefix(8))")
@@ -561,26 +570,8 @@ max_future_s = 3.0e9
         o.golden = true
         _ = try Flasher(link: BoardLink(transport: board, profile: .icebreaker)).flash(try Bitstream(bytes: ICE40BitstreamGenerator().bitFile()), options: o)
         try board.save()
-        try await d.start(waitFor: watcher)
-        let pub = try TestClient(port: broker.port, id: "pub")
-        try await pub.start()
-        var rows: [[Double]] = []
-        for k in 0..<40 {
-            rows.append([signal(k, 0)])
-            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
-        }
-        let expected = try offlineForecasts(model: singleModel, rows: rows)
-        _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
-        let got = forecastsByTime(watcher, sensor: "single")
-        #expect(got.count == expected.count, "\(d.process.log)")
-        for (t, e) in expected {
-            #expect((got[t]?["q"] as? [NSNumber])?.map { Int32(truncating: $0) } == e.q)
-            #expect(got[t]?["engine"] as? String == "fpga", "the board answers: \(d.process.log)")
-        }
-        d.process.signal(SIGTERM)
-        #expect(exited(await d.process.wait(timeout: 5)) == 0)
-        let records = d.energyLines.filter { !$0.isEmpty }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(records.count == expected.count && !records.isEmpty)
+        let (_, records, expected) = try await servedByTheBoard(d, broker: broker, watcher: watcher, readings: 40)
+        #expect(records.count == expected && !records.isEmpty)
         let shape = try QuantizedModel(contentsOf: singleModel).shape
         let cycles = BoardModel.modelledCycles(shape)
         for r in records {
