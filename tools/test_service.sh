@@ -203,10 +203,20 @@ run_checks() {
             sleep 0.5
         done
     fi
+    # systemd's own "Watchdog timeout" line reaches the journal asynchronously: the restart can be
+    # visible over D-Bus before journald has stored it (seen once in CI), so wait for it a while.
+    wd=no
+    for _ in $(seq 40); do
+        X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | grep -q 'Watchdog timeout' && { wd=yes; break; }
+        sleep 0.5
+    done
     if [ "$pid" != 0 ] && [ "$(prop MainPID)" != "$pid" ] && [ "$(prop ActiveState)" = active ] && [ "$(prop NRestarts)" -gt "${nr:-0}" ] \
-        && X journalctl -q -u aiotd.service --after-cursor "$cur" | grep -q 'Watchdog timeout'; then
+        && [ "$wd" = yes ]; then
         ok "SIGSTOP: watchdog restarted aiotd (pid $pid -> $(prop MainPID))"
-    else bad "watchdog" "MainPID $pid -> $(prop MainPID), ActiveState=$(prop ActiveState), NRestarts ${nr:-?} -> $(prop NRestarts)"; fi
+    else
+        bad "watchdog" "MainPID $pid -> $(prop MainPID), ActiveState=$(prop ActiveState), NRestarts ${nr:-?} -> $(prop NRestarts), 'Watchdog timeout' in journal: $wd"
+        X journalctl -q -u aiotd.service --after-cursor "$cur" -o short-monotonic | tail -n 15 | sed 's/^/    /'
+    fi
 
     # apt remove while it runs: nothing keeps running.
     files=$(X dpkg-query -L aiot-runtime || true)
