@@ -91,7 +91,10 @@ public final class Daemon: Service {
                                   version: aiotdVersion, clock: { wallClock() }, loadConfig: { () throws(ConfigError) in try DaemonConfig.load(path: configPath) })
         let holder = CoreHolder(core)
         let inbound = InboundQueue(capacity: config.queueCapacity, maxBytes: config.queueBytes)
-        let intake = try MQTTClient(configuration: intakeConfig) { event in _ = inbound.push(event) }
+        // The processing thread gives each message's buffer back: intake then copies the next
+        // message into it instead of allocating (docs/performance.md, allocations per reading).
+        let buffers = MQTTBufferPool()
+        let intake = try MQTTClient(configuration: intakeConfig, pool: buffers) { event in _ = inbound.push(event) }
         core.reconnects = { intake.reconnectCount + publisher.reconnectCount }
         let homeAssistant = config.announcesToHomeAssistant ? [config.homeAssistant.statusTopic] : []
         let filters = [generation.processor.readings.filter, core.commands.filter] + homeAssistant
@@ -105,7 +108,7 @@ public final class Daemon: Service {
             }
             return h
         }
-        let processing = ProcessingService(holder: holder, inbound: inbound, publisher: publisher,
+        let processing = ProcessingService(holder: holder, inbound: inbound, buffers: buffers, publisher: publisher,
                                            spool: ReadingSpool(directory: config.stateDirectory), notifier: notifier, logger: logger)
         processing.startThread()
         do {

@@ -43,6 +43,8 @@ final class ProcessingService: Service, @unchecked Sendable {
     // @unchecked: immutable after init; the holder, queue and clients synchronize themselves.
     let holder: CoreHolder
     let inbound: InboundQueue
+    /// Handled messages go back here for intake to reuse (nil: not recycled).
+    let buffers: MQTTBufferPool?
     let publisher: any PublishingConnection
     let spool: ReadingSpool
     let notifier: SystemdNotifier
@@ -50,9 +52,11 @@ final class ProcessingService: Service, @unchecked Sendable {
     /// Events handled per hand-off (and per lock round); bounds how long a tick or a reload waits.
     static let batchLimit = 64
 
-    init(holder: CoreHolder, inbound: InboundQueue, publisher: any PublishingConnection, spool: ReadingSpool, notifier: SystemdNotifier, logger: Logger) {
+    init(holder: CoreHolder, inbound: InboundQueue, buffers: MQTTBufferPool? = nil, publisher: any PublishingConnection, spool: ReadingSpool,
+         notifier: SystemdNotifier, logger: Logger) {
         self.holder = holder
         self.inbound = inbound
+        self.buffers = buffers
         self.publisher = publisher
         self.spool = spool
         self.notifier = notifier
@@ -60,7 +64,7 @@ final class ProcessingService: Service, @unchecked Sendable {
     }
 
     func startThread() {
-        let (holder, inbound, notifier, logger) = (holder, inbound, notifier, logger)
+        let (holder, inbound, buffers, notifier, logger) = (holder, inbound, buffers, notifier, logger)
         let t = Thread {
             let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
             if fd >= 0 { _ = write(fd, "aiotd-process", 13); close(fd) }
@@ -81,6 +85,9 @@ final class ProcessingService: Service, @unchecked Sendable {
                             notifier.notify("STATUS=broker unreachable (\(reason)); retrying")
                         }
                     }
+                }
+                if let buffers {
+                    for e in batch { if case .message(let m) = e { buffers.give(m) } }
                 }
                 batch.removeAll(keepingCapacity: true)
                 inbound.done()

@@ -206,6 +206,8 @@ final class CallbackSink: Sendable {
     let v5: Bool
     let oversized = Atomic<Int>(0)
     let oversizedBytes = Atomic<Int>(0)
+    /// Where message buffers come from when the consumer recycles them (nil: a new one each time).
+    let pool: MQTTBufferPool?
     let state = Mutex(State())
     struct State {
         var subscriptions: [(filter: String, qos: Int32)] = []
@@ -232,8 +234,9 @@ final class CallbackSink: Sendable {
         }
         static func state(_ code: Int32) -> MQTTSubscriptionState { code >= 0x80 ? .refused(code: code) : .granted(qos: code) }
     }
-    init(deliver: @escaping @Sendable (MQTTEvent) -> Void, threadName: String, maxPayloadBytes: Int, v5: Bool) {
+    init(deliver: @escaping @Sendable (MQTTEvent) -> Void, threadName: String, maxPayloadBytes: Int, v5: Bool, pool: MQTTBufferPool?) {
         self.v5 = v5
+        self.pool = pool
         self.deliver = deliver
         self.threadName = threadName
         self.maxPayloadBytes = maxPayloadBytes
@@ -254,15 +257,16 @@ public final class MQTTClient: @unchecked Sendable {
     /// QoS 1 messages the broker may have in flight to us (MQTT v5 Receive Maximum).
     static let receiveMaximum: Int32 = 20
 
-    /// `deliver` is called on libmosquitto's network thread; it must return quickly.
+    /// `deliver` is called on libmosquitto's network thread; it must return quickly. With a `pool`,
+    /// message buffers come from it; give each message back to it when done (`MQTTBufferPool.give`).
     /// The corresponding C functions are `mosquitto_new` and the `mosquitto_*_set` options.
-    public init(configuration c: MQTTConfiguration, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
+    public init(configuration c: MQTTConfiguration, pool: MQTTBufferPool? = nil, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
         _ = Mosquitto.libraryReady
         configuration = c
         guard (1...65535).contains(c.port) else { throw MQTTError("mqtt port \(c.port) is outside 1...65535") }
         guard c.maxPayloadBytes.map({ $0 >= 0 }) ?? true else { throw MQTTError("mqtt maxPayloadBytes \(c.maxPayloadBytes!) is negative") }
         sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)), maxPayloadBytes: c.maxPayloadBytes ?? Int.max,
-                            v5: c.protocolVersion == .v5)
+                            v5: c.protocolVersion == .v5, pool: pool)
         handle = try Mosquitto.new(c.clientID, c.cleanSession, Unmanaged.passUnretained(sink).toOpaque())
         // Every stored property is set: a throw below runs deinit, which destroys the handle.
         let h = handle
@@ -337,14 +341,24 @@ public final class MQTTClient: @unchecked Sendable {
                 sink.deliver(.oversized(bytes: payloadLen))
                 return
             }
-            // Copy out: libmosquitto frees topic and payload when this returns.
+            // Copy out: libmosquitto frees topic and payload when this returns. Into a recycled
+            // buffer when the consumer gives them back (no allocation), else a new one.
             let topicLen = strlen(m.topic)
-            let storage = [UInt8](unsafeUninitializedCapacity: topicLen + payloadLen) { buf, n in
-                UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: m.topic, byteCount: topicLen)
+            let storage: [UInt8]
+            if var reused = sink.pool?.take() {
+                reused.append(contentsOf: UnsafeBufferPointer(start: UnsafeRawPointer(m.topic).assumingMemoryBound(to: UInt8.self), count: topicLen))
                 if payloadLen > 0, let p = m.payload {
-                    (UnsafeMutableRawPointer(buf.baseAddress!) + topicLen).copyMemory(from: p, byteCount: payloadLen)
+                    reused.append(contentsOf: UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: payloadLen))
                 }
-                n = topicLen + payloadLen
+                storage = reused
+            } else {
+                storage = [UInt8](unsafeUninitializedCapacity: topicLen + payloadLen) { buf, n in
+                    UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: m.topic, byteCount: topicLen)
+                    if payloadLen > 0, let p = m.payload {
+                        (UnsafeMutableRawPointer(buf.baseAddress!) + topicLen).copyMemory(from: p, byteCount: payloadLen)
+                    }
+                    n = topicLen + payloadLen
+                }
             }
             sink.deliver(.message(MQTTMessage(storage: storage, topicCount: topicLen, qos: m.qos, retained: m.retain, receivedAtNanos: now)))
         }

@@ -135,3 +135,74 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
     }
     #expect(throws: MQTTError.self) { try t.set(prefix: [], value: "", suffix: []) }
 }
+
+/// Intake's message buffers are recycled: each message arrives whole and exact in a reused buffer
+/// (no bytes of a longer earlier message left over), buffers are reused rather than allocated,
+/// and large or surplus buffers are not kept.
+@Suite(.serialized) struct MQTTBufferRecycling {
+    @Test func recycledBuffersCarryEachMessageExactly() async throws {
+        let seed = UInt64(ProcessInfo.processInfo.environment["AIOT_TEST_SEED"] ?? "") ?? 20261206
+        var rng = SplitMix(seed)
+        let port = freePort()
+        let dir = NSTemporaryDirectory() + "aiot-mqtt-pool-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let broker = try startBroker(port: port, dir: dir)
+        defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
+        let pool = MQTTBufferPool(maxBuffers: 8, maxBufferBytes: 4096)
+        final class Seen: Sendable {
+            let got = Mutex<[(String, [UInt8])]>([])
+            let addresses = Mutex<Set<UInt>>([])
+            let reused = Atomic<Int>(0)
+        }
+        let seen = Seen()
+        let s = try MQTTClient(configuration: .init(port: port, clientID: "pooled", cleanSession: true), pool: pool) { e in
+            guard case .message(let m) = e else { return }
+            let address = m.storage.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+            if seen.addresses.withLock({ !$0.insert(address).inserted }) { seen.reused.add(1, ordering: .relaxed) }
+            seen.got.withLock { $0.append((m.topic, Array(m.payload))) }
+            pool.give(m)  // as the processing thread does once a batch is handled
+        }
+        let p = try MQTTClient(configuration: .init(port: port, clientID: "pool-pub")) { _ in }
+        try s.subscribe("pool/#", qos: .atLeastOnce)
+        try s.start(); try p.start()
+        try await s.waitForSubscriptions(timeout: .seconds(10))
+        #expect(await eventually(10) { p.isConnected })
+        // Long and short messages interleaved; two over the pool's buffer limit.
+        var sent: [(String, [UInt8])] = []
+        for i in 0..<300 {
+            let n = i == 100 || i == 200 ? 10_000 : Int(rng.next() % 600)
+            let payload = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let topic = "pool/\(i % 7 == 0 ? "a-longer-topic-name/\(i)" : "\(i)")"
+            sent.append((topic, payload))
+            try p.publish(try MQTTTopic(topic), payload: payload, qos: .atLeastOnce)
+        }
+        #expect(await eventually(15) { seen.got.withLock { $0.count } == sent.count })
+        let got = seen.got.withLock { $0 }
+        #expect(got.count == sent.count, "seed \(seed)")
+        for (i, (a, b)) in zip(got, sent).enumerated() where a.0 != b.0 || a.1 != b.1 {
+            Issue.record("message \(i) differs after recycling (seed \(seed)): topic \(a.0) vs \(b.0), \(a.1.count) vs \(b.1.count) bytes")
+            break
+        }
+        // Most messages arrived in a reused buffer (the first few and the two large ones could not).
+        #expect(seen.reused.load(ordering: .relaxed) >= 250, "reused \(seen.reused.load(ordering: .relaxed)) of 300 (seed \(seed))")
+        #expect(pool.count <= 8)
+        // A buffer over the limit is not kept.
+        let before = pool.count
+        pool.give(MQTTMessage(topic: "big", payload: [UInt8](repeating: 1, count: 8192)))
+        #expect(pool.count == before)
+        s.stop(); p.stop()
+    }
+}
+
+/// A seeded generator (the seed is printed with any failure).
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

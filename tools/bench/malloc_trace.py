@@ -16,7 +16,7 @@ print("allocations recorded:", sum(c for c, _ in stacks))
 for count, frames in stacks[:top]:
     print("=== count", count)
     for obj, off in frames[:10]:
-        if obj.startswith("/") and ".so" not in obj:
+        if ".so" not in obj.rsplit("/", 1)[-1] and obj != "?":
             fn = subprocess.run(["addr2line", "-f", "-e", obj, off], capture_output=True, text=True).stdout.split("\n")[0]
             fn = subprocess.run(["swift", "demangle", "--simplified", "--compact", fn], capture_output=True, text=True).stdout.strip()
             print("   ", fn[:160])
