@@ -55,10 +55,11 @@ extension StreamProcessor {
     /// The forecast of window `w` ran and gave `output` (the model's integers): keep it until the
     /// actuals of its target steps arrive; any already here resolve now (into `out.resolved`).
     public func recordForecast(_ w: CompletedWindow, output: UnsafeBufferPointer<Int32>, into out: inout ProcessorOutput) {
-        guard w.slot < sensors.count, let st = sensors[w.slot], st.name == w.sensor else { return }
-        let tpl = templates[st.template]
+        // No local copy of the sensor's state: it would share the rings' buffer and make the update copy it.
+        guard w.slot < sensors.count, sensors[w.slot]?.name == w.sensor, let t = sensors[w.slot]?.template else { return }
+        let tpl = templates[t]
         let first = out.resolved.count
-        let s = w.slot, t = st.template
+        let s = w.slot
         sensors[s]!.accuracy.forecast(origin: w.step, output: output, io: tpl.io, reference: tpl.reference, policy: tpl.accuracy) { o, h, f, y, p, th in
             out.resolved.append(ResolvedForecast(slot: s, template: t, originStep: o, targetStep: o + Int64(h), horizon: h,
                                                  forecast: f, actual: y, persistence: p, anomalyThreshold: th))

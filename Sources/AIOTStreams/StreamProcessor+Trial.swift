@@ -116,8 +116,11 @@ extension StreamProcessor {
 
     /// The previous model's forecast of window `w` (run by the caller on `w.shadowRange`).
     public func recordShadowForecast(_ w: CompletedWindow, output: UnsafeBufferPointer<Int32>) {
-        guard w.slot < sensors.count, let st = sensors[w.slot], st.name == w.sensor, st.shadow != nil, trials[st.template] != nil else { return }
-        let t = st.template, from = st.trialFrom
+        // No local copy of the sensor's state: it would share the shadow's buffer and make the
+        // update below copy it (an allocation per window).
+        guard w.slot < sensors.count, sensors[w.slot]?.name == w.sensor, sensors[w.slot]?.shadow != nil,
+              let t = sensors[w.slot]?.template, trials[t] != nil else { return }
+        let from = sensors[w.slot]!.trialFrom
         let io = trials[t]!.previousIO, ref = trials[t]!.previousReference, policy = templates[t].accuracy
         trials[t]!.shadowForecasts += 1
         sensors[w.slot]!.shadow!.forecast(origin: w.step, output: output, io: io, reference: ref, policy: policy) { o, _, f, y, p, _ in

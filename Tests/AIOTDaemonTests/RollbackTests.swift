@@ -11,6 +11,11 @@ import AIOTStreams
 import AIOTTelemetry
 @testable import AIOTDaemon
 
+/// A publisher that drops everything (allocation counts see only the daemon's own work).
+final class NullPublisher: Publisher {
+    func publish(_ topic: MQTTTopic, payload: [UInt8], qos: MQTTQoS, retain: Bool) throws(MQTTError) {}
+}
+
 /// Writes a copy of the safetensors file `source` to `path` with its head weights (int8) replaced
 /// by values from `seed`: same shape, features and normalisation, forecasts no better than noise.
 func writePerturbedModel(_ source: String, to path: String, seed: UInt64) throws {
@@ -51,7 +56,7 @@ struct RollbackRig {
     let configPath: String
 
     /// Models named "broken" get an engine that always fails; "unloadable" gets none.
-    init(model: String, steps: Int = 48) throws {
+    init(model: String, steps: Int = 48, silent: Bool = false) throws {
         dir = Harness.tempDir("rollback")
         configPath = dir + "/aiotd.toml"
         ref = try AccuracyReferenceData.load(model: elecModel)
@@ -74,14 +79,16 @@ struct RollbackRig {
         }
         let store = ModelStore(factory: factory, cpu: NoPowerSource(), board: { nil })
         let path = configPath
-        core = try DaemonCore(generation: try Generation.build(config, store: store, engineKind: .software), publisher: pub,
+        core = try DaemonCore(generation: try Generation.build(config, store: store, engineKind: .software), publisher: silent ? NullPublisher() : pub,
                               energyLog: try EnergyLog(directory: config.logDirectory), metrics: .discarded, logger: Logger(label: "test"),
                               version: "test", clock: clock.closure, loadConfig: { () throws(ConfigError) in try DaemonConfig.load(path: path) })
     }
 
-    func feed(_ k: Int) {
+    func feed(_ k: Int) { feed(k, message(k)) }
+    func message(_ k: Int) -> MQTTMessage { MQTTMessage(topic: "aiot/gw/readings/elec", payload: Array(ref.payload(k).utf8), qos: 1) }
+    func feed(_ k: Int, _ m: MQTTMessage) {
         clock.now.withLock { $0 = max($0, ref.times[k] + 1) }
-        core.handle(MQTTMessage(topic: "aiot/gw/readings/elec", payload: Array(ref.payload(k).utf8), qos: 1))
+        core.handle(m)
     }
 
     /// Published forecasts by window end time: (q, seq).
