@@ -84,10 +84,10 @@ final class DaemonCore {
     /// Replaces the running configuration (reload, engine switch). Windows carry over where the
     /// sensor's template reads the same input the same way.
     func install(_ g: Generation, engineKind k: EngineKind) {
-        // A running trial ends keeping the model serving now: its shadows belong to this processor.
-        endAllTrials(state: "superseded")
+        // Trials of streams that stay as they are continue; the others end keeping the model serving now.
+        let trials = carryTrials(into: g, sameEngine: k == engineKind)
         g.processor.adopt(from: generation.processor)
-        switching.trials = Array(repeating: nil, count: g.processor.templates.count)
+        switching.trials = trials
         generation = g
         engineKind = k
         sizeOutput()

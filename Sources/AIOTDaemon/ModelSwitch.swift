@@ -193,9 +193,23 @@ extension DaemonCore {
         publishStatus(online: true)
     }
 
-    /// Ends every trial keeping the model serving now (a new configuration replaces the processor).
-    func endAllTrials(state: String) {
-        for t in switching.trials.indices where switching.trials[t] != nil { endTrial(t, rollBack: false, state: state) }
+    /// Before `g` replaces the running generation: a trial continues in `g` when its stream has the
+    /// same name, model, input, policy and accuracy settings there, on the same engine kind (the
+    /// processor's `adopt` carries its shadows); any other ends keeping the model serving now.
+    func carryTrials(into g: Generation, sameEngine: Bool) -> [ModelTrial?] {
+        var carried = [ModelTrial?](repeating: nil, count: g.processor.templates.count)
+        for o in switching.trials.indices where switching.trials[o] != nil {
+            let old = generation.processor.templates[o]
+            if sameEngine, let t = g.processor.templates.firstIndex(where: { $0.name == old.name }),
+               g.bindings[t].model.identity == generation.bindings[o].model.identity,
+               g.processor.templates[t].io == old.io, g.processor.templates[t].policy == old.policy, g.processor.templates[t].accuracy == old.accuracy {
+                carried[t] = switching.trials[o]
+            } else {
+                endTrial(o, rollBack: false, state: "superseded")
+            }
+        }
+        switching.active = carried.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        return carried
     }
 
     private func count(_ reason: RollbackReason) {

@@ -270,6 +270,10 @@ public final class StreamProcessor {
             if let o = old.templates.firstIndex(where: { $0.name == tpl.name }) {
                 counters[t] = old.counters[o]
                 counters[t].sensors = 0
+                // A model trial continues when the stream reads and judges the same way.
+                if let trial = old.trials[o], old.templates[o].io == tpl.io, old.templates[o].policy == tpl.policy, old.templates[o].accuracy == tpl.accuracy {
+                    trials[t] = trial
+                }
             }
         }
         for case let st? in old.sensors {
@@ -283,6 +287,11 @@ public final class StreamProcessor {
                                       accuracy: sensors[s]!.accuracy)
             // Pending forecasts and error history carry over while the rings keep their shape.
             if templates[t].accuracy.windowSize == old.templates[st.template].accuracy.windowSize { carried.accuracy = st.accuracy }
+            if trials[t] != nil && old.trials[st.template] != nil && st.shadow != nil {
+                (carried.shadow, carried.trialFrom) = (st.shadow, st.trialFrom)
+            } else {
+                st.window.endTrial(rollBack: false)
+            }
             sensors[s] = carried
         }
     }

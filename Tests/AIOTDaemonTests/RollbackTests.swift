@@ -214,4 +214,31 @@ struct RollbackRig {
         #expect(rr.state == "switched" && rr.windows.rebuilt == 1, "\(rr)")
         #expect(rig.core.switchModel(streams: .named(["nope"]), to: other, origin: .reload, guarded: true).isEmpty)
     }
+
+    @Test func aReloadDuringATrialKeepsItUnlessTheStreamChanged() throws {
+        let seed = UInt64(0x5EED_2027)
+        let dir = Harness.tempDir("worse2")
+        let path = dir + "/elec.safetensors"
+        try FileManager.default.copyItem(atPath: elecModel, toPath: path)
+        let rig = try RollbackRig(model: path)
+        let good = try QuantizedModel(contentsOf: path)
+        for k in 0..<300 { rig.feed(k) }
+        try writePerturbedModel(elecModel, to: path, seed: seed)
+        #expect(rig.core.reload() == nil && rig.report?.state == "trial")
+        for k in 300..<320 { rig.feed(k) }
+        // The same file again (a SIGHUP for another reason): the trial and its shadows continue.
+        #expect(rig.core.reload() == nil)
+        #expect(rig.report?.state == "trial" && rig.core.generation.processor.trial(template: 0)?.steps == 19, "seed \(seed): \(String(describing: rig.report))")
+        var k = 320
+        while rig.report?.state == "trial" && k < 400 { rig.feed(k); k += 1 }
+        #expect(rig.report?.state == "rolled_back" && rig.report?.steps == 48 && k - 300 == 49, "seed \(seed): \(String(describing: rig.report)) after \(k - 300)")
+        for j in k..<(k + 5) { rig.feed(j) }
+        for j in k..<(k + 5) { #expect(rig.forecasts[rig.ref.times[j]]?.q == (try rig.offline(good, j)), "seed \(seed), step \(j)") }
+        // A trial whose stream changes otherwise (here its reorder policy) ends keeping the model serving.
+        #expect(rig.core.reload() == nil && rig.report?.state == "trial")
+        let text = try String(contentsOfFile: rig.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "max_future_s = 3.0e9", with: "max_future_s = 3.0e9\nreorder_steps = 3").write(toFile: rig.configPath, atomically: true, encoding: .utf8)
+        #expect(rig.core.reload() == nil)
+        #expect(rig.report?.state == "superseded" && rig.core.switching.active == 0 && rig.core.generation.processor.trial(template: 0) == nil)
+    }
 }
