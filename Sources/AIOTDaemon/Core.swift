@@ -139,6 +139,9 @@ final class DaemonCore {
 
     /// One inference for a completed window: infer, encode, publish, log.
     func forecast(_ w: CompletedWindow, receivedAt: UInt64, startedAt: UInt64) {
+        var w = w
+        // Rolled back earlier in this message: the window as the previous model (serving again) reads it.
+        if let r = w.shadowRange, switching.trials[w.template] == nil { (w.range, w.shadowRange) = (r, nil) }
         let b = generation.bindings[w.template]
         let io = generation.processor.templates[w.template].io
         let h = b.model.shape.horizon

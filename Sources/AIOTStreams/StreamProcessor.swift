@@ -287,7 +287,7 @@ public final class StreamProcessor {
                                       accuracy: sensors[s]!.accuracy)
             // Pending forecasts and error history carry over while the rings keep their shape.
             if templates[t].accuracy.windowSize == old.templates[st.template].accuracy.windowSize { carried.accuracy = st.accuracy }
-            if trials[t] != nil && old.trials[st.template] != nil && st.shadow != nil {
+            if trials[t] != nil && old.trials[st.template] != nil && st.shadow != nil && old.templates[st.template].name == templates[t].name {
                 (carried.shadow, carried.trialFrom) = (st.shadow, st.trialFrom)
             } else {
                 st.window.endTrial(rollBack: false)
