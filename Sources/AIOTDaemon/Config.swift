@@ -65,6 +65,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var commands = CommandSettings()
     /// `[accuracy]` (ConfigAccuracy.swift).
     public var accuracy = AccuracyConfig()
+    /// `[rollback]`: the guarded model switch (ConfigRollback.swift, docs/rollback.md).
+    public var rollback = RollbackConfig()
     /// `energy.model` / `energy.cpu_watts_per_core` / `energy.fpga_watts` (EnergyModel.swift); nil: off.
     public var energyModel: EnergyModels? = EnergyModels()
     /// The `[home_assistant]` section (HomeAssistant.swift).
@@ -132,7 +134,7 @@ struct Reader {
     let source: String
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant", "rollback"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -301,6 +303,7 @@ struct Reader {
         config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
         config.commands = try commands(root)
         config.accuracy = try readAccuracy(root)
+        config.rollback = try readRollback(root)
         config.energyModel = try readEnergyModel(energy)
         return config
     }

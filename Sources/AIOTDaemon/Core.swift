@@ -48,6 +48,8 @@ final class DaemonCore {
     var summaryLabels: [String] = []
     /// Online accuracy: publication times, counts, gauges (Accuracy.swift).
     var accuracy = AccuracyState()
+    /// Model switches: running trials and the last report per stream (ModelSwitch.swift).
+    var switching = SwitchState()
 
     init(generation: Generation, publisher: any Publisher, energyLog: EnergyLog, metrics: DaemonMetrics, logger: Logger,
          version: String, clock: @escaping @Sendable () -> Double, loadConfig: @escaping () throws(ConfigError) -> DaemonConfig) throws(ConfigError) {
@@ -70,9 +72,10 @@ final class DaemonCore {
         (lastStatus, lastSummary, lastEviction, lastFsync) = (startedAt, startedAt, startedAt, startedAt)
         output = [Int32](repeating: 0, count: 1)
         sizeOutput()
+        switching.trials = Array(repeating: nil, count: generation.processor.templates.count)
     }
 
-    private func sizeOutput() {
+    func sizeOutput() {
         summaryLabels = generation.processor.templates.map { $0.pattern.singleName ?? $0.name }
         let h = generation.bindings.map(\.model.shape.horizon).max() ?? 1
         if output.count < h { output = [Int32](repeating: 0, count: h) }
@@ -81,7 +84,10 @@ final class DaemonCore {
     /// Replaces the running configuration (reload, engine switch). Windows carry over where the
     /// sensor's template reads the same input the same way.
     func install(_ g: Generation, engineKind k: EngineKind) {
+        // Trials of streams that stay as they are continue; the others end keeping the model serving now.
+        let trials = carryTrials(into: g, sameEngine: k == engineKind)
         g.processor.adopt(from: generation.processor)
+        switching.trials = trials
         generation = g
         engineKind = k
         sizeOutput()
@@ -118,6 +124,7 @@ final class DaemonCore {
         for i in 0..<out.windows.count {
             forecast(out.windows[i], receivedAt: message.receivedAtNanos, startedAt: start)
         }
+        if switching.active > 0 { checkTrials() }
         if !out.resolved.isEmpty || !out.drift.isEmpty { publishAccuracyEvents(now: now) }
     }
 
@@ -132,6 +139,9 @@ final class DaemonCore {
 
     /// One inference for a completed window: infer, encode, publish, log.
     func forecast(_ w: CompletedWindow, receivedAt: UInt64, startedAt: UInt64) {
+        var w = w
+        // Rolled back earlier in this message: the window as the previous model (serving again) reads it.
+        if let r = w.shadowRange, switching.trials[w.template] == nil { (w.range, w.shadowRange) = (r, nil) }
         let b = generation.bindings[w.template]
         let io = generation.processor.templates[w.template].io
         let h = b.model.shape.horizon
@@ -146,6 +156,13 @@ final class DaemonCore {
         } catch {
             counters.inferenceErrors += 1
             logger.error("inference failed", metadata: ["sensor": "\(printable(w.sensor))", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
+            if switching.trials[w.template] != nil, let r = w.shadowRange {
+                // A new model that errs is rolled back at once, and the previous one forecasts this window: no step lost.
+                rollBack(w.template, .inferenceError, detail: printable("\(error)", limit: 400))
+                var again = w
+                (again.range, again.shadowRange) = (r, nil)
+                forecast(again, receivedAt: receivedAt, startedAt: startedAt)
+            }
             return
         }
         applyEnergyModel(&m)
@@ -161,6 +178,7 @@ final class DaemonCore {
         }
         // Kept until the actuals of its target steps arrive (online accuracy).
         output.withUnsafeBufferPointer { o in generation.processor.recordForecast(w, output: UnsafeBufferPointer(rebasing: o[0..<h]), into: &out) }
+        if w.shadowRange != nil { shadowForecast(w) }
         // The error of the forecast this window's last step resolved (one step ahead), for the log.
         let resolved = out.resolved.last { $0.slot == w.slot && $0.targetStep == w.step && $0.horizon == 1 }
         let t3 = monotonicNanos()

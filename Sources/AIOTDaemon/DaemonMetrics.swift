@@ -30,6 +30,11 @@ struct DaemonMetrics {
     let publishErrors: Counter
     let sensors: Gauge
     let commandsRefused: [Counter]
+    /// Model switches, rollbacks by reason, and the shadow runs of trials (ModelSwitch.swift).
+    let modelSwitches: Counter
+    let rollbacks: [Counter]
+    let shadowInferences: Counter
+    let shadowEnergy: FloatingPointCounter
     /// For metrics labelled by stream, made when a stream first needs them (Accuracy.swift).
     let factory: MetricsFactory
 
@@ -46,6 +51,10 @@ struct DaemonMetrics {
         reconnects = Counter(label: "aiotd_mqtt_reconnects_total", dimensions: [], factory: factory)
         publishErrors = Counter(label: "aiotd_publish_errors_total", dimensions: [], factory: factory)
         sensors = Gauge(label: "aiotd_sensors", dimensions: [], factory: factory)
+        modelSwitches = Counter(label: "aiotd_model_switches_total", dimensions: [], factory: factory)
+        rollbacks = RollbackReason.allCases.map { Counter(label: "aiotd_model_rollbacks_total", dimensions: [("reason", $0.description)], factory: factory) }
+        shadowInferences = Counter(label: "aiotd_shadow_inferences_total", dimensions: [], factory: factory)
+        shadowEnergy = FloatingPointCounter(label: "aiotd_shadow_energy_microjoules_total", dimensions: [], factory: factory)
         commandsRefused = CommandRefusal.allCases.map { Counter(label: "aiotd_commands_refused_total", dimensions: [("reason", $0.description)], factory: factory) }
     }
 }

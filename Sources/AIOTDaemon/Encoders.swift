@@ -43,6 +43,8 @@ struct StatusSnapshot {
         /// Online accuracy: live sensors whose drift alarm is up; whether the model has calibration.
         var drifting = 0
         var calibrated = false
+        /// The stream's last model switch (a running trial with its figures so far).
+        var modelSwitch: ModelSwitchReport? = nil
     }
     var online: Bool
     var gateway: String
@@ -57,6 +59,7 @@ struct StatusSnapshot {
     var intake = IntakeHealth()
     var anomaliesPublished = 0
     var anomaliesRateLimited = 0
+    var rollbacks = [Int](repeating: 0, count: RollbackReason.allCases.count)
 }
 
 /// The intake connection's own refusals, for status (see `DaemonCore.intakeHealth`).
@@ -104,6 +107,7 @@ enum StatusEncoder {
             w.raw(",\"anomalies\":"); w.int(t.counters.anomalies)
             w.raw(",\"drifting_sensors\":"); w.int(t.drifting)
             w.raw(",\"calibrated\":"); w.raw(t.calibrated ? "true" : "false")
+            if let r = t.modelSwitch { w.raw(",\"model_switch\":"); ModelSwitchReport.encode(r, into: &w) }
             w.raw("}")
         }
         let c = s.counters
@@ -129,6 +133,9 @@ enum StatusEncoder {
         w.raw(",\"mqtt_oversized_refused\":"); w.int(s.intake.oversizedRefused)
         w.raw(",\"anomalies_published\":"); w.int(s.anomaliesPublished)
         w.raw(",\"anomalies_rate_limited\":"); w.int(s.anomaliesRateLimited)
+        w.raw(",\"model_rollbacks\":{")
+        for r in RollbackReason.allCases { w.raw(r.rawValue > 0 ? "," : ""); w.string(r.description); w.raw(":"); w.int(s.rollbacks[r.rawValue]) }
+        w.raw("}")
         w.raw("}")
         if let refused = s.intake.refusedSubscription { w.raw(",\"subscription_refused\":"); w.string(refused) }
         w.raw("}")

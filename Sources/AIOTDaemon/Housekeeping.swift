@@ -13,12 +13,14 @@ extension DaemonCore {
             return StatusSnapshot.Template(name: t.name, sensors: t.pattern.description, model: b.model.identity, path: b.model.path,
                                            window: b.model.shape.window, horizon: b.model.shape.horizon, period: t.io.samplingPeriod,
                                            counters: p.counters[i], windowCounters: p.windowCounters(template: i),
-                                           drifting: p.driftingSensors(template: i), calibrated: b.model.quantized.calibration != nil)
+                                           drifting: p.driftingSensors(template: i), calibrated: b.model.quantized.calibration != nil,
+                                           modelSwitch: switchReport(template: i))
         }
         return StatusSnapshot(online: online, gateway: config.gateway, version: version, engine: engineKind,
                               uptimeSeconds: Int(max(0, clock() - startedAt)), templates: templates, liveSensors: p.liveSensors,
                               maxSensors: p.limits.maxSensors, counters: counters, reconnects: reconnects(), intake: intakeHealth(),
-                              anomaliesPublished: accuracy.anomaliesPublished, anomaliesRateLimited: accuracy.anomaliesRateLimited)
+                              anomaliesPublished: accuracy.anomaliesPublished, anomaliesRateLimited: accuracy.anomaliesRateLimited,
+                              rollbacks: switching.rollbacks)
     }
 
     func publishStatus(online: Bool) {
@@ -81,6 +83,8 @@ extension DaemonCore {
             applied.gateway = config.gateway
             applied.metricsPort = config.metricsPort
             let g = try Generation.build(applied, store: generation.store.successor(), engineKind: engineKind)
+            // A stream whose only change is its model file switches through switchModel (windows kept, guarded).
+            let switches = deferModelSwitches(g)
             var log: EnergyLog? = nil
             if new.logDirectory != config.logDirectory || new.logMaxBytes != config.logMaxBytes {
                 do { log = try EnergyLog(directory: new.logDirectory, maxBytes: new.logMaxBytes) } catch { throw ConfigError("log.directory: \(error)") }
@@ -88,6 +92,7 @@ extension DaemonCore {
             // Commit.
             let announced = config.streams.map(\.homeAssistant) != new.streams.map(\.homeAssistant) || config.homeAssistant != new.homeAssistant
             install(g, engineKind: engineKind)
+            for (name, model) in switches { switchModel(streams: .named([name]), to: model, origin: .reload, guarded: true) }
             if announced { announceAll() }
             if let log { energyLog.flush(); energyLog = log }
             logger.notice("configuration reloaded", metadata: ["streams": "\(new.streams.map(\.sensor))"])

@@ -15,6 +15,8 @@ public struct CompletedWindow: Sendable, Equatable {
     public var range: Range<Int>
     /// Completed by a reading that arrived after a newer step had already been forecast.
     public var late: Bool = false
+    /// During a model trial: the same window quantized for the previous model (its shadow run).
+    public var shadowRange: Range<Int>? = nil
 }
 
 /// What one message did. Reused across messages (`reset` keeps capacity).

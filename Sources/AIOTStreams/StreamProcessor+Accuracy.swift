@@ -28,6 +28,7 @@ extension StreamProcessor {
             out.resolved.append(ResolvedForecast(slot: s, template: t, originStep: o, targetStep: step, horizon: h,
                                                  forecast: f, actual: y, persistence: p, anomalyThreshold: th))
         }
+        if sensors[s]!.shadow != nil { noteShadowActual(slot: s, step: step, value: r.value) }
     }
 
     /// After one message: template totals and the drift alarm, from what it resolved.
@@ -41,6 +42,7 @@ extension StreamProcessor {
             let r = out.resolved[i]
             counters[r.template].accuracy.add(error: r.error, persistence: r.persistence - r.actual)
             if r.anomalyThreshold != nil { counters[r.template].anomalies += 1 }
+            if trials[r.template] != nil { tallyTrial(r, slot: s) }
             n += 1
         }
         // Only the template index is read: a `let` copy of the sensor's state would share its

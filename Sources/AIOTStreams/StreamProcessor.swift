@@ -62,10 +62,15 @@ struct SensorState {
     var accepted = 0
     var sequence: UInt64 = 0
     var accuracy: SensorAccuracy
+    /// During a guarded model switch: the previous model's accuracy state, and the newest window
+    /// before the switch (trial sums count later windows only). StreamProcessor+Trial.swift.
+    var shadow: SensorAccuracy? = nil
+    var trialFrom: Int64 = .min
 }
 
 public final class StreamProcessor {
-    public let templates: [StreamTemplate]
+    /// Changed in place only by a model switch (StreamProcessor+Trial.swift).
+    public internal(set) var templates: [StreamTemplate]
     public let readings: TopicPattern
     public let limits: SensorLimits
     public internal(set) var counters: [TemplateCounters]
@@ -78,12 +83,15 @@ public final class StreamProcessor {
     var aliases: [String: (owner: String, template: Int, names: FeatureNames)] = [:]
     /// The rolling median's sort buffer, shared by every sensor (OnlineAccuracy.swift).
     var medianScratch: [Float] = []
+    /// Per template: its running model trial, if any (StreamProcessor+Trial.swift).
+    var trials: [ModelTrialSums?]
 
     public init(templates: [StreamTemplate], readings: TopicPattern, limits: SensorLimits, maxPayloadBytes: Int) {
         self.templates = templates
         self.readings = readings
         self.limits = limits
         counters = Array(repeating: TemplateCounters(), count: templates.count)
+        trials = Array(repeating: nil, count: templates.count)
         parser = PayloadParser(maxPayloadBytes: maxPayloadBytes)
         featureNames = templates.map { FeatureNames($0.io.features.map(\.name), defaultFeature: $0.io.targetFeature) }
         for (t, tpl) in templates.enumerated() {
@@ -172,8 +180,18 @@ public final class StreamProcessor {
             st.window.copyWindow(into: UnsafeMutableBufferPointer(rebasing: b[start..<(start + n)]))
         }
         counters[st.template].windows += 1
-        out.windows.append(CompletedWindow(slot: s, sensor: st.name, template: st.template, step: step,
-                                           windowEnd: st.window.time(of: step), sequence: st.sequence, range: start..<(start + n), late: late))
+        var cw = CompletedWindow(slot: s, sensor: st.name, template: st.template, step: step,
+                                 windowEnd: st.window.time(of: step), sequence: st.sequence, range: start..<(start + n), late: late)
+        if st.window.hasShadow {
+            // The same window as the previous model sees it, for its shadow run.
+            let s2 = out.values.count
+            out.values.append(contentsOf: repeatElement(0, count: n))
+            out.values.withUnsafeMutableBufferPointer { b in
+                st.window.copyShadowWindow(into: UnsafeMutableBufferPointer(rebasing: b[s2..<(s2 + n)]))
+            }
+            cw.shadowRange = s2..<(s2 + n)
+        }
+        out.windows.append(cw)
     }
 
     private func create(_ name: String, template t: Int, now: Double) -> Int {
@@ -185,6 +203,7 @@ public final class StreamProcessor {
         index[name] = s
         counters[t].sensors += 1
         counters[t].created += 1
+        if trials[t] != nil { joinTrial(slot: s) }
         return s
     }
 
@@ -251,6 +270,10 @@ public final class StreamProcessor {
             if let o = old.templates.firstIndex(where: { $0.name == tpl.name }) {
                 counters[t] = old.counters[o]
                 counters[t].sensors = 0
+                // A model trial continues when the stream reads and judges the same way.
+                if let trial = old.trials[o], old.templates[o].io == tpl.io, old.templates[o].policy == tpl.policy, old.templates[o].accuracy == tpl.accuracy {
+                    trials[t] = trial
+                }
             }
         }
         for case let st? in old.sensors {
@@ -264,6 +287,11 @@ public final class StreamProcessor {
                                       accuracy: sensors[s]!.accuracy)
             // Pending forecasts and error history carry over while the rings keep their shape.
             if templates[t].accuracy.windowSize == old.templates[st.template].accuracy.windowSize { carried.accuracy = st.accuracy }
+            if trials[t] != nil && old.trials[st.template] != nil && st.shadow != nil && old.templates[st.template].name == templates[t].name {
+                (carried.shadow, carried.trialFrom) = (st.shadow, st.trialFrom)
+            } else {
+                st.window.endTrial(rollBack: false)
+            }
             sensors[s] = carried
         }
     }

@@ -42,7 +42,8 @@ public struct WindowCounters: Sendable, Equatable {
 /// a restart loses nothing). Not thread-safe: owned by the daemon's single processing thread.
 /// All buffers are allocated at init; ingest allocates nothing.
 public final class StreamWindow {
-    public let io: ModelIO
+    /// The model input this ring is quantized for; changed only by a model switch (`retarget`).
+    public internal(set) var io: ModelIO
     public let policy: WindowPolicy
     public private(set) var counters = WindowCounters()
     let w: Int, f: Int, h: Int
@@ -64,6 +65,10 @@ public final class StreamWindow {
     var consecutiveFilled = 0
     var newestEmitted: Int64? = nil
     var current: Int64 = 0        // the window being emitted (for copyWindow(into:))
+    /// During a guarded model switch only: the previous model's quantization of the same rows
+    /// (StreamWindow+Shadow.swift); empty otherwise, so a fleet pays nothing outside a trial.
+    var shadowIO: ModelIO? = nil
+    var shadowValues: [Int16] = []
 
     public init(io: ModelIO, policy: WindowPolicy) {
         // 16 bits hold every input value (the contract allows 4 ... 16 input bits) and every feature
@@ -128,6 +133,7 @@ public final class StreamWindow {
         default:
             values[i * f + r.feature] = q
         }
+        if let sio = shadowIO { shadowValues[i * f + r.feature] = Int16(sio.quantize(r.value, feature: r.feature)) }
         settle(onWindow: onWindow)
         return nil
     }
@@ -174,6 +180,9 @@ public final class StreamWindow {
                 if state(i) == Self.open, run > 0, consecutiveFilled < policy.maxGapFill {
                     let p = row(s - 1)
                     for j in 0..<f where mask(i) & (UInt16(1) << UInt16(j)) == 0 { values[i * f + j] = values[p * f + j] }
+                    if shadowIO != nil {
+                        for j in 0..<f where mask(i) & (UInt16(1) << UInt16(j)) == 0 { shadowValues[i * f + j] = shadowValues[p * f + j] }
+                    }
                     setState(i, Self.filled)
                     consecutiveFilled += 1
                     counters.stepsGapFilled += 1
@@ -232,13 +241,20 @@ public final class StreamWindow {
 
     /// Copies the window being emitted (inside `onStep`/`onWindow`), oldest row first, time-major [W, F].
     public func copyWindow(into out: UnsafeMutableBufferPointer<Int32>) {
+        copy(values, into: out)
+    }
+
+    func copy(_ source: [Int16], into out: UnsafeMutableBufferPointer<Int32>) {
         precondition(out.count >= w * f)
         var o = 0
         var s = current - Int64(w) + 1
         while s <= current {
             let i = row(s)
-            for j in 0..<f { out[o] = Int32(values[i * f + j]); o += 1 }
+            for j in 0..<f { out[o] = Int32(source[i * f + j]); o += 1 }
             s += 1
         }
     }
+
+    /// The newest window emitted in order (nil: none yet).
+    public var newestWindow: Int64? { newestEmitted }
 }

@@ -41,3 +41,14 @@ func accuracyAndEnergyKeysAreBounded(_ extra: String, _ key: String) {
     let g = try Generation.build(ok, store: store, engineKind: .software)
     #expect(g.processor.templates[0].reference.thresholds?.count == 1 && g.processor.templates[0].reference.validationMedian != nil)
 }
+
+@Test func rollbackDefaultsAndBounds() throws {
+    let c = try DaemonConfig.parse(minimal)
+    #expect(c.rollback.steps == 48 && c.rollback.worseByPercent == 20)
+    let off = try DaemonConfig.parse(minimal + "\n[rollback]\nsteps = 0\nworse_by = 5.5\n")
+    #expect(off.rollback.steps == 0 && off.rollback.worseByPercent == 5.5)
+    for (extra, key) in [("steps = -1", "rollback.steps"), ("worse_by = -1", "rollback.worse_by"), ("steps = 1e9", "rollback.steps"), ("after = 3", "rollback.after")] {
+        let e = configError(minimal + "\n[rollback]\n" + extra + "\n")
+        #expect(e?.contains(key) == true, "\(extra): \(String(describing: e))")
+    }
+}
