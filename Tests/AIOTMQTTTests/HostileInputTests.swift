@@ -73,8 +73,11 @@ let oversizeMB: [Int] = (ProcessInfo.processInfo.environment["AIOT_OVERSIZE_MB"]
             print("oversized \(mb) MiB publish, MQTT \(version): peak RSS +\(String(format: "%.1f", rise)) MiB, refused in callback \(client.oversizedCount)")
             switch version {
             case .v5:
-                // The broker never sends a packet over our Maximum Packet Size.
-                #expect(rise < Double(mb) / 2 + 8, "v5 peak RSS rose \(rise) MiB for a \(mb) MiB publish")
+                // The broker never sends a packet over our Maximum Packet Size: nothing reached the
+                // callback. The peak RSS is the whole test process's, and other suites run beside
+                // this one, so it only tells a copy from none where the publish dwarfs their noise
+                // (it once rose 13.9 MiB around a 10 MiB publish that never arrived).
+                if mb >= 60 { #expect(rise < Double(mb) / 2 + 8, "v5 peak RSS rose \(rise) MiB for a \(mb) MiB publish") }
                 #expect(client.oversizedCount == 0)
             case .v311:
                 // libmosquitto reads the packet whole before any callback; ours refuses it without a copy.
