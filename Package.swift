@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
         .testTarget(name: "AIOTDeployTests", dependencies: ["AIOTDeploy"]),
         .testTarget(name: "AIOTDaemonTests", dependencies: [
-            "AIOTDaemon", "AIOTBoardSim", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            "AIOTDaemon", "AIOTBoardSim", "AIOTDeploy", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -65,6 +65,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var commands = CommandSettings()
     /// `[accuracy]` (ConfigAccuracy.swift).
     public var accuracy = AccuracyConfig()
+    /// `[deploy]` (DeployConfig.swift); nil: the artifact channel is off.
+    public var deploy: DeploySettings?
     /// `energy.model` / `energy.cpu_watts_per_core` / `energy.fpga_watts` (EnergyModel.swift); nil: off.
     public var energyModel: EnergyModels? = EnergyModels()
     /// The `[home_assistant]` section (HomeAssistant.swift).
@@ -132,7 +134,7 @@ struct Reader {
     let source: String
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant", "deploy"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -302,6 +304,7 @@ struct Reader {
         config.commands = try commands(root)
         config.accuracy = try readAccuracy(root)
         config.energyModel = try readEnergyModel(energy)
+        config.deploy = try deploy(root)
         return config
     }
 }

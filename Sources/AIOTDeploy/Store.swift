@@ -39,6 +39,8 @@ public final class DeployChannel {
     /// The deployment being received, if any.
     public private(set) var staging: Manifest?
     public private(set) var next: UInt64 = 0
+    /// The sender's deployment id for the staged artifact (kept on disk so a restart resumes it).
+    public private(set) var tag: String?
     private var hasher = Crypto.SHA256()
     private var fd: Int32 = -1
 
@@ -53,6 +55,7 @@ public final class DeployChannel {
 
     var stagingPath: String { directory + "/staging.bin" }
     var stagingManifestPath: String { directory + "/staging.manifest" }
+    var stagingTagPath: String { directory + "/staging.tag" }
     public func artifactPath(_ slot: String) -> String { directory + "/\(slot).bin" }
     func manifestPath(_ slot: String) -> String { directory + "/\(slot).manifest" }
     var pointerPath: String { directory + "/active" }
@@ -83,9 +86,14 @@ public final class DeployChannel {
     /// Starts (or, for the same signed manifest, resumes) receiving an artifact. Returns the next
     /// byte needed.
     @discardableResult
-    public func begin(_ m: Manifest) throws(DeployError) -> UInt64 {
-        if let s = staging, s.text == m.text { return next }
+    public func begin(_ m: Manifest, tag: String = "") throws(DeployError) -> UInt64 {
+        if let s = staging, s.text == m.text {
+            if tag != self.tag { try writeAtomically(stagingTagPath, Array(tag.utf8)); self.tag = tag }
+            return next
+        }
         abandonStaging()
+        try writeAtomically(stagingTagPath, Array(tag.utf8))
+        self.tag = tag
         try writeAtomically(stagingManifestPath, m.text)
         fd = open(stagingPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw DeployError(.storage, "cannot create \(stagingPath): \(String(cString: strerror(errno)))") }
@@ -104,6 +112,7 @@ public final class DeployChannel {
         guard UInt64(bytes.count) <= m.size else { close(f); return }
         fd = f
         staging = m
+        tag = FileManager.default.contents(atPath: stagingTagPath).map { String(decoding: $0, as: UTF8.self) }
         hasher = Crypto.SHA256()
         hasher.update(data: bytes)
         next = UInt64(bytes.count)
@@ -114,7 +123,9 @@ public final class DeployChannel {
         if fd >= 0 { close(fd); fd = -1 }
         unlink(stagingPath)
         unlink(stagingManifestPath)
+        unlink(stagingTagPath)
         staging = nil
+        tag = nil
         next = 0
     }
 
@@ -158,8 +169,10 @@ public final class DeployChannel {
         try writeAtomically(manifestPath(slot), m.text)
         if fd >= 0 { close(fd); fd = -1 }
         unlink(stagingManifestPath)
+        unlink(stagingTagPath)
         try syncDirectory()
         staging = nil
+        tag = nil
         next = 0
         checkpoint(.afterStaging)
         return slot
