@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "AIOTStreams", targets: ["AIOTStreams"]),
         .library(name: "AIOTBoard", targets: ["AIOTBoard"]),
         .library(name: "AIOTTelemetry", targets: ["AIOTTelemetry"]),
+        .library(name: "AIOTDeploy", targets: ["AIOTDeploy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),

@@ -45,6 +45,8 @@ extension DaemonCore {
             }
             let next = try ch.begin(m, tag: id)
             progress(id, "receiving", next: next, size: m.size)
+            // Staged whole before a restart cut the activation short: finish it now.
+            if ch.stagedArtifact != nil { finishDeployment(d, ch, m, id: id, now: now) }
         } catch {
             refuseDeploy(d, id: id, error, now: now)
         }

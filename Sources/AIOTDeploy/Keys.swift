@@ -52,6 +52,13 @@ public struct DeploySigningKey {
 
     public static func generate() -> DeploySigningKey { DeploySigningKey(key: .init()) }
 
+    /// A key from its 32 raw bytes (fuzz targets and tests that need a fixed key).
+    public init(raw: [UInt8]) throws(DeployError) {
+        guard let k = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else { throw DeployError(.malformed, "an Ed25519 private key is 32 bytes") }
+        key = k
+    }
+    init(key: Curve25519.Signing.PrivateKey) { self.key = key }
+
     public var publicKey: DeployPublicKey { try! DeployPublicKey(hex: Hex.encode(key.publicKey.rawRepresentation)) }
 
     public func sign(_ message: [UInt8]) throws(DeployError) -> [UInt8] {

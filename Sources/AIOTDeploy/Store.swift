@@ -116,6 +116,8 @@ public final class DeployChannel {
         hasher = Crypto.SHA256()
         hasher.update(data: bytes)
         next = UInt64(bytes.count)
+        // Complete but killed before the commit: only bytes that match the manifest may go on.
+        if next == m.size && Array(hasher.finalize()) != m.sha256 { abandonStaging() }
     }
 
     /// Drops the staging file and manifest (a refused or superseded deployment).

@@ -192,6 +192,22 @@ private func refusal(_ body: () throws -> Void) -> DeployRefusal? {
         #expect(refusal { _ = try ch.rollbackCandidate() } == .nothingToRollBack)
     }
 
+    @Test func aCompleteStagingSurvivesARestartOnlyIfItsBytesMatch() throws {
+        let a = artifact(1500, seed: 9)
+        let (good, bad) = (tempDir(), tempDir())
+        for dir in [good, bad] {
+            let ch = try DeployChannel(directory: dir)
+            for c in try stage(ch, a) { _ = try ch.write(c) }
+            #expect(ch.stagedArtifact != nil)
+        }
+        // Killed before the commit; in `bad` the staged bytes were damaged meanwhile.
+        let fh = try #require(FileHandle(forWritingAtPath: bad + "/staging.bin"))
+        try fh.seek(toOffset: 3); try fh.write(contentsOf: Data([0x55])); try fh.close()
+        #expect(try DeployChannel(directory: good).stagedArtifact != nil)
+        let b = try DeployChannel(directory: bad)
+        #expect(b.staging == nil && b.stagedArtifact == nil && !FileManager.default.fileExists(atPath: bad + "/staging.bin"))
+    }
+
     @Test func aDamagedActiveSlotIsNotServed() throws {
         let dir = tempDir()
         let ch = try DeployChannel(directory: dir)
