@@ -83,11 +83,13 @@ public final class DeployChannel {
 
     // MARK: staging
 
-    /// Starts (or, for the same signed manifest, resumes) receiving an artifact. Returns the next
-    /// byte needed.
+    /// Starts receiving an artifact, or resumes when the staged one has the same size and SHA-256
+    /// (the bytes are bound to the digest, so a manifest signed again, e.g. with a later expiry,
+    /// keeps them). Returns the next byte needed.
     @discardableResult
     public func begin(_ m: Manifest, tag: String = "") throws(DeployError) -> UInt64 {
-        if let s = staging, s.text == m.text {
+        if let s = staging, s.sha256 == m.sha256, s.size == m.size {
+            if s.text != m.text { try writeAtomically(stagingManifestPath, m.text); staging = m }
             if tag != self.tag { try writeAtomically(stagingTagPath, Array(tag.utf8)); self.tag = tag }
             return next
         }

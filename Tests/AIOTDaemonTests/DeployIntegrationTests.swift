@@ -219,7 +219,7 @@ private func identity(_ path: String) throws -> String { try LoadedModel(content
             #expect(exists("staging.bin"))
             // The same deployment resumes where it stopped and completes.
             let (rc2, out2) = try await f.deployWithCLI(newModel, version: 1, id: "dep1")
-            #expect(rc2 == 0 && out2.contains("gateway needs bytes from 1024 of"), "\(out2)")
+            #expect(rc2 == 0 && out2.contains("gateway needs bytes from 1024 of"), "aiotctl said: \(out2)")
             #expect(try await f.feed() == new)
         }
     }

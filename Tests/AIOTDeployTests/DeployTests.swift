@@ -172,6 +172,9 @@ private func refusal(_ body: () throws -> Void) -> DeployRefusal? {
         var ch = try DeployChannel(directory: dir)
         #expect(try ch.active()?.0.version == 1)
         #expect(ch.staging?.version == 2 && ch.next == 700)
+        // The same artifact signed again (a later expiry) resumes; the staged manifest is the new one.
+        let resigned = try f.verify(try manifest(for: v2, version: 2, expires: 1_800_007_200).signed(with: f.key))
+        #expect(try ch.begin(resigned, tag: "again") == 700 && ch.staging?.expires == 1_800_007_200 && ch.tag == "again")
         let cs = Chunk.split(v2, size: 700)
         for c in cs.dropFirst() { _ = try ch.write(c) }
         let slot = try ch.commit()
