@@ -113,10 +113,10 @@ final class Deployments {
         var w = JSONWriter(capacity: 1024)
         func num(_ key: StaticString, _ v: UInt64) { w.raw(","); w.string("\(key)"); w.raw(":"); w.int(v) }
         w.raw("{\"channels\":[")
-        let dirs = ((try? FileManager.default.contentsOfDirectory(atPath: settings.directory)) ?? []).sorted()
         var first = true
-        for d in dirs {
-            guard let ch = try? DeployChannel(directory: settings.directory + "/" + d) else { continue }
+        // The channels known since start (every one on disk then, and those made since): a status
+        // request re-reads no staging file.
+        for (d, ch) in channels.sorted(by: { $0.key < $1.key }) {
             let p = ch.pointer()
             guard p != nil || ch.staging != nil else { continue }
             if !first { w.raw(",") }

@@ -110,14 +110,22 @@ public final class DeployChannel {
         guard let d = FileManager.default.contents(atPath: stagingManifestPath), let (m, _) = try? Manifest.parse(Array(d)) else { return }
         let f = open(stagingPath, O_RDWR | O_CLOEXEC)
         guard f >= 0 else { return }
-        let bytes = FileManager.default.contents(atPath: stagingPath).map(Array.init) ?? []
-        guard UInt64(bytes.count) <= m.size else { close(f); return }
+        // Re-hash what is on disk in blocks (an artifact may be large; memory stays small).
+        var h = Crypto.SHA256()
+        var block = [UInt8](repeating: 0, count: 1 << 16)
+        var total: UInt64 = 0
+        while true {
+            let n = block.withUnsafeMutableBytes { read(f, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            h.update(data: block[0..<n])
+            total += UInt64(n)
+        }
+        guard total <= m.size else { close(f); return }
         fd = f
         staging = m
         tag = FileManager.default.contents(atPath: stagingTagPath).map { String(decoding: $0, as: UTF8.self) }
-        hasher = Crypto.SHA256()
-        hasher.update(data: bytes)
-        next = UInt64(bytes.count)
+        hasher = h
+        next = total
         // Complete but killed before the commit: only bytes that match the manifest may go on.
         if next == m.size && Array(hasher.finalize()) != m.sha256 { abandonStaging() }
     }
