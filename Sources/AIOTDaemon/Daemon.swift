@@ -11,6 +11,7 @@ import AIOTMQTT
 import AIOTStreams
 import AIOTTelemetry
 import AIOTDeploy
+import AIOTBoard
 
 public let aiotdVersion = "0.1.0"
 
@@ -94,7 +95,11 @@ public final class Daemon: Service {
         if let s = config.deploy {
             // AIOTD_DEPLOY_KILL_AT: a test hook (docs/deploy.md), read once here.
             let killAt = ProcessInfo.processInfo.environment["AIOTD_DEPLOY_KILL_AT"].flatMap(DeployPoint.init(rawValue:))
-            core.deployments = Deployments(settings: s, gateway: config.gateway, metrics: factory, killAt: killAt)
+            let d = Deployments(settings: s, gateway: config.gateway, metrics: factory, killAt: killAt)
+            if config.engine == .fpga && options.engineFactory == nil {
+                d.flashBitstream = { bytes, slot, running in try provider.withBoardLink { try Flasher(link: $0).deploy(bytes, slots: [slot], running: running) } }
+            }
+            core.deployments = d
         }
         let holder = CoreHolder(core)
         let inbound = InboundQueue(capacity: config.queueCapacity, maxBytes: config.queueBytes)

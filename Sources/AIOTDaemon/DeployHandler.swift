@@ -33,10 +33,10 @@ extension DaemonCore {
             let s = d.settings
             let m = try Manifest.verify(payload, keys: s.trustedKeys, gateway: config.gateway, now: now, maxSize: UInt64(s.maxArtifactBytes),
                                         floor: { m in (try? d.channel(m.kind, m.stream))?.pointer()?.floor ?? 0 })
-            guard m.kind == .model else {
-                throw DeployError(.unsupported, "aiotd does not take bitstreams over MQTT yet; write them with aiotctl flash")
+            guard m.kind == .model || d.flashBitstream != nil else {
+                throw DeployError(.unsupported, "this gateway has no board (board.device with engine.kind = \"fpga\") to take a bitstream")
             }
-            guard !Deployments.streams(config, matching: m.stream).isEmpty else {
+            guard m.kind == .bitstream || !Deployments.streams(config, matching: m.stream).isEmpty else {
                 throw DeployError(.wrongStream, "no [[stream]] here is named or has sensors \"\(printable(m.stream))\" (streams: \(config.streams.map(\.name)))")
             }
             let ch = try d.channel(m.kind, m.stream)
@@ -75,6 +75,7 @@ extension DaemonCore {
     /// The artifact is complete and matches its manifest: validate, move to the inactive slot,
     /// flip the pointer, then switch the streams.
     private func finishDeployment(_ d: Deployments, _ ch: DeployChannel, _ m: Manifest, id: String, now: Double) {
+        if m.kind == .bitstream { return finishBitstream(d, ch, m, id: id, now: now) }
         let streams = Deployments.streams(config, matching: m.stream)
         do throws(DeployError) {
             guard let staged = ch.stagedArtifact else { throw DeployError(.storage, "the staged artifact vanished") }
@@ -141,7 +142,7 @@ extension DaemonCore {
 
     /// Counts the refusal and answers it with the reason (and, when the deployment goes on,
     /// the offset to resend from).
-    private func refuseDeploy(_ d: Deployments, id: String, _ e: DeployError, now: Double, next: UInt64? = nil) {
+    func refuseDeploy(_ d: Deployments, id: String, _ e: DeployError, now: Double, next: UInt64? = nil) {
         d.count(e.reason, logger: logger, now: now, e.message)
         var r = ReplyEncoder(id: id, command: "deploy", ok: false)
         r.member("state", string: next == nil ? "refused" : "need")
@@ -151,7 +152,7 @@ extension DaemonCore {
         deployReply(id, r.finish())
     }
 
-    private func deployReply(_ id: String, _ reply: [UInt8]) {
+    func deployReply(_ id: String, _ reply: [UInt8]) {
         guard let topic = try? MQTTTopic(config.topics.expand(config.topics.replies, gateway: config.gateway, "id", id)) else { return }
         do { try publisher.publish(topic, payload: reply, qos: .atLeastOnce, retain: false) } catch {
             counters.publishErrors += 1

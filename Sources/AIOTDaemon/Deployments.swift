@@ -9,6 +9,7 @@ import Crypto
 import AIOTDeploy
 import AIOTModel
 import AIOTTelemetry
+import AIOTBoard
 
 final class Deployments {
     let settings: DeploySettings
@@ -24,6 +25,8 @@ final class Deployments {
     var rollbacks = 0
     let refusedMetric: [Counter]
     let activatedMetric: Counter
+    /// Writes a bitstream into a board slot and boots it (Flasher.deploy); nil without a board.
+    var flashBitstream: ((_ bytes: [UInt8], _ slot: Int, _ running: Int?) throws -> SlotDeployResult)?
     /// Test hook (AIOTD_DEPLOY_KILL_AT, read once at start): SIGKILL at this point.
     let killAt: DeployPoint?
     var lastLog = [Double](repeating: -.infinity, count: DeployRefusal.allCases.count)

@@ -4,6 +4,8 @@ import Testing
 import Foundation
 import Crypto
 import AIOTDeploy
+import AIOTBoard
+import AIOTBoardSim
 @testable import AIOTDaemon
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +32,7 @@ private final class DeployFixture: @unchecked Sendable {
     var deployDir: String { daemon.dir + "/deploy" }
     var k = 0
 
-    init(name: String) async throws {
+    init(name: String, extra: String = "") async throws {
         broker = try await Broker()
         watcher = try TestClient(port: broker.port, id: "watch-\(name)")
         try await watcher.start(subscribing: ["aiot/gw/#"])
@@ -40,7 +42,7 @@ private final class DeployFixture: @unchecked Sendable {
         try key.write(to: keyPath)
         let hex = key.publicKey.hex
         daemon = try DaemonUnderTest(port: broker.port, streams: oneStream,
-                                     extra: { d in "[deploy]\ntrusted_keys = [\"\(hex)\"]\ndirectory = \"\(d)/deploy\"\n" })
+                                     extra: { d in "[deploy]\ntrusted_keys = [\"\(hex)\"]\ndirectory = \"\(d)/deploy\"\n" + extra.replacingOccurrences(of: "DIR", with: d) })
     }
 
     func start(environment: [String: String] = [:]) async throws {
@@ -222,5 +224,48 @@ private func identity(_ path: String) throws -> String { try LoadedModel(content
             #expect(rc2 == 0 && out2.contains("gateway needs bytes from 1024 of"), "aiotctl said: \(out2)")
             #expect(try await f.feed() == new)
         }
+    }
+
+    /// A bitstream goes to a board slot (never golden) through the flasher's verify path and boots;
+    /// one that does not configure is refused and the previous slot runs again (board model).
+    @Test func bitstreamDeploysToABoardSlotAndAFailingOneFallsBack() async throws {
+        let f = try await DeployFixture(name: "bit", extra: "[engine]\nkind = \"fpga\"\n[board]\ndevice = \"sim:DIR/board.sim\"\nupload_weights = true\n")
+        let golden = BitstreamGenerator().payload()
+        let board = try BoardModel(path: f.daemon.dir + "/board.sim")
+        board.factoryProgram(golden, at: 0)
+        board.powerCycle()
+        try board.save()
+        try await f.start()
+        defer { f.daemon.process.killAndReap() }
+        func image(_ seed: UInt64, corrupt: Bool = false) throws -> String {
+            var g = BitstreamGenerator()
+            g.seed = seed
+            g.corruptCRC = corrupt
+            let path = f.daemon.dir + "/image-\(seed).bit"
+            try Data(g.bitFile()).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        func deploy(_ path: String, version: UInt64) async throws -> (Int32?, String) {
+            let manifest = path + ".manifest"
+            let (rc, out) = try await aiotctl(["sign", path, "--key", f.keyPath, "--kind", "bitstream", "--version", "\(version)", "--gateway", "gw", "--stream", "board", "--out", manifest],
+                                              log: f.daemon.dir + "/sign-bit.log")
+            #expect(rc == 0, "\(out)")
+            return try await aiotctl(["deploy", path, "--manifest", manifest, "--broker", "127.0.0.1:\(f.broker.port)", "--gateway", "gw", "--timeout", "60"],
+                                     log: f.daemon.dir + "/deploy-bit-\(version).log")
+        }
+        let good = try image(2)
+        let (rc, out) = try await deploy(good, version: 1)
+        #expect(rc == 0 && out.contains("activated version 1 in slot a"), "\(out)\n\(f.daemon.process.log)")
+        let (rc2, out2) = try await deploy(try image(3, corrupt: true), version: 2)
+        #expect(rc2 != 0 && out2.contains("validation_failed") && out2.contains("did not configure") && out2.contains("slot 1 runs again"), "\(out2)")
+        // On the board: slot 1 holds the good image, golden is untouched; the daemon still serves.
+        let after = try BoardModel(path: f.daemon.dir + "/board.sim")
+        let slot1 = try BoardProfile.xc7s15Gateway.layout.address(slot: 1, flashBytes: after.flash.count)
+        let payload = try Bitstream(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: good)))).payload
+        #expect(Array(after.flash[slot1..<slot1 + payload.count]) == payload)
+        #expect(Array(after.flash[0..<golden.count]) == golden)
+        #expect(try await f.feed(30) != nil && f.daemon.process.isRunning)
+        let active = try String(contentsOfFile: f.deployDir + "/" + Deployments.directoryName(.bitstream, "board") + "/active", encoding: .utf8)
+        #expect(active == "slot=a\nversion=1\nfloor=1\n")
     }
 }
