@@ -65,6 +65,13 @@ public final class Daemon: Service {
 
         let provider = EngineProvider(device: config.engineDevice, upload: config.engineUpload, settings: config.board)
         defer { provider.close() }
+        if let s = config.deploy, config.engine == .fpga, options.engineFactory == nil, let slot = Deployments.activeBoardSlot(s) {
+            // The deployed bitstream runs, not whatever the board loaded at power-on.
+            do {
+                let r = try provider.withBoardLink { try $0.boot(slot: slot) }
+                logger.notice("booted the deployed bitstream", metadata: ["board_slot": "\(slot)", "done": "\(r.done)", "fallback": "\(r.fallback)"])
+            } catch { logger.error("could not boot the deployed bitstream", metadata: ["board_slot": "\(slot)", "error": "\(error)"]) }
+        }
         let store = ModelStore(factory: options.engineFactory ?? provider.factory, cpu: options.powerSource(), board: { provider.boardPower })
         let generation = try Generation.build(config, store: store, engineKind: config.engine)
         let energyLog = try EnergyLog(directory: config.logDirectory, maxBytes: config.logMaxBytes)

@@ -102,6 +102,16 @@ final class Deployments {
         return c
     }
 
+    /// The board slot of the active deployed bitstream, if any (booted at start: a power cycle
+    /// loads the golden image, not the deployed one).
+    static func activeBoardSlot(_ s: DeploySettings) -> Int? {
+        let dirs = ((try? FileManager.default.contentsOfDirectory(atPath: s.directory)) ?? []).filter { $0.hasPrefix("bitstream-") }.sorted()
+        for d in dirs {
+            if let p = (try? DeployChannel(directory: s.directory + "/" + d))?.pointer() { return DaemonCore.boardSlot(p.slot) }
+        }
+        return nil
+    }
+
     func count(_ r: DeployRefusal, logger: Logger, now: Double, _ why: String) {
         refused[r.rawValue] += 1
         refusedMetric[r.rawValue].increment()

@@ -267,5 +267,16 @@ private func identity(_ path: String) throws -> String { try LoadedModel(content
         #expect(try await f.feed(30) != nil && f.daemon.process.isRunning)
         let active = try String(contentsOfFile: f.deployDir + "/" + Deployments.directoryName(.bitstream, "board") + "/active", encoding: .utf8)
         #expect(active == "slot=a\nversion=1\nfloor=1\n")
+        // A power cycle loads golden; the restarted daemon boots the deployed slot again.
+        f.daemon.process.signal(SIGTERM)
+        #expect(exited(await f.daemon.process.wait(timeout: 10)) == 0)
+        let cycled = try BoardModel(path: f.daemon.dir + "/board.sim")
+        cycled.powerCycle()
+        try cycled.save()
+        #expect(try BoardLink(transport: cycled).info().bootAddress == 0)
+        try await f.restart()
+        f.daemon.process.signal(SIGTERM)
+        #expect(exited(await f.daemon.process.wait(timeout: 10)) == 0)
+        #expect(try BoardLink(transport: try BoardModel(path: f.daemon.dir + "/board.sim")).info().bootAddress == slot1, "\(f.daemon.process.log)")
     }
 }
