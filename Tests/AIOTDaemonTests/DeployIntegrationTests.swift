@@ -32,7 +32,7 @@ private final class DeployFixture: @unchecked Sendable {
     var deployDir: String { daemon.dir + "/deploy" }
     var k = 0
 
-    init(name: String, extra: String = "") async throws {
+    init(name: String, extra: String = "", metricsPort: Int = 0) async throws {
         broker = try await Broker()
         watcher = try TestClient(port: broker.port, id: "watch-\(name)")
         try await watcher.start(subscribing: ["aiot/gw/#"])
@@ -41,7 +41,7 @@ private final class DeployFixture: @unchecked Sendable {
         key = DeploySigningKey.generate()
         try key.write(to: keyPath)
         let hex = key.publicKey.hex
-        daemon = try DaemonUnderTest(port: broker.port, streams: oneStream,
+        daemon = try DaemonUnderTest(port: broker.port, metricsPort: metricsPort, streams: oneStream,
                                      extra: { d in "[deploy]\ntrusted_keys = [\"\(hex)\"]\ndirectory = \"\(d)/deploy\"\n" + extra.replacingOccurrences(of: "DIR", with: d) })
     }
 
@@ -137,7 +137,8 @@ private func identity(_ path: String) throws -> String { try LoadedModel(content
     }
 
     @Test func hostileAndBrokenDeploymentsAreRefusedWithTheirReasonAndNothingChanges() async throws {
-        let f = try await DeployFixture(name: "bad")
+        let metricsPort = Harness.freePort()
+        let f = try await DeployFixture(name: "bad", metricsPort: metricsPort)
         try await f.start()
         defer { f.daemon.process.killAndReap() }
         let old = try identity(singleModel)
@@ -180,12 +181,18 @@ private func identity(_ path: String) throws -> String { try LoadedModel(content
         let verdict = try await f.send("broken", "chunk", bc.last!.encoded())
         #expect(reason(verdict) == "validation_failed", "\(String(describing: verdict))")
         #expect(try await f.feed() == old)
+        // A chunk for an id nobody deploys: counted, not answered (no reply flood).
+        try f.watcher.publish("aiot/gw/deploy/ghost/chunk", bytes: chunks[0].encoded())
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(f.watcher.count("aiot/gw/reply/ghost") == 0)
         // Nothing was activated, and the refusals were counted.
         #expect(!FileManager.default.fileExists(atPath: f.deployDir + "/" + Deployments.directoryName(.model, "single") + "/active"))
         let st = try await f.send("st", "status", [])
         let refused = (st?["deploy"] as? [String: Any])?["refused"] as? [String: Int]
         #expect(refused?["bad_signature"] == 1 && refused?["unknown_key"] == 1 && refused?["expired"] == 1 && refused?["chunk_corrupt"] == 1
-                && refused?["validation_failed"] == 1 && refused?["malformed"] == 1, "\(String(describing: refused))")
+                && refused?["validation_failed"] == 1 && refused?["malformed"] == 1 && refused?["no_manifest"] == 1, "\(String(describing: refused))")
+        let metrics = Harness.httpGet(port: metricsPort, path: "/metrics") ?? ""
+        #expect(metrics.contains("aiotd_deploy_refused_total{reason=\"bad_signature\"} 1"), "\(metrics.split(separator: "\n").filter { $0.contains("deploy") })")
         #expect(f.daemon.process.isRunning)
     }
 
