@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "AIOTStreams", targets: ["AIOTStreams"]),
         .library(name: "AIOTBoard", targets: ["AIOTBoard"]),
         .library(name: "AIOTTelemetry", targets: ["AIOTTelemetry"]),
+        .library(name: "AIOTDeploy", targets: ["AIOTDeploy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
     ],
     targets: [
         // The integer model: contract primitives, model file, engines. Depends only on CKernels.
@@ -43,13 +45,15 @@ let package = Package(
         // One device selector: DeviceAddress -> transport (FTDI, sim:, sim-rtl:) -> engine; used by
         // aiotd and aiotctl alike.
         .target(name: "AIOTDevices", dependencies: ["AIOTBoard", "AIOTBoardSim", "AIOTModel"]),
+        // The artifact channel (docs/deploy.md): signed manifests, chunk reassembly, A/B store.
+        .target(name: "AIOTDeploy", dependencies: ["AIOTModel", .product(name: "Crypto", package: "swift-crypto")]),
         // Energy/latency log, power sources, summaries.
         .target(name: "AIOTTelemetry", dependencies: ["AIOTModel"]),
         // The daemon core as a library so tests run it in-process.
         .target(
             name: "AIOTDaemon",
             dependencies: [
-                "AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTDevices",
+                "AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTDevices", "AIOTDeploy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -67,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "aiotctl",
             dependencies: [
-                "AIOTModel", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "AIOTTelemetry",
+                "AIOTModel", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "AIOTTelemetry", "AIOTDeploy", "AIOTMQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -80,8 +84,9 @@ let package = Package(
         .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "AIOTBoardSim", "AIOTDevices", "FTDI", "CMallocCounter"]),
         .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
+        .testTarget(name: "AIOTDeployTests", dependencies: ["AIOTDeploy"]),
         .testTarget(name: "AIOTDaemonTests", dependencies: [
-            "AIOTDaemon", "AIOTBoardSim", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            "AIOTDaemon", "AIOTBoardSim", "AIOTDeploy", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],
     swiftLanguageModes: [.v6]

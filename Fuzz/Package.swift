@@ -28,6 +28,7 @@ let package = Package(
         fuzzTarget("fuzz-energylog", ["AIOTTelemetry"]),
         fuzzTarget("fuzz-board-replies", ["AIOTBoard"]),
         fuzzTarget("fuzz-command", ["AIOTModel"]),
+        fuzzTarget("fuzz-deploy", ["AIOTDeploy"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -120,6 +120,25 @@ def board_replies() -> None:
     put("board-replies", "dead-bus", b"\xff" * 32)
 
 
+def deploy() -> None:
+    """The artifact channel (Fuzz/Sources/fuzz-deploy): a manifest and a rollback request (their
+    signatures are placeholders: the target re-signs what parses), chunks and near misses."""
+    import hashlib
+    art = bytes(range(256)) * 3
+    manifest = ("aiot-deploy-manifest v1\nkind=model\nname=m.safetensors\nversion=3\ngateways=gw,gw2\nstream=temp-*\n"
+                f"size={len(art)}\nsha256={hashlib.sha256(art).hexdigest()}\nnot_before=1790000000\nexpires=1800000000\n"
+                "key_id=0123456789abcdef\nsignature=" + "ab" * 64 + "\n")
+    put("deploy", "manifest", manifest)
+    put("deploy", "manifest-truncated", manifest[:-40])
+    put("deploy", "rollback", "aiot-deploy-rollback v1\ngateway=gw\nkind=model\nstream=temp-*\nts=1795000000\n"
+        "nonce=0123456789\nkey_id=0123456789abcdef\nsignature=" + "cd" * 64 + "\n")
+    for i, (off, n) in enumerate([(0, 300), (300, 468)]):
+        data = art[off:off + n]
+        running = hashlib.sha256(art[:off + n]).digest()
+        put("deploy", f"chunk-{i}", b"AIOTCHK1" + struct.pack(">QI", off, n) + running + data)
+    put("deploy", "chunk-short", b"AIOTCHK1" + struct.pack(">QI", 0, 100) + bytes(32) + b"x")
+
+
 def command() -> None:
     import hashlib, hmac
     key = b"fuzz-key-0123456789abcdef"  # the target's key (Fuzz/Sources/fuzz-command)
@@ -132,6 +151,6 @@ def command() -> None:
 
 
 if __name__ == "__main__":
-    payload(); safetensors(); bitstream(); config(); vectors(); spool(); energylog(); board_replies(); command()
+    payload(); safetensors(); bitstream(); config(); vectors(); spool(); energylog(); board_replies(); command(); deploy()
     for t in sorted(os.listdir(CORPUS)):
         print(t, len(os.listdir(os.path.join(CORPUS, t))))

@@ -26,7 +26,9 @@ ALLOWED = {
     # The board simulator (tests and the sim: device) and the one device/engine selector.
     "AIOTBoardSim": LIBC | {"AIOTModel", "AIOTBoard", "Foundation", "Synchronization"},
     "AIOTDevices": LIBC | {"AIOTModel", "AIOTBoard", "AIOTBoardSim", "Foundation", "Synchronization"},
-    "AIOTDaemon": LIBC | {"AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "Foundation",
+    # The artifact channel: crypto and files, no MQTT, no logging (the daemon wires those).
+    "AIOTDeploy": LIBC | {"AIOTModel", "Crypto", "Foundation"},
+    "AIOTDaemon": LIBC | {"AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "AIOTDeploy", "Crypto", "Foundation",
                           "Synchronization", "Logging", "Metrics", "Prometheus", "ServiceLifecycle", "UnixSignals", "TOMLKit"},
 }
 # Global rules: (module imported, who may import it, why).
@@ -77,7 +79,8 @@ def main():
         # One planted violation per rule kind, each in a scratch copy; each must be reported.
         plants = [("Sources/AIOTStreams", "import Foundation"), ("Sources/AIOTModel", "import AIOTBoard"),
                   ("Sources/AIOTDaemon", "import CMosquitto"), ("Sources/aiotctl", "import CFTDI"),
-                  ("Sources/aiotctl", "import AIOTDaemon"), ("Sources/AIOTStreams", "@testable import AIOTMQTT")]
+                  ("Sources/aiotctl", "import AIOTDaemon"), ("Sources/AIOTStreams", "@testable import AIOTMQTT"),
+                  ("Sources/AIOTDeploy", "import AIOTMQTT")]
         for where, line in plants:
             with tempfile.TemporaryDirectory() as tmp:
                 for top in ("Sources", "Tests"):

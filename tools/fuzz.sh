@@ -6,7 +6,7 @@
 #   bash tools/fuzz.sh --smoke [SECONDS] # CI: each target for SECONDS (default 15), seeds only
 #   bash tools/fuzz.sh --release ...     # optimized build (faster executions; slower to build)
 #   bash tools/fuzz.sh ... TARGET...     # only these (payload safetensors bitstream config vectors
-#                                        # spool energylog board-replies)
+#                                        # spool energylog board-replies command deploy)
 #
 # Builds Fuzz/ with -sanitize=fuzzer,address (debug unless --release). Each target reads the committed seeds in
 # Fuzz/corpus/TARGET and grows a working corpus under Fuzz/.build/work/TARGET (kept between runs,
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(payload safetensors bitstream config vectors spool energylog board-replies command)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(payload safetensors bitstream config vectors spool energylog board-replies command deploy)
 
 # libFuzzer prints the stack of a crash; Swift's own backtracer would run inside the sanitizer.
 export SWIFT_BACKTRACE=enable=no

@@ -67,6 +67,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var accuracy = AccuracyConfig()
     /// `[rollback]`: the guarded model switch (ConfigRollback.swift, docs/rollback.md).
     public var rollback = RollbackConfig()
+    /// `[deploy]` (DeployConfig.swift); nil: the artifact channel is off.
+    public var deploy: DeploySettings?
     /// `energy.model` / `energy.cpu_watts_per_core` / `energy.fpga_watts` (EnergyModel.swift); nil: off.
     public var energyModel: EnergyModels? = EnergyModels()
     /// The `[home_assistant]` section (HomeAssistant.swift).
@@ -134,7 +136,7 @@ struct Reader {
     let source: String
 
     mutating func read(_ root: TOMLTable) throws(ConfigError) -> DaemonConfig {
-        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant", "rollback"])
+        try checkKeys(root, "", ["gateway", "mqtt", "topics", "limits", "log", "state", "metrics", "status", "energy", "engine", "board", "stream", "commands", "accuracy", "home_assistant", "rollback", "deploy"])
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
@@ -305,6 +307,7 @@ struct Reader {
         config.accuracy = try readAccuracy(root)
         config.rollback = try readRollback(root)
         config.energyModel = try readEnergyModel(energy)
+        config.deploy = try deploy(root)
         return config
     }
 }

@@ -50,6 +50,8 @@ final class DaemonCore {
     var accuracy = AccuracyState()
     /// Model switches: running trials and the last report per stream (ModelSwitch.swift).
     var switching = SwitchState()
+    /// The artifact channel when `[deploy]` is configured (Deployments.swift).
+    var deployments: Deployments?
 
     init(generation: Generation, publisher: any Publisher, energyLog: EnergyLog, metrics: DaemonMetrics, logger: Logger,
          version: String, clock: @escaping @Sendable () -> Double, loadConfig: @escaping () throws(ConfigError) -> DaemonConfig) throws(ConfigError) {
@@ -102,6 +104,11 @@ final class DaemonCore {
         let start = monotonicNanos()
         if let birth = homeAssistantBirth, message.withBuffers({ t, _ in t.elementsEqual(birth) }) {
             homeAssistantStatus(message)
+            return
+        }
+        if let d = deployments, let (id, part) = message.withBuffers({ t, _ in d.match(t) }) {
+            // Like commands, a spooled deploy message is not re-run: its sender resumes by itself.
+            if arrivedAt == nil { handleDeploy(d, id: id, part: part, payload: message) }
             return
         }
         let command: String? = message.withBuffers { topic, _ in commands.match(topic).map { String(decoding: $0, as: UTF8.self) } }

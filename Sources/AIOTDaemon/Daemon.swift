@@ -10,6 +10,8 @@ import AIOTModel
 import AIOTMQTT
 import AIOTStreams
 import AIOTTelemetry
+import AIOTDeploy
+import AIOTBoard
 
 public let aiotdVersion = "0.1.0"
 
@@ -54,7 +56,8 @@ public final class Daemon: Service {
     }
 
     public func run() async throws {
-        let config = initialConfig
+        // The active deployed model of a stream serves in place of the file its [[stream]] names.
+        let config = Deployments.applyActive(initialConfig, logger: logger)
         let (notifier, logger, configPath) = (options.notifier, self.logger, options.configPath)
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [50, 100, 200, 500, 1000, 2000, 5000, 10_000, 50_000, 250_000, 1_000_000].map { Duration.microseconds($0) }
@@ -62,6 +65,13 @@ public final class Daemon: Service {
 
         let provider = EngineProvider(device: config.engineDevice, upload: config.engineUpload, settings: config.board)
         defer { provider.close() }
+        if let s = config.deploy, config.engine == .fpga, options.engineFactory == nil, let slot = Deployments.activeBoardSlot(s) {
+            // The deployed bitstream runs, not whatever the board loaded at power-on.
+            do {
+                let r = try provider.withBoardLink { try $0.boot(slot: slot) }
+                logger.notice("booted the deployed bitstream", metadata: ["board_slot": "\(slot)", "done": "\(r.done)", "fallback": "\(r.fallback)"])
+            } catch { logger.error("could not boot the deployed bitstream", metadata: ["board_slot": "\(slot)", "error": "\(error)"]) }
+        }
         let store = ModelStore(factory: options.engineFactory ?? provider.factory, cpu: options.powerSource(), board: { provider.boardPower })
         let generation = try Generation.build(config, store: store, engineKind: config.engine)
         let energyLog = try EnergyLog(directory: config.logDirectory, maxBytes: config.logMaxBytes)
@@ -88,7 +98,16 @@ public final class Daemon: Service {
             if case .connectionLost(let reason) = event { logger.warning("mqtt publisher connection lost; reconnecting", metadata: ["reason": "\(reason)"]) }
         }
         let core = try DaemonCore(generation: generation, publisher: publisher, energyLog: energyLog, metrics: metrics, logger: logger,
-                                  version: aiotdVersion, clock: { wallClock() }, loadConfig: { () throws(ConfigError) in try DaemonConfig.load(path: configPath) })
+                                  version: aiotdVersion, clock: { wallClock() }, loadConfig: { () throws(ConfigError) in Deployments.applyActive(try DaemonConfig.load(path: configPath), logger: logger) })
+        if let s = config.deploy {
+            // AIOTD_DEPLOY_KILL_AT: a test hook (docs/deploy.md), read once here.
+            let killAt = ProcessInfo.processInfo.environment["AIOTD_DEPLOY_KILL_AT"].flatMap(DeployPoint.init(rawValue:))
+            let d = Deployments(settings: s, gateway: config.gateway, metrics: factory, killAt: killAt)
+            if config.engine == .fpga && options.engineFactory == nil {
+                d.flashBitstream = { bytes, slot, running in try provider.withBoardLink { try Flasher(link: $0).deploy(bytes, slots: [slot], running: running) } }
+            }
+            core.deployments = d
+        }
         let holder = CoreHolder(core)
         let inbound = InboundQueue(capacity: config.queueCapacity, maxBytes: config.queueBytes)
         // The processing thread gives each message's buffer back: intake then copies the next
@@ -97,7 +116,8 @@ public final class Daemon: Service {
         let intake = try MQTTClient(configuration: intakeConfig, pool: buffers) { event in _ = inbound.push(event) }
         core.reconnects = { intake.reconnectCount + publisher.reconnectCount }
         let homeAssistant = config.announcesToHomeAssistant ? [config.homeAssistant.statusTopic] : []
-        let filters = [generation.processor.readings.filter, core.commands.filter] + homeAssistant
+        let deployFilter = core.deployments.map { [$0.filter] } ?? []
+        let filters = [generation.processor.readings.filter, core.commands.filter] + homeAssistant + deployFilter
         core.intakeHealth = {
             var h = IntakeHealth(oversizedRefused: intake.oversizedCount)
             for f in filters {
@@ -114,7 +134,7 @@ public final class Daemon: Service {
         do {
             try intake.subscribe(generation.processor.readings.filter, qos: config.qos)
             try intake.subscribe(core.commands.filter, qos: .atLeastOnce)
-            for f in homeAssistant { try intake.subscribe(f, qos: .atLeastOnce) }
+            for f in homeAssistant + deployFilter { try intake.subscribe(f, qos: .atLeastOnce) }
             try publisher.start()
             // Readings spooled at the last shutdown arrived before anything the broker still holds
             // for us: handle them before intake starts.

@@ -80,6 +80,14 @@ public final class EngineProvider: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the board's link, opening the board if no engine has (bitstream
+    /// deployments); a simulated board's state is saved afterwards.
+    func withBoardLink<R>(_ body: (BoardLink) throws -> R) throws -> R {
+        let s = try openSession()
+        defer { try? s.save() }
+        return try body(s.link())
+    }
+
     /// Saves a simulated board's state (a real board keeps its own).
     public func close() {
         lock.lock()

@@ -9,6 +9,7 @@ struct AIOTCtl: ParsableCommand {
             Infer.self, CheckVectors.self, Kernels.self,
             Devices.self, BitstreamInfoCommand.self, FlashCommand.self, BootCommand.self, UploadWeights.self,
             StatusCommand.self, PowerCommand.self, SimCommand.self, Energy.self, SignCommand.self, AccuracyCommand.self, CalibrateEnergy.self,
+            KeygenCommand.self, SignArtifactCommand.self, DeployCommand.self,
         ]
     )
 }
