@@ -84,12 +84,20 @@ extension DaemonCore {
                 throw DeployError(.validationFailed, "the model does not load here: \(error.message)")
             }
             let previous = ch.pointer()
+            let previousPaths = streams.map { config.streams[$0].model }
             let slot = try ch.commit()
             try ch.flip(to: slot, version: m.version)
-            do { try activateDeployedModel(streams: streams, path: ch.artifactPath(slot), origin: "deploy \(m.name) v\(m.version)") } catch {
+            do {
+                try activateDeployedModel(streams: streams, path: ch.artifactPath(slot), origin: .deployment("\(m.name) v\(m.version)"), guarded: true,
+                                          reply: try? MQTTTopic(config.topics.expand(config.topics.replies, gateway: config.gateway, "id", id)))
+            } catch {
                 // Validated a moment ago, so this is rare: put the pointer back so a restart agrees.
-                if let p = previous { try? ch.flip(to: p.slot, version: p.version) }
+                try? ch.revert(to: previous.flatMap { $0.isNone ? nil : $0 })
                 throw DeployError(.validationFailed, "the model did not go live: \(error.message)")
+            }
+            // Under trial: its verdict may still roll it back (deploymentTrialEnded).
+            for (k, t) in streams.enumerated() where switching.trials[t] != nil {
+                d.trials[t] = DeployTrial(channel: ch, previous: previous.flatMap { $0.isNone ? nil : $0 }, previousPath: previousPaths[k])
             }
             d.activated += 1
             d.activatedMetric.increment()
@@ -118,7 +126,7 @@ extension DaemonCore {
             let ch = try d.channel(r.kind, r.stream)
             let (slot, m) = try ch.rollbackCandidate()
             try ch.flip(to: slot, version: m.version)
-            do { try activateDeployedModel(streams: streams, path: ch.artifactPath(slot), origin: "rollback to v\(m.version)") } catch {
+            do { try activateDeployedModel(streams: streams, path: ch.artifactPath(slot), origin: .deployment("rollback to v\(m.version)"), guarded: false) } catch {
                 throw DeployError(.validationFailed, "version \(m.version) no longer loads: \(error.message)")
             }
             d.rollbacks += 1

@@ -4,6 +4,7 @@
 // the one place a new model goes live while running.
 import Foundation
 import Logging
+import AIOTMQTT
 import Metrics
 import Crypto
 import AIOTDeploy
@@ -23,6 +24,10 @@ final class Deployments {
     var refused = [Int](repeating: 0, count: DeployRefusal.allCases.count)
     var activated = 0
     var rollbacks = 0
+    /// Deployed models under trial, by template: what to put back if the trial rolls them back.
+    var trials: [Int: DeployTrial] = [:]
+    /// Deployments rolled back by their trial (docs/rollback.md), on disk as well.
+    var trialRollbacks = 0
     let refusedMetric: [Counter]
     let activatedMetric: Counter
     /// Writes a bitstream into a board slot and boots it (Flasher.deploy); nil without a board.
@@ -107,7 +112,7 @@ final class Deployments {
     static func activeBoardSlot(_ s: DeploySettings) -> Int? {
         let dirs = ((try? FileManager.default.contentsOfDirectory(atPath: s.directory)) ?? []).filter { $0.hasPrefix("bitstream-") }.sorted()
         for d in dirs {
-            if let p = (try? DeployChannel(directory: s.directory + "/" + d))?.pointer() { return DaemonCore.boardSlot(p.slot) }
+            if let p = (try? DeployChannel(directory: s.directory + "/" + d))?.pointer(), !p.isNone { return DaemonCore.boardSlot(p.slot) }
         }
         return nil
     }
@@ -156,16 +161,42 @@ final class Deployments {
     }
 }
 
+/// A deployed model on trial: its channel's pointer and the stream's model file before it.
+struct DeployTrial {
+    var channel: DeployChannel
+    var previous: ActivePointer?
+    var previousPath: String
+}
+
 extension DaemonCore {
-    /// The one place a deployed (or rolled-back) model goes live: the generation is rebuilt with
-    /// those streams' model replaced, as a SIGHUP reload would, keeping windows whose input is
-    /// unchanged (install). At merge this is re-pointed at the guarded model switch.
-    func activateDeployedModel(streams: [Int], path: String, origin: String) throws(ConfigError) {
-        var c = config
-        for i in streams { c.streams[i].model = path }
-        let g = try Generation.build(c, store: generation.store.successor(), engineKind: engineKind)
-        install(g, engineKind: engineKind)
-        logger.notice("deployed model active", metadata: ["streams": "\(streams.map { c.streams[$0].name })", "model": "\(g.bindings[streams[0]].model.identity)", "origin": "\(origin)"])
+    /// The one place a deployed (or rolled-back) model goes live: the guarded model switch
+    /// (ModelSwitch.swift), windows kept. `guarded`: a trial against the model serving now, whose
+    /// verdict may put that one back (then `deploymentTrialEnded` reverts the disk too).
+    func activateDeployedModel(streams: [Int], path: String, origin: SwitchOrigin, guarded: Bool, reply: MQTTTopic? = nil) throws(ConfigError) {
+        let model: LoadedModel
+        do { model = try generation.store.model(path) } catch { throw ConfigError("\(path): \(error)") }
+        let names = streams.map { generation.processor.templates[$0].name }
+        let reports = switchModel(streams: .named(names), to: model, origin: origin, guarded: guarded, reply: reply)
+        if let refused = reports.first(where: { $0.reason == RollbackReason.loadFailed.description }) {
+            throw ConfigError(refused.detail ?? "stream \(refused.stream) cannot run \(path)")
+        }
+        // What a reload compares against and a restart would load (Deployments.applyActive).
+        for i in streams { generation.config.streams[i].model = path }
+        logger.notice("deployed model active", metadata: ["streams": "\(names)", "model": "\(model.identity)", "origin": "\(origin.text)", "trial": "\(guarded)"])
+    }
+
+    /// Called whenever a trial ends: a deployed model rolled back by its trial is rolled back on
+    /// disk as well, so a restart serves the model that won, not the one that lost.
+    func deploymentTrialEnded(_ t: Int, rolledBack: Bool) {
+        guard let d = deployments, let e = d.trials.removeValue(forKey: t), rolledBack else { return }
+        generation.config.streams[t].model = e.previousPath
+        d.trialRollbacks += 1
+        do {
+            try e.channel.revert(to: e.previous)
+            logger.warning("deployment rolled back on disk: a restart serves the previous model", metadata: ["stream": "\(generation.processor.templates[t].name)", "active_slot": "\(e.previous?.slot ?? ActivePointer.none)"])
+        } catch {
+            logger.error("deployment rolled back in memory but its pointer could not be reverted: a restart would serve the rolled-back model", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Full validation of a staged model for `streams` without installing it: the loader's checks

@@ -10,7 +10,8 @@ struct Binding {
 }
 
 final class Generation {
-    let config: DaemonConfig
+    /// Changed in place only by a deployment (the model path its streams now load).
+    var config: DaemonConfig
     let processor: StreamProcessor
     var bindings: [Binding]
     let store: ModelStore

@@ -175,6 +175,7 @@ extension DaemonCore {
         let sums = generation.processor.endTrial(template: t, rollBack: rollBack)
         switching.trials[t] = nil
         switching.active -= 1
+        deploymentTrialEnded(t, rolledBack: rollBack)
         var r = trial.report
         r.state = state
         r.reason = reason?.description

@@ -21,10 +21,14 @@ public struct ActivePointer: Sendable, Equatable {
             guard let eq = l.firstIndex(of: "=") else { return nil }
             d[String(l[..<eq])] = String(l[l.index(after: eq)...])
         }
-        guard let s = d["slot"], s == "a" || s == "b", let v = d["version"].flatMap(UInt64.init), let f = d["floor"].flatMap(UInt64.init) else { return nil }
+        guard let s = d["slot"], s == "a" || s == "b" || s == ActivePointer.none, let v = d["version"].flatMap(UInt64.init), let f = d["floor"].flatMap(UInt64.init) else { return nil }
         (slot, version, floor) = (s, v, f)
     }
     public var otherSlot: String { slot == "a" ? "b" : "a" }
+    /// The slot of a pointer that names no deployed version (a deployment was rolled back to the
+    /// configuration's own model); it keeps the floor.
+    public static let none = "none"
+    public var isNone: Bool { slot == Self.none }
 }
 
 /// Points where a test may stop the process (the daemon's AIOTD_DEPLOY_KILL_AT hook).
@@ -72,7 +76,7 @@ public final class DeployChannel {
     /// The active slot's manifest and artifact path, after checking the artifact's size and
     /// SHA-256 against its manifest (a damaged slot is not served).
     public func active() throws(DeployError) -> (Manifest, String)? {
-        guard let p = pointer() else { return nil }
+        guard let p = pointer(), !p.isNone else { return nil }
         guard let m = manifest(slot: p.slot) else { throw DeployError(.storage, "\(manifestPath(p.slot)) is missing or unreadable") }
         let path = artifactPath(p.slot)
         guard let d = FileManager.default.contents(atPath: path), UInt64(d.count) == m.size, Array(Crypto.SHA256.hash(data: d)) == m.sha256 else {
@@ -195,6 +199,15 @@ public final class DeployChannel {
         let floor = max(pointer()?.floor ?? 0, version)
         try writeAtomically(pointerPath, Array(ActivePointer(slot: slot, version: version, floor: floor).text.utf8))
         checkpoint(.afterFlip)
+    }
+
+    /// Puts the pointer back to `previous` (nil: no deployed version serves, the configured model
+    /// does), keeping the floor: the version given up cannot be replayed (automatic rollback).
+    public func revert(to previous: ActivePointer?) throws(DeployError) {
+        let floor = pointer()?.floor ?? 0
+        let p = previous.map { ActivePointer(slot: $0.slot, version: $0.version, floor: max(floor, $0.floor)) }
+            ?? ActivePointer(slot: ActivePointer.none, version: 0, floor: floor)
+        try writeAtomically(pointerPath, Array(p.text.utf8))
     }
 
     /// The other slot, when it holds an intact version older than the active one.
