@@ -251,7 +251,7 @@ enum Kernels {
             // the sink's part (layout, fused residual and norm) stays here.
             var rq = aiot_requant(req, floor: floor)
             if let (fn, wp) = packed {
-                fn(x, rows, stride, wp, bias, j, &rq, scratch, nil, 0, 1)
+                fn(x, rows, stride, wp, bias, j, &rq, scratch, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             } else {
                 fast(x, rows, stride, w, bias, j, &rq, scratch)
             }

@@ -75,6 +75,10 @@ public final class SoftwareEngine: InferenceEngine {
     private let accs: UnsafeMutablePointer<Int32>     // [rows, max(4d, d)] and [W, W]: a product's accumulators
     private let scores: UnsafeMutablePointer<Int32>   // [W, W]: one head's scores, then its exp values
     private let probs16: UnsafeMutablePointer<Int16>  // [W, wStride]: one head's probabilities, zero past W
+    // One head on a packed-product variant: k and v of a window written straight in the pair layout
+    // the packed product reads as weights (scores = q k^T, context = probs v), zero past W and dh.
+    private let kPairs: UnsafeMutablePointer<Int16>   // [dhStride / 2, pad8(W), 2]
+    private let vPairs: UnsafeMutablePointer<Int16>   // [wStride / 2, pad8(dh), 2]
 
     public convenience init(model: QuantizedModel) {
         self.init(model: model, narrowOperands: true, kernel: .selected)
@@ -176,6 +180,8 @@ public final class SoftwareEngine: InferenceEngine {
         accs = a.allocate(Int32.self, max(rowsCap * max(s.ffn, s.dModel), s.window * s.window))
         scores = a.allocate(Int32.self, s.window * s.window)
         probs16 = a.allocate(Int16.self, s.window * pad8(s.window))
+        kPairs = a.allocate(Int16.self, dhStride * wStride)
+        vPairs = a.allocate(Int16.self, wStride * dhStride)
         headCols = a.allocate(Int.self, s.dModel)
         vCols = a.allocate(Int.self, s.dModel)
         for o in 0..<s.dModel {
@@ -255,7 +261,7 @@ public final class SoftwareEngine: InferenceEngine {
                     // All in C: the product into accs, then the PE add (an add+norm with identity norm).
                     var rq = aiot_requant(inputProj.req)
                     var p = peAsAddNorm
-                    fastPacked(in16, w, inStride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1)
+                    fastPacked(in16, w, inStride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
                     fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
                     continue
                 }
@@ -271,9 +277,9 @@ public final class SoftwareEngine: InferenceEngine {
             let kSink = Store16(y: k16, cols: headCols, rowStep: dhStride)
             if let wq = layer.q.weight16, let wk = layer.k.weight16 {
                 // One head: q and k rows are plain [rows, dhStride] rows, which the packed C product
-                // writes in 16 bits itself.
+                // writes in 16 bits itself (k not at all when `attend` writes it in pairs).
                 if heads == 1, packed16(x16, rows: rows, stride: dStride, layer.q, relu: false, into: q16, rowStride: dhStride),
-                   packed16(x16, rows: rows, stride: dStride, layer.k, relu: false, into: k16, rowStride: dhStride) {
+                   pairAttention(layer) || packed16(x16, rows: rows, stride: dStride, layer.k, relu: false, into: k16, rowStride: dhStride) {
                 } else {
                     Kernels.linear16(x16, rows: rows, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.q), qSink)
                     Kernels.linear16(x16, rows: rows, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.k), kSink)
@@ -313,6 +319,12 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
+    /// Whether `attend` runs `layer`'s attention as packed products over the pair layouts.
+    @inline(__always)
+    private func pairAttention(_ layer: LayerPlan) -> Bool {
+        heads == 1 && fastPacked != nil && fastSoftmax != nil && layer.k.packed != nil && layer.v.packed != nil
+    }
+
     /// 3 (v) and 4-6 for window `b` of the pass: v into per-head transposed rows, then per head all
     /// scores as one product with the keys as weights, the softmax row by row, and all contexts as
     /// one product with the transposed values as weights, into the window's rows of ctx16.
@@ -320,6 +332,20 @@ public final class SoftwareEngine: InferenceEngine {
     private func attend(_ layer: LayerPlan, window b: Int) {
         let w = window, d = dModel
         let xb16 = x16 + b &* w &* dStride
+        if pairAttention(layer), let fastPacked, let fastSoftmax, let kp = layer.k.packed, let vp = layer.v.packed {
+            // All four products packed: k, v of this window into the pair layouts, then scores
+            // with k as weights and contexts with v as weights.
+            var rq = aiot_requant(layer.k.req)
+            fastPacked(xb16, w, dStride, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
+            rq = aiot_requant(layer.v.req)
+            fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
+            rq = aiot_requant(layer.scoresReq)
+            fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+            fastSoftmax(scores, w, layer.exp, (Int64(1) << layer.probsBits) - 1, probs16, wStride)
+            rq = aiot_requant(layer.contextReq)
+            fastPacked(probs16, w, wStride, vPairs, zeros, d, &rq, accs, ctx16 + b &* w &* dStride, dStride, 1, Int32(AIOT_Y16_PLAIN))
+            return
+        }
         let vSink = Store16(y: vT16, cols: vCols, rowStep: 1)
         if let wv = layer.v.weight16 {
             // v transposed ([dh, wStride] per head; one head: channel o at row o).
@@ -379,7 +405,7 @@ public final class SoftwareEngine: InferenceEngine {
                           into y16: UnsafeMutablePointer<Int16>, rowStride: Int, columnStride: Int = 1) -> Bool {
         guard let fastPacked, let wp = l.packed else { return false }
         var rq = aiot_requant(l.req, floor: relu ? 0 : Int32.min)
-        fastPacked(x16, rows, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride)
+        fastPacked(x16, rows, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride, Int32(AIOT_Y16_PLAIN))
         return true
     }
 
@@ -398,7 +424,7 @@ public final class SoftwareEngine: InferenceEngine {
         if let fast, let fastAddNorm {
             var rq = aiot_requant(l.req)
             if let fastPacked, let wp = l.packed {
-                fastPacked(x16, rows, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1)
+                fastPacked(x16, rows, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             } else {
                 fast(x16, rows, stride, w16, l.bias, dModel, &rq, accs)
             }

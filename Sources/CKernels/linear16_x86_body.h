@@ -155,13 +155,23 @@ void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int1
 }
 
 /// Eight requantized outputs to row t's int32 slots, or to its int16 slots when `y16` is given.
-/// `mode`: 0 int32 rows, 1 int16 rows, 2 int16 transposed; a constant where inlined, so each
-/// specialization of the packed product has no store branches.
-static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long y16col, long o, __m256i v, int mode) {
-    if (mode == 2) {  // a transposed layout: one column apart per output
+/// Where int16 output (t, o) goes in `layout` (CKernels.h).
+static inline long AIOT_NAME(at16)(long t, long o, long s, long c, int layout) {
+    switch (layout) {
+    case AIOT_Y16_ROW_PAIRS: return (t >> 1) * s + (t & 1) + o * c;
+    case AIOT_Y16_COL_PAIRS: return t * s + (o >> 1) * c + (o & 1);
+    default: return t * s + o * c;
+    }
+}
+
+/// `mode`: 0 int32 rows, 1 int16 plain rows, 2 int16 anywhere else (element by element, at16);
+/// a constant where inlined, so each specialization of the packed product has no store branches.
+static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long y16col, int layout,
+                                                                    long o, __m256i v, int mode) {
+    if (mode == 2) {
         int32_t lanes[8];
         _mm256_storeu_si256((__m256i *)lanes, v);
-        for (int k = 0; k < 8; k++) y16[t * y16stride + (o + k) * y16col] = (int16_t)lanes[k];
+        for (int k = 0; k < 8; k++) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)lanes[k];
     } else if (mode == 1) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);  // values fit 16 bits
         _mm_storeu_si128((__m128i *)(y16 + t * y16stride + o), _mm256_castsi256_si128(packed));
@@ -180,17 +190,17 @@ typedef struct {
 /// Eight accumulators of row t, outputs o ..< o + 8 (o + 8 may pass `outputs`: only the real
 /// ones are written), plus bias, requantized and stored.
 static inline __attribute__((always_inline)) void AIOT_NAME(emit8)(__m256i a, const int32_t *bias, long outputs, const aiot_requant *rq, const AIOT_NAME(rq8) *c,
-                                    int32_t *y, int16_t *y16, long y16stride, long y16col, long t, long o, int mode) {
+                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int mode) {
     if (o + 8 <= outputs) {
         a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(bias + o)));
-        AIOT_NAME(store8)(y + t * outputs, y16, t, y16stride, y16col, o,
+        AIOT_NAME(store8)(y + t * outputs, y16, t, y16stride, y16col, layout, o,
                           AIOT_NAME(requant8)(a, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit), mode);
     } else {
         int32_t acc[8];
         _mm256_storeu_si256((__m256i *)acc, a);
         for (long k = 0; o + k < outputs; k++) {
             int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
-            if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else y[t * outputs + o + k] = v;
+            if (y16) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)v; else y[t * outputs + o + k] = v;
         }
     }
 }
@@ -204,7 +214,7 @@ static inline __m256i AIOT_NAME(pair)(const int16_t *xr, long i) {
 
 static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
         const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int mode) {
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode) {
     AIOT_NAME(rq8) c;
     c.m = _mm256_set1_epi64x(rq->m); c.half = _mm256_set1_epi64x(rq->half);
     c.n = _mm_cvtsi32_si128(rq->n);
@@ -233,14 +243,14 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 b = AIOT_NAME(pair)(x3, i);
                 a30 = AIOT_MADD(a30, b, w0); a31 = AIOT_MADD(a31, b, w1);
             }
-            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, t, o, mode);
-            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, t, o + 8, mode);
-            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 1, o, mode);
-            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 1, o + 8, mode);
-            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 2, o, mode);
-            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 2, o + 8, mode);
-            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 3, o, mode);
-            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 3, o + 8, mode);
+            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
+            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
+            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o + 8, mode);
+            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
+            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, mode);
+            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
+            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o + 8, mode);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -252,10 +262,10 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a2 = AIOT_MADD(a2, AIOT_NAME(pair)(x2, i), w0);
                 a3 = AIOT_MADD(a3, AIOT_NAME(pair)(x3, i), w0);
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, t, o, mode);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 1, o, mode);
-            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 2, o, mode);
-            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, t + 3, o, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
+            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
+            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
         }
     }
     // The last rows (fewer than four) one at a time, two blocks per pass.
@@ -270,22 +280,22 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a0 = AIOT_MADD(a0, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
                 a1 = AIOT_MADD(a1, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16)));
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, t, o, mode);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, t, o + 8, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256();
             const int16_t *wr = wp + o * 2;
             for (long i = 0; i < pairs; i++)
                 a0 = AIOT_MADD(a0, AIOT_NAME(pair)(xr, i), _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, t, o, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
         }
     }
 }
 
 void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col) {
-    if (!y16) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, 0);
-    else if (y16col == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, 1);
-    else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, 2);
+                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
+    if (!y16) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0);
+    else if (layout == AIOT_Y16_PLAIN && y16col == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1);
+    else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2);
 }
