@@ -157,11 +157,15 @@ if [ "$callgrind" = 1 ]; then
     command -v valgrind >/dev/null || { echo "bench_engine.sh: --callgrind needs valgrind (apt-get install -y valgrind)" >&2; exit 2; }
     # valgrind cannot read the static Swift runtime's debug information: count a copy without it.
     count() {  # count BINARY KERNEL [--profile-batch]: instructions per window, setup subtracted
-        local i1 i2
-        i1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --kernel "$2" --filter "$model" --profile 640 ${3:-} 2>&1 | awk '/refs:/ {gsub(",", "", $NF); print $NF}' || true)
-        i2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --kernel "$2" --filter "$model" --profile 1920 ${3:-} 2>&1 | awk '/refs:/ {gsub(",", "", $NF); print $NF}' || true)
-        # Empty when the run failed: valgrind emulates no AVX-512, so that variant is refused under it.
-        if [ -n "$i1" ] && [ -n "$i2" ]; then echo $(( (i2 - i1) / 1280 )); else echo "-"; fi
+        local o1 o2 i1 i2
+        o1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --kernel "$2" --filter "$model" --profile 640 ${3:-} 2>&1 || true)
+        o2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --kernel "$2" --filter "$model" --profile 1920 ${3:-} 2>&1 || true)
+        # A refused run (valgrind emulates no AVX-512, so that variant is refused under it) prints
+        # no "N inferences" line.
+        if ! grep -q " inferences" <<<"$o1" || ! grep -q " inferences" <<<"$o2"; then echo "-"; return; fi
+        i1=$(awk '/refs:/ {gsub(",", "", $NF); print $NF}' <<<"$o1")
+        i2=$(awk '/refs:/ {gsub(",", "", $NF); print $NF}' <<<"$o2")
+        echo $(( (i2 - i1) / 1280 ))
     }
     echo
     echo "Instructions per window (callgrind, $model; 1920 minus 640 windows, so loading is not counted;"
