@@ -35,6 +35,9 @@ struct LinearPlan {
     /// `weight16` in the C kernels' pair layout (`aiot_pack_pairs`), when the engine's variant has
     /// a packed-weight product.
     let packed: UnsafeMutablePointer<Int16>?
+    /// On the 32-bit path (a 16-bit input): the weights in the same pair layout, for the packed
+    /// product run twice on the input split into 16-bit halves (`SoftwareEngine.splitProduct`).
+    let widePacked: UnsafeMutablePointer<Int16>?
     let req: RequantStep
 
     init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, pack: Bool = false, arena: Arena) {
@@ -60,12 +63,26 @@ struct LinearPlan {
             } else {
                 packed = nil
             }
+            widePacked = nil
         } else {
             let w32 = arena.allocate(Int32.self, l.outputs * l.inputs)
             for i in 0..<(l.outputs * l.inputs) { w32[i] = l.weight[i] - zw }
             weight32 = w32
             weight16 = nil
             packed = nil
+            if narrow && pack && input.bits <= 16 {
+                // Weights have at most 8 bits, so their centered values fit Int16; the split of a
+                // centered input into 16-bit halves needs |x'| < 2^16.
+                let w16 = arena.allocate(Int16.self, l.outputs * stride)
+                for j in 0..<l.outputs {
+                    for k in 0..<l.inputs { w16[j * stride + k] = Int16(l.weight[j * l.inputs + k] - zw) }
+                }
+                let wp = arena.allocate(Int16.self, (stride / 2) * pad8(l.outputs) * 2)
+                aiot_pack_pairs(w16, l.outputs, stride, wp)
+                widePacked = wp
+            } else {
+                widePacked = nil
+            }
         }
     }
 
