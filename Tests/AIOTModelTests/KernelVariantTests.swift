@@ -156,4 +156,32 @@ final class KernelVariantTests: XCTestCase {
             print("seed \(Self.seed): kernel \(variant.rawValue): \(checked) random windows in batches equal to single inferences (\(models) models)")
         }
     }
+
+    /// 16-bit-input models: the split of a wide input into 16-bit halves for the packed C product
+    /// gives the integers of the layer-at-a-time 32-bit path, on random windows over the whole
+    /// input range (the committed vectors hold realistic inputs only), on every C variant.
+    func testSixteenBitInputsEqualTheThirtyTwoBitPath() throws {
+        var rng = SeededGenerator(seed: Self.seed)
+        var checked = 0
+        for (modelURL, _) in committedModelsWithVectors() {
+            let model = try QuantizedModel(contentsOf: modelURL.path)
+            guard model.inputAct.bits > 15 else { continue }
+            let reference = SoftwareEngine(model: model, narrowOperands: false, kernel: .portable)
+            let n = model.shape.window * model.shape.features, p = model.shape.horizon
+            for variant in KernelVariant.supported where variant != .portable {
+                let engine = SoftwareEngine(model: model, kernel: variant)
+                for _ in 0..<8 {
+                    let input = (0..<n).map { _ in Int32.random(in: model.inputAct.lo...model.inputAct.hi, using: &rng) }
+                    var got = [Int32](repeating: 0, count: p), want = got
+                    try input.withUnsafeBufferPointer { (inp) throws(InferenceError) in
+                        try got.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try engine.infer(inp, into: out) }
+                        try want.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try reference.infer(inp, into: out) }
+                    }
+                    XCTAssertEqual(got, want, "\(variant.rawValue) \(modelURL.path)")
+                    checked += 1
+                }
+            }
+        }
+        print("seed \(Self.seed): \(checked) random windows of 16-bit-input models equal on the C variants and the 32-bit path")
+    }
 }
