@@ -10,10 +10,17 @@
 #
 # The Swift side is built exactly as tools/package.sh builds the package (release,
 # --static-swift-stdlib, scratch path .build-static), so the figures are the packaged binary's.
-# Usage: tools/bench_engine.sh [--filter TEXT] [--json] [--no-numpy] [--target-cpu CPU]
+# Usage: tools/bench_engine.sh [--filter TEXT] [--json] [--no-numpy] [--target-cpu CPU] [--callgrind]
+#                               [--against BINARY]
 #   --target-cpu CPU  build the Swift side for CPU (e.g. native) instead of the package's portable
 #                     flags, in .build-cpu-CPU
 #   --no-numpy        skip the numpy reference (about a minute on all models)
+#   --callgrind       also count instructions per window (valgrind's callgrind: independent of the
+#                     machine's load) for every variant, batch 1 and batch 64, on the default-shape
+#                     model (CALLGRIND_MODEL to change it); needs valgrind (apt-get install valgrind)
+#   --against BINARY  alternate runs of this build and another aiot-bench (e.g. one built from an
+#                     older commit) on the default-shape model, 4 rounds per variant both have: A/B
+#                     on the same loaded machine; with --callgrind, BINARY is counted as well
 # Environment: PYTHON (default .venv/bin/python, else python3); it needs numpy and onnxruntime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,13 +31,17 @@ filter=()
 json=0
 cpu=
 numpy=1
+callgrind=0
+against=
 while (($#)); do
     case "$1" in
         --filter) filter=(--filter "$2"); shift 2 ;;
         --json) json=1; shift ;;
         --target-cpu) cpu=$2; shift 2 ;;
         --no-numpy) numpy=0; shift ;;
-        *) echo "usage: tools/bench_engine.sh [--filter TEXT] [--json] [--no-numpy] [--target-cpu CPU]" >&2; exit 2 ;;
+        --callgrind) callgrind=1; shift ;;
+        --against) against=$2; shift 2 ;;
+        *) echo "usage: tools/bench_engine.sh [--filter TEXT] [--json] [--no-numpy] [--target-cpu CPU] [--callgrind] [--against BINARY]" >&2; exit 2 ;;
     esac
 done
 
@@ -121,3 +132,52 @@ print("- = no ONNX export (random contract-test models) or --no-numpy. Targets (
 print("of ORT b1; auto b64 <= 1.5 us per window and <= 0.4 of ORT b64.")
 print("Load average %.1f %.1f %.1f" % load)
 PY
+
+# Load-independent and same-machine comparisons (stderr-free, after the table; not in --json).
+model=${CALLGRIND_MODEL:-random/w24f1d16h1n1p1-w8a8o16}
+[ "$json" = 1 ] && exit 0
+if [ -n "$against" ]; then
+    [ -x "$against" ] || { echo "bench_engine.sh: --against $against is not an executable" >&2; exit 2; }
+    echo
+    echo "A/B on $model (CPU us per window, b1 / b64; A = this build, B = $against), alternating:"
+    other=$("$against" --list-kernels)
+    for k in $kernels; do
+        printf "%s\n" "$other" | grep -qx "$k" || continue
+        for round in 1 2 3 4; do
+            for side in A B; do
+                bin=$bench; [ "$side" = B ] && bin=$against
+                line=$("$bin" --kernel "$k" --filter "$model" | grep "^$model ")
+                printf "  %-9s round %d %s  b1 %6s  b64 %6s  load %s\n" "$k" "$round" "$side" \
+                    "$(echo "$line" | awk '{print $4}')" "$(echo "$line" | awk '{print $5}')" "$(cut -d' ' -f1 /proc/loadavg)"
+            done
+        done
+    done
+fi
+if [ "$callgrind" = 1 ]; then
+    command -v valgrind >/dev/null || { echo "bench_engine.sh: --callgrind needs valgrind (apt-get install -y valgrind)" >&2; exit 2; }
+    # valgrind cannot read the static Swift runtime's debug information: count a copy without it.
+    count() {  # count BINARY KERNEL [--profile-batch]: instructions per window, setup subtracted
+        local o1 o2 i1 i2
+        o1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --kernel "$2" --filter "$model" --profile 640 ${3:-} 2>&1 || true)
+        o2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" --kernel "$2" --filter "$model" --profile 1920 ${3:-} 2>&1 || true)
+        # A refused run (valgrind emulates no AVX-512, so that variant is refused under it) prints
+        # no "N inferences" line.
+        if ! grep -q " inferences" <<<"$o1" || ! grep -q " inferences" <<<"$o2"; then echo "-"; return; fi
+        i1=$(awk '/refs:/ {gsub(",", "", $NF); print $NF}' <<<"$o1")
+        i2=$(awk '/refs:/ {gsub(",", "", $NF); print $NF}' <<<"$o2")
+        echo $(( (i2 - i1) / 1280 ))
+    }
+    echo
+    echo "Instructions per window (callgrind, $model; 1920 minus 640 windows, so loading is not counted;"
+    echo "valgrind emulates no AVX-512, so avx512 shows -; b64 - = that binary has no --profile-batch):"
+    for side in A B; do
+        bin=$bench; [ "$side" = B ] && { [ -n "$against" ] || continue; bin=$against; }
+        objcopy --strip-debug "$bin" "$out/bench-$side"
+        list=$("$bin" --list-kernels)
+        for k in $list; do
+            b1=$(count "$out/bench-$side" "$k")
+            if "$bin" --help | grep -q -- --profile-batch; then b64=$(count "$out/bench-$side" "$k" --profile-batch); else b64="-"; fi
+            printf "  %s %-9s b1 %8s  b64 %8s\n" "$( [ "$side" = A ] && echo "this build" || echo "$against" )" "$k" "$b1" "$b64"
+        done
+    done
+fi

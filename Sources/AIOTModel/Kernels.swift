@@ -251,7 +251,7 @@ enum Kernels {
             // the sink's part (layout, fused residual and norm) stays here.
             var rq = aiot_requant(req, floor: floor)
             if let (fn, wp) = packed {
-                fn(x, rows, stride, wp, bias, j, &rq, scratch, nil, 0, 1)
+                fn(x, rows, stride, wp, bias, j, &rq, scratch, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             } else {
                 fast(x, rows, stride, w, bias, j, &rq, scratch)
             }
@@ -447,11 +447,14 @@ enum Kernels {
     static func averagePool(
         _ x: UnsafePointer<Int32>, rows: Int, channels: Int, _ req: RequantStep, _ y: UnsafeMutablePointer<Int32>
     ) {
-        for c in 0..<channels {
-            var a: Int32 = 0
-            for t in 0..<rows { a &+= x[t * channels + c] }
-            y[c] = req.centered(a)
+        // Row by row into `y` (contiguous, so the adds vectorize), then requantized in place; the
+        // exact sums fit Int32 (loader's bound), so the order does not matter.
+        for c in 0..<channels { y[c] = 0 }
+        for t in 0..<rows {
+            let r = x + t &* channels
+            for c in 0..<channels { y[c] &+= r[c] }
         }
+        for c in 0..<channels { y[c] = req.centered(y[c]) }
     }
 }
 

@@ -23,26 +23,35 @@ public final class SoftwareEngine: InferenceEngine {
     private let peScaled: UnsafeMutablePointer<Int64>
     private let peScaledDouble: UnsafeMutablePointer<Double>
     private let peAdd: AddStep
+    /// The PE add as the C residual+norm step with an identity norm (pe' m2 + v m1, then
+    /// `REQ(0 + r * 1)` with m = 1, n = 0: r itself): `a` = the centered PE `[W, d]`.
+    private let peCentered: UnsafeMutablePointer<Int32>
+    private let peAsAddNorm: aiot_add_norm
     private let layers: [LayerPlan]
     private let poolReq: RequantStep
     private let head: LinearPlan
     private let skip: SkipPlan?                       // contract v2 only
 
-    // Scratch, [W, d] unless noted.
+    /// Windows one fused pass runs together (`inferBatch` splits larger batches); the row-wise
+    /// scratch below holds `rowsCap = batchWindows * W` rows.
+    public let batchWindows: Int
+    private let rowsCap: Int
+
+    // Scratch, [W, d] unless noted; "rows" = rowsCap.
     private let xIn: UnsafeMutablePointer<Int32>      // [W, F]
-    private let x: UnsafeMutablePointer<Int32>
+    private let x: UnsafeMutablePointer<Int32>       // [rows, d]
     private let q: UnsafeMutablePointer<Int32>
     private let k: UnsafeMutablePointer<Int32>
     private let v: UnsafeMutablePointer<Int32>
     private let ctx: UnsafeMutablePointer<Int32>
     private let tmp: UnsafeMutablePointer<Int32>
     private let res: UnsafeMutablePointer<Int32>
-    private let norm1: UnsafeMutablePointer<Int32>
+    private let norm1: UnsafeMutablePointer<Int32>   // [rows, d]
     private let ffn1: UnsafeMutablePointer<Int32>     // [W, 4d]
     private let narrow: UnsafeMutablePointer<Int16>   // [W, pad8(max(4d, F))]: 16-bit copy of a linear's input
     private let dh: Int, dhStride: Int, wStride: Int
-    private let q16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
-    private let k16: UnsafeMutablePointer<Int16>      // [H, W, dhStride]
+    private let q16: UnsafeMutablePointer<Int16>      // [H, rows, dhStride]
+    private let k16: UnsafeMutablePointer<Int16>      // [H, rows, dhStride]
     private let vT16: UnsafeMutablePointer<Int16>     // [H, dh, wStride]: values transposed per head
     private let scoreRow: UnsafeMutablePointer<Int32> // [W]
     private let probRow: UnsafeMutablePointer<Int16>  // [wStride], zero past W
@@ -55,17 +64,25 @@ public final class SoftwareEngine: InferenceEngine {
     private let fused: Bool
     private let dStride: Int, fStride: Int, inStride: Int
     private let in16: UnsafeMutablePointer<Int16>     // [W, pad8(F)]
-    private let x16: UnsafeMutablePointer<Int16>      // [W, pad8(d)]
-    private let ctx16: UnsafeMutablePointer<Int16>    // [W, pad8(d)]
-    private let norm16: UnsafeMutablePointer<Int16>   // [W, pad8(d)]
-    private let ffn16: UnsafeMutablePointer<Int16>    // [W, pad8(4d)]
+    private let x16: UnsafeMutablePointer<Int16>      // [rows, pad8(d)]
+    private let ctx16: UnsafeMutablePointer<Int16>    // [rows, pad8(d)]
+    private let norm16: UnsafeMutablePointer<Int16>   // [rows, pad8(d)]
+    private let ffn16: UnsafeMutablePointer<Int16>    // [rows, pad8(4d)]
     private let zeros: UnsafeMutablePointer<Int32>    // [max(W, d)]: the attention products' zero bias
     private let identity: UnsafeMutablePointer<Int>   // cols[o] = o
-    private let headCols: UnsafeMutablePointer<Int>   // q, k channel o -> h * W * dhStride + o % dh
+    private let headCols: UnsafeMutablePointer<Int>   // q, k channel o -> h * rows * dhStride + o % dh
     private let vCols: UnsafeMutablePointer<Int>      // v channel o -> o * wStride (transposed)
-    private let accs: UnsafeMutablePointer<Int32>     // [W, max(4d, W)]: a product's accumulators
+    private let accs: UnsafeMutablePointer<Int32>     // [rows, max(4d, d)] and [W, W]: a product's accumulators
     private let scores: UnsafeMutablePointer<Int32>   // [W, W]: one head's scores, then its exp values
     private let probs16: UnsafeMutablePointer<Int16>  // [W, wStride]: one head's probabilities, zero past W
+    // A 16-bit input split into halves for the packed product (`splitProduct`).
+    private let splitHi: UnsafeMutablePointer<Int16>  // [rows, pad8(max(d, F))]
+    private let splitLo: UnsafeMutablePointer<Int16>  // [rows, pad8(max(d, F))]
+    private let accs2: UnsafeMutablePointer<Int32>    // [rows, d]
+    // One head on a packed-product variant: k and v of a window written straight in the pair layout
+    // the packed product reads as weights (scores = q k^T, context = probs v), zero past W and dh.
+    private let kPairs: UnsafeMutablePointer<Int16>   // [dhStride / 2, pad8(W), 2]
+    private let vPairs: UnsafeMutablePointer<Int16>   // [wStride / 2, pad8(dh), 2]
 
     public convenience init(model: QuantizedModel) {
         self.init(model: model, narrowOperands: true, kernel: .selected)
@@ -79,7 +96,10 @@ public final class SoftwareEngine: InferenceEngine {
 
     /// `narrowOperands: false` runs every linear layer on the 32-bit path, which production uses only
     /// for inputs wider than 15 bits; tests use it to prove both paths give the same integers.
-    init(model: QuantizedModel, narrowOperands: Bool, kernel: KernelVariant = .selected) {
+    /// `batchWindows` (default 64) sizes the batched pass's scratch; tests pass small values to
+    /// exercise the split of a larger batch.
+    init(model: QuantizedModel, narrowOperands: Bool, kernel: KernelVariant = .selected, batchWindows: Int = 64) {
+        precondition(batchWindows >= 1, "a pass holds at least one window")
         precondition(kernel.isSupported, "kernel variant \(kernel.rawValue) is not supported on this CPU; choose one with KernelVariant.resolve")
         self.model = model
         self.kernel = kernel
@@ -103,6 +123,13 @@ public final class SoftwareEngine: InferenceEngine {
         peScaledDouble = a.allocate(Double.self, s.window * s.dModel)
         for i in 0..<(s.window * s.dModel) { peScaledDouble[i] = Double(peScaled[i]) }
         peAdd = AddStep(model.peAddReq, model.peAddAct)
+        peCentered = a.allocate(Int32.self, s.window * s.dModel)
+        for i in 0..<(s.window * s.dModel) { peCentered[i] = model.pe[i] - model.peAct.zeroPoint }
+        let ones = a.allocate(Int32.self, s.dModel), zerosD = a.allocate(Int32.self, s.dModel)
+        for c in 0..<s.dModel { ones[c] = 1 }
+        let addRq = aiot_requant(peAdd.shift)
+        peAsAddNorm = aiot_add_norm(m1: peAdd.m2, m2: peAdd.m1, add: addRq,
+                                    norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi), g: ones, b: zerosD)
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
         for layer in model.layers {
@@ -115,23 +142,26 @@ public final class SoftwareEngine: InferenceEngine {
         head = LinearPlan(model.head, input: model.poolAct, req: RequantStep(model.headReq, model.skip?.headAct ?? model.outputAct), narrow: narrowOperands, arena: a)
         skip = model.skip.map { SkipPlan($0, input: model.inputAct, output: model.outputAct, inputCount: s.inputCount, narrow: narrowOperands, arena: a) }
 
+        self.batchWindows = batchWindows
+        let rowsCap = batchWindows * s.window
+        self.rowsCap = rowsCap
         let wd = s.window * s.dModel
         xIn = a.allocate(Int32.self, s.window * s.features)
-        x = a.allocate(Int32.self, wd)
+        x = a.allocate(Int32.self, rowsCap * s.dModel)
         q = a.allocate(Int32.self, wd)
         k = a.allocate(Int32.self, wd)
         v = a.allocate(Int32.self, wd)
         ctx = a.allocate(Int32.self, wd)
         tmp = a.allocate(Int32.self, wd)
         res = a.allocate(Int32.self, wd)
-        norm1 = a.allocate(Int32.self, wd)
+        norm1 = a.allocate(Int32.self, rowsCap * s.dModel)
         ffn1 = a.allocate(Int32.self, s.window * s.ffn)
         narrow = a.allocate(Int16.self, s.window * pad8(max(s.ffn, s.features)))
         dh = s.dModel / s.heads
         dhStride = pad8(dh)
         wStride = pad8(s.window)
-        q16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
-        k16 = a.allocate(Int16.self, s.heads * s.window * dhStride)
+        q16 = a.allocate(Int16.self, s.heads * rowsCap * dhStride)
+        k16 = a.allocate(Int16.self, s.heads * rowsCap * dhStride)
         vT16 = a.allocate(Int16.self, s.heads * dh * wStride)
         scoreRow = a.allocate(Int32.self, s.window)
         probRow = a.allocate(Int16.self, wStride)
@@ -143,21 +173,26 @@ public final class SoftwareEngine: InferenceEngine {
         fStride = pad8(s.ffn)
         inStride = pad8(s.features)
         in16 = a.allocate(Int16.self, s.window * pad8(s.features))
-        x16 = a.allocate(Int16.self, s.window * pad8(s.dModel))
-        ctx16 = a.allocate(Int16.self, s.window * pad8(s.dModel))
-        norm16 = a.allocate(Int16.self, s.window * pad8(s.dModel))
-        ffn16 = a.allocate(Int16.self, s.window * pad8(s.ffn))
+        x16 = a.allocate(Int16.self, rowsCap * pad8(s.dModel))
+        ctx16 = a.allocate(Int16.self, rowsCap * pad8(s.dModel))
+        norm16 = a.allocate(Int16.self, rowsCap * pad8(s.dModel))
+        ffn16 = a.allocate(Int16.self, rowsCap * pad8(s.ffn))
         zeros = a.allocate(Int32.self, max(s.window, s.dModel))
         let widest = max(s.ffn, s.window, s.dModel, s.horizon)
         identity = a.allocate(Int.self, widest)
         for o in 0..<widest { identity[o] = o }
-        accs = a.allocate(Int32.self, s.window * max(s.ffn, s.window, s.dModel))
+        accs = a.allocate(Int32.self, max(rowsCap * max(s.ffn, s.dModel), s.window * s.window))
         scores = a.allocate(Int32.self, s.window * s.window)
         probs16 = a.allocate(Int16.self, s.window * pad8(s.window))
+        splitHi = a.allocate(Int16.self, rowsCap * pad8(max(s.dModel, s.features)))
+        splitLo = a.allocate(Int16.self, rowsCap * pad8(max(s.dModel, s.features)))
+        accs2 = a.allocate(Int32.self, rowsCap * s.dModel)
+        kPairs = a.allocate(Int16.self, dhStride * wStride)
+        vPairs = a.allocate(Int16.self, wStride * dhStride)
         headCols = a.allocate(Int.self, s.dModel)
         vCols = a.allocate(Int.self, s.dModel)
         for o in 0..<s.dModel {
-            headCols[o] = (o / dh) * s.window * dhStride + o % dh
+            headCols[o] = (o / dh) * rowsCap * dhStride + o % dh
             vCols[o] = o * wStride
         }
     }
@@ -171,11 +206,12 @@ public final class SoftwareEngine: InferenceEngine {
             throw InferenceError(.shape, "output has room for \(output.count) integers but the model forecasts \(horizon)")
         }
         try checkRange(input.baseAddress!, window: nil)
-        run(input.baseAddress!, output.baseAddress!)
+        run(input.baseAddress!, output.baseAddress!, count: 1)
     }
 
     /// `count` windows back to back (`[count, W, F]`) to `[count, P]` outputs: one call for a batch,
-    /// same results as `count` calls of `infer`. Every window is checked before any is run, so a
+    /// same results as `count` calls of `infer`, run `batchWindows` windows per pass (the row-wise
+    /// layers over all of a pass's rows at once, see `runFused`). Every window is checked before any is run, so a
     /// refused batch leaves `outputs` untouched.
     public func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) {
         let n = window * features
@@ -189,131 +225,231 @@ public final class SoftwareEngine: InferenceEngine {
         let inBase = inputs.baseAddress!
         let outBase = outputs.baseAddress!
         for b in 0..<count { try checkRange(inBase + b * n, window: b) }
-        for b in 0..<count { run(inBase + b * n, outBase + b * horizon) }
+        var b = 0
+        while b < count {
+            let c = min(batchWindows, count - b)
+            run(inBase + b * n, outBase + b * horizon, count: c)
+            b += c
+        }
     }
 
     @inline(__always)
-    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
-        if fused { runFused(input, output) } else { runLayered(input, output) }
+    private func run(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>, count: Int) {
+        if fused {
+            runFused(input, output, count: count)
+        } else {
+            for b in 0..<count { runLayered(input + b * window * features, output + b * horizon) }
+        }
     }
 
-    /// §5 on one range-checked window, every elementwise step folded into the epilogue of the matrix
-    /// product before it (PE add into the input projection; residual + norm into o and ffn2) and
-    /// every 16-bit operand written once, where its consumer reads it.
-    private func runFused(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>) {
-        let w = window, d = dModel
-        // 1-2: input projection with the positional encoding in its epilogue.
+    /// §5 on `count` (<= `batchWindows`) range-checked windows, every elementwise step folded into
+    /// the epilogue of the matrix product before it (PE add into the input projection; residual +
+    /// norm into o and ffn2) and every 16-bit operand written once, where its consumer reads it.
+    ///
+    /// The row-wise layers (q, k, o, ffn1, ffn2) run over all `count * W` rows as one product, so
+    /// a batch pays each call's setup and each weight panel's loads once; what mixes rows within a
+    /// window (attention, with v in its transposed layout, pooling, the head) and the input
+    /// projection (whose PE add is indexed by the row within the window) run window by window.
+    /// Every output row depends only on its own input row, so the integers are those of `count`
+    /// single runs.
+    private func runFused(_ input: UnsafePointer<Int32>, _ output: UnsafeMutablePointer<Int32>, count nb: Int) {
+        let w = window, d = dModel, rows = nb &* w
+        // 1-2: input projection with the positional encoding in its epilogue, window by window.
         let xNarrow = layers.first.map { $0.q.weight16 != nil } ?? false
-        let peSink = AddPEStore(pe: peScaled, peDouble: peScaledDouble, d: d, add: peAdd, y32: x, y16: xNarrow ? x16 : nil, stride16: dStride)
-        if let w16 = inputProj.weight16 {
-            for t in 0..<w {
-                for f in 0..<features { in16[t &* inStride &+ f] = Int16(truncatingIfNeeded: input[t &* features &+ f] &- inputZero) }
+        for b in 0..<nb {
+            let inp = input + b &* w &* features
+            let peSink = AddPEStore(pe: peScaled, peDouble: peScaledDouble, d: d, add: peAdd, y32: x + b &* w &* d,
+                                    y16: xNarrow ? x16 + b &* w &* dStride : nil, stride16: dStride)
+            if let w16 = inputProj.weight16 {
+                for t in 0..<w {
+                    for f in 0..<features { in16[t &* inStride &+ f] = Int16(truncatingIfNeeded: inp[t &* features &+ f] &- inputZero) }
+                }
+                if xNarrow, let fastAddNorm, let fastPacked, let wp = inputProj.packed {
+                    // All in C: the product into accs, then the PE add (an add+norm with identity norm).
+                    var rq = aiot_requant(inputProj.req)
+                    var p = peAsAddNorm
+                    fastPacked(in16, w, inStride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+                    fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
+                    continue
+                }
+                Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, fast: fast, packed: packed(inputProj), peSink)
+            } else if let w32 = inputProj.weight32 {
+                for i in 0..<(w * features) { xIn[i] = inp[i] &- inputZero }
+                if !splitProduct(xIn, rows: w, inputProj, peSink) {
+                    Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
+                }
             }
-            Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, fast: fast, packed: packed(inputProj), peSink)
-        } else if let w32 = inputProj.weight32 {
-            for i in 0..<(w * features) { xIn[i] = input[i] &- inputZero }
-            Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
         }
         for layer in layers {
-            // 3: q, k straight into per-head rows, v into per-head transposed rows.
+            // 3: q, k over all rows straight into per-head rows ([H, rows, dhStride]).
             let qSink = Store16(y: q16, cols: headCols, rowStep: dhStride)
             let kSink = Store16(y: k16, cols: headCols, rowStep: dhStride)
-            let vSink = Store16(y: vT16, cols: vCols, rowStep: 1)
-            if let wq = layer.q.weight16, let wk = layer.k.weight16, let wv = layer.v.weight16 {
-                // One head: q and k rows are plain [W, dhStride] rows, which the packed C product writes
-                // in 16 bits itself.
-                if heads == 1, packed16(x16, stride: dStride, layer.q, relu: false, into: q16, rowStride: dhStride),
-                   packed16(x16, stride: dStride, layer.k, relu: false, into: k16, rowStride: dhStride) {
+            if let wq = layer.q.weight16, let wk = layer.k.weight16 {
+                // One head: q and k rows are plain [rows, dhStride] rows, which the packed C product
+                // writes in 16 bits itself (k not at all when `attend` writes it in pairs).
+                if heads == 1, packed16(x16, rows: rows, stride: dStride, layer.q, relu: false, into: q16, rowStride: dhStride),
+                   pairAttention(layer) || packed16(x16, rows: rows, stride: dStride, layer.k, relu: false, into: k16, rowStride: dhStride) {
                 } else {
-                    Kernels.linear16(x16, rows: w, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.q), qSink)
-                    Kernels.linear16(x16, rows: w, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.k), kSink)
+                    Kernels.linear16(x16, rows: rows, stride: dStride, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.q), qSink)
+                    Kernels.linear16(x16, rows: rows, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.k), kSink)
                 }
-                // v transposed ([dh, wStride] per head; one head: channel o at row o).
-                if !(heads == 1 && packed16(x16, stride: dStride, layer.v, relu: false, into: vT16, rowStride: 1, columnStride: wStride)) {
-                    Kernels.linear16(x16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.v), vSink)
+            } else if let wq = layer.q.weight32, let wk = layer.k.weight32 {
+                if !splitProduct(x, rows: rows, layer.q, qSink) {
+                    Kernels.linear(x, rows: rows, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 }
-            } else if let wq = layer.q.weight32, let wk = layer.k.weight32, let wv = layer.v.weight32 {
-                Kernels.linear(x, rows: w, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
-                Kernels.linear(x, rows: w, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
-                Kernels.linear(x, rows: w, inputs: d, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, vSink)
+                if !splitProduct(x, rows: rows, layer.k, kSink) {
+                    Kernels.linear(x, rows: rows, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
+                }
             }
-            // 4-6 per head: all scores as one product with the keys as weights, the softmax row by
-            // row, all contexts as one product with the transposed values as weights, into ctx16.
-            let range = (Int64(1) << layer.probsBits) - 1
-            let probsStep = RequantStep(m: 1, n: 30, zeroPoint: contractLo(layer.probsBits), bits: layer.probsBits)
-            let probs4 = RequantStep4(probsStep)
-            for h in 0..<heads {
-                let qh = q16 + (h &* w &* dhStride), kh = k16 + (h &* w &* dhStride), vh = vT16 + (h &* dh &* wStride)
-                if let fast, let fastSoftmax {
-                    var rq = aiot_requant(layer.scoresReq)
-                    fast(qh, w, dhStride, kh, zeros, w, &rq, scores)
-                    fastSoftmax(scores, w, layer.exp, range, probs16, wStride)
-                } else {
-                    Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
-                                     Store32(y: scores, stride: w))
-                    for i in 0..<w {
-                        let row = scores + i &* w, prow = probs16 + i &* wStride
-                        var mx = Int32.min
-                        for j in 0..<w { mx = max(mx, row[j]) }
-                        var den: Int64 = 0
-                        for j in 0..<w {
-                            let e = layer.exp[Int(mx &- row[j])]
-                            row[j] = e
-                            den &+= Int64(e)
-                        }
-                        let inv = (range << 30) / den
-                        let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
-                        var j = 0
-                        while j &+ 4 <= w {
-                            let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
-                            let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
-                            UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
-                            j &+= 4
-                        }
-                        while j < w {
-                            prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
-                            j &+= 1
-                        }
-                    }
-                }
-                Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, fast: fast,
-                                 Store16(y: ctx16 + h &* dh, cols: identity, rowStep: dStride))
-            }
+            for b in 0..<nb { attend(layer, window: b) }
             // 7-9: o with res1 and norm1 in its epilogue; 10: ffn1 (ReLU) in 16 bits; 11-13: ffn2
-            // with res2 and norm2 in its epilogue, giving the next x.
+            // with res2 and norm2 in its epilogue, giving the next x; all over every row.
             guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
                 preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
             }
-            linearAddNorm(ctx16, stride: dStride, layer.o, wo,
+            linearAddNorm(ctx16, rows: rows, stride: dStride, layer.o, wo,
                              AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
                                           y32: norm1, y16: norm16, stride16: dStride))
-            if !packed16(norm16, stride: dStride, layer.ffn1, relu: true, into: ffn16, rowStride: fStride) {
-                Kernels.linear16(norm16, rows: w, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast, packed: packed(layer.ffn1),
+            if !packed16(norm16, rows: rows, stride: dStride, layer.ffn1, relu: true, into: ffn16, rowStride: fStride) {
+                Kernels.linear16(norm16, rows: rows, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast, packed: packed(layer.ffn1),
                                  Store16(y: ffn16, cols: identity, rowStep: fStride))
             }
-            linearAddNorm(ffn16, stride: fStride, layer.ffn2, w2,
+            linearAddNorm(ffn16, rows: rows, stride: fStride, layer.ffn2, w2,
                              AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
                                           y32: x, y16: x16, stride16: dStride))
         }
-        // 14-15: pooling and the head.
-        Kernels.averagePool(x, rows: w, channels: d, poolReq, pool)
-        head.prepare(pool, rows: 1, narrow: narrow)
-        head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
-        if let skip {
-            skip.run(input, inputZero: inputZero, head: out, outputZero: outputZero, into: output)
-        } else {
-            for p in 0..<horizon { output[p] = out[p] &+ outputZero }
+        // 14-15: pooling and the head, window by window.
+        for b in 0..<nb {
+            Kernels.averagePool(x + b &* w &* d, rows: w, channels: d, poolReq, pool)
+            head.prepare(pool, rows: 1, narrow: narrow)
+            head.apply(pool, rows: 1, narrow: narrow, relu: false, into: out)
+            let o = output + b &* horizon
+            if let skip {
+                skip.run(input + b &* w &* features, inputZero: inputZero, head: out, outputZero: outputZero, into: o)
+            } else {
+                for p in 0..<horizon { o[p] = out[p] &+ outputZero }
+            }
         }
     }
 
-    /// (E1) through the packed C product straight into 16-bit rows `[W, rowStride]` of `y16`; false
+    /// (E1) on a 16-bit input (centered |x'| <= 2^16 - 1, too wide for the 16-bit product) through
+    /// the packed C product: x' = 256 xh + xl with xh = x' >> 8 in [-256, 255] and xl = x' & 255, both
+    /// Int16, so acc = B + 256 sum(xh w) + sum(xl w). Each half's sum runs with an identity
+    /// requantization (m = 1, n = 0: the raw sum; each is far below 2^31 in magnitude) and no bias;
+    /// the combination wraps in Int32 but the exact accumulator fits (loader's bound), so it is
+    /// exact; then the usual epilogue into `sink`. False (nothing done) without a packed product.
+    @inline(__always)
+    private func splitProduct<S: OutputSink>(_ x: UnsafePointer<Int32>, rows: Int, _ l: LinearPlan, _ sink: S) -> Bool {
+        guard let fastPacked, let wp = l.widePacked else { return false }
+        let k = l.inputs, st = l.stride, j = l.outputs
+        for t in 0..<rows {
+            let xr = x + t &* k, hr = splitHi + t &* st, lr = splitLo + t &* st
+            for c in 0..<k {
+                hr[c] = Int16(truncatingIfNeeded: xr[c] &>> 8)
+                lr[c] = Int16(truncatingIfNeeded: xr[c] & 255)
+            }
+            for c in k..<st { hr[c] = 0; lr[c] = 0 }
+        }
+        var id = aiot_requant(m: 1, half: 0, n: 0, lo: Int32.min, hi: Int32.max)
+        fastPacked(splitHi, rows, st, wp, zeros, j, &id, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+        fastPacked(splitLo, rows, st, wp, zeros, j, &id, accs2, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+        for t in 0..<rows {
+            let a = accs + t &* j, b = accs2 + t &* j
+            for o in 0..<j { a[o] = l.bias[o] &+ (a[o] &<< 8) &+ b[o] }
+        }
+        Kernels.epilogue(accs, rows: rows, outputs: j, l.req, floor: Int32.min, sink)
+        return true
+    }
+
+    /// Whether `attend` runs `layer`'s attention as packed products over the pair layouts.
+    @inline(__always)
+    private func pairAttention(_ layer: LayerPlan) -> Bool {
+        heads == 1 && fastPacked != nil && fastSoftmax != nil && layer.k.packed != nil && layer.v.packed != nil
+    }
+
+    /// 3 (v) and 4-6 for window `b` of the pass: v into per-head transposed rows, then per head all
+    /// scores as one product with the keys as weights, the softmax row by row, and all contexts as
+    /// one product with the transposed values as weights, into the window's rows of ctx16.
+    @inline(__always)
+    private func attend(_ layer: LayerPlan, window b: Int) {
+        let w = window, d = dModel
+        let xb16 = x16 + b &* w &* dStride
+        if pairAttention(layer), let fastPacked, let fastSoftmax, let kp = layer.k.packed, let vp = layer.v.packed {
+            // All four products packed: k, v of this window into the pair layouts, then scores
+            // with k as weights and contexts with v as weights.
+            var rq = aiot_requant(layer.k.req)
+            fastPacked(xb16, w, dStride, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
+            rq = aiot_requant(layer.v.req)
+            fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
+            rq = aiot_requant(layer.scoresReq)
+            fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+            fastSoftmax(scores, w, layer.exp, (Int64(1) << layer.probsBits) - 1, probs16, wStride)
+            rq = aiot_requant(layer.contextReq)
+            fastPacked(probs16, w, wStride, vPairs, zeros, d, &rq, accs, ctx16 + b &* w &* dStride, dStride, 1, Int32(AIOT_Y16_PLAIN))
+            return
+        }
+        let vSink = Store16(y: vT16, cols: vCols, rowStep: 1)
+        if let wv = layer.v.weight16 {
+            // v transposed ([dh, wStride] per head; one head: channel o at row o).
+            if !(heads == 1 && packed16(xb16, rows: w, stride: dStride, layer.v, relu: false, into: vT16, rowStride: 1, columnStride: wStride)) {
+                Kernels.linear16(xb16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.v), vSink)
+            }
+        } else if let wv = layer.v.weight32 {
+            if !splitProduct(x + b &* w &* d, rows: w, layer.v, vSink) {
+                Kernels.linear(x + b &* w &* d, rows: w, inputs: d, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, vSink)
+            }
+        }
+        let range = (Int64(1) << layer.probsBits) - 1
+        let probsStep = RequantStep(m: 1, n: 30, zeroPoint: contractLo(layer.probsBits), bits: layer.probsBits)
+        let probs4 = RequantStep4(probsStep)
+        for h in 0..<heads {
+            let qh = q16 + (h &* rowsCap &+ b &* w) &* dhStride, kh = k16 + (h &* rowsCap &+ b &* w) &* dhStride
+            let vh = vT16 + (h &* dh &* wStride)
+            if let fast, let fastSoftmax {
+                var rq = aiot_requant(layer.scoresReq)
+                fast(qh, w, dhStride, kh, zeros, w, &rq, scores)
+                fastSoftmax(scores, w, layer.exp, range, probs16, wStride)
+            } else {
+                Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
+                                 Store32(y: scores, stride: w))
+                for i in 0..<w {
+                    let row = scores + i &* w, prow = probs16 + i &* wStride
+                    var mx = Int32.min
+                    for j in 0..<w { mx = max(mx, row[j]) }
+                    var den: Int64 = 0
+                    for j in 0..<w {
+                        let e = layer.exp[Int(mx &- row[j])]
+                        row[j] = e
+                        den &+= Int64(e)
+                    }
+                    let inv = (range << 30) / den
+                    let invD = SIMD4<Double>(repeating: Double(inv))  // e * inv < 2^38: exact
+                    var j = 0
+                    while j &+ 4 <= w {
+                        let e4 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD4<Int32>.self)
+                        let p = probs4.centered(product: SIMD4<Double>(e4) * invD)
+                        UnsafeMutableRawPointer(prow + j).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: p), as: SIMD4<Int16>.self)
+                        j &+= 4
+                    }
+                    while j < w {
+                        prow[j] = Int16(truncatingIfNeeded: probsStep.centered(product: Int64(row[j]) &* inv))
+                        j &+= 1
+                    }
+                }
+            }
+            Kernels.linear16(probs16, rows: w, stride: wStride, vh, zeros, outputs: dh, layer.contextReq, relu: false, scratch: accs, fast: fast,
+                             Store16(y: ctx16 + b &* w &* dStride + h &* dh, cols: identity, rowStep: dStride))
+        }
+    }
+
+    /// (E1) through the packed C product straight into 16-bit rows `[rows, rowStride]` of `y16`; false
     /// (nothing done) when this engine's variant or `l` has no packed form.
     @inline(__always)
-    private func packed16(_ x16: UnsafePointer<Int16>, stride: Int, _ l: LinearPlan, relu: Bool,
+    private func packed16(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, relu: Bool,
                           into y16: UnsafeMutablePointer<Int16>, rowStride: Int, columnStride: Int = 1) -> Bool {
         guard let fastPacked, let wp = l.packed else { return false }
         var rq = aiot_requant(l.req, floor: relu ? 0 : Int32.min)
-        fastPacked(x16, window, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride)
+        fastPacked(x16, rows, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride, Int32(AIOT_Y16_PLAIN))
         return true
     }
 
@@ -328,19 +464,19 @@ public final class SoftwareEngine: InferenceEngine {
     /// both in C (the product into `accs`, then the elementwise step), else the Swift kernel with
     /// the step in its epilogue.
     @inline(__always)
-    private func linearAddNorm(_ x16: UnsafePointer<Int16>, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
+    private func linearAddNorm(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
         if let fast, let fastAddNorm {
             var rq = aiot_requant(l.req)
             if let fastPacked, let wp = l.packed {
-                fastPacked(x16, window, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1)
+                fastPacked(x16, rows, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             } else {
-                fast(x16, window, stride, w16, l.bias, dModel, &rq, accs)
+                fast(x16, rows, stride, w16, l.bias, dModel, &rq, accs)
             }
             var p = aiot_add_norm(m1: sink.add.m1, m2: sink.add.m2, add: aiot_requant(sink.add.shift), norm: aiot_requant(sink.norm),
                                   g: sink.g, b: sink.b)
-            fastAddNorm(accs, sink.a, window, dModel, &p, sink.y32, sink.y16, sink.stride16)
+            fastAddNorm(accs, sink.a, rows, dModel, &p, sink.y32, sink.y16, sink.stride16)
         } else {
-            Kernels.linear16(x16, rows: window, stride: stride, w16, l.bias, outputs: dModel, l.req, relu: false, scratch: accs, sink)
+            Kernels.linear16(x16, rows: rows, stride: stride, w16, l.bias, outputs: dModel, l.req, relu: false, scratch: accs, sink)
         }
     }
 
@@ -417,129 +553,5 @@ public final class SoftwareEngine: InferenceEngine {
         } else {
             for p in 0..<horizon { output[p] = out[p] &+ outputZero }
         }
-    }
-}
-
-/// `n` rounded up to a multiple of 8, the 16-bit lane count of `Kernels.dot16`.
-@inline(__always)
-func pad8(_ n: Int) -> Int { (n + 7) & ~7 }
-
-/// Owns the engine's buffers; freed with the engine.
-final class Arena {
-    private var blocks: [UnsafeMutableRawPointer] = []
-
-    func allocate<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<T>.stride, alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<T>.stride)
-        blocks.append(raw)
-        return raw.bindMemory(to: T.self, capacity: max(count, 1))
-    }
-
-    deinit {
-        for b in blocks { b.deallocate() }
-    }
-}
-
-/// A linear layer with centered weights `[J, K]`; 16-bit and zero-padded to `[J, pad8(K)]` when its
-/// input's centered values fit Int16, else 32-bit.
-struct LinearPlan {
-    let inputs: Int
-    let outputs: Int
-    let stride: Int
-    let bias: UnsafeMutablePointer<Int32>
-    let weight32: UnsafeMutablePointer<Int32>?
-    let weight16: UnsafeMutablePointer<Int16>?
-    /// `weight16` in the C kernels' pair layout (`aiot_pack_pairs`), when the engine's variant has
-    /// a packed-weight product.
-    let packed: UnsafeMutablePointer<Int16>?
-    let req: RequantStep
-
-    init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, pack: Bool = false, arena: Arena) {
-        inputs = l.inputs
-        outputs = l.outputs
-        stride = pad8(l.inputs)
-        self.req = req
-        bias = arena.allocate(Int32.self, l.outputs)
-        for j in 0..<l.outputs { bias[j] = l.bias[j] }
-        let zw = l.weightParams.zeroPoint
-        // Centered input |x'| <= 2^b - 1 fits Int16 for b <= 15; weights are at most 8 bits.
-        if narrow && input.bits <= 15 {
-            let w16 = arena.allocate(Int16.self, l.outputs * stride)  // zeroed: padding adds nothing
-            for j in 0..<l.outputs {
-                for k in 0..<l.inputs { w16[j * stride + k] = Int16(l.weight[j * l.inputs + k] - zw) }
-            }
-            weight16 = w16
-            weight32 = nil
-            if pack {
-                let wp = arena.allocate(Int16.self, (stride / 2) * pad8(l.outputs) * 2)  // zeroed past J
-                aiot_pack_pairs(w16, l.outputs, stride, wp)
-                packed = wp
-            } else {
-                packed = nil
-            }
-        } else {
-            let w32 = arena.allocate(Int32.self, l.outputs * l.inputs)
-            for i in 0..<(l.outputs * l.inputs) { w32[i] = l.weight[i] - zw }
-            weight32 = w32
-            weight16 = nil
-            packed = nil
-        }
-    }
-
-    /// Writes the 16-bit padded copy of `x` that `apply` reads (no-op on the 32-bit path). Linears
-    /// that share an input and its width share one `prepare`.
-    @inline(__always)
-    func prepare(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>) {
-        if weight16 != nil { Kernels.pack16(x, rows: rows, cols: inputs, stride: stride, narrow) }
-    }
-
-    /// `y = Linear(x)` (E1), with (E4) when `relu`; on the 16-bit path `narrow` must hold `prepare(x)`.
-    @inline(__always)
-    func apply(_ x: UnsafePointer<Int32>, rows: Int, narrow: UnsafeMutablePointer<Int16>, relu: Bool, into y: UnsafeMutablePointer<Int32>) {
-        if let w16 = weight16 {
-            Kernels.linear16(narrow, rows: rows, stride: stride, w16, bias, outputs: outputs, req, relu: relu, y)
-        } else if let w32 = weight32 {
-            Kernels.linear(x, rows: rows, inputs: inputs, w32, bias, outputs: outputs, req, relu: relu, y)
-        }
-    }
-}
-
-/// One encoder layer ready to run.
-struct LayerPlan {
-    let q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, ffn1: LinearPlan, ffn2: LinearPlan
-    let norm1Weight: UnsafeMutablePointer<Int32>, norm1Bias: UnsafeMutablePointer<Int32>, norm1Req: RequantStep
-    let norm2Weight: UnsafeMutablePointer<Int32>, norm2Bias: UnsafeMutablePointer<Int32>, norm2Req: RequantStep
-    let exp: UnsafeMutablePointer<Int32>
-    let scoresReq: RequantStep
-    let contextReq: RequantStep
-    let probsBits: Int
-    let res1: AddStep
-    let res2: AddStep
-
-    init(_ l: EncoderLayer, input x: QuantParams, narrow: Bool, pack: Bool = false, arena: Arena) {
-        q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, pack: pack, arena: arena)
-        k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), narrow: narrow, pack: pack, arena: arena)
-        v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), narrow: narrow, pack: pack, arena: arena)
-        o = LinearPlan(l.o, input: l.contextAct, req: RequantStep(l.oReq, l.oAct), narrow: narrow, pack: pack, arena: arena)
-        ffn1 = LinearPlan(l.ffn1, input: l.norm1Act, req: RequantStep(l.ffn1Req, l.ffn1Act), narrow: narrow, pack: pack, arena: arena)
-        ffn2 = LinearPlan(l.ffn2, input: l.ffn1Act, req: RequantStep(l.ffn2Req, l.ffn2Act), narrow: narrow, pack: pack, arena: arena)
-        func centered(_ t: IntegerLinear) -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) {
-            let w = arena.allocate(Int32.self, t.weight.count)
-            let b = arena.allocate(Int32.self, t.bias.count)
-            for i in 0..<t.weight.count { w[i] = t.weight[i] - t.weightParams.zeroPoint }
-            for i in 0..<t.bias.count { b[i] = t.bias[i] }
-            return (w, b)
-        }
-        (norm1Weight, norm1Bias) = centered(l.norm1)
-        (norm2Weight, norm2Bias) = centered(l.norm2)
-        norm1Req = RequantStep(l.norm1Req, l.norm1Act)
-        norm2Req = RequantStep(l.norm2Req, l.norm2Act)
-        exp = arena.allocate(Int32.self, l.exp.count)
-        for i in 0..<l.exp.count { exp[i] = l.exp[i] }
-        scoresReq = RequantStep(l.scoresReq, l.scoresAct)
-        contextReq = RequantStep(l.contextReq, l.contextAct)
-        probsBits = l.probsAct.bits
-        res1 = AddStep(l.res1Req, l.res1Act)
-        res2 = AddStep(l.res2Req, l.res2Act)
     }
 }

@@ -23,25 +23,29 @@ static inline __m256i AIOT_NAME(reduce8)(__m256i a0, __m256i a1, __m256i a2, __m
 /// (|acc| <= 2^31 - 1, m < 2^16), plus half, shifted by n, capped at 2^31 - 1 (the clamp to
 /// lo..hi, |lo|, |hi| <= 65535, saturates those anyway), sign restored, clamped.
 static inline __m256i AIOT_NAME(finish8)(__m256i pe, __m256i po, __m256i neg, __m256i half, __m128i n,
-                                         __m256i cap, __m256i lo, __m256i hi);
+                                         __m256i cap, __m256i lo, __m256i hi, int capit);
 
 static inline __m256i AIOT_NAME(requant8)(__m256i acc, __m256i m, __m256i half, __m128i n,
-                                          __m256i cap, __m256i lo, __m256i hi) {
+                                          __m256i cap, __m256i lo, __m256i hi, int capit) {
     __m256i neg = _mm256_srai_epi32(acc, 31);
     __m256i a = _mm256_abs_epi32(acc);
     __m256i pe = _mm256_mul_epu32(a, m);                        // lanes 0, 2, 4, 6
     __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); // lanes 1, 3, 5, 7
-    return AIOT_NAME(finish8)(pe, po, neg, half, n, cap, lo, hi);
+    return AIOT_NAME(finish8)(pe, po, neg, half, n, cap, lo, hi, capit);
 }
 
 /// The rest of (P2)+(P3) from magnitudes (even lanes in `pe`, odd in `po`, each < 2^47 in a
-/// 64-bit lane) and the 32-bit lanes' sign masks `neg`.
+/// 64-bit lane) and the 32-bit lanes' sign masks `neg`. `capit` is 0 when n >= 16: then
+/// (|v| + half) >> n < (2^47 - 2^31 + 2^15) / 2^16 < 2^31 already (|acc| <= 2^31 - 1, m <= 2^16 - 1;
+/// addition accumulators < 2^34), so the cap (four instructions) is skipped.
 static inline __m256i AIOT_NAME(finish8)(__m256i pe, __m256i po, __m256i neg, __m256i half, __m128i n,
-                                         __m256i cap, __m256i lo, __m256i hi) {
+                                         __m256i cap, __m256i lo, __m256i hi, int capit) {
     pe = _mm256_srl_epi64(_mm256_add_epi64(pe, half), n);
     po = _mm256_srl_epi64(_mm256_add_epi64(po, half), n);
-    pe = _mm256_blendv_epi8(pe, cap, _mm256_cmpgt_epi64(pe, cap));
-    po = _mm256_blendv_epi8(po, cap, _mm256_cmpgt_epi64(po, cap));
+    if (capit) {
+        pe = _mm256_blendv_epi8(pe, cap, _mm256_cmpgt_epi64(pe, cap));
+        po = _mm256_blendv_epi8(po, cap, _mm256_cmpgt_epi64(po, cap));
+    }
     __m256i r = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
     r = _mm256_sub_epi32(_mm256_xor_si256(r, neg), neg);
     return _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
@@ -75,7 +79,7 @@ void AIOT_FN(const int16_t *x, long rows, long stride, const int16_t *w, const i
             }
             __m256i sums = _mm256_add_epi32(AIOT_NAME(reduce8)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]),
                                             _mm256_loadu_si256((const __m256i *)(bias + o)));
-            _mm256_storeu_si256((__m256i *)(yr + o), AIOT_NAME(requant8)(sums, m, half, n, cap, lo, hi));
+            _mm256_storeu_si256((__m256i *)(yr + o), AIOT_NAME(requant8)(sums, m, half, n, cap, lo, hi, rq->n < 16));
         }
         for (; o < outputs; o++) {
             const int16_t *wr = w + o * stride;
@@ -111,10 +115,10 @@ void AIOT_ADD_NORM_FN(const int32_t *v, const int32_t *a, long rows, long d, con
             __m256i pe = AIOT_NAME(abs64)(_mm256_add_epi64(_mm256_mul_epi32(av, m1), _mm256_mul_epi32(vv, m2)), &se);
             __m256i po = AIOT_NAME(abs64)(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(av, 32), m1),
                                                            _mm256_mul_epi32(_mm256_srli_epi64(vv, 32), m2)), &so);
-            __m256i r = AIOT_NAME(finish8)(pe, po, _mm256_blend_epi32(se, so, 0xAA), ah, an, cap, alo, ahi);
+            __m256i r = AIOT_NAME(finish8)(pe, po, _mm256_blend_epi32(se, so, 0xAA), ah, an, cap, alo, ahi, p->add.n < 16);
             __m256i acc = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(p->b + c)),
                                            _mm256_mullo_epi32(r, _mm256_loadu_si256((const __m256i *)(p->g + c))));
-            __m256i y = AIOT_NAME(requant8)(acc, nm, nh, nn, cap, nlo, nhi);
+            __m256i y = AIOT_NAME(requant8)(acc, nm, nh, nn, cap, nlo, nhi, p->norm.n < 16);
             _mm256_storeu_si256((__m256i *)(y32 + i), y);
             __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(y, y), 0x08);  // values fit 16 bits
             _mm_storeu_si128((__m128i *)(y16 + t * stride16 + c), _mm256_castsi256_si128(packed));
@@ -151,12 +155,24 @@ void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int1
 }
 
 /// Eight requantized outputs to row t's int32 slots, or to its int16 slots when `y16` is given.
-static inline void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long y16col, long o, __m256i v) {
-    if (y16 && y16col != 1) {  // a transposed layout: one column apart per output
+/// Where int16 output (t, o) goes in `layout` (CKernels.h).
+static inline long AIOT_NAME(at16)(long t, long o, long s, long c, int layout) {
+    switch (layout) {
+    case AIOT_Y16_ROW_PAIRS: return (t >> 1) * s + (t & 1) + o * c;
+    case AIOT_Y16_COL_PAIRS: return t * s + (o >> 1) * c + (o & 1);
+    default: return t * s + o * c;
+    }
+}
+
+/// `mode`: 0 int32 rows, 1 int16 plain rows, 2 int16 anywhere else (element by element, at16);
+/// a constant where inlined, so each specialization of the packed product has no store branches.
+static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16stride, long y16col, int layout,
+                                                                    long o, __m256i v, int mode) {
+    if (mode == 2) {
         int32_t lanes[8];
         _mm256_storeu_si256((__m256i *)lanes, v);
-        for (int k = 0; k < 8; k++) y16[t * y16stride + (o + k) * y16col] = (int16_t)lanes[k];
-    } else if (y16) {
+        for (int k = 0; k < 8; k++) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)lanes[k];
+    } else if (mode == 1) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);  // values fit 16 bits
         _mm_storeu_si128((__m128i *)(y16 + t * y16stride + o), _mm256_castsi256_si128(packed));
     } else {
@@ -164,62 +180,122 @@ static inline void AIOT_NAME(store8)(int32_t *yr, int16_t *y16, long t, long y16
     }
 }
 
-void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col) {
-    const __m256i m = _mm256_set1_epi64x(rq->m), half = _mm256_set1_epi64x(rq->half);
-    const __m128i n = _mm_cvtsi32_si128(rq->n);
-    const __m256i cap = _mm256_set1_epi64x(INT32_MAX);
-    const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
-    const long jp = (outputs + 7) & ~7L, pairs = stride / 2;
-    for (long t = 0; t < rows; t++) {
-        const int16_t *xr = x + t * stride;
-        int32_t *yr = y + t * outputs;
+/// The requantization constants of one product, loaded once per call.
+typedef struct {
+    __m256i m, half, cap, lo, hi;
+    __m128i n;
+    int capit;
+} AIOT_NAME(rq8);
+
+/// Eight accumulators of row t, outputs o ..< o + 8 (o + 8 may pass `outputs`: only the real
+/// ones are written), plus bias, requantized and stored.
+static inline __attribute__((always_inline)) void AIOT_NAME(emit8)(__m256i a, const int32_t *bias, long outputs, const aiot_requant *rq, const AIOT_NAME(rq8) *c,
+                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int mode) {
+    if (o + 8 <= outputs) {
+        a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(bias + o)));
+        AIOT_NAME(store8)(y + t * outputs, y16, t, y16stride, y16col, layout, o,
+                          AIOT_NAME(requant8)(a, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit), mode);
+    } else {
+        int32_t acc[8];
+        _mm256_storeu_si256((__m256i *)acc, a);
+        for (long k = 0; o + k < outputs; k++) {
+            int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
+            if (y16) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)v; else y[t * outputs + o + k] = v;
+        }
+    }
+}
+
+/// One input pair of row `xr` broadcast to every 32-bit lane.
+static inline __m256i AIOT_NAME(pair)(const int16_t *xr, long i) {
+    int32_t pair;
+    __builtin_memcpy(&pair, xr + 2 * i, 4);
+    return _mm256_set1_epi32(pair);
+}
+
+static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
+        const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode) {
+    AIOT_NAME(rq8) c;
+    c.m = _mm256_set1_epi64x(rq->m); c.half = _mm256_set1_epi64x(rq->half);
+    c.n = _mm_cvtsi32_si128(rq->n);
+    c.cap = _mm256_set1_epi64x(INT32_MAX);
+    c.lo = _mm256_set1_epi32(rq->lo); c.hi = _mm256_set1_epi32(rq->hi);
+    c.capit = rq->n < 16;
+    const long jp = (outputs + 7) & ~7L, pairs = stride / 2, ws = jp * 2;
+    long t = 0;
+    // Four rows by sixteen outputs per pass (8 accumulators): each weight vector loaded serves
+    // four rows, each broadcast pair two blocks, so the loop is mostly multiply-adds.
+    for (; t + 4 <= rows; t += 4) {
+        const int16_t *x0 = x + t * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
         long o = 0;
-        // Two blocks of eight outputs per pass share each broadcast input pair.
         for (; o + 16 <= jp; o += 16) {
-            __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
             const int16_t *wr = wp + o * 2;
             for (long i = 0; i < pairs; i++) {
-                int32_t pair;
-                __builtin_memcpy(&pair, xr + 2 * i, 4);
-                __m256i xv = _mm256_set1_epi32(pair);
-                a0 = AIOT_MADD(a0, xv, _mm256_loadu_si256((const __m256i *)(wr + i * jp * 2)));
-                a1 = AIOT_MADD(a1, xv, _mm256_loadu_si256((const __m256i *)(wr + i * jp * 2 + 16)));
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(wr + i * ws));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16));
+                __m256i b = AIOT_NAME(pair)(x0, i);
+                a00 = AIOT_MADD(a00, b, w0); a01 = AIOT_MADD(a01, b, w1);
+                b = AIOT_NAME(pair)(x1, i);
+                a10 = AIOT_MADD(a10, b, w0); a11 = AIOT_MADD(a11, b, w1);
+                b = AIOT_NAME(pair)(x2, i);
+                a20 = AIOT_MADD(a20, b, w0); a21 = AIOT_MADD(a21, b, w1);
+                b = AIOT_NAME(pair)(x3, i);
+                a30 = AIOT_MADD(a30, b, w0); a31 = AIOT_MADD(a31, b, w1);
             }
-            if (o + 16 <= outputs) {
-                a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(bias + o)));
-                a1 = _mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i *)(bias + o + 8)));
-                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
-                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o + 8, AIOT_NAME(requant8)(a1, m, half, n, cap, lo, hi));
-            } else {
-                int32_t acc[16];
-                _mm256_storeu_si256((__m256i *)acc, a0);
-                _mm256_storeu_si256((__m256i *)(acc + 8), a1);
-                for (long k = 0; o + k < outputs; k++) {
-                    int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
-                    if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else yr[o + k] = v;
-                }
+            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
+            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
+            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o + 8, mode);
+            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
+            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, mode);
+            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
+            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o + 8, mode);
+        }
+        for (; o < jp; o += 8) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            const int16_t *wr = wp + o * 2;
+            for (long i = 0; i < pairs; i++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(wr + i * ws));
+                a0 = AIOT_MADD(a0, AIOT_NAME(pair)(x0, i), w0);
+                a1 = AIOT_MADD(a1, AIOT_NAME(pair)(x1, i), w0);
+                a2 = AIOT_MADD(a2, AIOT_NAME(pair)(x2, i), w0);
+                a3 = AIOT_MADD(a3, AIOT_NAME(pair)(x3, i), w0);
             }
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
+            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
+            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
+        }
+    }
+    // The last rows (fewer than four) one at a time, two blocks per pass.
+    for (; t < rows; t++) {
+        const int16_t *xr = x + t * stride;
+        long o = 0;
+        for (; o + 16 <= jp; o += 16) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+            const int16_t *wr = wp + o * 2;
+            for (long i = 0; i < pairs; i++) {
+                __m256i b = AIOT_NAME(pair)(xr, i);
+                a0 = AIOT_MADD(a0, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
+                a1 = AIOT_MADD(a1, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16)));
+            }
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256();
             const int16_t *wr = wp + o * 2;
-            for (long i = 0; i < pairs; i++) {
-                int32_t pair;
-                __builtin_memcpy(&pair, xr + 2 * i, 4);
-                a0 = AIOT_MADD(a0, _mm256_set1_epi32(pair), _mm256_loadu_si256((const __m256i *)(wr + i * jp * 2)));
-            }
-            if (o + 8 <= outputs) {
-                a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(bias + o)));
-                AIOT_NAME(store8)(yr, y16, t, y16stride, y16col, o, AIOT_NAME(requant8)(a0, m, half, n, cap, lo, hi));
-            } else {
-                int32_t acc[8];
-                _mm256_storeu_si256((__m256i *)acc, a0);
-                for (long k = 0; o + k < outputs; k++) {
-                    int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
-                    if (y16) y16[t * y16stride + (o + k) * y16col] = (int16_t)v; else yr[o + k] = v;
-                }
-            }
+            for (long i = 0; i < pairs; i++)
+                a0 = AIOT_MADD(a0, AIOT_NAME(pair)(xr, i), _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
         }
     }
+}
+
+void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
+    if (!y16) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0);
+    else if (layout == AIOT_Y16_PLAIN && y16col == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1);
+    else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2);
 }

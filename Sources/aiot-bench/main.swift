@@ -20,6 +20,9 @@ struct Options {
     /// Run this many single inferences per model and print nothing else: a fixed amount of work
     /// for instruction-counting profilers (callgrind), where timing-calibrated loops vary.
     var profile: Int?
+    /// With `profile`: run the windows through `inferBatch`, as many whole batches of every vector
+    /// (64 windows for the committed files) as reach N.
+    var profileBatch = false
     /// The software engine's kernel variant (nil: AIOT_KERNEL, else the fastest supported).
     var kernel: String?
     var listKernels = false
@@ -32,6 +35,7 @@ struct Options {
           --filter TEXT      only models whose path contains TEXT
           --json             print JSON instead of a table
           --profile N        only run N checked single inferences per model, untimed (for callgrind)
+          --profile-batch    with --profile: N windows as whole batches of every vector through inferBatch
           --kernel K         kernel variant: auto, portable, avx2, avx512, neon (default: AIOT_KERNEL, else auto)
           --list-kernels     print the variants this CPU runs, one per line, and exit
         """
@@ -51,6 +55,7 @@ struct Options {
             case "--min-seconds": minSeconds = Double(value()) ?? 0
             case "--filter": filter = value()
             case "--profile": profile = Int(value()) ?? 0
+            case "--profile-batch": profileBatch = true
             case "--kernel": kernel = value()
             case "--list-kernels": listKernels = true
             case "-h", "--help": print(Options.usage); exit(0)
@@ -207,6 +212,10 @@ for (modelPath, vectorsPath) in pairs {
     if let n = options.profile {
         let ok = vectors.inputs.withUnsafeBufferPointer { inp in
             outputs.withUnsafeMutableBufferPointer { out in
+                if options.profileBatch {
+                    for _ in 0..<max(1, n / count) { try! engine.inferBatch(inp, count: count, into: out) }
+                    return Array(out) == vectors.outputs
+                }
                 for i in 0..<n {
                     let v = i % count
                     try! engine.infer(UnsafeBufferPointer(rebasing: inp[(v * nIn)..<((v + 1) * nIn)]),
@@ -216,7 +225,7 @@ for (modelPath, vectorsPath) in pairs {
             }
         }
         guard ok else { fail("\(modelPath): outputs differ from the reference vectors; run aiotctl check-vectors") }
-        print("\(name): \(n) inferences")
+        print("\(name): \(options.profileBatch ? max(1, n / count) * count : n) inferences\(options.profileBatch ? " in batches of \(count)" : "")")
         continue
     }
 

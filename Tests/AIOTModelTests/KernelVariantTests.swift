@@ -96,8 +96,10 @@ final class KernelVariantTests: XCTestCase {
                 let vectors = try TestVectors(text: String(contentsOf: vectorsURL, encoding: .utf8))
                 let result = try vectors.check(with: engine)
                 XCTAssertEqual(result.identical, result.total, "\(variant.rawValue) \(modelURL.path): \(result.mismatches)")
-                // The batch entry on the first 8 windows (the debug-build portable kernel is slow).
-                let b = min(8, vectors.count)
+                // The batch entry on every vector at once: one pass of up to 64 windows (the
+                // row-wise layers over all their rows), then the rest; the first 16 on the
+                // portable kernel (same batching code, and the debug build's Swift kernel is slow).
+                let b = variant == .portable ? min(16, vectors.count) : vectors.count
                 var outputs = [Int32](repeating: 0, count: b * vectors.outputCount)
                 try vectors.inputs[0..<(b * vectors.inputCount)].withUnsafeBufferPointer { (inp) throws(InferenceError) in
                     try outputs.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in
@@ -107,7 +109,79 @@ final class KernelVariantTests: XCTestCase {
                 XCTAssertEqual(outputs, Array(vectors.outputs[0..<(b * vectors.outputCount)]), "\(variant.rawValue) batch \(modelURL.path)")
                 total += result.total
             }
-            print("kernel \(variant.rawValue): \(total) vectors of \(pairs.count) models bit-identical (and a batch of 8 per model)")
+            print("kernel \(variant.rawValue): \(total) vectors of \(pairs.count) models bit-identical, single and as one batch per model")
         }
+    }
+
+    /// The batched pass gives the integers of one `infer` per window, on random in-range windows
+    /// of every committed model, for batch sizes that fill, split and part-fill a pass (passes of
+    /// 64 windows, the default, and of 5), on every variant.
+    func testRandomBatchesEqualSingleInferences() throws {
+        var rng = SeededGenerator(seed: Self.seed)
+        let pairs = committedModelsWithVectors()
+        XCTAssertGreaterThanOrEqual(pairs.count, 10)
+        for variant in KernelVariant.supported {
+            var checked = 0, models = 0
+            // Every model on the C variants; every fourth on the debug-build Swift kernel (slow),
+            // which runs the same batching code.
+            for (index, (modelURL, _)) in pairs.enumerated() where variant != .portable || index % 4 == 0 {
+                models += 1
+                let model = try QuantizedModel(contentsOf: modelURL.path)
+                let single = SoftwareEngine(model: model, kernel: variant)
+                let n = model.shape.window * model.shape.features, p = model.shape.horizon
+                for windowsPerPass in [64, 5] {
+                    let engine = SoftwareEngine(model: model, narrowOperands: true, kernel: variant, batchWindows: windowsPerPass)
+                    // Past 64 on the C variants (a split pass); the debug-build Swift kernel is slow.
+                    let most = windowsPerPass == 64 ? (variant == .portable ? 20 : 70) : 13
+                    let count = Int.random(in: 1...most, using: &rng)
+                    let inputs = (0..<(count * n)).map { _ in Int32.random(in: model.inputAct.lo...model.inputAct.hi, using: &rng) }
+                    var batch = [Int32](repeating: 0, count: count * p)
+                    try inputs.withUnsafeBufferPointer { (inp) throws(InferenceError) in
+                        try batch.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in
+                            try engine.inferBatch(inp, count: count, into: out)
+                        }
+                    }
+                    var expected: [Int32] = []
+                    for b in 0..<count {
+                        var one = [Int32](repeating: 0, count: p)
+                        try inputs[(b * n)..<((b + 1) * n)].withUnsafeBufferPointer { (inp) throws(InferenceError) in
+                            try one.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try single.infer(inp, into: out) }
+                        }
+                        expected += one
+                    }
+                    XCTAssertEqual(batch, expected, "\(variant.rawValue) \(modelURL.path): batch of \(count), passes of \(windowsPerPass)")
+                    checked += count
+                }
+            }
+            print("seed \(Self.seed): kernel \(variant.rawValue): \(checked) random windows in batches equal to single inferences (\(models) models)")
+        }
+    }
+
+    /// 16-bit-input models: the split of a wide input into 16-bit halves for the packed C product
+    /// gives the integers of the layer-at-a-time 32-bit path, on random windows over the whole
+    /// input range (the committed vectors hold realistic inputs only), on every C variant.
+    func testSixteenBitInputsEqualTheThirtyTwoBitPath() throws {
+        var rng = SeededGenerator(seed: Self.seed)
+        var checked = 0
+        for (modelURL, _) in committedModelsWithVectors() {
+            let model = try QuantizedModel(contentsOf: modelURL.path)
+            guard model.inputAct.bits > 15 else { continue }
+            let reference = SoftwareEngine(model: model, narrowOperands: false, kernel: .portable)
+            let n = model.shape.window * model.shape.features, p = model.shape.horizon
+            for variant in KernelVariant.supported where variant != .portable {
+                let engine = SoftwareEngine(model: model, kernel: variant)
+                for _ in 0..<8 {
+                    let input = (0..<n).map { _ in Int32.random(in: model.inputAct.lo...model.inputAct.hi, using: &rng) }
+                    var got = [Int32](repeating: 0, count: p), want = got
+                    try input.withUnsafeBufferPointer { (inp) throws(InferenceError) in
+                        try got.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try engine.infer(inp, into: out) }
+                        try want.withUnsafeMutableBufferPointer { (out) throws(InferenceError) in try reference.infer(inp, into: out) }
+                    }
+                    XCTAssertEqual(got, want, "\(variant.rawValue) \(modelURL.path)")
+                    checked += 1
+                }
+            }
+        }
+        print("seed \(Self.seed): \(checked) random windows of 16-bit-input models equal on the C variants and the 32-bit path")
     }
 }

@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
             memset(wp, 0, sizeof wp);
             aiot_pack_pairs(w, outs, stride, wp);
             memset(y2, 0, sizeof y2);
-            linp(x, rows, stride, wp, b, outs, &q, y2, NULL, 0, 1);
+            linp(x, rows, stride, wp, b, outs, &q, y2, NULL, 0, 1, AIOT_Y16_PLAIN);
             ok = ok && memcmp(y1, y2, sizeof(int32_t) * rows * outs) == 0;
             // The int16 output form, on outputs that fit 16 bits (internal activations).
             aiot_requant q8 = random_requant((int)r(0, 1), 8);
@@ -74,16 +74,30 @@ int main(int argc, char **argv) {
             long zs = outs + r(0, 8);
             memset(z16, 0, sizeof z16);
             lin_ref(x, rows, stride, w, b, outs, &q8, y1);
-            linp(x, rows, stride, wp, b, outs, &q8, y2, z16, zs, 1);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, z16, zs, 1, AIOT_Y16_PLAIN);
             for (long t = 0; t < rows; t++)
                 for (long o = 0; o < outs; o++) ok = ok && z16[t * zs + o] == y1[t * outs + o];
             // Transposed: y16[o * cs + t].
             long cs = rows + r(0, 8);
             static int16_t zt[88 * 48];
             memset(zt, 0, sizeof zt);
-            linp(x, rows, stride, wp, b, outs, &q8, y2, zt, 1, cs);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, zt, 1, cs, AIOT_Y16_PLAIN);
             for (long t = 0; t < rows; t++)
                 for (long o = 0; o < outs; o++) ok = ok && zt[o * cs + t] == y1[t * outs + o];
+            // The pair layouts: the result (COL_PAIRS) or its transpose (ROW_PAIRS) as
+            // aiot_pack_pairs lays out weights, so the next product reads it as packed weights.
+            static int16_t ref[88 * 48], mat[88 * 48], got[88 * 48];
+            long jr = (rows + 7) & ~7L, jo = (outs + 7) & ~7L, so = (outs + 1) & ~1L, sr = (rows + 1) & ~1L;
+            memset(mat, 0, sizeof mat); memset(ref, 0, sizeof ref); memset(got, 0, sizeof got);
+            for (long t = 0; t < rows; t++) for (long o = 0; o < outs; o++) mat[t * so + o] = (int16_t)y1[t * outs + o];
+            aiot_pack_pairs(mat, rows, so, ref);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, got, 2, 2 * jr, AIOT_Y16_COL_PAIRS);
+            ok = ok && memcmp(ref, got, sizeof(int16_t) * (size_t)(so * jr)) == 0;
+            memset(mat, 0, sizeof mat); memset(ref, 0, sizeof ref); memset(got, 0, sizeof got);
+            for (long t = 0; t < rows; t++) for (long o = 0; o < outs; o++) mat[o * sr + t] = (int16_t)y1[t * outs + o];
+            aiot_pack_pairs(mat, outs, sr, ref);
+            linp(x, rows, stride, wp, b, outs, &q8, y2, got, 2 * jo, 2, AIOT_Y16_ROW_PAIRS);
+            ok = ok && memcmp(ref, got, sizeof(int16_t) * (size_t)(sr * jo)) == 0;
         }
         // (E2)+(E3) on the product's outputs (as centered activations of up to 16 bits).
         long d = r(1, 72), rows2 = r(1, 40), st16 = (d + 7) & ~7L;

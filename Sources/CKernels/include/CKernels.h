@@ -35,11 +35,23 @@ typedef void (*aiot_linear16_fn)(const int16_t *x, long rows, long stride, const
 /// [stride / 2][pad8(outputs)][2] int16, wp[(i * pad8(J) + o) * 2 + e] = w[o, 2i + e] (zero past J),
 /// so eight outputs accumulate side by side and no horizontal sums are needed. For the x86
 /// variants' static weights; `aiot_pack_pairs` lays them out.
-/// With `y16` non-NULL the outputs go there instead, as int16 at y16[t * y16stride + o * y16col]
-/// (rows: y16col = 1; transposed: y16stride = 1), for outputs that fit 16 bits (internal
-/// activations), and `y` is not touched.
+/// With `y16` non-NULL the outputs go there instead, as int16, for outputs that fit 16 bits
+/// (internal activations), and `y` is not touched; `layout` says where output (t, o) goes:
+///   AIOT_Y16_PLAIN      y16[t * y16stride + o * y16col] (rows: y16col = 1; transposed: y16stride = 1)
+///   AIOT_Y16_ROW_PAIRS  y16[(t / 2) * y16stride + t % 2 + o * y16col]: with y16stride = 2 pad8(J),
+///                       y16col = 2, the pair layout of the transposed result (attention's values)
+///   AIOT_Y16_COL_PAIRS  y16[t * y16stride + (o / 2) * y16col + o % 2]: with y16stride = 2,
+///                       y16col = 2 pad8(rows), the pair layout of the result itself (the keys)
+/// so the next product can read it as packed weights without a copy.
 typedef void (*aiot_linear16p_fn)(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-                                  long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col);
+                                  long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col,
+                                  int layout);
+
+enum {
+    AIOT_Y16_PLAIN = 0,
+    AIOT_Y16_ROW_PAIRS = 1,
+    AIOT_Y16_COL_PAIRS = 2,
+};
 
 /// Packs row-major `w` ([outputs, stride]) into the pair layout above (`wp` zeroed by the caller).
 void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp);
