@@ -848,12 +848,13 @@ public final class BoardModel: Transport {
     }
 
     /// Modelled RTL timing: 16 MAC lanes at 100 MHz plus a fixed pipeline cost per stage; the skip
-    /// path (contract v2) adds its linear pass (`W*F` steps a block of 16 outputs) and the addition.
+    /// path (contract v2) adds its linear pass (`W*F` steps a block of 16 outputs), the addition (16
+    /// epilogue cycles a block) and two pass changes, as the RTL measures (docs/hardware.md §2).
     public static func modelledCycles(_ s: ModelShape, skip: Bool = false) -> Int {
         let macs = s.window * s.dModel * (s.features + 4 * s.dModel + 2 * s.ffn) * s.layers
             + 2 * s.window * s.window * s.dModel * s.layers + s.horizon * s.dModel
         let v1 = (macs + 15) / 16 + 64 * (2 + 12 * s.layers)
-        return skip ? v1 + (s.horizon + 15) / 16 * (s.window * s.features + 2) + 2 * 36 : v1
+        return skip ? v1 + (s.horizon + 15) / 16 * (s.window * s.features + 16) + 56 : v1
     }
 
     func start() {
