@@ -53,16 +53,13 @@ for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/rando
     check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
 done
 
-echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-16} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2) and of one v1 and one v2 trained model per data set"
+echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-16} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2: random-v2 covers the skip path's shapes) and of one trained model per data set"
 icarus_models=("${random_models[@]}")
 for d in "$root"/models/*/; do
     [ "$(basename "$d")" = random ] && continue
     [ "$(basename "$d")" = random-v2 ] && continue
     for m in "${models[@]}"; do   # its first model
         [ "$(dirname "$m")/" = "$d" ] && { icarus_models+=("$m"); break; }
-    done
-    for m in "$d"*S.safetensors; do   # and its first contract v2 model (suffix S), if any
-        [ -f "$m" ] && { icarus_models+=("$m"); break; }
     done
 done
 for m in "${icarus_models[@]}"; do
