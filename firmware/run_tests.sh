@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Firmware tests: lint, every committed vector under Verilator (byte bus), the default-shape
+# Firmware tests: lint, every committed vector of every model, contract v1 and v2 (the skip path),
+# under Verilator (byte bus), the default-shape
 # configurations through the SPI pins, every model under Icarus (a subset of vectors each), the
 # iCE40UP5K configuration (LANES=1, REBOOT_ICAP=0) on the default-shape vectors, a corrupted vector
 # file that must fail, the co-simulation executable driven with MPSSE buffers,
@@ -20,20 +21,9 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 export PYTHON
 cd "$here"
-# random test models and trained ones; contract v2 models (linear skip path) have no RTL yet
-# (docs/hardware.md): listed as skipped, never run
-mapfile -t models < <("$PYTHON" - "$root" "$root"/models/*/*.safetensors <<'PY'
-import sys
-sys.path.insert(0, sys.argv[1] + "/tools")
-from aiot import modelfile
-for p in sys.argv[2:]:
-    if modelfile.load_model(p).shape.skip:
-        print(f"  skipped (contract v2, no RTL skip path yet): {p[len(sys.argv[1]) + 1:]}", file=sys.stderr)
-    else:
-        print(p)
-PY
-)
-random_models=("$root"/models/random/*.safetensors)
+# random test models (contract v1 in random/, v2 with the skip path in random-v2/) and trained ones
+models=("$root"/models/*/*.safetensors)
+random_models=("$root"/models/random/*.safetensors "$root"/models/random-v2/*.safetensors)
 fail=0
 check() {   # check NAME OUTPUT_FILE: the test bench ran and printed "N passed, 0 failed"
     if grep -Eq '^[0-9]+ passed, 0 failed$' "$2"; then
@@ -57,17 +47,18 @@ for m in "${models[@]}"; do
     check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
 done
 
-echo "== verilator, SPI pins (host protocol): default-shape configurations"
-for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+echo "== verilator, SPI pins (host protocol): default-shape configurations (v1 and v2)"
+for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/random-v2/w24f1d16h1n1p1-*.safetensors; do
     ./run_one.sh verilator 1 "$m" 16 > "$log" 2>&1 || true
     check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
 done
 
-echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-16} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model and of one trained model per data set"
+echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-16} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2: random-v2 covers the skip path's shapes) and of one trained model per data set"
 icarus_models=("${random_models[@]}")
 for d in "$root"/models/*/; do
     [ "$(basename "$d")" = random ] && continue
-    for m in "${models[@]}"; do   # its first v1 model
+    [ "$(basename "$d")" = random-v2 ] && continue
+    for m in "${models[@]}"; do   # its first model
         [ "$(dirname "$m")/" = "$d" ] && { icarus_models+=("$m"); break; }
     done
 done
@@ -85,8 +76,8 @@ m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
 ./run_one.sh icarus 1 "$m" 1 > "$log" 2>&1 || true
 check "$(basename "$m" .safetensors) (Icarus, SPI, 1 vector)" "$log"
 
-echo "== iCE40UP5K configuration (LANES=1, no ICAP; firmware/ice40): every vector of the default-shape configurations under Verilator, one vector of ${ICE40_ICARUS:-W8A8 and W4A8} under Icarus"
-for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+echo "== iCE40UP5K configuration (LANES=1, no ICAP; firmware/ice40): every vector of the default-shape configurations (v1 and v2) under Verilator, one vector of ${ICE40_ICARUS:-W8A8 and W4A8} under Icarus"
+for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/random-v2/w24f1d16h1n1p1-*.safetensors; do
     LANES=1 REBOOT_ICAP=0 ./run_one.sh verilator 0 "$m" > "$log" 2>&1 || true
     check "$(basename "$m" .safetensors) (iCE40 configuration)" "$log"
 done
@@ -120,6 +111,8 @@ echo "== co-simulation: aiot-rtl-sim driven with MPSSE buffers as the host does"
 AIOT_COSIM_BUILD="$here/build/cosim" ./cosim/build.sh > /dev/null
 "$PYTHON" cosim/test_cosim.py "$here/build/cosim/aiot-rtl-sim" "$root/models/random/w24f1d16h1n1p1-w4a8.safetensors" 16 > "$log" 2>&1 || true
 check "w24f1d16h1n1p1-w4a8 (co-simulation, 16 vectors)" "$log"
+"$PYTHON" cosim/test_cosim.py "$here/build/cosim/aiot-rtl-sim" "$root/models/random-v2/w24f1d16h1n1p1-w8a8-skip.safetensors" 16 > "$log" 2>&1 || true
+check "w24f1d16h1n1p1-w8a8-skip (co-simulation, contract v2, 16 vectors)" "$log"
 
 if [ "${AIOT_SKIP_SYNTH:-0}" != 1 ]; then
     echo "== XC7S15 fit (yosys synth_xilinx, pre-place-and-route estimate; fails above 85 % LUTs, issue 15)"

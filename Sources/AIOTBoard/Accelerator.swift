@@ -10,7 +10,8 @@ public enum Reg {
     public static let input = 0x1000, result = 0x3000, params = 0x10000
 
     public static let idValue: UInt32 = 0x544F_4941
-    public static let versionValue: UInt32 = 0x0001_0000
+    /// 1.1: the RTL runs image format 2 (contract v2, the skip path); 1.0 bitstreams refuse it.
+    public static let versionValue: UInt32 = 0x0001_0001
     public static let rebootKey: UInt32 = 0x4752_5049
 
     public static let start: UInt32 = 1, softReset: UInt32 = 2, clearError: UInt32 = 4, verifyParams: UInt32 = 8
@@ -60,6 +61,8 @@ func readLE32(_ b: [UInt8], _ o: Int) -> UInt32 {
 public struct AcceleratorInfo: Sendable, Equatable, Codable {
     public var present: Bool
     public var version: String?
+    /// The VERSION register as read (`major << 16 | minor`; 0 without an accelerator).
+    public var versionWord: UInt32
     public var status: UInt32
     public var busy: Bool
     public var done: Bool

@@ -219,7 +219,7 @@ public final class BoardLink {
         let s0 = readLE32(r, Reg.shape0), s1 = readLE32(r, Reg.shape1)
         let boot = readLE32(r, Reg.bootStatus)
         return AcceleratorInfo(
-            present: present, version: present ? "\(v >> 16).\(v & 0xFFFF)" : nil, status: st,
+            present: present, version: present ? "\(v >> 16).\(v & 0xFFFF)" : nil, versionWord: present ? v : 0, status: st,
             busy: st & Reg.busy != 0, done: st & Reg.done != 0, error: st & Reg.error != 0,
             errorCode: Int((st >> 8) & 0xFF), paramsValid: st & Reg.paramsValid != 0,
             sequence: readLE32(r, Reg.sequence), bootAddress: Int(boot >> 8), fallback: boot & 1 != 0,
@@ -251,6 +251,11 @@ public final class BoardLink {
             throw BoardError(.noAccelerator, "no accelerator answers on SPI (ID register is not AIOT); run `aiotctl boot` first")
         }
         let info0 = try info()
+        // A 1.0 bitstream has no skip path: it would refuse the format 2 header (error 0x04);
+        // say why, and what to do, before writing anything.
+        if ParameterImage.formatVersion(image) == ParameterImage.skipVersion && info0.versionWord < ParameterImage.skipPathAcceleratorVersion {
+            throw BoardError(.image, ParameterImage.v2Refusal(acceleratorVersion: info0.version ?? "?"))
+        }
         guard image.count <= info0.paramCapacity else {
             throw BoardError(.image, "parameter image is \(image.count) bytes, the accelerator holds \(info0.paramCapacity)")
         }

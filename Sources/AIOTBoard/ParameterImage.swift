@@ -8,29 +8,30 @@ public typealias ParameterSet = ModelIntegers
 public typealias ImageQuant = ModelIntegers.Quant
 public typealias ImageRequant = ModelIntegers.Multiplier
 
-/// The image's fixed order of names (docs/register-map.md §6).
+/// The image's fixed order of names (docs/register-map.md §6). `skip`: contract v2 (image format
+/// 2), the skip path's names appended (its activations before `output`, as in the model file).
 extension ParameterSet {
-    public static func activationNames(layers: Int) -> [String] {
+    public static func activationNames(layers: Int, skip: Bool = false) -> [String] {
         var names = ["input", "input_proj", "pe", "pe_add"]
         for l in 0..<layers {
             for s in ["q", "k", "v", "scores", "probs", "context", "o", "res1", "norm1", "ffn1", "ffn2", "res2", "norm2"] {
                 names.append("layers.\(l).\(s)")
             }
         }
-        return names + ["pool", "output"]
+        return names + (skip ? ["pool", "head", "skip", "output"] : ["pool", "output"])
     }
 
-    public static func requantNames(layers: Int) -> [String] {
+    public static func requantNames(layers: Int, skip: Bool = false) -> [String] {
         var names = ["input_proj", "pe_add"]
         for l in 0..<layers {
             for s in ["q", "k", "v", "scores", "context", "o", "res1", "norm1", "ffn1", "ffn2", "res2", "norm2"] {
                 names.append("layers.\(l).\(s)")
             }
         }
-        return names + ["pool", "head"]
+        return names + ["pool", "head"] + (skip ? ["skip", "output"] : [])
     }
 
-    public static func tensorNames(layers: Int) -> [String] {
+    public static func tensorNames(layers: Int, skip: Bool = false) -> [String] {
         var names = ["input_proj.weight", "input_proj.bias", "pe"]
         for l in 0..<layers {
             let p = "layers.\(l)."
@@ -38,11 +39,11 @@ extension ParameterSet {
             names.append(p + "softmax.exp")
             for s in ["norm1", "ffn1", "ffn2", "norm2"] { names += [p + s + ".weight", p + s + ".bias"] }
         }
-        return names + ["head.weight", "head.bias"]
+        return names + ["head.weight", "head.bias"] + (skip ? ["skip.weight", "skip.bias"] : [])
     }
 
     /// Element counts by tensor name for a shape (softmax tables: 2^bits(scores) entries).
-    public static func tensorCounts(shape s: ModelShape, scoreBits: [Int]) -> [(String, Int)] {
+    public static func tensorCounts(shape s: ModelShape, scoreBits: [Int], skip: Bool = false) -> [(String, Int)] {
         let d = s.dModel, f = s.ffn
         var out: [(String, Int)] = [("input_proj.weight", d * s.features), ("input_proj.bias", d), ("pe", s.window * d)]
         for l in 0..<s.layers {
@@ -53,10 +54,13 @@ extension ParameterSet {
                     (p + "ffn2.weight", d * f), (p + "ffn2.bias", d), (p + "norm2.weight", d), (p + "norm2.bias", d)]
         }
         out += [("head.weight", s.horizon * d), ("head.bias", s.horizon)]
+        if skip { out += [("skip.weight", s.horizon * s.window * s.features), ("skip.bias", s.horizon)] }
         return out
     }
 
     var scoreBits: [Int] { (0..<shape.layers).map { activations["layers.\($0).scores"]?.bits ?? 8 } }
+    /// Contract v2: the model has the skip path (docs/arithmetic.md §5 steps 15-17).
+    public var hasSkipPath: Bool { tensors["skip.weight"] != nil }
 }
 
 /// Why an image could not be built or read.
@@ -68,10 +72,22 @@ public struct ParameterImageError: Error, Sendable, CustomStringConvertible {
 
 public enum ParameterImage {
     public static let magic: [UInt8] = Array("AIOTPRM1".utf8)
+    /// Image format 1 holds a contract v1 model, format 2 a contract v2 one (the skip path).
     public static let version = 1
+    public static let skipVersion = 2
     public static let headerBytes = 64
-    /// Why a contract v2 model (linear skip path) cannot go to the accelerator, and what to do.
-    public static let v2Refusal = "this is a contract version 2 model (linear skip path, docs/arithmetic.md §5); the FPGA accelerator's RTL and parameter image implement version 1 only, so it cannot run there: use engine \"software\" for this model, or a version 1 model on the fpga engine"
+    /// The accelerator VERSION (register-map.md §3) from which the RTL runs format 2 images.
+    public static let skipPathAcceleratorVersion: UInt32 = 0x0001_0001
+    /// Why a contract v2 model (linear skip path) cannot go to an accelerator whose bitstream
+    /// predates the skip path (VERSION 1.0), and what to do.
+    public static func v2Refusal(acceleratorVersion: String) -> String {
+        "this is a contract version 2 model (linear skip path, docs/arithmetic.md §5); the accelerator reports VERSION \(acceleratorVersion), a bitstream without the skip path (it needs 1.1 or later), so it cannot run there: flash and boot a current bitstream (`aiotctl flash`, `aiotctl boot`), or use engine \"software\" for this model"
+    }
+
+    /// The image format of an image's header (0 when it is too short to say).
+    public static func formatVersion(_ image: [UInt8]) -> Int {
+        image.count >= 10 ? Int(image[8]) | Int(image[9]) << 8 : 0
+    }
 
     /// Element width in the image, by tensor name (§6.4).
     public static func elementBytes(_ name: String) -> Int {
@@ -103,11 +119,11 @@ public enum ParameterImage {
 
     static func align4(_ x: Int) -> Int { (x + 3) & ~3 }
 
-    public static func layout(shape: ModelShape, scoreBits: [Int]) -> Layout {
-        let acts = ParameterSet.activationNames(layers: shape.layers).count
-        let weights = ParameterSet.tensorNames(layers: shape.layers).filter { $0.hasSuffix(".weight") }.count
-        let reqs = ParameterSet.requantNames(layers: shape.layers).count
-        let counts = ParameterSet.tensorCounts(shape: shape, scoreBits: scoreBits)
+    public static func layout(shape: ModelShape, scoreBits: [Int], skip: Bool = false) -> Layout {
+        let acts = ParameterSet.activationNames(layers: shape.layers, skip: skip).count
+        let weights = ParameterSet.tensorNames(layers: shape.layers, skip: skip).filter { $0.hasSuffix(".weight") }.count
+        let reqs = ParameterSet.requantNames(layers: shape.layers, skip: skip).count
+        let counts = ParameterSet.tensorCounts(shape: shape, scoreBits: scoreBits, skip: skip)
         var o = headerBytes
         let actAt = o; o += 4 * acts
         let wAt = o; o += 4 * weights
@@ -126,17 +142,17 @@ public enum ParameterImage {
 
     /// The image bytes (docs/register-map.md §6). Fails with the name of a missing or out-of-range field.
     public static func serialize(_ p: ParameterSet) throws(ParameterImageError) -> [UInt8] {
-        // The image and the RTL implement contract v1; a v2 model's skip path has no place here, and
-        // dropping it would compute another model's forecasts.
-        guard p.tensors["skip.weight"] == nil else { throw ParameterImageError(v2Refusal) }
+        // A v2 model is format 2: the skip path's tables and tensors appended, never dropped
+        // (dropping them would compute another model's forecasts).
+        let skip = p.hasSkipPath
         let s = p.shape
-        let lay = layout(shape: s, scoreBits: p.scoreBits)
+        let lay = layout(shape: s, scoreBits: p.scoreBits, skip: skip)
         var out = [UInt8](repeating: 0, count: lay.totalBytes)
         func put(_ v: Int, _ bytes: Int, at o: Int) {
             for k in 0..<bytes { out[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
         }
         for (k, b) in magic.enumerated() { out[k] = b }
-        put(version, 2, at: 8); put(headerBytes, 2, at: 10); put(lay.totalBytes, 4, at: 12)
+        put(skip ? skipVersion : version, 2, at: 8); put(headerBytes, 2, at: 10); put(lay.totalBytes, 4, at: 12)
         for (k, v) in [s.window, s.features, s.dModel, s.heads, s.layers, s.ffn, s.horizon].enumerated() {
             guard v >= 0 && v <= 0xFFFF else { throw ParameterImageError("shape field \(k) = \(v) does not fit 16 bits") }
             put(v, 2, at: 16 + 2 * k)
@@ -152,13 +168,13 @@ public enum ParameterImage {
             }
             put(q.bits, 1, at: o); put(q.zeroPoint, 2, at: o + 2)
         }
-        for (k, name) in ParameterSet.activationNames(layers: s.layers).enumerated() {
+        for (k, name) in ParameterSet.activationNames(layers: s.layers, skip: skip).enumerated() {
             try qp(p.activations[name], name, at: lay.activationTable + 4 * k)
         }
         for (k, name) in lay.tensors.map(\.name).filter({ $0.hasSuffix(".weight") }).enumerated() {
             try qp(p.weights[name], name, at: lay.weightTable + 4 * k)
         }
-        for (k, name) in ParameterSet.requantNames(layers: s.layers).enumerated() {
+        for (k, name) in ParameterSet.requantNames(layers: s.layers, skip: skip).enumerated() {
             guard let r = p.requant[name] else { throw ParameterImageError("model has no requant entry for '\(name)'") }
             guard (0...65535).contains(r.m1), (0...65535).contains(r.m2), (0...40).contains(r.n) else {
                 throw ParameterImageError("requant '\(name)' out of range (m 0...65535, n 0...40)")
@@ -191,27 +207,28 @@ public enum ParameterImage {
         guard bytes.count >= headerBytes, Array(bytes[0..<8]) == magic else { throw ParameterImageError("not a parameter image (bad magic)") }
         func u(_ o: Int, _ n: Int) -> Int { (0..<n).reduce(0) { $0 | Int(bytes[o + $1]) << (8 * $1) } }
         func s16(_ o: Int) -> Int { Int(Int16(truncatingIfNeeded: u(o, 2))) }
-        guard u(8, 2) == version, u(10, 2) == headerBytes else { throw ParameterImageError("unsupported image version \(u(8, 2))") }
+        guard u(8, 2) == version || u(8, 2) == skipVersion, u(10, 2) == headerBytes else { throw ParameterImageError("unsupported image version \(u(8, 2))") }
+        let skip = u(8, 2) == skipVersion
         let total = u(12, 4)
         guard total <= bytes.count else { throw ParameterImageError("image declares \(total) bytes, \(bytes.count) present") }
         let f = (0..<7).map { u(16 + 2 * $0, 2) }
         let shape = ModelShape(window: f[0], features: f[1], dModel: f[2], heads: f[3], layers: f[4], ffn: f[5], horizon: f[6])
         guard shape.layers >= 1, shape.layers <= 8 else { throw ParameterImageError("image has \(shape.layers) layers") }
         var acts: [String: ImageQuant] = [:]
-        let aAt = u(32, 4), actNames = ParameterSet.activationNames(layers: shape.layers)
+        let aAt = u(32, 4), actNames = ParameterSet.activationNames(layers: shape.layers, skip: skip)
         guard aAt == headerBytes, aAt + 4 * actNames.count <= total else { throw ParameterImageError("image activation table is not where its header says") }
         for (k, n) in actNames.enumerated() {
             acts[n] = ImageQuant(bits: u(aAt + 4 * k, 1), zeroPoint: s16(aAt + 4 * k + 2))
         }
         let scoreBits = (0..<shape.layers).map { acts["layers.\($0).scores"]!.bits }
-        let lay = layout(shape: shape, scoreBits: scoreBits)
+        let lay = layout(shape: shape, scoreBits: scoreBits, skip: skip)
         guard lay.totalBytes == total, u(56, 4) == lay.directory else { throw ParameterImageError("image layout does not match its shape") }
         var weights: [String: ImageQuant] = [:]
         for (k, n) in lay.tensors.map(\.name).filter({ $0.hasSuffix(".weight") }).enumerated() {
             weights[n] = ImageQuant(bits: u(lay.weightTable + 4 * k, 1), zeroPoint: s16(lay.weightTable + 4 * k + 2))
         }
         var req: [String: ImageRequant] = [:]
-        for (k, n) in ParameterSet.requantNames(layers: shape.layers).enumerated() {
+        for (k, n) in ParameterSet.requantNames(layers: shape.layers, skip: skip).enumerated() {
             let o = lay.requantTable + 8 * k
             req[n] = ImageRequant(m1: u(o, 2), m2: u(o + 2, 2), n: u(o + 4, 1))
         }

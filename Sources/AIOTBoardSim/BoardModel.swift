@@ -100,6 +100,8 @@ public final class BoardModel: Transport {
         var poweredOff = false
         var counters = [LinkCounters(), LinkCounters()]
         var synthesizedShape = ModelShape(window: 24, features: 1, dModel: 16, heads: 1, layers: 1, ffn: 64, horizon: 1)
+        /// The bitstream's VERSION register; nil: the current RTL (`Reg.versionValue`).
+        var acceleratorVersion: UInt32?
         var moSIBytes = 0
         var misoBytes = 0
         var commandBytes = 0
@@ -136,6 +138,8 @@ public final class BoardModel: Transport {
     /// Why the last parameter check refused an image whose CRC matched (header, shape, or a range
     /// or bound of docs/arithmetic.md §6); the host sees only error code 0x04.
     public private(set) var parameterRefusal: String?
+    /// The loaded image is format 2 (the skip path runs).
+    var skipPath = false
 
     public static let rails: [[Rail]] = [
         // PAC1934 at 0x11: FPGA rails; at 0x12: board rails. R_sense 0.82 ohm on every channel.
@@ -238,6 +242,12 @@ public final class BoardModel: Transport {
     public var synthesizedShape: ModelShape {
         get { s.synthesizedShape }
         set { s.synthesizedShape = newValue }
+    }
+    /// VERSION of the accelerator in the bitstream; 0x0001_0000 models a bitstream from before the
+    /// skip path, which refuses format 2 images (contract v2) like that RTL does (error 0x04).
+    public var acceleratorVersion: UInt32 {
+        get { s.acceleratorVersion ?? Reg.versionValue }
+        set { s.acceleratorVersion = newValue }
     }
     public var configured: Bool { s.fpga.configured }
     public var loadedFrom: Int { s.fpga.loadedFrom }
@@ -750,7 +760,7 @@ public final class BoardModel: Transport {
         let shape = s.synthesizedShape
         switch a {
         case 0x00..<0x04: return reg(0x544F_4941)
-        case 0x04..<0x08: return reg(0x0001_0000)
+        case 0x04..<0x08: return reg(acceleratorVersion)
         case 0x0C..<0x10: return reg(statusWord)
         case 0x10..<0x14: return reg(s.accel.sequence)
         case 0x1C..<0x20: return reg(UInt32(s.fpga.loadedFrom) << 8 | (s.fpga.fallback ? 1 : 0))
@@ -816,7 +826,13 @@ public final class BoardModel: Transport {
         engine = nil
         s.accel.paramsValid = false
         do throws(ParameterImageError) {
-            let set = try ParameterImage.deserialize(params[0..<min(Int(u32(0x20)), params.count)])
+            let image = params[0..<min(Int(u32(0x20)), params.count)]
+            if ParameterImage.formatVersion(Array(image.prefix(10))) == ParameterImage.skipVersion
+                && acceleratorVersion < ParameterImage.skipPathAcceleratorVersion {
+                throw ParameterImageError("image format 2 (contract v2, skip path) on an accelerator of VERSION 0x\(String(acceleratorVersion, radix: 16)): its header check refuses it")
+            }
+            let set = try ParameterImage.deserialize(image)
+            skipPath = set.hasSkipPath
             guard set.shape == s.synthesizedShape else {
                 throw ParameterImageError("image shape \(set.shape) differs from the synthesized shape \(s.synthesizedShape)")
             }
@@ -831,11 +847,14 @@ public final class BoardModel: Transport {
         return s.accel.paramsValid
     }
 
-    /// Modelled RTL timing: 16 MAC lanes at 100 MHz plus a fixed pipeline cost per stage.
-    public static func modelledCycles(_ s: ModelShape) -> Int {
+    /// Modelled RTL timing: 16 MAC lanes at 100 MHz plus a fixed pipeline cost per stage; the skip
+    /// path (contract v2) adds its linear pass (`W*F` steps a block of 16 outputs), the addition (16
+    /// epilogue cycles a block) and two pass changes, as the RTL measures (docs/hardware.md §2).
+    public static func modelledCycles(_ s: ModelShape, skip: Bool = false) -> Int {
         let macs = s.window * s.dModel * (s.features + 4 * s.dModel + 2 * s.ffn) * s.layers
             + 2 * s.window * s.window * s.dModel * s.layers + s.horizon * s.dModel
-        return (macs + 15) / 16 + 64 * (2 + 12 * s.layers)
+        let v1 = (macs + 15) / 16 + 64 * (2 + 12 * s.layers)
+        return skip ? v1 + (s.horizon + 15) / 16 * (s.window * s.features + 16) + 56 : v1
     }
 
     func start() {
@@ -852,7 +871,7 @@ public final class BoardModel: Transport {
         // inputs) breaks the premise of every bound: error 0x05 instead of outputs.
         let output = try? engine.infer(input)
         if output == nil { s.accel.error = 0x05 }
-        let cycles = Self.modelledCycles(shape)
+        let cycles = Self.modelledCycles(shape, skip: skipPath)
         s.accel.busyUntil = s.faults.stallBusy ? .infinity : s.time + Double(cycles) / Self.acceleratorClockHz
         // RESULT block (§5): status (DONE | PARAMS_VALID at completion, or ERROR), SEQUENCE,
         // INPUT_CRC, CYCLES, the outputs as i16, RESULT_CRC.

@@ -26,7 +26,8 @@ struct UploadWeights: ParsableCommand {
         do { image = try ParameterImage.serialize(ParameterSet(model: m)) } catch { fail(error, json: board.json) }
         if layout {
             let p = ParameterSet(model: m)
-            let lay = ParameterImage.layout(shape: m.shape, scoreBits: (0..<m.shape.layers).map { p.activations["layers.\($0).scores"]!.bits })
+            let lay = ParameterImage.layout(shape: m.shape, scoreBits: (0..<m.shape.layers).map { p.activations["layers.\($0).scores"]!.bits },
+                                            skip: p.hasSkipPath)
             let r = LayoutReport(bytes: image.count, crc: "0x" + String(CRC32.checksum(image), radix: 16).leftPad(8), layout: lay)
             if board.json { printJSON(r); return }
             print("parameter image: \(r.bytes) bytes, CRC-32 \(r.crc)")

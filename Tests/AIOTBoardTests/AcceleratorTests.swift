@@ -41,7 +41,7 @@ final class AcceleratorTests: XCTestCase {
         let info = try link.info()
         XCTAssertTrue(info.paramsValid)
         XCTAssertEqual(info.modelID, r.identity)
-        XCTAssertEqual(info.version, "1.0")
+        XCTAssertEqual(info.version, "1.1")
         XCTAssertEqual(info.shape["window"], 24)
     }
 

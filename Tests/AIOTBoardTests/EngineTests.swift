@@ -19,10 +19,16 @@ let pythonImages: [String: (Int, UInt32)] = [
     "w24f2d8h1n1p3-w6a6": (2216, 0xc6b7106c),
     "w24f7d32h2n1p1-w8a8": (16680, 0x127a9338),
     "w24f1d16h1n1p1-w8a8i16p16o16": (5672, 0x1bab7abd),
+    // contract v2 (models/random-v2): image format 2 (tools/tests/test_paramimage.py PINNED_V2)
+    "w12f2d8h2n2p3-w6a8o16-skip": (4500, 0xfa9f2fa3),
+    "w24f1d16h1n1p1-w4a8-skip": (5744, 0xeba35b10),
+    "w24f1d16h1n1p1-w8a8-skip": (5744, 0xf0db29c2),
+    "w24f1d16h1n1p1-w8a8i16p16o16-skip": (5744, 0x8ce710ed),
+    "w24f2d16h1n1p48-w8a8i16o16-skip": (9168, 0xb427acb4),
 ]
 
-func committedModels() -> [(name: String, model: QuantizedModel, vectors: TestVectors)] {
-    let dir = repoRoot.appendingPathComponent("models/random")
+func committedModels(_ folder: String = "models/random") -> [(name: String, model: QuantizedModel, vectors: TestVectors)] {
+    let dir = repoRoot.appendingPathComponent(folder)
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
         .filter { $0.hasSuffix(".safetensors") }.sorted()
     return names.compactMap { f in
@@ -43,7 +49,7 @@ func board(for shape: ModelShape) throws -> (BoardModel, BoardLink) {
 
 final class EngineTests: XCTestCase {
     func testSwiftImageMatchesPythonImageForEveryCommittedModel() throws {
-        let models = committedModels()
+        let models = committedModels() + committedModels("models/random-v2")
         XCTAssertEqual(models.count, pythonImages.count, "every committed model loads")
         for (name, m, _) in models {
             let image = try ParameterImage.serialize(ParameterSet(model: m))
@@ -141,22 +147,66 @@ final class EngineTests: XCTestCase {
         }
     }
 
-    /// A contract v2 model (linear skip path) has no RTL yet: the image, and with it the fpga
-    /// engine (daemon and aiotctl build it the same way), refuse it by name instead of dropping the
-    /// skip path and computing another model's forecasts.
+    /// A contract v2 model (linear skip path) on a bitstream from before the skip path (VERSION
+    /// 1.0): the upload, and with it the fpga engine (daemon and aiotctl build it the same way),
+    /// refuses it by name before writing anything, instead of a bare header error; and the board
+    /// model's 1.0 accelerator refuses the format 2 image itself (error 0x04) like that RTL.
     func testContractV2ModelIsRefusedOnTheFPGAEngine() throws {
         let path = repoRoot.appendingPathComponent("models/random-v2/w24f1d16h1n1p1-w8a8-skip.safetensors").path
         let m = try QuantizedModel(contentsOf: path)
         XCTAssertEqual(m.version, 2)
-        XCTAssertThrowsError(try ParameterImage.serialize(ParameterSet(model: m))) { e in
-            XCTAssertTrue("\(e)".contains("version 2"), "\(e)")
-            XCTAssertTrue("\(e)".contains("engine \"software\""), "\(e)")
-        }
-        let (_, link) = try board(for: m.shape)
+        let image = try ParameterImage.serialize(ParameterSet(model: m))
+        XCTAssertEqual(ParameterImage.formatVersion(image), 2)
+        let (b, link) = try board(for: m.shape)
+        b.acceleratorVersion = 0x0001_0000
+        XCTAssertEqual(try link.info().version, "1.0")
+        let sent = b.counters(.a).bytesOut
         XCTAssertThrowsError(try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
                                             fallback: SoftwareEngine(model: m), upload: true)) { e in
             XCTAssertEqual((e as! BoardError).kind, .image)
-            XCTAssertTrue((e as! BoardError).message.contains("version 2"))
+            let msg = (e as! BoardError).message
+            XCTAssertTrue(msg.contains("version 2") && msg.contains("VERSION 1.0") && msg.contains("engine \"software\""), msg)
+        }
+        XCTAssertLessThan(b.counters(.a).bytesOut - sent, image.count, "nothing of the image was written")
+        // bypassing the host's check: the 1.0 accelerator's header check refuses format 2
+        try link.writeAccelerator(Reg.params, image)
+        _ = try link.run { c in
+            c.accWrite32(Reg.paramLength, UInt32(image.count))
+            c.accWrite32(Reg.paramExpectedCRC, CRC32.checksum(image))
+            c.accWrite32(Reg.control, Reg.verifyParams)
+        }
+        let st = try link.info()
+        XCTAssertFalse(st.paramsValid)
+        XCTAssertEqual(st.errorCode, 0x04)
+        XCTAssertTrue(b.parameterRefusal?.contains("format 2") == true, b.parameterRefusal ?? "nil")
+        // the same board with the current bitstream takes it
+        b.acceleratorVersion = Reg.versionValue
+        XCTAssertNoThrow(try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
+                                        fallback: SoftwareEngine(model: m), upload: true))
+    }
+
+    /// Every contract v2 model of models/random-v2 served by the fpga engine through the board
+    /// model (image format 2, VERSION 1.1): outputs equal the committed vectors (numpy) and the
+    /// software engine's, all from the accelerator.
+    func testContractV2ModelsServeOnTheFPGAEngine() throws {
+        let models = committedModels("models/random-v2")
+        XCTAssertEqual(models.count, 5, "every committed v2 model loads")
+        for (name, m, v) in models {
+            XCTAssertEqual(m.version, 2, name)
+            let (b, link) = try board(for: m.shape)
+            let sw = SoftwareEngine(model: m)
+            let engine = try FPGAEngine(link: link, parameters: ParameterSet(model: m), identity: identityBytes(m.identity)!,
+                                        fallback: SoftwareEngine(model: m), upload: true)
+            for k in 0..<v.count {
+                let input = Array(v.inputs[(k * v.inputCount)..<((k + 1) * v.inputCount)])
+                let out = try engine.infer(input)
+                XCTAssertEqual(out, Array(v.outputs[(k * v.outputCount)..<((k + 1) * v.outputCount)]), "\(name) vector \(k)")
+                XCTAssertEqual(out, try sw.infer(input), "\(name) vector \(k)")
+                XCTAssertEqual(engine.lastEngine, .fpga, name)
+            }
+            XCTAssertEqual(Int(engine.lastCycles), BoardModel.modelledCycles(m.shape, skip: true), name)
+            XCTAssertGreaterThan(BoardModel.modelledCycles(m.shape, skip: true), BoardModel.modelledCycles(m.shape), name)
+            _ = b
         }
     }
 

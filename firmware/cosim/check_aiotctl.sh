@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `aiotctl infer --device sim-rtl:...` (the FPGA engine, its weights upload and one-buffer
 # inference executed by the accelerator RTL in aiot-rtl-sim) must print the same forecasts as
-# `aiotctl infer` with the software engine, for every default-shape random model, with every
-# inference answered by the RTL (no fallback to software).
+# `aiotctl infer` with the software engine, for every default-shape random model (contract v1 and
+# v2, the skip path), with every inference answered by the RTL (no fallback to software).
 # usage: check_aiotctl.sh [AIOTCTL] [AIOT_RTL_SIM]
 #   defaults: .build/debug/aiotctl and firmware/build/cosim/aiot-rtl-sim (run_tests.sh builds it).
 # Prints "N passed, M failed" (one per model) and exits non-zero on any failure.
@@ -22,7 +22,7 @@ awk 'BEGIN { for (l = 0; l < 16; l++) { s = ""; for (t = 0; t < 24; t++) {
 lines=16
 
 passed=0; failed=0
-for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/random-v2/w24f1d16h1n1p1-*.safetensors; do
     name="$(basename "$m" .safetensors)"
     "$aiotctl" infer --json --model "$m" --input "$tmp/in.csv" > "$tmp/sw.json"
     if ! "$aiotctl" infer --json --device "sim-rtl:$sim" --model "$m" --input "$tmp/in.csv" > "$tmp/rtl.json" 2> "$tmp/rtl.err"; then

@@ -38,7 +38,9 @@ module aiot_accel #(
         if (2 * NIN > 8192) $error("INPUT window larger than its 8 KiB region (instance %m)");
     end
 
-    localparam logic [31:0] ID = 32'h544F4941, VERSION = 32'h00010000;
+    // VERSION 1.1: the engine runs image format 2 (contract v2, the skip path); hosts refuse a
+    // v2 model on a 1.0 bitstream (docs/register-map.md §8)
+    localparam logic [31:0] ID = 32'h544F4941, VERSION = 32'h00010001;
 
     // ---------------------------------------------------------------- state
     logic        st_busy, st_done, st_error, st_valid;
@@ -57,7 +59,9 @@ module aiot_accel #(
     logic        ld_busy, ld_done, ld_ok, ld_dirty;
     logic [7:0]  ld_err;
     logic [31:0] ld_crc;
-    always_comb status = {16'd0, err_code, 3'd0, ld_busy, st_valid, st_error, st_done, st_busy};
+    // VERIFYING stays set through the loader's done cycle, so no read sees it clear before
+    // PARAMS_VALID / ERROR are updated (they register ld_done one cycle later)
+    always_comb status = {16'd0, err_code, 3'd0, ld_busy || ld_done, st_valid, st_error, st_done, st_busy};
     assign busy_pin = st_busy;
 
     // ---------------------------------------------------------------- PARAM memory
@@ -95,6 +99,7 @@ module aiot_accel #(
     logic        eng_busy;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [HORIZON*16-1:0] eng_out;
+    logic        ld_skip;           // the loaded image is format 2
 
     aiot_loader #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
                   .HORIZON(HORIZON), .LANES(LANES), .PARAM_WORDS(PARAM_BYTES / 4),
@@ -103,14 +108,14 @@ module aiot_accel #(
         .busy(ld_busy), .done(ld_done), .ok(ld_ok), .err_code(ld_err), .crc(ld_crc),
         .p_raddr(ld_raddr), .p_rdata,
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
-        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
+        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata, .skip(ld_skip));
 
     aiot_engine #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
                   .HORIZON(HORIZON), .LANES(LANES), .POST_LANES(POST_LANES)) u_engine (
         .clk, .rst, .start(eng_start), .abort(eng_abort), .busy(eng_busy), .done(eng_done),
         .in_raddr, .in_rdata, .in_valid(eng_in_v), .out_q(eng_out),
         .ld_act_we, .ld_wm_we, .ld_bm_we, .ld_exp_we, .ld_addr, .ld_lane, .ld_data,
-        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata);
+        .ld_qact_we, .ld_qrq_we, .ld_qidx, .ld_qdata, .skip(ld_skip));
 
     always_comb mid_we = bus_we && !is_param && bus_addr >= 24'h40 && bus_addr < 24'h60;
     aiot_lutram #(.WIDTH(8), .DEPTH(32)) u_mid (.clk, .we(mid_we), .waddr(bus_addr[4:0]), .wdata(bus_wdata),

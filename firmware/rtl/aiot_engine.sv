@@ -14,6 +14,10 @@
 // and one word is written back.
 // Attention runs row by row: scores(i+1) overlaps softmax(i) (EXP lookups, one division per
 // row); the context pass computes the probabilities on the fly from e_j and 1/den.
+// Contract v2 (`skip`, an image of format 2): the head writes its activation `head` to ACT, a
+// linear pass over the raw window flattened time-major (T = 1, K = W*F, the lanes' E1 with the
+// input's zero point on the broadcast path, as input_proj) writes `skip`, and an addition pass
+// (E2, the pe_add/residual path) writes the output: no new arithmetic, two more passes.
 `resetall
 `default_nettype none
 module aiot_engine #(
@@ -51,18 +55,22 @@ module aiot_engine #(
     localparam int A_R2 = A_F2 + WINDOW * CBD,
     localparam int A_F1 = A_R2 + WINDOW * CBD,
     localparam int A_PL = A_F1 + WINDOW * CBFF,
-    localparam int ACT_DEPTH = A_PL + CBD,
+    localparam int A_HD = A_PL + CBD,              // v2: head, then skip (CBP words each)
+    localparam int A_SK = A_HD + CBP,
+    localparam int ACT_DEPTH = A_SK + CBP,
     // WMEM / BMEM layout, in tensor order
     localparam int W_IP = 0,
     localparam int W_LAYER = 4 * CBD * D_MODEL + 2 * CBD + CBFF * D_MODEL + CBD * FFN,
     localparam int W_L0 = W_IP + CBD * FEATURES,
     localparam int W_HEAD = W_L0 + LAYERS * W_LAYER,
-    localparam int W_KT = W_HEAD + CBP * D_MODEL,  // the keys, transposed (written by the K pass)
+    localparam int W_SKIP = W_HEAD + CBP * D_MODEL, // v2: skip.weight [P, W*F]
+    localparam int W_KT = W_SKIP + CBP * WINDOW * FEATURES,  // the keys, transposed (written by the K pass)
     localparam int WMEM_DEPTH = W_KT + D_MODEL * JB,
     localparam int B_LAYER = 7 * CBD + CBFF,
     localparam int B_L0 = CBD,
     localparam int B_HEAD = B_L0 + LAYERS * B_LAYER,
-    localparam int B_ZERO = B_HEAD + CBP,          // a word that stays zero: no bias
+    localparam int B_SKIP = B_HEAD + CBP,          // v2: skip.bias
+    localparam int B_ZERO = B_SKIP + CBP,          // a word that stays zero: no bias
     localparam int BMEM_DEPTH = B_ZERO + 1,
     localparam int EXP_DEPTH = 256 * LAYERS,
     localparam int ACT_AW = $clog2(ACT_DEPTH),
@@ -95,7 +103,8 @@ module aiot_engine #(
     /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
     input  wire logic [7:0]          ld_qidx,  /* verilator lint_on UNUSEDSIGNAL */
     /* verilator lint_off UNUSEDSIGNAL */  // memories use the low address bits they need
-    input  wire logic [39:0]         ld_qdata     // qact {bits[4:0], zp[15:0]}; qwz {zp}; qrq {n[5:0], m2, m1}  /* verilator lint_on UNUSEDSIGNAL */
+    input  wire logic [39:0]         ld_qdata,    // qact {bits[4:0], zp[15:0]}; qwz {zp}; qrq {n[5:0], m2, m1}  /* verilator lint_on UNUSEDSIGNAL */
+    input  wire logic                skip         // the loaded image is contract v2: run steps 16-17
 );
     // ---------------------------------------------------------------- parameter checks
     initial begin
@@ -111,17 +120,18 @@ module aiot_engine #(
     end
 
     localparam int NG = L / POST_LANES;      // epilogue cycles per block
-    localparam int QAW = $clog2(NACT), QRW = $clog2(NRQ);   // table index widths
+    // table index widths; v2 appends skip, output (activations) and skip, output (requants)
+    localparam int QAW = $clog2(NACT + 2), QRW = $clog2(NRQ + 2);
     localparam int LW = (L > 1) ? $clog2(L) : 1;
     localparam int JBW = (JB > 1) ? $clog2(JB) : 1;   // index width of the score-row words
     localparam int TRN = (L < D_MODEL) ? L : D_MODEL;   // channels per keys word
 
     // ---------------------------------------------------------------- quantization tables
-    logic [4:0]  qact_bits [NACT];
-    logic [15:0] qact_zp   [NACT];
-    logic [15:0] qm1 [NRQ];
-    logic [15:0] qm2 [NRQ];
-    logic [5:0]  qn  [NRQ];
+    logic [4:0]  qact_bits [NACT + 2];
+    logic [15:0] qact_zp   [NACT + 2];
+    logic [15:0] qm1 [NRQ + 2];
+    logic [15:0] qm2 [NRQ + 2];
+    logic [5:0]  qn  [NRQ + 2];
     always_ff @(posedge clk) begin
         if (ld_qact_we) begin qact_bits[QAW'(ld_qidx)] <= ld_qdata[20:16]; qact_zp[QAW'(ld_qidx)] <= ld_qdata[15:0]; end
         if (ld_qrq_we) begin qm1[QRW'(ld_qidx)] <= ld_qdata[15:0]; qm2[QRW'(ld_qidx)] <= ld_qdata[31:16]; qn[QRW'(ld_qidx)] <= ld_qdata[37:32]; end
@@ -171,6 +181,7 @@ module aiot_engine #(
     logic [15:0] g_lim;                     // valid output channels
     logic [15:0] g_a_base, g_a_stride, g_x2_base, g_w_base, g_b_base, g_d_base, g_d_stride;
     logic        g_bias, g_relu, g_center;
+    logic        g_flat;                    // v2 skip pass: the broadcast walks the window [W, F] as [1, W*F]
     logic [1:0]  g_dst;
     logic signed [16:0] g_za, g_zy, g_lo, g_hi;
     logic [15:0] g_m1, g_m2;
@@ -194,6 +205,7 @@ module aiot_engine #(
     logic [15:0] t, cb, s;
     logic [15:0] rowoff_a, rowoff_d, wrow, ktp, vp, s_w;
     logic [LW-1:0] s_l;
+    logic [4:0]  s_f;                       // feature of the broadcast element (flat pass)
     logic [15:0] cb_end, lim_lo, lim_hi;
     logic [2:0]  pk;
     logic [15:0] row_i;
@@ -318,7 +330,7 @@ module aiot_engine #(
                         default: begin
                             cb <= '0; cb_end <= g_cbs; wrow <= g_w_base;
                             lim_lo <= '0; lim_hi <= g_lim;
-                            s_w <= '0; s_l <= '0;
+                            s_w <= '0; s_l <= '0; s_f <= '0;
                             vp <= g_a_base;
                         end
                     endcase
@@ -334,8 +346,10 @@ module aiot_engine #(
                             blk_end = 1'b1;
                         end else begin
                             s <= s + 16'd1;
-                            if (32'(s_l) == L - 1) begin s_l <= '0; s_w <= s_w + 16'd1; end
+                            // next word after the last lane, and in the flat pass after a row's last feature
+                            if (32'(s_l) == L - 1 || (g_flat && 32'(s_f) == FEATURES - 1)) begin s_l <= '0; s_w <= s_w + 16'd1; end
                             else s_l <= s_l + LW'(1);
+                            s_f <= (32'(s_f) == FEATURES - 1) ? 5'd0 : s_f + 5'd1;
                             ktp <= ktp + 16'(JB);
                             vp <= vp + ((pk == PK_CTX) ? 16'(CBD) : g_a_stride);
                         end
@@ -356,7 +370,7 @@ module aiot_engine #(
                                 end
                                 PK_CTX: vp <= 16'(A_V) + cb + 16'd1;
                                 PK_POOL: vp <= g_a_base + cb + 16'd1;
-                                default: begin s_w <= '0; s_l <= '0; end
+                                default: begin s_w <= '0; s_l <= '0; s_f <= '0; end
                             endcase
                             if (!last_cb) begin
                                 cb <= cb + 16'd1;
@@ -711,7 +725,8 @@ module aiot_engine #(
     // program steps
     localparam logic [4:0] ST_IP = 5'd0, ST_PE = 5'd1, ST_Q = 5'd2, ST_K = 5'd3, ST_V = 5'd4, ST_ATT = 5'd5,
                            ST_O = 5'd6, ST_R1 = 5'd7, ST_N1 = 5'd8, ST_F1 = 5'd9, ST_F2 = 5'd10,
-                           ST_R2 = 5'd11, ST_N2 = 5'd12, ST_POOL = 5'd13, ST_HEAD = 5'd14, ST_END = 5'd15;
+                           ST_R2 = 5'd11, ST_N2 = 5'd12, ST_POOL = 5'd13, ST_HEAD = 5'd14, ST_END = 5'd15,
+                           ST_SKIP = 5'd16, ST_ADDO = 5'd17;   // v2 steps 16, 17
 
     // table indices of the current step
     function automatic logic [7:0] ai(input logic [3:0] l, input int k); // layer activation index
@@ -787,10 +802,19 @@ module aiot_engine #(
                 if (su == 0) begin tab_a_idx = ai(4'(LAYERS - 1), 12); tab_a_dst = TD_ZA; end
                 if (su == 1) begin tab_a_idx = 8'(NACT - 2); tab_a_dst = TD_ZY; end
             end
-            ST_HEAD: begin
+            ST_HEAD: begin   // activation NACT-1 is output (v1) or head (v2)
                 tab_r_idx = 8'(NRQ - 1);
                 if (su == 0) begin tab_a_idx = 8'(NACT - 2); tab_a_dst = TD_ZA; end
                 if (su == 1) begin tab_a_idx = 8'(NACT - 1); tab_a_dst = TD_ZY; end
+            end
+            ST_SKIP: begin   // input -> skip, requant skip
+                tab_r_idx = 8'(NRQ);
+                if (su == 0) begin tab_a_idx = 8'd0; tab_a_dst = TD_ZA; end
+                if (su == 1) begin tab_a_idx = 8'(NACT); tab_a_dst = TD_ZY; end
+            end
+            ST_ADDO: begin   // head + skip -> output, requant output (m1, m2, n)
+                tab_r_idx = 8'(NRQ + 1);
+                if (su == 0) begin tab_a_idx = 8'(NACT + 1); tab_a_dst = TD_ZY; end
             end
             ST_ATT: begin
                 tab_r_idx = (su == 0) ? ri(layer, 3) : ri(layer, 4);
@@ -833,7 +857,7 @@ module aiot_engine #(
                     g_bias <= 1'b0; g_relu <= 1'b0; g_center <= 1'b1; g_dst <= DS_ACT;
                     g_a_stride <= 16'(CBD); g_d_stride <= 16'(CBD); g_lim <= 16'(D_MODEL);
                     g_rows <= 16'(WINDOW); g_cbs <= 16'(CBD);
-                    g_za <= '0; g_m2 <= '0;
+                    g_za <= '0; g_m2 <= '0; g_flat <= 1'b0;
                     su <= '0;
                     sq <= SQ_TAB;
                     unique case (step)
@@ -882,10 +906,19 @@ module aiot_engine #(
                             g_pk <= PK_POOL; g_k <= 16'(WINDOW); g_rows <= 16'd1; g_a_base <= 16'(A_X);
                             g_d_base <= 16'(A_PL);
                         end
-                        ST_HEAD: begin
+                        ST_HEAD: begin   // v1: the output; v2: head, centered into ACT for the addition
                             g_pk <= PK_LIN; g_k <= 16'(D_MODEL); g_rows <= 16'd1; g_cbs <= 16'(CBP); g_lim <= 16'(HORIZON);
                             g_a_base <= 16'(A_PL); g_w_base <= 16'(W_HEAD); g_b_base <= 16'(B_HEAD); g_bias <= 1'b1;
-                            g_dst <= DS_OUT; g_center <= 1'b0;
+                            g_dst <= skip ? DS_ACT : DS_OUT; g_center <= skip; g_d_base <= 16'(A_HD);
+                        end
+                        ST_SKIP: begin
+                            g_pk <= PK_LIN; g_k <= 16'(WINDOW * FEATURES); g_rows <= 16'd1; g_cbs <= 16'(CBP); g_lim <= 16'(HORIZON);
+                            g_a_base <= 16'(A_IN); g_flat <= 1'b1; g_w_base <= 16'(W_SKIP); g_b_base <= 16'(B_SKIP); g_bias <= 1'b1;
+                            g_d_base <= 16'(A_SK);
+                        end
+                        ST_ADDO: begin
+                            g_pk <= PK_ADD; g_k <= 16'd2; g_rows <= 16'd1; g_cbs <= 16'(CBP); g_lim <= 16'(HORIZON);
+                            g_a_base <= 16'(A_HD); g_x2_base <= 16'(A_SK); g_dst <= DS_OUT; g_center <= 1'b0;
                         end
                         ST_ATT: begin
                             exp_base <= 16'(layer) * 16'd256;
@@ -902,7 +935,7 @@ module aiot_engine #(
                     lo_b = lo_of(qact_bits[QAW'(tab_a_idx)]);
                     hi_b = hi_of(qact_bits[QAW'(tab_a_idx)]);
                     unique case (tab_a_dst)
-                        TD_ZA: g_za <= (step == ST_IP) ? zp : 17'sd0;   // only the raw input window is uncentered
+                        TD_ZA: g_za <= (step == ST_IP || step == ST_SKIP) ? zp : 17'sd0;   // only the raw input window is uncentered
                         TD_ZY: begin g_zy <= zp; g_lo <= lo_b; g_hi <= hi_b; end
                         TD_SZY: begin sc_zy <= zp; sc_lo <= lo_b; sc_hi <= hi_b; end
                         TD_CP: begin cx_plo <= lo_b; cx_pz <= zp; sm_r <= 9'(hi_b - lo_b); end
@@ -930,7 +963,8 @@ module aiot_engine #(
                         if (step == ST_N2) begin
                             if (32'(layer) == LAYERS - 1) step <= ST_POOL;
                             else begin step <= ST_Q; layer <= layer + 4'd1; end
-                        end else if (step == ST_HEAD) step <= ST_END;
+                        end else if (step == ST_HEAD) step <= skip ? ST_SKIP : ST_END;
+                        else if (step == ST_ADDO) step <= ST_END;
                         else step <= step + 5'd1;
                     end
                 end

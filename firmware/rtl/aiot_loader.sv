@@ -2,6 +2,9 @@
 // memory [0, PARAM_LENGTH), checks the image header against the synthesized shape, then copies
 // the tables and tensors into the engine's memories in the layout the lanes read:
 // weights and biases lane-interleaved, pe into its activation region, the EXP tables.
+// Image format 2 (contract v2) appends the skip path: activations head and skip, the weight
+// skip.weight, requants skip and output, tensors skip.weight [P, W*F] and skip.bias [P]; `skip`
+// tells the engine to run steps 16-17. A format 1 image loads exactly as before.
 `resetall
 `default_nettype none
 module aiot_loader #(
@@ -46,7 +49,8 @@ module aiot_loader #(
     output      logic [31:0]   ld_data,
     output      logic          ld_qact_we, ld_qrq_we,
     output      logic [7:0]    ld_qidx,
-    output      logic [39:0]   ld_qdata
+    output      logic [39:0]   ld_qdata,
+    output      logic          skip            // the image is format 2 (held until the next load)
 );
     initial begin
         if (PARAM_WORDS < 16) $error("PARAM_WORDS too small (instance %m)");
@@ -65,23 +69,25 @@ module aiot_loader #(
     logic [BW-1:0] h_total;         // header fields kept after the check
     logic [PW-1:0] h_act, h_wt, h_rq, h_dir;   // (word addresses)
     logic        hbad;
+    logic        hv2;               // header word 2 says format 2 (skip path)
+    assign skip = hv2;
     // expected header words (§6.1); the offsets (words 3, 8, 10, 12, 14) are checked separately
     function automatic logic hdr_free(input logic [3:0] k);
         hdr_free = (k == 4'd3) || (k == 4'd8) || (k == 4'd10) || (k == 4'd12) || (k == 4'd14);
     endfunction
-    function automatic logic [31:0] hdr_expect(input logic [3:0] k, input logic [31:0] len);
+    // (word 2, the format, is checked on its own: 1 or 2; the counts depend on it)
+    function automatic logic [31:0] hdr_expect(input logic [3:0] k, input logic [31:0] len, input logic v2);
         unique case (k)
             4'd0: hdr_expect = 32'h544F4941;             // "AIOT"
             4'd1: hdr_expect = 32'h314D5250;             // "PRM1"
-            4'd2: hdr_expect = 32'h00400001;             // version 1, header 64 bytes
             4'd4: hdr_expect = {16'(FEATURES), 16'(WINDOW)};
             4'd5: hdr_expect = {16'(HEADS), 16'(D_MODEL)};
             4'd6: hdr_expect = {16'(FFN), 16'(LAYERS)};
             4'd7: hdr_expect = {16'd0, 16'(HORIZON)};
-            4'd9: hdr_expect = 32'(NACT);
-            4'd11: hdr_expect = 32'(NWZ);
-            4'd13: hdr_expect = 32'(NRQ);
-            4'd15: hdr_expect = 32'(NT);
+            4'd9: hdr_expect = 32'(NACT) + (v2 ? 32'd2 : 32'd0);
+            4'd11: hdr_expect = 32'(NWZ) + (v2 ? 32'd1 : 32'd0);
+            4'd13: hdr_expect = 32'(NRQ) + (v2 ? 32'd2 : 32'd0);
+            4'd15: hdr_expect = 32'(NT) + (v2 ? 32'd2 : 32'd0);
             default: hdr_expect = len;
         endcase
     endfunction
@@ -104,8 +110,8 @@ module aiot_loader #(
     logic [31:0] expect_cnt;
     logic [15:0] wptr, bptr, wrow, kcnt, jl, pe_t, pe_c;
     logic [15:0] e_layer_base, ep;
-    localparam int WZW = $clog2(NWZ);
-    logic [7:0]  wz [NWZ];          // weight zero points (weights are stored centered)
+    localparam int WZW = $clog2(NWZ + 1);
+    logic [7:0]  wz [NWZ + 1];          // weight zero points (weights are stored centered)
     logic [7:0]  widx;              // weight tensor index
     logic signed [15:0] zpe;        // zero point of pe (pe is stored centered)
     logic [1:0]  dstep;             // directory entry: 0 issue, 1 offset, 2 count
@@ -120,6 +126,8 @@ module aiot_loader #(
         else if (ti == 8'd2) begin kind = 2'd2; expect_cnt = 32'(WINDOW * D_MODEL); end
         else if (32'(ti) == NT - 2) begin kind = 2'd0; expect_cnt = 32'(HORIZON * D_MODEL); end
         else if (32'(ti) == NT - 1) begin kind = 2'd1; expect_cnt = 32'(HORIZON); end
+        else if (32'(ti) == NT) begin kind = 2'd0; kdim = 16'(WINDOW * FEATURES); expect_cnt = 32'(HORIZON * WINDOW * FEATURES); end
+        else if (32'(ti) == NT + 1) begin kind = 2'd1; expect_cnt = 32'(HORIZON); end
         else begin
             unique case (slot)
                 5'd0, 5'd2, 5'd4, 5'd6: begin kind = 2'd0; expect_cnt = 32'(D_MODEL * D_MODEL); end
@@ -189,7 +197,10 @@ module aiot_loader #(
                     // each header word is checked as it arrives; only the offsets are kept
                     if (rv) begin
                         hi <= hi + 5'd1;
-                        if (p_rdata != hdr_expect(hi[3:0], length) && !hdr_free(hi[3:0])) hbad <= 1'b1;
+                        if (hi[3:0] == 4'd2) begin
+                            hv2 <= (p_rdata == 32'h00400002);
+                            if (p_rdata != 32'h00400001 && p_rdata != 32'h00400002) hbad <= 1'b1;   // format 1 or 2, header 64 bytes
+                        end else if (p_rdata != hdr_expect(hi[3:0], length, hv2) && !hdr_free(hi[3:0])) hbad <= 1'b1;
                         unique case (hi[3:0])
                             4'd3: begin h_total <= BW'(p_rdata); if (p_rdata > length) hbad <= 1'b1; end
                             4'd8: h_act <= PW'(p_rdata >> 2);
@@ -221,7 +232,7 @@ module aiot_loader #(
                             end
                         e <= e + 16'd1;
                     end
-                    if (32'(b) < NACT) begin p_raddr <= h_act + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
+                    if (32'(b) < NACT + (hv2 ? 2 : 0)) begin p_raddr <= h_act + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin ld <= LD_WZ; b <= '0; e <= '0; end
                 end
                 LD_WZ: begin
@@ -229,7 +240,7 @@ module aiot_loader #(
                         wz[WZW'(e)] <= p_rdata[23:16];
                         e <= e + 16'd1;
                     end
-                    if (32'(b) < NWZ) begin p_raddr <= h_wt + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
+                    if (32'(b) < NWZ + (hv2 ? 1 : 0)) begin p_raddr <= h_wt + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin ld <= LD_RQ; b <= '0; e <= '0; rq_second <= 1'b0; end
                 end
                 LD_RQ: begin
@@ -242,7 +253,7 @@ module aiot_loader #(
                             e <= e + 16'd1;
                         end
                     end
-                    if (32'(b) < 2 * NRQ) begin p_raddr <= h_rq + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
+                    if (32'(b) < 2 * (NRQ + (hv2 ? 2 : 0))) begin p_raddr <= h_rq + PW'(b); rq <= 1'b1; b <= b + 1'b1; end
                     else if (!rv && !rq) begin
                         ld <= LD_DIR; ti <= '0; layer <= '0; slot <= '0; dstep <= '0;
                         wptr <= '0; bptr <= '0; widx <= '0;
@@ -314,7 +325,7 @@ module aiot_loader #(
                     // advance the running pointers past this tensor
                     if (kind == 2'd0) begin wptr <= wrow + ((jl != 0) ? kdim : 16'd0); widx <= widx + 8'd1; end
                     if (kind == 2'd1) bptr <= wrow + ((jl != 0) ? 16'd1 : 16'd0);
-                    if (32'(ti) == NT - 1) begin
+                    if (32'(ti) == (hv2 ? NT + 1 : NT - 1)) begin
                         ld <= LD_FIN; ok <= !bad; err_code <= bad ? 8'h04 : 8'h00;
                     end else begin
                         ti <= ti + 8'd1;

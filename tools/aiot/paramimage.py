@@ -12,29 +12,30 @@ import numpy as np
 from .modelfile import Model, activation_names
 
 MAGIC = b"AIOTPRM1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1          # contract v1 models
+FORMAT_VERSION_SKIP = 2     # contract v2 models: the skip path's tables and tensors appended (§6)
 HEADER_SIZE = 64
 
 
-def weight_order(layers: int) -> list[str]:
+def weight_order(layers: int, skip: bool = False) -> list[str]:
     """The `*.weight` tensors in tensor order (§6.2)."""
     out = ["input_proj.weight"]
     for l in range(layers):
         p = f"layers.{l}"
         out += [f"{p}.q.weight", f"{p}.k.weight", f"{p}.v.weight", f"{p}.o.weight",
                 f"{p}.norm1.weight", f"{p}.ffn1.weight", f"{p}.ffn2.weight", f"{p}.norm2.weight"]
-    return out + ["head.weight"]
+    return out + ["head.weight"] + (["skip.weight"] if skip else [])
 
 
-def requant_order(layers: int) -> list[str]:
+def requant_order(layers: int, skip: bool = False) -> list[str]:
     out = ["input_proj", "pe_add"]
     for l in range(layers):
         out += [f"layers.{l}.{s}" for s in
                 ("q", "k", "v", "scores", "context", "o", "res1", "norm1", "ffn1", "ffn2", "res2", "norm2")]
-    return out + ["pool", "head"]
+    return out + ["pool", "head"] + (["skip", "output"] if skip else [])
 
 
-def tensor_order(layers: int) -> list[str]:
+def tensor_order(layers: int, skip: bool = False) -> list[str]:
     out = ["input_proj.weight", "input_proj.bias", "pe"]
     for l in range(layers):
         p = f"layers.{l}"
@@ -43,7 +44,7 @@ def tensor_order(layers: int) -> list[str]:
         out.append(f"{p}.softmax.exp")
         for s in ("norm1", "ffn1", "ffn2", "norm2"):
             out += [f"{p}.{s}.weight", f"{p}.{s}.bias"]
-    return out + ["head.weight", "head.bias"]
+    return out + ["head.weight", "head.bias"] + (["skip.weight", "skip.bias"] if skip else [])
 
 
 def _encoding(name: str) -> str:
@@ -65,21 +66,18 @@ def _pad4(b: bytes) -> bytes:
 def serialize(model: Model) -> bytes:
     """Model -> parameter image bytes (§6.1-6.4)."""
     sh = model.shape
-    if sh.skip:
-        # the image and the RTL implement contract v1: dropping the skip path would compute another model
-        raise ValueError("contract version 2 model (linear skip path): the FPGA parameter image and RTL "
-                         "implement version 1 only; run it on the software engine")
+    # format 2 = contract v2; its activation order is the model file's (head, skip before output)
     acts = activation_names(sh)
     act_tab = b"".join(struct.pack("<BBh", model.act(a)[0], 0, model.act(a)[2]) for a in acts)
-    wts = weight_order(sh.layers)
+    wts = weight_order(sh.layers, sh.skip)
     w_tab = b"".join(struct.pack("<BBh", model.weight(w)[1], 0, model.weight(w)[2]) for w in wts)
-    rqs = requant_order(sh.layers)
+    rqs = requant_order(sh.layers, sh.skip)
     rq_tab = b""
     for r in rqs:
         q = model.rq(r)
         m1, m2 = (q["m1"], q["m2"]) if "m1" in q else (q["m"], 0)
         rq_tab += struct.pack("<HHBBH", m1, m2, q["n"], 0, 0)
-    names = tensor_order(sh.layers)
+    names = tensor_order(sh.layers, sh.skip)
     blobs = []
     for n in names:
         enc = np.dtype(_encoding(n))
@@ -98,7 +96,7 @@ def serialize(model: Model) -> bytes:
         directory += struct.pack("<II", offset, count)
         offset += len(blob)
     total = offset
-    header = MAGIC + struct.pack("<HHI", FORMAT_VERSION, HEADER_SIZE, total)
+    header = MAGIC + struct.pack("<HHI", FORMAT_VERSION_SKIP if sh.skip else FORMAT_VERSION, HEADER_SIZE, total)
     header += struct.pack("<7HH", sh.window, sh.features, sh.d_model, sh.heads, sh.layers, sh.ffn, sh.horizon, 0)
     header += struct.pack("<8I", act_off, len(acts), w_off, len(wts), rq_off, len(rqs), dir_off, len(names))
     assert len(header) == HEADER_SIZE

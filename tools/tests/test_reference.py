@@ -311,11 +311,11 @@ def test_skip_path_takes_part_in_the_forecast():
     assert not np.array_equal(reference.forward_batch(m, inputs), outputs)
 
 
-def test_v2_export_bounds_and_paramimage_refusal():
+def test_v2_export_bounds_and_paramimage_format():
     from aiot import paramimage
     shape = MF.Shape(24, 2, 8, 1, 1, 3, skip=True)
     _, data = _random_export(shape, "W8A8", input_bits=16)
     m = MF.load_model(data)
     assert m.meta["activations"]["skip"]["bits"] == 16 and m.tensors["skip.weight"].shape == (3, 48)
-    with pytest.raises(ValueError, match="version 2"):
-        paramimage.serialize(m)
+    image = paramimage.serialize(m)   # format 2: the skip path goes to the accelerator too
+    assert image[8:10] == bytes([2, 0])
