@@ -1,0 +1,368 @@
+// aiot_ice40_engine: the network of docs/arithmetic.md (contract v1) on one multiplier, for the
+// iCE40UP5K. A microprogram (firmware/ice40/gen_prog.py, one op of 21 16-bit fields per 32 ROM words,
+// in EBR) lists the layer ops; the sequencer fetches an op, reads its zero points, requant pair and
+// tensor offsets straight from the parameter image in PARAM (SPRAM, no copy), and runs
+//   MM   for t < T, j < J: acc = bias? + sum_k (A - za)(B - zb); y = SAT(zy + RSHR(acc * m1, n)) (ReLU)
+//   ADD  acc = (A - za) m1 + (B - zb) m2; y = SAT(zy + RSHR(acc, n))
+//   SOFTMAX (E6) on rows of scores in place, END (outputs to the result).
+// A is in ACT1, B in PARAM or ACT2 (three SPRAMs, so a MAC reads both operands in one cycle).
+// One signed 32x17 multiplier (SB_MAC16s) serves the MACs, the requantization acc*m and softmax e*inv.
+// en = 0 freezes the engine for a cycle (the host is using PARAM's single port): memory outputs
+// are held across the stall so no read is lost.
+`resetall
+`default_nettype none
+module aiot_ice40_engine #(
+    parameter int WINDOW = 24,
+    parameter int FEATURES = 1,
+    parameter int D_MODEL = 16,
+    parameter int HEADS = 1,
+    parameter int LAYERS = 1,
+    parameter int HORIZON = 1,
+    localparam int NIN = WINDOW * FEATURES,
+    localparam int NOPS = 5 + LAYERS * (10 + 3 * HEADS),
+    localparam int RW = $clog2(NOPS * 32)
+) (
+    input  wire logic        clk,
+    input  wire logic        rst,
+    input  wire logic        en,
+    input  wire logic        start,
+    input  wire logic        abort,
+    output      logic        busy,
+    output      logic        done,
+    output      logic [15:0] in_raddr,
+    input  wire logic [15:0] in_rdata,
+    output      logic        in_valid,        // in_data is window element (CRC), in order
+    output      logic [15:0] in_data,
+    output      logic        p_re,
+    output      logic [13:0] p_addr,
+    input  wire logic [15:0] p_rdata,
+    output      logic [HORIZON*16-1:0] out_q
+);
+`ifndef AIOT_PROG
+    initial $error("define AIOT_PROG as the microprogram file (firmware/ice40/gen_prog.py)");
+`define AIOT_PROG "prog.hex"
+`endif
+    // ---------------------------------------------------------------- memories
+    logic [15:0] rom [NOPS * 32];
+    initial $readmemh(`AIOT_PROG, rom);
+    logic [RW-1:0] rom_addr;
+    logic [15:0] rom_q, a1_q, a2_q;
+    always_ff @(posedge clk) rom_q <= rom[rom_addr];
+
+    logic        a1_cs, a1_we, a2_cs, a2_we;
+    logic [15:0] a1_ba, a2_ba, a1_wd, a2_wd;     // byte addresses
+    ice40_spram u_act1 (.clk, .cs(a1_cs && en), .we(a1_we), .be(2'b11), .addr(a1_ba[14:1]), .wdata(a1_wd), .rdata(a1_q));
+    ice40_spram u_act2 (.clk, .cs(a2_cs && en), .we(a2_we), .be(2'b11), .addr(a2_ba[14:1]), .wdata(a2_wd), .rdata(a2_q));
+
+    // read data held across a stall (the memory may have served another reader meanwhile)
+    logic en_q;
+    logic [15:0] h_p, h_in, h_rom, h_a1, h_a2;
+    logic [15:0] p_d, in_d, rom_d, a1_d, a2_d;
+    always_ff @(posedge clk) begin
+        en_q <= en;
+        if (en_q) begin h_p <= p_rdata; h_in <= in_rdata; h_rom <= rom_q; h_a1 <= a1_q; h_a2 <= a2_q; end
+    end
+    always_comb begin
+        p_d = en_q ? p_rdata : h_p;   in_d = en_q ? in_rdata : h_in;   rom_d = en_q ? rom_q : h_rom;
+        a1_d = en_q ? a1_q : h_a1;    a2_d = en_q ? a2_q : h_a2;
+    end
+    assign in_data = in_d;
+    assign in_valid = en && st == S_CPY && cv1;
+
+    // ---------------------------------------------------------------- op fields (gen_prog.py)
+    logic [15:0] fld [21];
+    logic [1:0]  op;
+    logic        f_relu, f_bias, f_bpar, f_bi8, f_bone, f_y2, f_zbw;
+    always_comb begin
+        op = fld[0][1:0]; f_relu = fld[0][2]; f_bias = fld[0][3]; f_bpar = fld[0][4]; f_bi8 = fld[0][5];
+        f_bone = fld[0][6]; f_y2 = fld[0][7]; f_zbw = fld[0][8];
+    end
+
+    typedef enum logic [3:0] {S_IDLE, S_HDR, S_CPY, S_FETCH, S_PRO, S_BIAS, S_MAC, S_DRAIN, S_POST,
+                              S_SMAX, S_SDEN, S_SDIV, S_SRD, S_END, S_NEXT} st_t;
+    st_t st;
+    logic [7:0]  pc;
+    logic [4:0]  fi;                 // fetch word / read-list step
+    logic        ph;                 // read-list phase: 0 issue, 1 capture
+    logic [15:0] h_act, h_wt, h_rq, h_dir;
+    logic signed [15:0] za, zb, zy;
+    logic [4:0]  yb;
+    logic [15:0] m1, m2;
+    logic [5:0]  n;
+    logic [15:0] t, j, k, ci;
+    logic [15:0] a_t, a_tj, a_p, b_t, b_j, b_p, y_t, y_p, bias_b, bias_p, b_base;
+    logic [1:0]  bs;                 // bias read step
+    logic [2:0]  pp;                 // post step
+    logic        sm;                 // the post serves softmax
+    logic signed [34:0] acc;
+    logic signed [31:0] mul_a;
+    logic signed [16:0] mul_b;
+    logic signed [48:0] prod;
+    // MAC pipeline: v1 data from memory, v2 operands, v3 product
+    logic        v1, v2, v3, k0_1, blo_1, cv1;
+    logic [15:0] ci_1;
+    logic        sv1, sv2, smx_first;   // softmax pipelines
+    logic signed [15:0] mx;
+    logic [23:0] den;
+    logic [45:0] num;
+    logic [24:0] rem;
+    logic [31:0] qt;
+    logic [5:0]  dc;
+
+    // read-list addresses (bytes): the header (S_HDR) and the op prologue (S_PRO)
+    logic [15:0] pro_ba;
+    always_comb begin
+        unique case (fi[3:0])
+            4'd0: pro_ba = h_dir + {fld[14][12:0], 3'b0};
+            4'd1: pro_ba = h_dir + {fld[15][12:0], 3'b0};
+            4'd2: pro_ba = h_act + {fld[16][13:0], 2'b0} + 16'd2;
+            4'd3: pro_ba = (f_zbw ? h_wt : h_act) + {fld[17][13:0], 2'b0} + 16'd2;
+            4'd4: pro_ba = h_act + {fld[18][13:0], 2'b0};
+            4'd5: pro_ba = h_act + {fld[18][13:0], 2'b0} + 16'd2;
+            4'd6: pro_ba = h_rq + {fld[19][12:0], 3'b0};
+            4'd7: pro_ba = h_rq + {fld[19][12:0], 3'b0} + 16'd2;
+            default: pro_ba = h_rq + {fld[19][12:0], 3'b0} + 16'd4;
+        endcase
+    end
+
+    // B operand of the MAC pipeline
+    logic signed [15:0] braw;
+    always_comb begin
+        if (!f_bpar) braw = a2_d;
+        else if (f_bi8) braw = 16'($signed(blo_1 ? p_d[15:8] : p_d[7:0]));
+        else braw = p_d;
+    end
+
+    // ---------------------------------------------------------------- post: SAT(z + RSHR(v, n)), ReLU
+    logic signed [49:0] pv;
+    logic [5:0]  pn;
+    logic [49:0] pmag;
+    logic [17:0] prnd;               // RSHR magnitude, clamped at 2^17 (saturates any 16-bit result)
+    logic        pneg;
+    logic signed [19:0] psum;
+    logic signed [15:0] pz, plo, phi, py;
+    always_comb begin
+        pv = (op == 2'd1 && !sm) ? 50'(acc) : 50'(prod);
+        pn = sm ? 6'd30 : n;
+        pmag = pv[49] ? 50'(-pv) : 50'(pv);
+    end
+    logic [49:0] pr;
+    always_comb pr = (pmag + ((pn == 0) ? 50'd0 : (50'd1 << (pn - 6'd1)))) >> pn;
+    always_comb begin
+        plo = -(16'sd1 <<< (yb - 5'd1));
+        phi = (16'sd1 <<< (yb - 5'd1)) - 16'sd1;
+        pz = sm ? plo : zy;
+        if (psum > 20'(phi)) py = phi;
+        else if (psum < 20'(plo)) py = plo;
+        else py = 16'(psum);
+        if (f_relu && !sm && py < zy) py = zy;
+    end
+
+    // ---------------------------------------------------------------- memory ports
+    always_comb begin
+        a1_cs = 1'b0; a1_we = 1'b0; a1_ba = a_p; a1_wd = py;
+        a2_cs = 1'b0; a2_we = 1'b0; a2_ba = b_p; a2_wd = py;
+        p_re = 1'b0; p_addr = b_p[14:1];
+        in_raddr = ci;
+        rom_addr = RW'({pc, fi});
+        unique case (st)
+            S_HDR: begin p_re = !ph; p_addr = 14'(16 + 4 * 32'(fi)); end
+            S_CPY: if (cv1) begin a1_cs = 1'b1; a1_we = 1'b1; a1_ba = {ci_1[14:0], 1'b0}; a1_wd = in_d; end
+            S_PRO: begin p_re = !ph; p_addr = pro_ba[14:1]; end
+            S_BIAS: begin p_re = f_bias && bs != 2'd2; p_addr = bias_p[14:1] + ((bs == 2'd1) ? 14'd1 : 14'd0); end
+            S_MAC: begin a1_cs = 1'b1; a2_cs = !f_bpar; p_re = f_bpar; end
+            S_SMAX: a1_cs = k < fld[2];
+            S_SDEN: a1_cs = k < fld[2];
+            S_SRD: a1_cs = (bs == 2'd0);
+            S_END: a1_cs = k < fld[2];
+            S_POST: if (pp == 3'd4) begin
+                if (sm || !f_y2) begin a1_cs = 1'b1; a1_we = 1'b1; a1_ba = sm ? a_p : y_p; end
+                else begin a2_cs = 1'b1; a2_we = 1'b1; a2_ba = y_p; end
+            end
+            default: ;
+        endcase
+        // the EXP table read of the softmax pipelines: index mx - S of the score read last cycle
+        if ((st == S_SDEN && sv1) || (st == S_SRD && bs == 2'd1)) begin
+            p_re = 1'b1; p_addr = 14'((b_base + {15'(mx - $signed(a1_d)), 1'b0}) >> 1);
+        end
+    end
+
+    // ---------------------------------------------------------------- sequencer
+    always_ff @(posedge clk) begin
+        done <= 1'b0;
+        if (rst || abort) begin
+            st <= S_IDLE; busy <= 1'b0; v1 <= 1'b0; v2 <= 1'b0; v3 <= 1'b0;
+            cv1 <= 1'b0; sv1 <= 1'b0; sv2 <= 1'b0;
+        end else if (en) begin
+            // MAC pipeline (any state; only S_MAC feeds it)
+            v1 <= 1'b0; v2 <= v1; v3 <= v2;
+            if (v1) begin
+                if (op == 2'd1) begin
+                    mul_a <= k0_1 ? (32'($signed(a1_d)) - 32'(za)) : (32'(braw) - 32'(zb));
+                    mul_b <= k0_1 ? $signed({1'b0, m1}) : $signed({1'b0, m2});
+                end else begin
+                    mul_a <= 32'($signed(a1_d)) - 32'(za);
+                    mul_b <= f_bone ? 17'sd1 : 17'(braw) - 17'(zb);
+                end
+            end
+            prod <= mul_a * mul_b;
+            if (v3) acc <= acc + 35'(prod);
+            // softmax pipelines: scores -> max (S_SMAX), scores -> EXP -> den (S_SDEN)
+            sv1 <= 1'b0; sv2 <= sv1;
+            if (st == S_SMAX && sv1) begin
+                if (smx_first || $signed(a1_d) > mx) mx <= a1_d;
+                smx_first <= 1'b0;
+            end
+            if (st == S_SDEN && sv2) den <= den + 24'(p_d);
+
+            unique case (st)
+                S_IDLE: if (start) begin
+                    busy <= 1'b1; st <= S_HDR; fi <= '0; ph <= 1'b0;
+                end
+                S_HDR: begin
+                    ph <= ~ph;
+                    if (ph) begin
+                        unique case (fi[1:0])
+                            2'd0: h_act <= p_d;
+                            2'd1: h_wt <= p_d;
+                            2'd2: h_rq <= p_d;
+                            default: h_dir <= p_d;
+                        endcase
+                        fi <= fi + 5'd1;
+                        if (fi == 5'd3) begin st <= S_CPY; ci <= '0; cv1 <= 1'b0; end
+                    end
+                end
+                S_CPY: begin
+                    // INPUT -> ACT1[0 ..< W*F]: read one element a cycle, write it the next
+                    cv1 <= 32'(ci) < NIN; ci_1 <= ci;
+                    if (32'(ci) < NIN) ci <= ci + 16'd1;
+                    if (!cv1 && 32'(ci) == NIN) begin st <= S_FETCH; pc <= '0; fi <= '0; end
+                end
+                S_FETCH: begin
+                    if (fi != 5'd0) fld[fi - 5'd1] <= rom_d;
+                    fi <= fi + 5'd1;
+                    if (fi == 5'd21) begin st <= S_PRO; fi <= '0; ph <= 1'b0; end
+                end
+                S_PRO: begin
+                    ph <= ~ph;
+                    if (ph) begin
+                        unique case (fi[3:0])
+                            4'd0: b_base <= fld[8] + ((fld[14] == 16'hFFFF) ? 16'd0 : p_d);
+                            4'd1: bias_b <= p_d;
+                            4'd2: za <= p_d;
+                            4'd3: zb <= f_bone ? 16'sd0 : p_d;
+                            4'd4: yb <= p_d[4:0];
+                            4'd5: zy <= p_d;
+                            4'd6: m1 <= p_d;
+                            4'd7: m2 <= p_d;
+                            default: n <= p_d[5:0];
+                        endcase
+                        fi <= fi + 5'd1;
+                        if (fi == 5'd8) begin
+                            t <= '0; j <= '0; k <= '0; bs <= '0;
+                            a_t <= fld[4]; a_tj <= fld[4]; a_p <= fld[4]; y_t <= fld[11]; y_p <= fld[11];
+                            unique case (op)
+                                2'd0, 2'd1: st <= S_BIAS;
+                                2'd2: begin st <= S_SMAX; smx_first <= 1'b1; end
+                                default: st <= S_END;
+                            endcase
+                        end
+                    end
+                    if (ph && fi == 5'd1) begin bias_p <= p_d; end
+                    if (ph && fi == 5'd0) begin
+                        b_t <= fld[8] + ((fld[14] == 16'hFFFF) ? 16'd0 : p_d);
+                        b_j <= fld[8] + ((fld[14] == 16'hFFFF) ? 16'd0 : p_d);
+                    end
+                end
+                S_BIAS: begin
+                    a_p <= a_tj; b_p <= b_j; k <= '0;
+                    if (!f_bias) begin acc <= '0; st <= S_MAC; end
+                    else begin
+                        bs <= bs + 2'd1;
+                        if (bs == 2'd1) acc[15:0] <= p_d;
+                        if (bs == 2'd2) begin acc[34:16] <= 19'($signed(p_d)); st <= S_MAC; bs <= '0; end
+                    end
+                end
+                S_MAC: begin
+                    v1 <= 1'b1; k0_1 <= (k == 16'd0); blo_1 <= b_p[0];
+                    a_p <= a_p + fld[7]; b_p <= b_p + fld[10]; k <= k + 16'd1;
+                    if (k + 16'd1 == fld[3]) st <= S_DRAIN;
+                end
+                S_DRAIN: if (!v1 && !v2 && !v3) begin st <= S_POST; pp <= '0; sm <= 1'b0; end
+                S_POST: begin
+                    pp <= pp + 3'd1;
+                    unique case (pp)
+                        3'd0: begin mul_a <= acc[31:0]; mul_b <= $signed({1'b0, m1}); end
+                        3'd1: ;                                        // prod <= mul_a * mul_b
+                        3'd2: begin prnd <= (pr > 50'h20000) ? 18'h20000 : 18'(pr); pneg <= pv[49]; end
+                        3'd3: psum <= 20'(pz) + (pneg ? -20'(prnd) : 20'(prnd));
+                        default: begin
+                            pp <= '0;
+                            if (sm) begin
+                                // next score of the row, or the next row
+                                a_p <= a_p + 16'd2; j <= j + 16'd1; bs <= '0; st <= S_SRD;
+                                if (j + 16'd1 == fld[2]) begin
+                                    j <= '0; k <= '0; t <= t + 16'd1; a_t <= a_t + fld[5]; a_p <= a_t + fld[5];
+                                    smx_first <= 1'b1; st <= S_SMAX;
+                                    if (t + 16'd1 == fld[1]) st <= S_NEXT;
+                                end
+                            end else begin
+                                st <= S_BIAS;
+                                if (j + 16'd1 == fld[2]) begin
+                                    j <= '0; bias_p <= bias_b;
+                                    a_t <= a_t + fld[5]; a_tj <= a_t + fld[5];
+                                    b_t <= b_t + fld[20]; b_j <= b_t + fld[20];
+                                    y_t <= y_t + fld[12]; y_p <= y_t + fld[12];
+                                    t <= t + 16'd1;
+                                    if (t + 16'd1 == fld[1]) st <= S_NEXT;
+                                end else begin
+                                    j <= j + 16'd1; bias_p <= bias_p + 16'd4;
+                                    a_tj <= a_tj + fld[6]; b_j <= b_j + fld[9]; y_p <= y_p + fld[13];
+                                end
+                            end
+                        end
+                    endcase
+                end
+                S_SMAX: begin
+                    if (k < fld[2]) begin sv1 <= 1'b1; a_p <= a_p + 16'd2; k <= k + 16'd1; end
+                    else if (!sv1) begin st <= S_SDEN; k <= '0; a_p <= a_t; den <= '0; end
+                end
+                S_SDEN: begin
+                    if (k < fld[2]) begin sv1 <= 1'b1; a_p <= a_p + 16'd2; k <= k + 16'd1; end
+                    else if (!sv1 && !sv2) begin
+                        st <= S_SDIV; dc <= '0; rem <= '0; qt <= '0;
+                        num <= {30'(((32'd1 << yb) - 32'd1)), 16'd0} << 14;   // R << 30
+                    end
+                end
+                S_SDIV: begin
+                    // restoring division: inv = floor(R * 2^30 / den), one quotient bit a cycle
+                    if (dc == 6'd46) begin st <= S_SRD; a_p <= a_t; j <= '0; bs <= '0; end
+                    else begin
+                        dc <= dc + 6'd1; num <= num << 1;
+                        if ({rem[23:0], num[45]} >= {1'b0, den}) begin
+                            rem <= {rem[23:0], num[45]} - {1'b0, den}; qt <= {qt[30:0], 1'b1};
+                        end else begin
+                            rem <= {rem[23:0], num[45]}; qt <= {qt[30:0], 1'b0};
+                        end
+                    end
+                end
+                S_SRD: begin
+                    // one score: read it (0), read its EXP entry (1), e * inv into the post (2)
+                    bs <= bs + 2'd1;
+                    if (bs == 2'd2) begin
+                        mul_a <= $signed(qt); mul_b <= $signed({1'b0, p_d});
+                        st <= S_POST; pp <= 3'd1; sm <= 1'b1; bs <= '0;
+                    end
+                end
+                S_END: begin
+                    if (k < fld[2]) begin sv1 <= 1'b1; a_p <= a_p + fld[7]; k <= k + 16'd1; ci_1 <= k; end
+                    if (sv1) out_q[16 * ci_1 +: 16] <= a1_d;
+                    if (k == fld[2] && !sv1) begin st <= S_IDLE; busy <= 1'b0; done <= 1'b1; end
+                end
+                S_NEXT: begin pc <= pc + 8'd1; fi <= '0; st <= S_FETCH; end
+                default: st <= S_IDLE;
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire
