@@ -18,7 +18,7 @@ module aiot_accel #(
     parameter int POST_LANES = 1,         // epilogue units
     parameter int PARAM_BYTES = 32768,    // PARAM memory capacity (multiple of 4, at most one SPRAM)
     parameter int CLOCK_HZ = 100_000_000, // reported in CLOCK_HZ
-    parameter int REBOOT_ICAP = 1,        // 1: REBOOT through ICAPE2 (7-series); 0: REBOOT ignored
+    parameter int REBOOT_ICAP = 0,        // must be 0: no ICAP on the iCE40 (REBOOT ignored)
     localparam int PW = $clog2(PARAM_BYTES / 4),
     localparam int NIN = WINDOW * FEATURES,
     localparam int IW = (NIN > 1) ? $clog2(NIN) : 1,
@@ -37,7 +37,6 @@ module aiot_accel #(
     initial begin
         if (PARAM_BYTES % 4 != 0 || PARAM_BYTES < 1024 || PARAM_BYTES > 32768)
             $error("PARAM_BYTES must be a multiple of 4 in 1 .. 32 KiB (one SPRAM) (instance %m)");
-        if (REBOOT_ICAP != 0) $error("the iCE40 core has no ICAP: REBOOT_ICAP must be 0 (instance %m)");
         if (2 * NIN > 8192) $error("INPUT window larger than its 8 KiB region (instance %m)");
     end
 
@@ -121,13 +120,15 @@ module aiot_accel #(
                                                 .raddr(ra1[4:0]), .rdata(mid_rdata));
 
     // REBOOT: the iCE40 has no ICAPE2 (SB_WARMBOOT selects an icemulti image, another contract):
-    // the register is written and ignored. (The block below is never generated: REBOOT_ICAP = 0 is
-    // required above; it only gives the common test bench's probes a scope to resolve.)
+    // the register is written and ignored. (The block below, simulation only, gives the common test
+    // bench's REBOOT probes a scope to resolve; the bench runs this core with REBOOT_ICAP = 0.)
+`ifndef SYNTHESIS
     generate
         if (REBOOT_ICAP != 0) begin : g_icap
             aiot_icap u_icap (.clk, .rst, .go(1'b0), .wbstar(multiboot[23:0]), .busy());
         end
     endgenerate
+`endif
     // ---------------------------------------------------------------- RESULT block
     logic [31:0] res_status, res_seq, res_incrc, res_cycles, res_crc;
     logic [15:0] res_out [HORIZON];

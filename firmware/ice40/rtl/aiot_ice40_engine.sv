@@ -38,6 +38,13 @@ module aiot_ice40_engine #(
     input  wire logic [15:0] p_rdata,
     output      logic [HORIZON*16-1:0] out_q
 );
+    // the shapes this core holds (gen_prog.py refuses the same): activations in two SPRAMs of
+    // 32 KiB, the microprogram in at most 16 EBR
+    initial begin
+        if (2 * (NIN + 10 * WINDOW * D_MODEL + WINDOW * WINDOW + D_MODEL + HORIZON) > 32768 ||
+            2 * 4 * WINDOW * D_MODEL > 32768 || NOPS > 128)
+            $error("shape too large for the iCE40 core's SPRAM/EBR (instance %m)");
+    end
 `ifndef AIOT_PROG
     initial $error("define AIOT_PROG as the microprogram file (firmware/ice40/gen_prog.py)");
 `define AIOT_PROG "prog.hex"
@@ -295,7 +302,7 @@ module aiot_ice40_engine #(
                         3'd0: begin mul_a <= acc[31:0]; mul_b <= $signed({1'b0, m1}); end
                         3'd1: ;                                        // prod <= mul_a * mul_b
                         3'd2: begin prnd <= (pr > 50'h20000) ? 18'h20000 : 18'(pr); pneg <= pv[49]; end
-                        3'd3: psum <= 20'(pz) + (pneg ? -20'(prnd) : 20'(prnd));
+                        3'd3: psum <= 20'(pz) + (pneg ? (20'd0 - 20'(prnd)) : 20'(prnd));
                         default: begin
                             pp <= '0;
                             if (sm) begin
