@@ -95,7 +95,7 @@ module aiot_accel #(
     always_ff @(posedge clk) begin
         if (bus_we && is_input && !i_off[0]) in_lo[IW'(i_off >> 1)] <= bus_wdata;
         if (bus_we && is_input && i_off[0]) in_hi[IW'(i_off >> 1)] <= bus_wdata;
-        in_rdata <= {in_hi[IW'(in_raddr)], in_lo[IW'(in_raddr)]};
+        if (eng_en) in_rdata <= {in_hi[IW'(in_raddr)], in_lo[IW'(in_raddr)]};   // held while stalled
     end
 
     // ---------------------------------------------------------------- loader and engine
@@ -116,8 +116,13 @@ module aiot_accel #(
         .p_re(eng_re), .p_addr(eng_paddr), .p_rdata, .out_q(eng_out));
 
     always_comb mid_we = bus_we && !is_param && bus_addr >= 24'h40 && bus_addr < 24'h60;
-    aiot_lutram #(.WIDTH(8), .DEPTH(32)) u_mid (.clk, .we(mid_we), .waddr(bus_addr[4:0]), .wdata(bus_wdata),
-                                                .raddr(ra1[4:0]), .rdata(mid_rdata));
+    // MODEL_ID bytes in EBR (no LUT RAM on the iCE40): read with the bus address, so the byte is
+    // there in the cycle the address reaches ra1, as the asynchronous read of the XC7S15 version
+    logic [7:0] mid_mem [32];
+    always_ff @(posedge clk) begin
+        if (mid_we) mid_mem[bus_addr[4:0]] <= bus_wdata;
+        mid_rdata <= mid_mem[bus_addr[4:0]];
+    end
 
     // REBOOT: the iCE40 has no ICAPE2 (SB_WARMBOOT selects an icemulti image, another contract):
     // the register is written and ignored. (The block below, simulation only, gives the common test
@@ -132,9 +137,9 @@ module aiot_accel #(
     // ---------------------------------------------------------------- RESULT block
     logic [31:0] res_status, res_seq, res_incrc, res_cycles, res_crc;
     logic [15:0] res_out [HORIZON];
-    logic [31:0] in_crc, in_crc1, in_crc2;
-    aiot_crc32 u_ic0 (.crc_in(in_crc), .data(eng_in_data[7:0]), .crc_out(in_crc1));
-    aiot_crc32 u_ic1 (.crc_in(in_crc1), .data(eng_in_data[15:8]), .crc_out(in_crc2));
+    logic [31:0] in_crc;
+    logic [7:0]  in_hi_byte;
+    logic        in_hi_pend;         // the high byte of the element latched last cycle is next
 
     function automatic logic [7:0] byte_of(input logic [31:0] w, input logic [1:0] k);
         byte_of = w[8*k +: 8];
@@ -161,8 +166,11 @@ module aiot_accel #(
     logic [7:0] rbyte;
     always_comb rbyte = result_byte(res_crc_run ? res_idx : 8'(ra1 - 24'h003000));
     assign res_byte = rbyte;
+    // one CRC-32 byte step serves INPUT_CRC (while the engine copies the window, one element every
+    // two cycles) and RESULT_CRC (after the engine): never at the same time
     logic [31:0] rc_cur, rc_next;
-    aiot_crc32 u_rc (.crc_in(rc_cur), .data(res_byte), .crc_out(rc_next));
+    aiot_crc32 u_crc (.crc_in(res_crc_run ? rc_cur : in_crc),
+                      .data(res_crc_run ? res_byte : in_hi_pend ? in_hi_byte : eng_in_data[7:0]), .crc_out(rc_next));
     logic        res_crc_run;
 
     // ---------------------------------------------------------------- control
@@ -234,7 +242,9 @@ module aiot_accel #(
             end
             // ---- inference
             if (st_busy) cycles_r <= cycles_r + 32'd1;
-            if (eng_in_v) in_crc <= in_crc2;
+            in_hi_pend <= 1'b0;
+            if (eng_in_v) begin in_crc <= rc_next; in_hi_byte <= eng_in_data[15:8]; in_hi_pend <= 1'b1; end
+            if (in_hi_pend) in_crc <= rc_next;
             if (eng_done && st_busy) begin
                 res_seq <= sequence_r; res_incrc <= ~in_crc; res_cycles <= cycles_r + 32'd1;
                 res_status <= {status[31:2], 2'b10};          // DONE set, BUSY clear, as at completion

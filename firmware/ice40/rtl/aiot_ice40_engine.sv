@@ -54,24 +54,23 @@ module aiot_ice40_engine #(
     initial $readmemh(`AIOT_PROG, rom);
     logic [RW-1:0] rom_addr;
     logic [15:0] rom_q, a1_q, a2_q;
-    always_ff @(posedge clk) rom_q <= rom[rom_addr];
+    always_ff @(posedge clk) if (en) rom_q <= rom[rom_addr];
 
     logic        a1_cs, a1_we, a2_cs, a2_we;
     logic [15:0] a1_ba, a2_ba, a1_wd, a2_wd;     // byte addresses
     ice40_spram u_act1 (.clk, .cs(a1_cs && en), .we(a1_we), .be(2'b11), .addr(a1_ba[14:1]), .wdata(a1_wd), .rdata(a1_q));
     ice40_spram u_act2 (.clk, .cs(a2_cs && en), .we(a2_we), .be(2'b11), .addr(a2_ba[14:1]), .wdata(a2_wd), .rdata(a2_q));
 
-    // read data held across a stall (the memory may have served another reader meanwhile)
+    // A stall (en = 0) reads nothing from the engine's own memories and the INPUT window, so
+    // their outputs hold; PARAM's port may serve the host meanwhile, so its read data is held here
     logic en_q;
-    logic [15:0] h_p, h_in, h_rom, h_a1, h_a2;
-    logic [15:0] p_d, in_d, rom_d, a1_d, a2_d;
+    logic [15:0] h_p, p_d, in_d, rom_d, a1_d, a2_d;
     always_ff @(posedge clk) begin
         en_q <= en;
-        if (en_q) begin h_p <= p_rdata; h_in <= in_rdata; h_rom <= rom_q; h_a1 <= a1_q; h_a2 <= a2_q; end
+        if (en_q) h_p <= p_rdata;
     end
     always_comb begin
-        p_d = en_q ? p_rdata : h_p;   in_d = en_q ? in_rdata : h_in;   rom_d = en_q ? rom_q : h_rom;
-        a1_d = en_q ? a1_q : h_a1;    a2_d = en_q ? a2_q : h_a2;
+        p_d = en_q ? p_rdata : h_p;   in_d = in_rdata;   rom_d = rom_q;   a1_d = a1_q;   a2_d = a2_q;
     end
     assign in_data = in_d;
     assign in_valid = en && st == S_CPY && cv1;
@@ -106,7 +105,7 @@ module aiot_ice40_engine #(
     logic signed [16:0] mul_b;
     logic signed [48:0] prod;
     // MAC pipeline: v1 data from memory, v2 operands, v3 product
-    logic        v1, v2, v3, k0_1, blo_1, cv1;
+    logic        v1, v2, v3, k0_1, blo_1, cv1, cph;
     logic [15:0] ci_1;
     logic        sv1, sv2, smx_first;   // softmax pipelines
     logic signed [15:0] mx;
@@ -141,20 +140,19 @@ module aiot_ice40_engine #(
     end
 
     // ---------------------------------------------------------------- post: SAT(z + RSHR(v, n)), ReLU
-    logic signed [49:0] pv;
+    // RSHR(v, n) = (v + 2^(n-1) - [v < 0]) >>> n for n >= 1: half away from zero without taking
+    // the magnitude (|v| < 2^47: acc*m, the addition sum and e*inv all are)
+    localparam logic signed [48:0] PCLAMP = 49'sh20000, NCLAMP = 49'sh1_FFFF_FFFE_0000;
+    logic signed [48:0] pv, pr;
     logic [5:0]  pn;
-    logic [49:0] pmag;
-    logic [17:0] prnd;               // RSHR magnitude, clamped at 2^17 (saturates any 16-bit result)
-    logic        pneg;
+    logic signed [18:0] prnd;        // RSHR clamped to +-2^17 (saturates any 16-bit result)
     logic signed [19:0] psum;
     logic signed [15:0] pz, plo, phi, py;
     always_comb begin
-        pv = (op == 2'd1 && !sm) ? 50'(acc) : 50'(prod);
+        pv = (op == 2'd1 && !sm) ? 49'(acc) : prod;
         pn = sm ? 6'd30 : n;
-        pmag = pv[49] ? 50'(-pv) : 50'(pv);
+        pr = (pn == 6'd0) ? pv : ((pv + (49'sd1 <<< (pn - 6'd1)) - ((pv < 0) ? 49'sd1 : 49'sd0)) >>> pn);
     end
-    logic [49:0] pr;
-    always_comb pr = (pmag + ((pn == 0) ? 50'd0 : (50'd1 << (pn - 6'd1)))) >> pn;
     always_comb begin
         plo = -(16'sd1 <<< (yb - 5'd1));
         phi = (16'sd1 <<< (yb - 5'd1)) - 16'sd1;
@@ -236,14 +234,16 @@ module aiot_ice40_engine #(
                             default: h_dir <= p_d;
                         endcase
                         fi <= fi + 5'd1;
-                        if (fi == 5'd3) begin st <= S_CPY; ci <= '0; cv1 <= 1'b0; end
+                        if (fi == 5'd3) begin st <= S_CPY; ci <= '0; cv1 <= 1'b0; cph <= 1'b0; end
                     end
                 end
                 S_CPY: begin
                     // INPUT -> ACT1[0 ..< W*F]: read one element a cycle, write it the next
-                    cv1 <= 32'(ci) < NIN; ci_1 <= ci;
-                    if (32'(ci) < NIN) ci <= ci + 16'd1;
-                    if (!cv1 && 32'(ci) == NIN) begin st <= S_FETCH; pc <= '0; fi <= '0; end
+                    // one element every two cycles: the register map's CRC takes a byte a cycle
+                    cph <= ~cph;
+                    cv1 <= !cph && 32'(ci) < NIN; ci_1 <= ci;
+                    if (!cph && 32'(ci) < NIN) ci <= ci + 16'd1;
+                    if (!cph && !cv1 && 32'(ci) == NIN) begin st <= S_FETCH; pc <= '0; fi <= '0; end
                 end
                 S_FETCH: begin
                     if (fi != 5'd0) fld[fi - 5'd1] <= rom_d;
@@ -301,8 +301,8 @@ module aiot_ice40_engine #(
                     unique case (pp)
                         3'd0: begin mul_a <= acc[31:0]; mul_b <= $signed({1'b0, m1}); end
                         3'd1: ;                                        // prod <= mul_a * mul_b
-                        3'd2: begin prnd <= (pr > 50'h20000) ? 18'h20000 : 18'(pr); pneg <= pv[49]; end
-                        3'd3: psum <= 20'(pz) + (pneg ? (20'd0 - 20'(prnd)) : 20'(prnd));
+                        3'd2: prnd <= (pr > PCLAMP) ? 19'(PCLAMP) : (pr < NCLAMP) ? 19'(NCLAMP) : 19'(pr);
+                        3'd3: psum <= 20'(pz) + 20'(prnd);
                         default: begin
                             pp <= '0;
                             if (sm) begin

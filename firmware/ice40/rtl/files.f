@@ -1,6 +1,5 @@
 ../../rtl/aiot_crc32.sv
 ../../rtl/aiot_spi.sv
-../../rtl/aiot_lutram.sv
 ../../rtl/aiot_top.sv
 ice40_spram.sv
 aiot_ice40_loader.sv
