@@ -15,8 +15,9 @@ Op word layout (one op per SLOT words; docs/hardware.md §5):
   4 a_base 5 a_ts 6 a_js 7 a_ks        A in ACT1, byte addresses and strides
   8 b_base 9 b_js 10 b_ks              B: PARAM (b_base added to the tensor's directory offset) or ACT2
   11 y_base 12 y_ts 13 y_js            Y: ACT1 or ACT2
-  14 b tensor index  15 bias tensor index  16 za act index  17 zb index  18 y act index  19 requant index
-  20 b_ts                              B stride per t (ADD's second operand)
+  14 b_ts                              B stride per t (ADD's second operand)
+  15 b tensor index  16 bias tensor index  17 za act index  18 zb index  19, 20 y act index  21-23 requant index
+  (words 15-23 each start one PARAM read as they arrive from the ROM: offset, zero point, bits, m1, m2, n)
 MM: y = REQ(acc; m1, n) (ReLU: max(y, zy)); ADD (K = 2): acc = (A - za) m1 + (B - zb) m2, y = SAT(zy + RSHR(acc, n));
 SOFTMAX: row t of J scores at A (in place), EXP table = tensor b; END: J outputs from A.
 """
@@ -24,7 +25,7 @@ import os
 import sys
 
 SLOT = 32
-NFIELD = 21
+NFIELD = 24
 ACT_BYTES = 32768          # one SPRAM (16K x 16 bit) per ACT memory
 PARAM_MAX = 32768          # PARAM memory: one SPRAM
 
@@ -114,7 +115,7 @@ def program(W, F, D, H, N, P):
 
 
 FIELDS = ["flags", "T", "J", "K", "a_base", "a_ts", "a_js", "a_ks", "b_base", "b_js", "b_ks",
-          "y_base", "y_ts", "y_js", "b_ti", "bias_ti", "za", "zb", "y", "rq", "b_ts"]
+          "y_base", "y_ts", "y_js", "b_ts", "b_ti", "bias_ti", "za", "zb", "y", "y", "rq", "rq", "rq"]
 
 
 def write_hex(ops, path):

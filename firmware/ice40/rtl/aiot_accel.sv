@@ -64,8 +64,9 @@ module aiot_accel #(
 
     // ---------------------------------------------------------------- PARAM memory
     logic        is_param, is_input;
-    always_comb is_param = bus_addr >= 24'h010000 && 32'(bus_addr) < 32'h010000 + PARAM_BYTES;
-    always_comb is_input = bus_addr >= 24'h001000 && 32'(bus_addr) < 32'h001000 + 2 * NIN;
+    // address decode on bit fields (no 24-bit comparators: carry chains cost logic cells here)
+    always_comb is_param = bus_addr[23:16] == 8'h01 && 32'(bus_addr[15:0]) < PARAM_BYTES;
+    always_comb is_input = bus_addr[23:16] == 8'h00 && bus_addr[15:0] >= 16'h1000 && 32'(bus_addr[15:0]) < 32'h1000 + 2 * NIN;
     logic [15:0]   p_off;
     always_comb p_off = 16'(bus_addr - 24'h010000);
     logic        host_p, ld_re, eng_re, eng_en;
@@ -89,7 +90,7 @@ module aiot_accel #(
     logic [15:0] in_raddr, in_rdata;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [15:0] i_off, eng_in_data;
-    always_comb i_off = 16'(bus_addr - 24'h001000);
+    always_comb i_off = bus_addr[15:0] - 16'h1000;
     // two byte lanes of NIN entries (EBR), read one element a cycle by the engine's copy
     logic [7:0] in_lo [NIN], in_hi [NIN];
     always_ff @(posedge clk) begin
@@ -115,7 +116,7 @@ module aiot_accel #(
         .in_raddr, .in_rdata, .in_valid(eng_in_v), .in_data(eng_in_data),
         .p_re(eng_re), .p_addr(eng_paddr), .p_rdata, .out_q(eng_out));
 
-    always_comb mid_we = bus_we && !is_param && bus_addr >= 24'h40 && bus_addr < 24'h60;
+    always_comb mid_we = bus_we && !is_param && bus_addr[23:5] == 19'd2;
     // MODEL_ID bytes in EBR (no LUT RAM on the iCE40): read with the bus address, so the byte is
     // there in the cycle the address reaches ra1, as the asynchronous read of the XC7S15 version
     logic [7:0] mid_mem [32];
@@ -164,7 +165,7 @@ module aiot_accel #(
     // one byte selector serves the RESULT CRC (while BUSY) and bus reads (after it); computed
     // inside the clocked processes so every simulator sees current register values
     logic [7:0] rbyte;
-    always_comb rbyte = result_byte(res_crc_run ? res_idx : 8'(ra1 - 24'h003000));
+    always_comb rbyte = result_byte(res_crc_run ? res_idx : ra1[7:0]);
     assign res_byte = rbyte;
     // one CRC-32 byte step serves INPUT_CRC (while the engine copies the window, one element every
     // two cycles) and RESULT_CRC (after the engine): never at the same time
@@ -192,7 +193,7 @@ module aiot_accel #(
                     st_valid <= 1'b0;
                     mid_v <= '0;
                     if (ld_busy) ld_dirty <= 1'b1;
-                end else if (bus_addr < 24'h000100) begin
+                end else if (bus_addr[23:8] == 16'd0) begin
                     unique case (bus_addr[7:2])
                         6'h02: if (bus_addr[1:0] == 2'd0) begin
                             if (bus_wdata[0]) pend_start <= 1'b1;
@@ -284,9 +285,9 @@ module aiot_accel #(
         endcase
     endfunction
     function automatic logic [7:0] read_byte(input logic [23:0] a, input logic [7:0] rb);
-        if (a < 24'h000040) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
-        else if (a < 24'h000060) read_byte = mid_v[a[4:0]] ? mid_rdata : 8'd0;
-        else if (a >= 24'h003000 && 32'(a) < 32'h3000 + RES_BYTES) read_byte = rb;
+        if (a[23:6] == 18'd0) read_byte = byte_of(reg_word(a[7:2]), a[1:0]);
+        else if (a[23:5] == 19'd2) read_byte = mid_v[a[4:0]] ? mid_rdata : 8'd0;
+        else if (a[23:8] == 16'h0030 && 32'(a[7:0]) < RES_BYTES) read_byte = rb;
         else read_byte = 8'd0;
     endfunction
     always_comb rd1 = read_byte(ra1, rbyte);

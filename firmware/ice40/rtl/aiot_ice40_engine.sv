@@ -1,14 +1,14 @@
 // aiot_ice40_engine: the network of docs/arithmetic.md (contract v1) on one multiplier, for the
-// iCE40UP5K. A microprogram (firmware/ice40/gen_prog.py, one op of 21 16-bit fields per 32 ROM words,
-// in EBR) lists the layer ops; the sequencer fetches an op, reads its zero points, requant pair and
-// tensor offsets straight from the parameter image in PARAM (SPRAM, no copy), and runs
+// iCE40UP5K. A microprogram (firmware/ice40/gen_prog.py, one op of 24 16-bit words per 32 ROM
+// words, in EBR) lists the layer ops; the sequencer fetches an op and, word by word, reads its zero
+// points, requant pair and tensor offsets straight from the parameter image in PARAM (SPRAM, no
+// copy); then it runs
 //   MM   for t < T, j < J: acc = bias? + sum_k (A - za)(B - zb); y = SAT(zy + RSHR(acc * m1, n)) (ReLU)
 //   ADD  acc = (A - za) m1 + (B - zb) m2; y = SAT(zy + RSHR(acc, n))
 //   SOFTMAX (E6) on rows of scores in place, END (outputs to the result).
 // A is in ACT1, B in PARAM or ACT2 (three SPRAMs, so a MAC reads both operands in one cycle).
 // One signed 32x17 multiplier (SB_MAC16s) serves the MACs, the requantization acc*m and softmax e*inv.
-// en = 0 freezes the engine for a cycle (the host is using PARAM's single port): memory outputs
-// are held across the stall so no read is lost.
+// en = 0 freezes the engine for a cycle (the host is using PARAM's single port): no read is lost.
 `resetall
 `default_nettype none
 module aiot_ice40_engine #(
@@ -76,7 +76,8 @@ module aiot_ice40_engine #(
     assign in_valid = en && st == S_CPY && cv1;
 
     // ---------------------------------------------------------------- op fields (gen_prog.py)
-    logic [15:0] fld [21];
+    logic [15:0] fld [15];             // ROM words 0 ..< 15 (4, 8, 11 load the pointers directly)
+    logic        b_none;
     logic [1:0]  op;
     logic        f_relu, f_bias, f_bpar, f_bi8, f_bone, f_y2, f_zbw;
     always_comb begin
@@ -84,7 +85,7 @@ module aiot_ice40_engine #(
         f_bone = fld[0][6]; f_y2 = fld[0][7]; f_zbw = fld[0][8];
     end
 
-    typedef enum logic [3:0] {S_IDLE, S_HDR, S_CPY, S_FETCH, S_PRO, S_BIAS, S_MAC, S_DRAIN, S_POST,
+    typedef enum logic [3:0] {S_IDLE, S_HDR, S_CPY, S_FETCH, S_BIAS, S_MAC, S_DRAIN, S_POST,
                               S_SMAX, S_SDEN, S_SDIV, S_SRD, S_END, S_NEXT} st_t;
     st_t st;
     logic [7:0]  pc;
@@ -115,20 +116,23 @@ module aiot_ice40_engine #(
     logic [31:0] qt;
     logic [5:0]  dc;
 
-    // read-list addresses (bytes): the header (S_HDR) and the op prologue (S_PRO)
-    logic [15:0] pro_ba;
+    // prologue reads of an op (bytes): table base + (index from the ROM << entry size | field offset)
+    logic [15:0] pro_ba, pro_base;
+    logic        pro_q;                  // 8-byte entries (directory, requant table), else 4
+    logic [2:0]  pro_off;
     always_comb begin
-        unique case (fi[3:0])
-            4'd0: pro_ba = h_dir + {fld[14][12:0], 3'b0};
-            4'd1: pro_ba = h_dir + {fld[15][12:0], 3'b0};
-            4'd2: pro_ba = h_act + {fld[16][13:0], 2'b0} + 16'd2;
-            4'd3: pro_ba = (f_zbw ? h_wt : h_act) + {fld[17][13:0], 2'b0} + 16'd2;
-            4'd4: pro_ba = h_act + {fld[18][13:0], 2'b0};
-            4'd5: pro_ba = h_act + {fld[18][13:0], 2'b0} + 16'd2;
-            4'd6: pro_ba = h_rq + {fld[19][12:0], 3'b0};
-            4'd7: pro_ba = h_rq + {fld[19][12:0], 3'b0} + 16'd2;
-            default: pro_ba = h_rq + {fld[19][12:0], 3'b0} + 16'd4;
+        pro_q = 1'b0; pro_off = 3'd0; pro_base = h_act;
+        unique case (fi)
+            5'd16, 5'd17: begin pro_base = h_dir; pro_q = 1'b1; end     // B tensor, bias tensor
+            5'd18: pro_off = 3'd2;                                       // za
+            5'd19: begin pro_base = f_zbw ? h_wt : h_act; pro_off = 3'd2; end   // zb
+            5'd20: ;                                                     // y bits
+            5'd21: pro_off = 3'd2;                                       // zy
+            5'd22: begin pro_base = h_rq; pro_q = 1'b1; end              // m1
+            5'd23: begin pro_base = h_rq; pro_q = 1'b1; pro_off = 3'd2; end   // m2
+            default: begin pro_base = h_rq; pro_q = 1'b1; pro_off = 3'd4; end // n
         endcase
+        pro_ba = pro_base + ((pro_q ? {rom_d[12:0], 3'b0} : {rom_d[13:0], 2'b0}) | 16'(pro_off));
     end
 
     // B operand of the MAC pipeline
@@ -140,18 +144,20 @@ module aiot_ice40_engine #(
     end
 
     // ---------------------------------------------------------------- post: SAT(z + RSHR(v, n)), ReLU
-    // RSHR(v, n) = (v + 2^(n-1) - [v < 0]) >>> n for n >= 1: half away from zero without taking
-    // the magnitude (|v| < 2^47: acc*m, the addition sum and e*inv all are)
+    // RSHR(v, n) = ((v - [v < 0]) >>> (n - 1) + 1) >>> 1 for n >= 1 (half away from zero, no
+    // magnitudes; |v| < 2^47 for acc*m, the addition sum and e*inv). The n - 1 shift is sequential,
+    // 4 or 1 bits a cycle, instead of a 49-bit barrel shifter.
     localparam logic signed [48:0] PCLAMP = 49'sh20000, NCLAMP = 49'sh1_FFFF_FFFE_0000;
-    logic signed [48:0] pv, pr;
-    logic [5:0]  pn;
+    logic signed [48:0] pv, pr, sh;
+    logic [5:0]  pn, shc;
+    logic        rnd_en;
     logic signed [18:0] prnd;        // RSHR clamped to +-2^17 (saturates any 16-bit result)
     logic signed [19:0] psum;
     logic signed [15:0] pz, plo, phi, py;
     always_comb begin
         pv = (op == 2'd1 && !sm) ? 49'(acc) : prod;
         pn = sm ? 6'd30 : n;
-        pr = (pn == 6'd0) ? pv : ((pv + (49'sd1 <<< (pn - 6'd1)) - ((pv < 0) ? 49'sd1 : 49'sd0)) >>> pn);
+        pr = rnd_en ? ((sh + 49'sd1) >>> 1) : sh;
     end
     always_comb begin
         plo = -(16'sd1 <<< (yb - 5'd1));
@@ -173,7 +179,7 @@ module aiot_ice40_engine #(
         unique case (st)
             S_HDR: begin p_re = !ph; p_addr = 14'(16 + 4 * 32'(fi)); end
             S_CPY: if (cv1) begin a1_cs = 1'b1; a1_we = 1'b1; a1_ba = {ci_1[14:0], 1'b0}; a1_wd = in_d; end
-            S_PRO: begin p_re = !ph; p_addr = pro_ba[14:1]; end
+            S_FETCH: begin p_re = fi >= 5'd16 && fi <= 5'd24; p_addr = pro_ba[14:1]; end
             S_BIAS: begin p_re = f_bias && bs != 2'd2; p_addr = bias_p[14:1] + ((bs == 2'd1) ? 14'd1 : 14'd0); end
             S_MAC: begin a1_cs = 1'b1; a2_cs = !f_bpar; p_re = f_bpar; end
             S_SMAX: a1_cs = k < fld[2];
@@ -203,10 +209,10 @@ module aiot_ice40_engine #(
             v1 <= 1'b0; v2 <= v1; v3 <= v2;
             if (v1) begin
                 if (op == 2'd1) begin
-                    mul_a <= k0_1 ? (32'($signed(a1_d)) - 32'(za)) : (32'(braw) - 32'(zb));
+                    mul_a <= 32'(k0_1 ? (17'($signed(a1_d)) - 17'(za)) : (17'(braw) - 17'(zb)));
                     mul_b <= k0_1 ? $signed({1'b0, m1}) : $signed({1'b0, m2});
                 end else begin
-                    mul_a <= 32'($signed(a1_d)) - 32'(za);
+                    mul_a <= 32'(17'($signed(a1_d)) - 17'(za));
                     mul_b <= f_bone ? 17'sd1 : 17'(braw) - 17'(zb);
                 end
             end
@@ -246,39 +252,37 @@ module aiot_ice40_engine #(
                     if (!cph && !cv1 && 32'(ci) == NIN) begin st <= S_FETCH; pc <= '0; fi <= '0; end
                 end
                 S_FETCH: begin
-                    if (fi != 5'd0) fld[fi - 5'd1] <= rom_d;
+                    // word w = fi - 1 arrives from the ROM: a loop field, a base address, or a
+                    // table index whose PARAM read is issued now; the read of word w - 1 lands now
                     fi <= fi + 5'd1;
-                    if (fi == 5'd21) begin st <= S_PRO; fi <= '0; ph <= 1'b0; end
-                end
-                S_PRO: begin
-                    ph <= ~ph;
-                    if (ph) begin
-                        unique case (fi[3:0])
-                            4'd0: b_base <= fld[8] + ((fld[14] == 16'hFFFF) ? 16'd0 : p_d);
-                            4'd1: bias_b <= p_d;
-                            4'd2: za <= p_d;
-                            4'd3: zb <= f_bone ? 16'sd0 : p_d;
-                            4'd4: yb <= p_d[4:0];
-                            4'd5: zy <= p_d;
-                            4'd6: m1 <= p_d;
-                            4'd7: m2 <= p_d;
-                            default: n <= p_d[5:0];
-                        endcase
-                        fi <= fi + 5'd1;
-                        if (fi == 5'd8) begin
-                            t <= '0; j <= '0; k <= '0; bs <= '0;
-                            a_t <= fld[4]; a_tj <= fld[4]; a_p <= fld[4]; y_t <= fld[11]; y_p <= fld[11];
-                            unique case (op)
-                                2'd0, 2'd1: st <= S_BIAS;
-                                2'd2: begin st <= S_SMAX; smx_first <= 1'b1; end
-                                default: st <= S_END;
-                            endcase
+                    if (fi != 5'd0 && fi <= 5'd15) fld[fi - 5'd1] <= rom_d;
+                    if (fi == 5'd5) begin a_t <= rom_d; a_tj <= rom_d; a_p <= rom_d; end
+                    if (fi == 5'd9) b_base <= rom_d;
+                    if (fi == 5'd12) begin y_t <= rom_d; y_p <= rom_d; end
+                    if (fi == 5'd16) b_none <= rom_d == 16'hFFFF;
+                    unique case (fi)
+                        5'd17: begin
+                            b_base <= b_base + (b_none ? 16'd0 : p_d);
+                            b_t <= b_base + (b_none ? 16'd0 : p_d);
+                            b_j <= b_base + (b_none ? 16'd0 : p_d);
                         end
-                    end
-                    if (ph && fi == 5'd1) begin bias_p <= p_d; end
-                    if (ph && fi == 5'd0) begin
-                        b_t <= fld[8] + ((fld[14] == 16'hFFFF) ? 16'd0 : p_d);
-                        b_j <= fld[8] + ((fld[14] == 16'hFFFF) ? 16'd0 : p_d);
+                        5'd18: begin bias_b <= p_d; bias_p <= p_d; end
+                        5'd19: za <= p_d;
+                        5'd20: zb <= f_bone ? 16'sd0 : p_d;
+                        5'd21: yb <= p_d[4:0];
+                        5'd22: zy <= p_d;
+                        5'd23: m1 <= p_d;
+                        5'd24: m2 <= p_d;
+                        5'd25: n <= p_d[5:0];
+                        default: ;
+                    endcase
+                    if (fi == 5'd25) begin
+                        t <= '0; j <= '0; k <= '0; bs <= '0;
+                        unique case (op)
+                            2'd0, 2'd1: st <= S_BIAS;
+                            2'd2: begin st <= S_SMAX; smx_first <= 1'b1; end
+                            default: st <= S_END;
+                        endcase
                     end
                 end
                 S_BIAS: begin
@@ -301,7 +305,19 @@ module aiot_ice40_engine #(
                     unique case (pp)
                         3'd0: begin mul_a <= acc[31:0]; mul_b <= $signed({1'b0, m1}); end
                         3'd1: ;                                        // prod <= mul_a * mul_b
-                        3'd2: prnd <= (pr > PCLAMP) ? 19'(PCLAMP) : (pr < NCLAMP) ? 19'(NCLAMP) : 19'(pr);
+                        3'd2: begin
+                            rnd_en <= pn != 6'd0; shc <= (pn == 6'd0) ? 6'd0 : pn - 6'd1;
+                            sh <= pv - ((pn != 6'd0 && pv[48]) ? 49'sd1 : 49'sd0); pp <= 3'd5;
+                        end
+                        3'd5: begin
+                            pp <= 3'd5;
+                            if (shc >= 6'd4) begin sh <= sh >>> 4; shc <= shc - 6'd4; end
+                            else if (shc != 6'd0) begin sh <= sh >>> 1; shc <= shc - 6'd1; end
+                            else begin
+                                prnd <= (pr > PCLAMP) ? 19'(PCLAMP) : (pr < NCLAMP) ? 19'(NCLAMP) : 19'(pr);
+                                pp <= 3'd3;
+                            end
+                        end
                         3'd3: psum <= 20'(pz) + 20'(prnd);
                         default: begin
                             pp <= '0;
@@ -318,7 +334,7 @@ module aiot_ice40_engine #(
                                 if (j + 16'd1 == fld[2]) begin
                                     j <= '0; bias_p <= bias_b;
                                     a_t <= a_t + fld[5]; a_tj <= a_t + fld[5];
-                                    b_t <= b_t + fld[20]; b_j <= b_t + fld[20];
+                                    b_t <= b_t + fld[14]; b_j <= b_t + fld[14];
                                     y_t <= y_t + fld[12]; y_p <= y_t + fld[12];
                                     t <= t + 16'd1;
                                     if (t + 16'd1 == fld[1]) st <= S_NEXT;

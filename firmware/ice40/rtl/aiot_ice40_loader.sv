@@ -78,13 +78,16 @@ module aiot_ice40_loader #(
             default: begin t_cnt = 16'(D_MODEL); t_esz = 2'd2; end
         endcase
     end
-    logic [31:0] t_end;
-    always_comb t_end = 32'(d_off) + (32'(t_cnt) << t_esz);
+    logic [17:0] t_end;
+    always_comb t_end = 18'(d_off) + (18'(t_cnt) << t_esz);
+    // PARAM_LENGTH, once checked against the capacity (<= 32 KiB), in 16 bits
+    logic [15:0] len;
+    always_comb len = (length > 32'(PARAM_BYTES)) ? 16'(PARAM_BYTES) : length[15:0];
 
     always_comb begin
         p_re = 1'b0; p_addr = b[14:1];
         unique case (st)
-            L_CRC: p_re = 32'(b) < length;
+            L_CRC: p_re = b < len;
             L_HDR: begin p_re = !ph; p_addr = 14'(b); end
             L_ACT: begin p_re = !ph; p_addr = 14'((o_act >> 1) + (b << 1)); end
             L_RQ:  begin p_re = !ph; p_addr = 14'((o_rq >> 1) + (b << 2) + 16'd2); end
@@ -106,7 +109,7 @@ module aiot_ice40_loader #(
                 end
                 L_CRC: begin
                     if (rv) crc_r <= crc_n;
-                    if (32'(b) < length) begin rv <= 1'b1; rb <= b[0]; b <= b + 16'd1; end
+                    if (b < len) begin rv <= 1'b1; rb <= b[0]; b <= b + 16'd1; end
                     else if (!rv) begin
                         crc <= ~crc_r;
                         if (~crc_r != expected_crc) begin st <= L_FIN; ok <= 1'b0; err_code <= 8'h03; end
@@ -118,7 +121,7 @@ module aiot_ice40_loader #(
                     ph <= ~ph;
                     if (ph) begin
                         if (!hdr_free(b[4:0]) && p_rdata != hdr(b[4:0])) bad <= 1'b1;
-                        if (hdr_free(b[4:0]) && (p_rdata[1:0] != 2'd0 || 32'(p_rdata) > length)) bad <= 1'b1;
+                        if (hdr_free(b[4:0]) && (p_rdata[1:0] != 2'd0 || p_rdata > len)) bad <= 1'b1;
                         unique case (b[4:0])
                             5'd6: total <= p_rdata;
                             5'd16: o_act <= p_rdata;
@@ -157,7 +160,7 @@ module aiot_ice40_loader #(
                         dw <= dw + 2'd1;
                         unique case (dw)
                             2'd0: begin d_off <= p_rdata; if (p_rdata[1:0] != 2'd0) bad <= 1'b1; end
-                            2'd2: if (p_rdata != t_cnt || t_end > 32'(total)) bad <= 1'b1;
+                            2'd2: if (p_rdata != t_cnt || t_end > 18'(total)) bad <= 1'b1;
                             default: if (p_rdata != 16'd0) bad <= 1'b1;      // high halves
                         endcase
                         if (dw == 2'd3) begin
