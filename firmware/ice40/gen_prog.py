@@ -109,6 +109,8 @@ def program(W, F, D, H, N, P):
        za=A - 1, zb=0, y=A, rq=2 + 12 * N)                                     # pool
     linear(a1["pool"], 1, D, P, a1["out"], False, 3 + 17 * N, 1 + 8 * N, A, A + 1, 3 + 12 * N)   # head
     op(3, J=P, a_base=a1["out"], a_ks=2)                                        # END: outputs to the result
+    if max(max(o["T"], o["J"], o["K"]) for o in ops) >= 2048:
+        raise ShapeError("a loop of 2048 or more (the sequencer's counters are 11 bits)")
     if len(ops) > 128:
         raise ShapeError(f"{len(ops)} ops; the program ROM holds 128 (16 EBR)")
     return ops

@@ -105,16 +105,18 @@ module aiot_accel #(
     logic        eng_busy;
     /* verilator lint_on UNUSEDSIGNAL */
     logic [HORIZON*16-1:0] eng_out;
+    logic [15:0] o_act, o_wt, o_rq, o_dir;
     aiot_ice40_loader #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
                         .HORIZON(HORIZON), .PARAM_BYTES(PARAM_BYTES)) u_loader (
         .clk, .rst, .start(ld_start), .length(param_length), .expected_crc(param_expected),
         .busy(ld_busy), .done(ld_done), .ok(ld_ok), .err_code(ld_err), .crc(ld_crc),
-        .p_re(ld_re), .p_addr(ld_paddr), .p_rdata);
+        .p_re(ld_re), .p_addr(ld_paddr), .p_rdata, .o_act, .o_wt, .o_rq, .o_dir);
     aiot_ice40_engine #(.WINDOW(WINDOW), .FEATURES(FEATURES), .D_MODEL(D_MODEL), .HEADS(HEADS), .LAYERS(LAYERS),
                         .HORIZON(HORIZON)) u_engine (
         .clk, .rst, .en(eng_en), .start(eng_start), .abort(eng_abort), .busy(eng_busy), .done(eng_done),
         .in_raddr, .in_rdata, .in_valid(eng_in_v), .in_data(eng_in_data),
-        .p_re(eng_re), .p_addr(eng_paddr), .p_rdata, .out_q(eng_out));
+        .p_re(eng_re), .p_addr(eng_paddr), .p_rdata, .h_act(o_act), .h_wt(o_wt), .h_rq(o_rq), .h_dir(o_dir),
+        .out_q(eng_out));
 
     always_comb mid_we = bus_we && !is_param && bus_addr[23:5] == 19'd2;
     // MODEL_ID bytes in EBR (no LUT RAM on the iCE40): read with the bus address, so the byte is

@@ -36,6 +36,7 @@ module aiot_ice40_engine #(
     output      logic        p_re,
     output      logic [13:0] p_addr,
     input  wire logic [15:0] p_rdata,
+    input  wire logic [15:0] h_act, h_wt, h_rq, h_dir,   // table offsets, from the loader's check
     output      logic [HORIZON*16-1:0] out_q
 );
     // the shapes this core holds (gen_prog.py refuses the same): activations in two SPRAMs of
@@ -85,18 +86,17 @@ module aiot_ice40_engine #(
         f_bone = fld[0][6]; f_y2 = fld[0][7]; f_zbw = fld[0][8];
     end
 
-    typedef enum logic [3:0] {S_IDLE, S_HDR, S_CPY, S_FETCH, S_BIAS, S_MAC, S_DRAIN, S_POST,
+    typedef enum logic [3:0] {S_IDLE, S_CPY, S_FETCH, S_BIAS, S_MAC, S_DRAIN, S_POST,
                               S_SMAX, S_SDEN, S_SDIV, S_SRD, S_END, S_NEXT} st_t;
     st_t st;
     logic [7:0]  pc;
     logic [4:0]  fi;                 // fetch word / read-list step
-    logic        ph;                 // read-list phase: 0 issue, 1 capture
-    logic [15:0] h_act, h_wt, h_rq, h_dir;
     logic signed [15:0] za, zb, zy;
     logic [4:0]  yb;
     logic [15:0] m1, m2;
     logic [5:0]  n;
-    logic [15:0] t, j, k, ci;
+    logic [10:0] t, j, k;             // loop counters: T, J, K < 2048 (gen_prog.py)
+    logic [15:0] ci;
     logic [15:0] a_t, a_tj, a_p, b_t, b_j, b_p, y_t, y_p, bias_b, bias_p, b_base;
     logic [1:0]  bs;                 // bias read step
     logic [2:0]  pp;                 // post step
@@ -105,16 +105,17 @@ module aiot_ice40_engine #(
     logic signed [31:0] mul_a;
     logic signed [16:0] mul_b;
     logic signed [48:0] prod;
-    // MAC pipeline: v1 data from memory, v2 operands, v3 product
+    always_comb prod = mul_a * mul_b;
+    // MAC pipeline: v1 data from memory, v2 operands (product accumulated), v3 unused
     logic        v1, v2, v3, k0_1, blo_1, cv1, cph;
     logic [15:0] ci_1;
     logic        sv1, sv2, smx_first;   // softmax pipelines
     logic signed [15:0] mx;
     logic [23:0] den;
-    logic [45:0] num;
     logic [24:0] rem;
-    logic [31:0] qt;
     logic [5:0]  dc;
+    logic        nbit;               // bit 45 - dc of the dividend R * 2^30, R = 2^yb - 1
+    always_comb nbit = dc < 6'd16 && 6'(yb) + dc > 6'd15;
 
     // prologue reads of an op (bytes): table base + (index from the ROM << entry size | field offset)
     logic [15:0] pro_ba, pro_base;
@@ -177,15 +178,14 @@ module aiot_ice40_engine #(
         in_raddr = ci;
         rom_addr = RW'({pc, fi});
         unique case (st)
-            S_HDR: begin p_re = !ph; p_addr = 14'(16 + 4 * 32'(fi)); end
             S_CPY: if (cv1) begin a1_cs = 1'b1; a1_we = 1'b1; a1_ba = {ci_1[14:0], 1'b0}; a1_wd = in_d; end
             S_FETCH: begin p_re = fi >= 5'd16 && fi <= 5'd24; p_addr = pro_ba[14:1]; end
             S_BIAS: begin p_re = f_bias && bs != 2'd2; p_addr = bias_p[14:1] + ((bs == 2'd1) ? 14'd1 : 14'd0); end
             S_MAC: begin a1_cs = 1'b1; a2_cs = !f_bpar; p_re = f_bpar; end
-            S_SMAX: a1_cs = k < fld[2];
-            S_SDEN: a1_cs = k < fld[2];
+            S_SMAX: a1_cs = k < fld[2][10:0];
+            S_SDEN: a1_cs = k < fld[2][10:0];
             S_SRD: a1_cs = (bs == 2'd0);
-            S_END: a1_cs = k < fld[2];
+            S_END: a1_cs = k < fld[2][10:0];
             S_POST: if (pp == 3'd4) begin
                 if (sm || !f_y2) begin a1_cs = 1'b1; a1_we = 1'b1; a1_ba = sm ? a_p : y_p; end
                 else begin a2_cs = 1'b1; a2_we = 1'b1; a2_ba = y_p; end
@@ -216,8 +216,7 @@ module aiot_ice40_engine #(
                     mul_b <= f_bone ? 17'sd1 : 17'(braw) - 17'(zb);
                 end
             end
-            prod <= mul_a * mul_b;
-            if (v3) acc <= acc + 35'(prod);
+            if (v2) acc <= acc + 35'(prod);
             // softmax pipelines: scores -> max (S_SMAX), scores -> EXP -> den (S_SDEN)
             sv1 <= 1'b0; sv2 <= sv1;
             if (st == S_SMAX && sv1) begin
@@ -228,20 +227,7 @@ module aiot_ice40_engine #(
 
             unique case (st)
                 S_IDLE: if (start) begin
-                    busy <= 1'b1; st <= S_HDR; fi <= '0; ph <= 1'b0;
-                end
-                S_HDR: begin
-                    ph <= ~ph;
-                    if (ph) begin
-                        unique case (fi[1:0])
-                            2'd0: h_act <= p_d;
-                            2'd1: h_wt <= p_d;
-                            2'd2: h_rq <= p_d;
-                            default: h_dir <= p_d;
-                        endcase
-                        fi <= fi + 5'd1;
-                        if (fi == 5'd3) begin st <= S_CPY; ci <= '0; cv1 <= 1'b0; cph <= 1'b0; end
-                    end
+                    busy <= 1'b1; st <= S_CPY; ci <= '0; cv1 <= 1'b0; cph <= 1'b0;
                 end
                 S_CPY: begin
                     // INPUT -> ACT1[0 ..< W*F]: read one element a cycle, write it the next
@@ -296,15 +282,15 @@ module aiot_ice40_engine #(
                 end
                 S_MAC: begin
                     v1 <= 1'b1; k0_1 <= (k == 16'd0); blo_1 <= b_p[0];
-                    a_p <= a_p + fld[7]; b_p <= b_p + fld[10]; k <= k + 16'd1;
-                    if (k + 16'd1 == fld[3]) st <= S_DRAIN;
+                    a_p <= a_p + fld[7]; b_p <= b_p + fld[10]; k <= k + 11'd1;
+                    if (k + 11'd1 == fld[3][10:0]) st <= S_DRAIN;
                 end
                 S_DRAIN: if (!v1 && !v2 && !v3) begin st <= S_POST; pp <= '0; sm <= 1'b0; end
                 S_POST: begin
                     pp <= pp + 3'd1;
                     unique case (pp)
                         3'd0: begin mul_a <= acc[31:0]; mul_b <= $signed({1'b0, m1}); end
-                        3'd1: ;                                        // prod <= mul_a * mul_b
+                        3'd1: ;
                         3'd2: begin
                             rnd_en <= pn != 6'd0; shc <= (pn == 6'd0) ? 6'd0 : pn - 6'd1;
                             sh <= pv - ((pn != 6'd0 && pv[48]) ? 49'sd1 : 49'sd0); pp <= 3'd5;
@@ -323,23 +309,23 @@ module aiot_ice40_engine #(
                             pp <= '0;
                             if (sm) begin
                                 // next score of the row, or the next row
-                                a_p <= a_p + 16'd2; j <= j + 16'd1; bs <= '0; st <= S_SRD;
-                                if (j + 16'd1 == fld[2]) begin
-                                    j <= '0; k <= '0; t <= t + 16'd1; a_t <= a_t + fld[5]; a_p <= a_t + fld[5];
+                                a_p <= a_p + 16'd2; j <= j + 11'd1; bs <= '0; st <= S_SRD;
+                                if (j + 11'd1 == fld[2][10:0]) begin
+                                    j <= '0; k <= '0; t <= t + 11'd1; a_t <= a_t + fld[5]; a_p <= a_t + fld[5];
                                     smx_first <= 1'b1; st <= S_SMAX;
-                                    if (t + 16'd1 == fld[1]) st <= S_NEXT;
+                                    if (t + 11'd1 == fld[1][10:0]) st <= S_NEXT;
                                 end
                             end else begin
                                 st <= S_BIAS;
-                                if (j + 16'd1 == fld[2]) begin
+                                if (j + 11'd1 == fld[2][10:0]) begin
                                     j <= '0; bias_p <= bias_b;
                                     a_t <= a_t + fld[5]; a_tj <= a_t + fld[5];
                                     b_t <= b_t + fld[14]; b_j <= b_t + fld[14];
                                     y_t <= y_t + fld[12]; y_p <= y_t + fld[12];
-                                    t <= t + 16'd1;
-                                    if (t + 16'd1 == fld[1]) st <= S_NEXT;
+                                    t <= t + 11'd1;
+                                    if (t + 11'd1 == fld[1][10:0]) st <= S_NEXT;
                                 end else begin
-                                    j <= j + 16'd1; bias_p <= bias_p + 16'd4;
+                                    j <= j + 11'd1; bias_p <= bias_p + 16'd4;
                                     a_tj <= a_tj + fld[6]; b_j <= b_j + fld[9]; y_p <= y_p + fld[13];
                                 end
                             end
@@ -347,25 +333,24 @@ module aiot_ice40_engine #(
                     endcase
                 end
                 S_SMAX: begin
-                    if (k < fld[2]) begin sv1 <= 1'b1; a_p <= a_p + 16'd2; k <= k + 16'd1; end
+                    if (k < fld[2][10:0]) begin sv1 <= 1'b1; a_p <= a_p + 16'd2; k <= k + 11'd1; end
                     else if (!sv1) begin st <= S_SDEN; k <= '0; a_p <= a_t; den <= '0; end
                 end
                 S_SDEN: begin
-                    if (k < fld[2]) begin sv1 <= 1'b1; a_p <= a_p + 16'd2; k <= k + 16'd1; end
+                    if (k < fld[2][10:0]) begin sv1 <= 1'b1; a_p <= a_p + 16'd2; k <= k + 11'd1; end
                     else if (!sv1 && !sv2) begin
-                        st <= S_SDIV; dc <= '0; rem <= '0; qt <= '0;
-                        num <= {30'(((32'd1 << yb) - 32'd1)), 16'd0} << 14;   // R << 30
+                        st <= S_SDIV; dc <= '0; rem <= '0; mul_a <= '0;
                     end
                 end
                 S_SDIV: begin
                     // restoring division: inv = floor(R * 2^30 / den), one quotient bit a cycle
                     if (dc == 6'd46) begin st <= S_SRD; a_p <= a_t; j <= '0; bs <= '0; end
                     else begin
-                        dc <= dc + 6'd1; num <= num << 1;
-                        if ({rem[23:0], num[45]} >= {1'b0, den}) begin
-                            rem <= {rem[23:0], num[45]} - {1'b0, den}; qt <= {qt[30:0], 1'b1};
+                        dc <= dc + 6'd1;
+                        if ({rem[23:0], nbit} >= {1'b0, den}) begin
+                            rem <= {rem[23:0], nbit} - {1'b0, den}; mul_a <= {mul_a[30:0], 1'b1};
                         end else begin
-                            rem <= {rem[23:0], num[45]}; qt <= {qt[30:0], 1'b0};
+                            rem <= {rem[23:0], nbit}; mul_a <= {mul_a[30:0], 1'b0};
                         end
                     end
                 end
@@ -373,14 +358,14 @@ module aiot_ice40_engine #(
                     // one score: read it (0), read its EXP entry (1), e * inv into the post (2)
                     bs <= bs + 2'd1;
                     if (bs == 2'd2) begin
-                        mul_a <= $signed(qt); mul_b <= $signed({1'b0, p_d});
+                        mul_b <= $signed({1'b0, p_d});      // mul_a holds inv (the quotient)
                         st <= S_POST; pp <= 3'd1; sm <= 1'b1; bs <= '0;
                     end
                 end
                 S_END: begin
-                    if (k < fld[2]) begin sv1 <= 1'b1; a_p <= a_p + fld[7]; k <= k + 16'd1; ci_1 <= k; end
+                    if (k < fld[2][10:0]) begin sv1 <= 1'b1; a_p <= a_p + fld[7]; k <= k + 11'd1; ci_1 <= 16'(k); end
                     if (sv1) out_q[16 * ci_1 +: 16] <= a1_d;
-                    if (k == fld[2] && !sv1) begin st <= S_IDLE; busy <= 1'b0; done <= 1'b1; end
+                    if (k == fld[2][10:0] && !sv1) begin st <= S_IDLE; busy <= 1'b0; done <= 1'b1; end
                 end
                 S_NEXT: begin pc <= pc + 8'd1; fi <= '0; st <= S_FETCH; end
                 default: st <= S_IDLE;

@@ -31,7 +31,8 @@ module aiot_ice40_loader #(
     output      logic [31:0] crc,
     output      logic        p_re,
     output      logic [13:0] p_addr,
-    input  wire logic [15:0] p_rdata
+    input  wire logic [15:0] p_rdata,
+    output      logic [15:0] o_act, o_wt, o_rq, o_dir   // table offsets of the checked image (engine)
 );
     typedef enum logic [2:0] {L_IDLE, L_CRC, L_HDR, L_ACT, L_RQ, L_DIR, L_FIN} st_t;
     st_t st;
@@ -40,7 +41,7 @@ module aiot_ice40_loader #(
     logic [31:0] crc_r, crc_n;
     aiot_crc32 u_crc (.crc_in(crc_r), .data(rb ? p_rdata[15:8] : p_rdata[7:0]), .crc_out(crc_n));
     logic        bad;
-    logic [15:0] total, o_act, o_rq, o_dir, d_off;
+    logic [15:0] total, d_off;
     logic [1:0]  dw;                 // directory word 0..3
     logic [4:0]  sbits [8];
     logic [3:0]  layer;
@@ -125,6 +126,7 @@ module aiot_ice40_loader #(
                         unique case (b[4:0])
                             5'd6: total <= p_rdata;
                             5'd16: o_act <= p_rdata;
+                            5'd20: o_wt <= p_rdata;
                             5'd24: o_rq <= p_rdata;
                             5'd28: o_dir <= p_rdata;
                             default: ;
