@@ -154,21 +154,23 @@ module aiot_ice40_engine #(
     logic        rnd_en;
     logic signed [18:0] prnd;        // RSHR clamped to +-2^17 (saturates any 16-bit result)
     logic signed [19:0] psum;
-    logic signed [15:0] pz, plo, phi, py;
+    logic signed [15:0] pz, plo, phi, py, py_c;
     always_comb begin
         pv = (op == 2'd1 && !sm) ? 49'(acc) : prod;
         pn = sm ? 6'd30 : n;
         pr = rnd_en ? ((sh + 49'sd1) >>> 1) : sh;
     end
     always_comb begin
-        plo = -(16'sd1 <<< (yb - 5'd1));
-        phi = (16'sd1 <<< (yb - 5'd1)) - 16'sd1;
+        phi = ~plo;                          // hi(b) = -lo(b) - 1
         pz = sm ? plo : zy;
-        if (psum > 20'(phi)) py = phi;
-        else if (psum < 20'(plo)) py = plo;
-        else py = 16'(psum);
-        if (f_relu && !sm && py < zy) py = zy;
+        psum = 20'(pz) + 20'(prnd);
+        if (psum > 20'(phi)) py_c = phi;
+        else if (psum < 20'(plo)) py_c = plo;
+        else py_c = 16'(psum);
+        if (f_relu && !sm && py_c < zy) py_c = zy;
     end
+
+    always_ff @(posedge clk) plo <= -(16'sd1 <<< (yb - 5'd1));
 
     // ---------------------------------------------------------------- memory ports
     always_comb begin
@@ -304,7 +306,7 @@ module aiot_ice40_engine #(
                                 pp <= 3'd3;
                             end
                         end
-                        3'd3: psum <= 20'(pz) + 20'(prnd);
+                        3'd3: py <= py_c;                 // SAT(z + RSHR), ReLU; written next
                         default: begin
                             pp <= '0;
                             if (sm) begin
