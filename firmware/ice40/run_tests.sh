@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # run_tests.sh: the bit-exact suite of the iCE40UP5K core (firmware/ice40/rtl) on the common test
-# bench: lint, the microprogram model (gen_prog.py --check) and every vector of every contract-v1
-# model under Verilator (byte bus), the default-shape configurations through the SPI pins
-# (16 vectors), one vector of W8A8 and W4A8 under Icarus (ICE40_ICARUS=all: one of each
-# default-shape configuration), and a corrupted vector file that must fail.
+# bench: lint; the microprogram model (gen_prog.py --check, 4 vectors) on every random v1 model;
+# under Verilator (byte bus) every vector of the seven default-shape configurations and 16 vectors
+# of each other random v1 shape; W8A8 and W4A8 through the SPI pins (16 vectors); one vector of
+# W8A8 and W4A8 under Icarus (ICE40_ICARUS=all: one of each default-shape configuration); a
+# corrupted vector file that must fail. ICE40_ALL=1: every vector of every v1 model, trained ones
+# included, and 8 vectors of each in the program model (long).
 # Ends with `N passed, M failed` (one per check). Environment: PYTHON (numpy + tools/).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,19 +41,23 @@ for g in "" "-GWINDOW=12 -GFEATURES=2 -GD_MODEL=8 -GHEADS=2 -GLAYERS=2 -GHORIZON
         -GREBOOT_ICAP=0 $g "+define+AIOT_PROG=\"x.hex\"" > "$log" 2>&1; then pass=$((pass + 1)); echo "  clean $g"
     else fail=$((fail + 1)); echo "  lint FAILED $g"; head -20 "$log"; fi
 done
-echo "== microprogram model (gen_prog.py --check): 8 vectors of every v1 model"
-for m in "${models[@]}"; do
-    "$PYTHON" gen_prog.py --check "$m" 8 > "$log" 2>&1
+all="${ICE40_ALL:-0}"
+pm=(); for m in "${models[@]}"; do [ "$all" = 1 ] || [ "$(basename "$(dirname "$m")")" = random ] && pm+=("$m"); done
+echo "== microprogram model (gen_prog.py --check): $([ "$all" = 1 ] && echo 8 || echo 4) vectors of every $([ "$all" = 1 ] || echo "random ")v1 model"
+for m in "${pm[@]}"; do
+    "$PYTHON" gen_prog.py --check "$m" "$([ "$all" = 1 ] && echo 8 || echo 4)" > "$log" 2>&1
     check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors) (program model)" "$log"
 done
-echo "== verilator, byte bus: every vector of every v1 model"
-for m in "${models[@]}"; do
-    ./run_one.sh verilator 0 "$m" > "$log" 2>&1
+echo "== verilator, byte bus: every vector of $([ "$all" = 1 ] && echo "every v1 model" || echo "the default-shape configurations, 16 of the other random shapes")"
+for m in "${pm[@]}"; do
+    max=1000000
+    case "$all/$(basename "$m")" in 1/*|*/w24f1d16h1n1p1-*) ;; *) max=16;; esac
+    ./run_one.sh verilator 0 "$m" "$max" > "$log" 2>&1
     check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
     grep -m1 '^cycles per inference' "$log" | sed 's/^/    /'
 done
-echo "== verilator, SPI pins (host protocol): default-shape configurations, 16 vectors"
-for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors; do
+echo "== verilator, SPI pins (host protocol): W8A8 and W4A8, 16 vectors"
+for m in "$root"/models/random/w24f1d16h1n1p1-w8a8.safetensors "$root"/models/random/w24f1d16h1n1p1-w4a8.safetensors; do
     ./run_one.sh verilator 1 "$m" 16 > "$log" 2>&1
     check "$(basename "$m" .safetensors) (SPI)" "$log"
 done
