@@ -133,7 +133,9 @@ module aiot_accel #(
 `ifndef SYNTHESIS
     generate
         if (REBOOT_ICAP != 0) begin : g_icap
+            /* verilator lint_off PINCONNECTEMPTY */
             aiot_icap u_icap (.clk, .rst, .go(1'b0), .wbstar(multiboot[23:0]), .busy());
+            /* verilator lint_on PINCONNECTEMPTY */
         end
     endgenerate
 `endif

@@ -136,8 +136,13 @@ module aiot_ice40_engine #(
         pro_ba = pro_base + ((pro_q ? {rom_d[12:0], 3'b0} : {rom_d[13:0], 2'b0}) | 16'(pro_off));
     end
 
-    // B operand of the MAC pipeline
+    // B operand of the MAC pipeline, and the centered operands (17 bits)
     logic signed [15:0] braw;
+    logic signed [16:0] da, db;
+    always_comb begin
+        da = 17'($signed(a1_d)) - 17'(za);
+        db = 17'(braw) - 17'(zb);
+    end
     always_comb begin
         if (!f_bpar) braw = a2_d;
         else if (f_bi8) braw = 16'($signed(blo_1 ? p_d[15:8] : p_d[7:0]));
@@ -211,11 +216,11 @@ module aiot_ice40_engine #(
             v1 <= 1'b0; v2 <= v1; v3 <= v2;
             if (v1) begin
                 if (op == 2'd1) begin
-                    mul_a <= 32'(k0_1 ? (17'($signed(a1_d)) - 17'(za)) : (17'(braw) - 17'(zb)));
+                    mul_a <= k0_1 ? 32'(da) : 32'(db);
                     mul_b <= k0_1 ? $signed({1'b0, m1}) : $signed({1'b0, m2});
                 end else begin
-                    mul_a <= 32'(17'($signed(a1_d)) - 17'(za));
-                    mul_b <= f_bone ? 17'sd1 : 17'(braw) - 17'(zb);
+                    mul_a <= 32'(da);
+                    mul_b <= f_bone ? 17'sd1 : db;
                 end
             end
             if (v2) acc <= acc + 35'(prod);
@@ -243,7 +248,7 @@ module aiot_ice40_engine #(
                     // word w = fi - 1 arrives from the ROM: a loop field, a base address, or a
                     // table index whose PARAM read is issued now; the read of word w - 1 lands now
                     fi <= fi + 5'd1;
-                    if (fi != 5'd0 && fi <= 5'd15) fld[fi - 5'd1] <= rom_d;
+                    if (fi != 5'd0 && fi <= 5'd15) fld[4'(fi - 5'd1)] <= rom_d;
                     if (fi == 5'd5) begin a_t <= rom_d; a_tj <= rom_d; a_p <= rom_d; end
                     if (fi == 5'd9) b_base <= rom_d;
                     if (fi == 5'd12) begin y_t <= rom_d; y_p <= rom_d; end
@@ -283,7 +288,7 @@ module aiot_ice40_engine #(
                     end
                 end
                 S_MAC: begin
-                    v1 <= 1'b1; k0_1 <= (k == 16'd0); blo_1 <= b_p[0];
+                    v1 <= 1'b1; k0_1 <= (k == 11'd0); blo_1 <= b_p[0];
                     a_p <= a_p + fld[7]; b_p <= b_p + fld[10]; k <= k + 11'd1;
                     if (k + 11'd1 == fld[3][10:0]) st <= S_DRAIN;
                 end
