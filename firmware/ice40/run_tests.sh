@@ -4,7 +4,7 @@
 # under Verilator (byte bus) every vector of the seven default-shape configurations and 16 vectors
 # of each other random v1 shape; W8A8 and W4A8 through the SPI pins (16 vectors); one vector of
 # W8A8 and W4A8 under Icarus (ICE40_ICARUS=all: one of each default-shape configuration); a
-# corrupted vector file that must fail. ICE40_ALL=1: every vector of every v1 model, trained ones
+# corrupted vector file that must fail; two images with a good CRC the loader must refuse (0x04). ICE40_ALL=1: every vector of every v1 model, trained ones
 # included, and 8 vectors of each in the program model (long).
 # Ends with `N passed, M failed` (one per check). Environment: PYTHON (numpy + tools/).
 set -uo pipefail
@@ -86,5 +86,34 @@ else
     echo "  corrupted vector run ended unexpectedly: FAILED"; tail -5 "$log"; fail=$((fail + 1))
 fi
 rm -f "$bad"
+echo "== images the loader must refuse (VERIFY_PARAMS error 0x04, CRC intact): wrong window, wrong tensor count"
+m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
+./run_one.sh verilator 0 "$m" 1 > /dev/null 2>&1   # builds the default-shape bench and the image
+exe="$(ls -d "${AIOT_BUILD:-$here/build}"/vl-w24f1d16h1n1p1-pb*/vtb | head -1)"
+for case in window count; do
+    bad="$(mktemp -d)"
+    "$PYTHON" - "$root" "$m" "$bad/img" "$case" <<'PY'
+import struct, sys, zlib
+sys.path.insert(0, sys.argv[1] + "/tools")
+from aiot.modelfile import load_model
+from aiot.paramimage import serialize
+img = bytearray(serialize(load_model(sys.argv[2])))
+if sys.argv[4] == "window":
+    struct.pack_into("<H", img, 16, 23)                        # header: window 23, not 24
+else:
+    d = struct.unpack_from("<I", img, 56)[0]
+    struct.pack_into("<I", img, d + 8 * 3 + 4, 255)            # directory: q.weight count 255, not 256
+s = load_model(sys.argv[2]).shape
+open(sys.argv[3] + ".hex", "w").write("\n".join(f"{b:02x}" for b in img) + "\n")
+open(sys.argv[3] + ".meta", "w").write(f"{len(img)} {zlib.crc32(img)} {s.window} {s.features} {s.d_model} {s.heads} {s.layers} {s.horizon}\n")
+PY
+    ("$exe" +image="$bad/img.hex" +meta="$bad/img.meta" +vectors="${m%.safetensors}.vectors.txt" +max=1 > "$log" 2>&1) 2> /dev/null   # the bench stops ($fatal)
+    if grep -q 'PARAMS_VALID not set after VERIFY_PARAMS (STATUS 0000040' "$log"; then
+        echo "  $case: refused with error 0x04"; pass=$((pass + 1))
+    else
+        echo "  $case: not refused as expected: FAILED"; tail -3 "$log"; fail=$((fail + 1))
+    fi
+    rm -rf "$bad"
+done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
