@@ -2,15 +2,15 @@
 # Firmware tests: lint, every committed vector of every model, contract v1 and v2 (the skip path),
 # under Verilator (byte bus), the default-shape
 # configurations through the SPI pins, every model under Icarus (a subset of vectors each), the
-# iCE40UP5K configuration (LANES=1, REBOOT_ICAP=0) on the default-shape vectors, a corrupted vector
+# iCE40UP5K core's own suite (ice40/run_tests.sh), a corrupted vector
 # file that must fail, the co-simulation executable driven with MPSSE buffers,
 # and the XC7S15 fit check (yosys, pre-place-and-route; fails above 85 % of the LUTs).
 # Environment: PYTHON (numpy + the repo's tools/; default .venv/bin/python or python3),
 #              ICARUS_VECTORS (vectors per file under Icarus for models other than the five named
 #              default-shape configurations; default 2), ICARUS_NAMED_VECTORS (vectors of the named
 #              W6A6/W4A4/W4A8/W6A8 under Icarus, W8A8 always runs every vector; default 16, "all" for
-#              every vector: about 4 s each here), ICE40_ICARUS=all (every default-shape configuration
-#              once under Icarus in the iCE40 configuration; default W8A8 and W4A8), AIOT_SKIP_SYNTH=1.
+#              every vector: about 4 s each here), ICE40_ICARUS=all / ICE40_ALL=1 (ice40/run_tests.sh),
+#              AIOT_SKIP_SYNTH=1.
 # Verilator runs every vector of every model in every configuration either way; the Icarus limits keep
 # CI within its time (every vector of the five under Icarus is about 19 min on these 2 cores).
 set -euo pipefail
@@ -76,17 +76,11 @@ m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
 ./run_one.sh icarus 1 "$m" 1 > "$log" 2>&1 || true
 check "$(basename "$m" .safetensors) (Icarus, SPI, 1 vector)" "$log"
 
-echo "== iCE40UP5K configuration (LANES=1, no ICAP; firmware/ice40): every vector of the default-shape configurations (v1 and v2) under Verilator, one vector of ${ICE40_ICARUS:-W8A8 and W4A8} under Icarus"
-for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/random-v2/w24f1d16h1n1p1-*.safetensors; do
-    LANES=1 REBOOT_ICAP=0 ./run_one.sh verilator 0 "$m" > "$log" 2>&1 || true
-    check "$(basename "$m" .safetensors) (iCE40 configuration)" "$log"
-done
-ice40_icarus=("$root"/models/random/w24f1d16h1n1p1-w8a8.safetensors "$root"/models/random/w24f1d16h1n1p1-w4a8.safetensors)
-[ "${ICE40_ICARUS:-}" = all ] && ice40_icarus=("$root"/models/random/w24f1d16h1n1p1-*.safetensors)
-for m in "${ice40_icarus[@]}"; do
-    LANES=1 REBOOT_ICAP=0 ./run_one.sh icarus 0 "$m" 1 > "$log" 2>&1 || true
-    check "$(basename "$m" .safetensors) (iCE40 configuration, Icarus, 1 vector)" "$log"
-done
+echo "== iCE40UP5K core (firmware/ice40/rtl, its own suite: ice40/run_tests.sh)"
+./ice40/run_tests.sh > "$log" 2>&1 || true
+sed -n '/^==/p;/FAILED/p' "$log" | sed 's/^/  /'
+if grep -Eq '^[0-9]+ passed, 0 failed$' "$log"; then echo "  iCE40 core: $(tail -1 "$log")"
+else echo "  iCE40 core: FAILED"; grep -B2 -A12 FAILED "$log" | head -40; fail=1; fi
 
 echo "== a corrupted vector file must fail"
 bad="$(mktemp --suffix=.vectors.txt)"

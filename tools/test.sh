@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of aiot-runtime: Python (numpy reference, exporter, training), Swift (engines,
 # loader, board model, daemon against a real mosquitto), the reduced training sweep checked by the
-# Swift engine, and the RTL (lint, Verilator, Icarus, synthesis fit). Installs what is missing first
+# Swift engine, and the RTL (lint, Verilator, Icarus, synthesis fit, the iCE40 place-and-route). Installs what is missing first
 # (tools/setup.sh). Ends with one summary line; exits non-zero on the first failing step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,9 @@ step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build-stat
 # RTL: lint, Verilator and Icarus on the vectors, the corrupted-vector check, co-simulation, the
 # XC7S15 fit; then aiotctl through the RTL co-simulation against the software engine.
 step firmware bash firmware/run_tests.sh
+# The iCE40UP5K core through yosys, nextpnr-ice40 (placement, routing, timing) and icepack: fails
+# when it no longer fits the part or meets the 16 MHz target (about 2 min here).
+step ice40 bash firmware/ice40/build.sh
 step cosim-aiotctl bash firmware/cosim/check_aiotctl.sh
 
 # The package under a real systemd booted in a container, including a deliberately unreadable

@@ -1,14 +1,12 @@
 // aiot_ice40_top: the accelerator on an iCE40UP5K board (iCEBreaker class). A thin shell around
-// aiot_top: 12 MHz oscillator -> PLL -> 15.94 MHz system clock (the closest to 16 MHz a simple
+// aiot_top (with firmware/ice40/rtl's aiot_accel: the iCE40 core): 12 MHz oscillator -> PLL -> 15.94 MHz system clock (the closest to 16 MHz a simple
 // feedback PLL makes from 12 MHz: DIVR 0, DIVF 84, DIVQ 6), a power-on reset held until the PLL
 // locks, and a MISO pin driven only while the accelerator is selected (the flash shares it).
 // Same register map and SPI protocol as the XC7S15 build; REBOOT has no ICAP here (ignored).
 `resetall
 `default_nettype none
 module aiot_ice40_top #(
-    parameter int LANES = 16,
-    parameter int POST_LANES = 1,
-    parameter int PARAM_BYTES = 8192
+    parameter int PARAM_BYTES = 32768   // one SPRAM
 ) (
     input  wire logic clk_12m,
     input  wire logic spi_sck,
@@ -33,7 +31,7 @@ module aiot_ice40_top #(
     assign led_done_n = rst;
 
     logic miso;
-    aiot_top #(.LANES(LANES), .POST_LANES(POST_LANES), .PARAM_BYTES(PARAM_BYTES),
+    aiot_top #(.LANES(1), .POST_LANES(1), .PARAM_BYTES(PARAM_BYTES),
                .CLOCK_HZ(15_937_500), .REBOOT_ICAP(0)) u_top (
         .clk, .rst, .spi_sck, .spi_cs_n(acc_cs_n), .spi_mosi, .spi_miso(miso), .busy);
 
