@@ -117,6 +117,10 @@ public final class BoardModel: Transport {
     var isICE40: Bool { profile.family == .ice40 }
     public static let paramCapacity = 32 << 10
     public static let acceleratorClockHz = 100_000_000.0
+    /// The iCE40 core's clock: the shell's PLL from the 12 MHz oscillator (docs/hardware.md §5).
+    public static let ice40ClockHz = 15_937_500.0
+    /// This board's accelerator clock (CLOCK_HZ).
+    public var clockHz: Double { isICE40 ? Self.ice40ClockHz : Self.acceleratorClockHz }
     /// Master SPI x1 configuration clock (COR0 ConfigRate); sets the modelled configuration time.
     public static let configClockHz = 33_000_000.0
     /// One USB round trip: the OUT bulk transfer and the IN reply after SEND_IMMEDIATE, at least
@@ -245,8 +249,9 @@ public final class BoardModel: Transport {
     }
     /// VERSION of the accelerator in the bitstream; 0x0001_0000 models a bitstream from before the
     /// skip path, which refuses format 2 images (contract v2) like that RTL does (error 0x04).
+    /// The iCE40 core implements contract v1 only and reports VERSION 1.0.
     public var acceleratorVersion: UInt32 {
-        get { s.acceleratorVersion ?? Reg.versionValue }
+        get { s.acceleratorVersion ?? (isICE40 ? 0x0001_0000 : Reg.versionValue) }
         set { s.acceleratorVersion = newValue }
     }
     public var configured: Bool { s.fpga.configured }
@@ -770,7 +775,7 @@ public final class BoardModel: Transport {
         case 0x34..<0x38:
             return reg(UInt32(shape.dModel) | UInt32(shape.heads) << 8 | UInt32(shape.layers) << 16 | UInt32(shape.horizon) << 24)
         case 0x38..<0x3C: return reg(s.accel.cycles)
-        case 0x3C..<0x40: return reg(UInt32(Self.acceleratorClockHz))
+        case 0x3C..<0x40: return reg(UInt32(clockHz))
         case 0x14..<0x1C, 0x20..<0x28, 0x40..<0x60: return s.accel.control[a]
         case 0x3000..<0x3100: return s.accel.result[a - 0x3000]
         case 0x10000..<(0x10000 + Self.paramCapacity): return params[a - 0x10000]
@@ -850,6 +855,22 @@ public final class BoardModel: Transport {
     /// Modelled RTL timing: 16 MAC lanes at 100 MHz plus a fixed pipeline cost per stage; the skip
     /// path (contract v2) adds its linear pass (`W*F` steps a block of 16 outputs), the addition (16
     /// epilogue cycles a block) and two pass changes, as the RTL measures (docs/hardware.md §2).
+    /// The iCE40 core's timing, modelled: one MAC a cycle plus about 20 cycles per requantized
+    /// output (bias read, drain, requant multiply, the sequential shift). Fitted to the five shapes
+    /// the RTL test bench measured (239,406 cycles for the default shape's W8A8; 102,455 to 625,343
+    /// for the others): within 5.3 % of each (docs/hardware.md §5).
+    public static func modelledICE40Cycles(_ s: ModelShape) -> Int {
+        let (w, d, h, n) = (s.window, s.dModel, s.heads, s.layers)
+        let macs = w * d * (s.features + 4 * d + 2 * s.ffn) * n + 2 * w * w * d * n + s.horizon * d
+        let outputs = 2 * w * d + n * (10 * w * d + 2 * w * w * h + w * s.ffn) + s.horizon
+        return macs + 20 * outputs
+    }
+
+    /// This board's modelled cycles for one inference.
+    public func modelledCycles(_ shape: ModelShape, skip: Bool = false) -> Int {
+        isICE40 ? Self.modelledICE40Cycles(shape) : Self.modelledCycles(shape, skip: skip)
+    }
+
     public static func modelledCycles(_ s: ModelShape, skip: Bool = false) -> Int {
         let macs = s.window * s.dModel * (s.features + 4 * s.dModel + 2 * s.ffn) * s.layers
             + 2 * s.window * s.window * s.dModel * s.layers + s.horizon * s.dModel
@@ -871,8 +892,8 @@ public final class BoardModel: Transport {
         // inputs) breaks the premise of every bound: error 0x05 instead of outputs.
         let output = try? engine.infer(input)
         if output == nil { s.accel.error = 0x05 }
-        let cycles = Self.modelledCycles(shape, skip: skipPath)
-        s.accel.busyUntil = s.faults.stallBusy ? .infinity : s.time + Double(cycles) / Self.acceleratorClockHz
+        let cycles = modelledCycles(shape, skip: skipPath)
+        s.accel.busyUntil = s.faults.stallBusy ? .infinity : s.time + Double(cycles) / clockHz
         // RESULT block (§5): status (DONE | PARAMS_VALID at completion, or ERROR), SEQUENCE,
         // INPUT_CRC, CYCLES, the outputs as i16, RESULT_CRC.
         let status: UInt32 = output == nil ? Reg.error | 0x05 << 8 | Reg.paramsValid : Reg.done | Reg.paramsValid
@@ -889,7 +910,7 @@ public final class BoardModel: Transport {
     func advanceAccelerator() {
         guard s.accel.busy, s.time >= s.accel.busyUntil, let block = s.accel.pendingResult else { return }
         s.accel.busy = false
-        s.accel.busySeconds += s.accel.busyUntil - (s.accel.busyUntil - Double(s.accel.cycles) / Self.acceleratorClockHz)
+        s.accel.busySeconds += s.accel.busyUntil - (s.accel.busyUntil - Double(s.accel.cycles) / clockHz)
         s.accel.pendingResult = nil
         s.accel.result = block + [UInt8](repeating: 0, count: 256 - block.count)
     }

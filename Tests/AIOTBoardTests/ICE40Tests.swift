@@ -183,6 +183,16 @@ final class ICE40Tests: XCTestCase {
             XCTAssertEqual(engine.lastEngine, .fpga)
         }
         XCTAssertThrowsError(try engine.closeEnergyWindow(), "no power monitors on this board: an error, not a figure")
+        // The board models the iCE40 core: its clock, its cycles, contract v1 only (VERSION 1.0).
+        XCTAssertEqual(engine.clockHz, 15_937_500)
+        XCTAssertEqual(Int(engine.lastCycles), BoardModel.modelledICE40Cycles(m.shape))
+        XCTAssertEqual(Double(engine.lastCycles), 239_406, accuracy: 239_406 * 0.05, "the RTL test bench's W8A8 figure (docs/hardware.md §5)")
+        XCTAssertEqual(try link.info().version, "1.0")
+        let v2 = try QuantizedModel(contentsOf: repoRoot.appendingPathComponent("models/random-v2/w24f1d16h1n1p1-w8a8-skip.safetensors").path)
+        XCTAssertThrowsError(try FPGAEngine(link: link, parameters: ParameterSet(model: v2), identity: identityBytes(v2.identity)!,
+                                            fallback: SoftwareEngine(model: v2), upload: true)) { e in
+            XCTAssertTrue((e as! BoardError).message.contains("VERSION 1.0"), "\(e)")
+        }
     }
 
     /// Power lost while slot 1 is written: the header and golden image are untouched and the

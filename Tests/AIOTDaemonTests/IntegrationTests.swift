@@ -573,17 +573,18 @@ max_future_s = 3.0e9
         let (_, records, expected) = try await servedByTheBoard(d, broker: broker, watcher: watcher, readings: 40)
         #expect(records.count == expected && !records.isEmpty)
         let shape = try QuantizedModel(contentsOf: singleModel).shape
-        let cycles = BoardModel.modelledCycles(shape)
+        // The simulated iCEBreaker models the iCE40 core: its cycles and its 15.94 MHz clock.
+        let cycles = BoardModel.modelledICE40Cycles(shape)
         for r in records {
             #expect(r["energy_source"] as? String == "model", "\(r)")
             let m = r["energy_model"] as? [String: Any]
             #expect(m?["name"] as? String == "fpga-cycles", "\(r)")
             #expect((m?["cycles"] as? NSNumber)?.intValue == cycles, "\(r)")
             let hz = (m?["clock_hz"] as? NSNumber)?.doubleValue ?? 0
-            #expect(hz == BoardModel.acceleratorClockHz, "\(r)")
+            #expect(hz == BoardModel.ice40ClockHz, "\(r)")
             #expect((m?["watts"] as? NSNumber)?.doubleValue == 0.033, "the documented default: \(r)")
             let e = (r["energy_uj"] as? NSNumber)?.doubleValue ?? -1
-            let want = Double(cycles) / BoardModel.acceleratorClockHz * 0.033 * 1e6
+            let want = Double(cycles) / BoardModel.ice40ClockHz * 0.033 * 1e6
             #expect(abs(e - want) <= 0.05 + want * 1e-3, "\(r): want \(want) uJ")
         }
     }
