@@ -107,6 +107,10 @@ AIOT_COSIM_BUILD="$here/build/cosim" ./cosim/build.sh > /dev/null
 check "w24f1d16h1n1p1-w4a8 (co-simulation, 16 vectors)" "$log"
 "$PYTHON" cosim/test_cosim.py "$here/build/cosim/aiot-rtl-sim" "$root/models/random-v2/w24f1d16h1n1p1-w8a8-skip.safetensors" 16 > "$log" 2>&1 || true
 check "w24f1d16h1n1p1-w8a8-skip (co-simulation, contract v2, 16 vectors)" "$log"
+# The iCE40UP5K core as a co-simulation process too (tools/test.sh runs aiotctl against it).
+AIOT_COSIM_CORE=ice40 AIOT_COSIM_BUILD="$here/build/cosim-ice40" PYTHON="$PYTHON" ./cosim/build.sh > /dev/null
+"$PYTHON" cosim/test_cosim.py "$here/build/cosim-ice40/aiot-rtl-sim" "$root/models/random/w24f1d16h1n1p1-w4a8.safetensors" 16 > "$log" 2>&1 || true
+check "w24f1d16h1n1p1-w4a8 (co-simulation of the iCE40 core, 16 vectors)" "$log"
 
 if [ "${AIOT_SKIP_SYNTH:-0}" != 1 ]; then
     echo "== XC7S15 fit (yosys synth_xilinx, pre-place-and-route estimate; fails above 85 % LUTs, issue 15)"

@@ -51,6 +51,7 @@ step firmware bash firmware/run_tests.sh
 # when it no longer fits the part or meets the 16 MHz target (about 2 min here).
 step ice40 bash firmware/ice40/build.sh
 step cosim-aiotctl bash firmware/cosim/check_aiotctl.sh
+step cosim-aiotctl-ice40 env COSIM_CONTRACT=v1 bash firmware/cosim/check_aiotctl.sh .build/debug/aiotctl firmware/build/cosim-ice40/aiot-rtl-sim
 
 # The package under a real systemd booted in a container, including a deliberately unreadable
 # configuration that must make the checks fail.

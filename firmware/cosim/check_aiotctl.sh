@@ -4,6 +4,7 @@
 # `aiotctl infer` with the software engine, for every default-shape random model (contract v1 and
 # v2, the skip path), with every inference answered by the RTL (no fallback to software).
 # usage: check_aiotctl.sh [AIOTCTL] [AIOT_RTL_SIM]
+#   COSIM_CONTRACT=v1: the contract v1 models only (the iCE40 core, VERSION 1.0, refuses v2)
 #   defaults: .build/debug/aiotctl and firmware/build/cosim/aiot-rtl-sim (run_tests.sh builds it).
 # Prints "N passed, M failed" (one per model) and exits non-zero on any failure.
 set -euo pipefail
@@ -22,7 +23,9 @@ awk 'BEGIN { for (l = 0; l < 16; l++) { s = ""; for (t = 0; t < 24; t++) {
 lines=16
 
 passed=0; failed=0
-for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/random-v2/w24f1d16h1n1p1-*.safetensors; do
+models=("$root"/models/random/w24f1d16h1n1p1-*.safetensors)
+[ "${COSIM_CONTRACT:-}" = v1 ] || models+=("$root"/models/random-v2/w24f1d16h1n1p1-*.safetensors)
+for m in "${models[@]}"; do
     name="$(basename "$m" .safetensors)"
     "$aiotctl" infer --json --model "$m" --input "$tmp/in.csv" > "$tmp/sw.json"
     if ! "$aiotctl" infer --json --device "sim-rtl:$sim" --model "$m" --input "$tmp/in.csv" > "$tmp/rtl.json" 2> "$tmp/rtl.err"; then
