@@ -14,8 +14,9 @@ public struct ActivePointer: Sendable, Equatable {
     public var floor: UInt64
     public init(slot: String, version: UInt64, floor: UInt64) { (self.slot, self.version, self.floor) = (slot, version, floor) }
 
-    var text: String { "slot=\(slot)\nversion=\(version)\nfloor=\(floor)\n" }
-    init?(text: String) {
+    public var text: String { "slot=\(slot)\nversion=\(version)\nfloor=\(floor)\n" }
+    /// Parses an `active` file; nil when it is damaged (then no deployed version is served).
+    public init?(text: String) {
         var d: [String: String] = [:]
         for l in text.split(separator: "\n") {
             guard let eq = l.firstIndex(of: "=") else { return nil }

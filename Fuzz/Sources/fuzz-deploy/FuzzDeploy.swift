@@ -1,5 +1,6 @@
 // libFuzzer target: what aiotd reads from its deploy topics (AIOTDeploy): a signed manifest, a
-// rollback request, a chunk. Besides "no crash": a manifest that parses, signed again with a fixed
+// rollback request, a chunk; and the channel's `active` pointer file, which a crash or a disk
+// fault may leave damaged. Besides "no crash": a manifest that parses, signed again with a fixed
 // key, verifies and parses to the same values; a chunk that parses encodes back to its bytes.
 import FuzzSupport
 import AIOTDeploy
@@ -30,5 +31,8 @@ func fuzz(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
     }
     _ = try? RollbackRequest.verify(bytes, keys: keys, gateway: "gw", now: 1_795_000_000, maxSkew: 300)
     if let c = try? Chunk.parse(bytes) { precondition(c.encoded() == bytes, "a chunk does not encode back to its bytes") }
+    if let p = ActivePointer(text: String(decoding: bytes, as: UTF8.self)) {
+        precondition(ActivePointer(text: p.text) == p, "an active pointer does not parse back from its own text")
+    }
     return 0
 }
