@@ -42,6 +42,8 @@ final class DaemonCore {
     /// The forecast topic, rewritten in place per forecast (no allocation per reading).
     var forecastTopic = MQTTTopic(reservingCapacity: 256)
     var output: [Int32]
+    /// Forecasts of this batch waiting for their batched inference (Batching.swift).
+    var pending = PendingForecasts()
     /// Home Assistant's status topic when intake subscribes to it (HomeAssistant.swift).
     let homeAssistantBirth: [UInt8]?
     /// The energy summary's group label per template.
@@ -86,6 +88,7 @@ final class DaemonCore {
     /// Replaces the running configuration (reload, engine switch). Windows carry over where the
     /// sensor's template reads the same input the same way.
     func install(_ g: Generation, engineKind k: EngineKind) {
+        flushPending()  // held windows belong to the running generation's templates
         // Trials of streams that stay as they are continue; the others end keeping the model serving now.
         let trials = carryTrials(into: g, sameEngine: k == engineKind)
         g.processor.adopt(from: generation.processor)
@@ -98,29 +101,44 @@ final class DaemonCore {
 
     // MARK: messages
 
-    /// One MQTT message: a command or a reading. `arrivedAt` (wall-clock seconds) is given when
-    /// replaying the shutdown spool, so a reading is judged as of when it arrived.
+    /// One MQTT message: a command or a reading, its forecasts published before returning.
+    /// `arrivedAt` (wall-clock seconds) is given when replaying the shutdown spool, so a reading is
+    /// judged as of when it arrived.
     func handle(_ message: MQTTMessage, arrivedAt: Double? = nil) {
+        take(message, arrivedAt: arrivedAt)
+        flushPending()
+    }
+
+    /// One message of a batch: its forecasts on the software engine wait in `pending` until
+    /// `flushPending` runs them as one batched pass (Batching.swift), at the latest at the end of
+    /// the batch the processing thread took from the queue: nothing waits for a batch to fill.
+    func take(_ message: MQTTMessage, arrivedAt: Double? = nil) {
         let start = monotonicNanos()
         if let birth = homeAssistantBirth, message.withBuffers({ t, _ in t.elementsEqual(birth) }) {
+            flushPending()
             homeAssistantStatus(message)
             return
         }
         if let d = deployments, let (id, part) = message.withBuffers({ t, _ in d.match(t) }) {
+            flushPending()
             // Like commands, a spooled deploy message is not re-run: its sender resumes by itself.
             if arrivedAt == nil { handleDeploy(d, id: id, part: part, payload: message) }
             return
         }
         let command: String? = message.withBuffers { topic, _ in commands.match(topic).map { String(decoding: $0, as: UTF8.self) } }
         if let command {
+            flushPending()
             // A spooled command is not re-run at the next start: its requester has long given up.
             if arrivedAt == nil { handleCommand(command, payload: message) }
             return
         }
         let now = arrivedAt ?? clock()
-        out.reset()
-        message.withBuffers { topic, payload in
-            generation.processor.process(topic: topic, payload: payload, arrivedAt: now, into: &out)
+        process(message, now: now, checkPending: true)
+        if out.deferred {
+            // This sensor's previous forecast waits in the batch: record it first, so this
+            // message's actual resolves it.
+            flushPending()
+            process(message, now: now, checkPending: false)
         }
         if out.accepted > 0 {
             counters.accepted += out.accepted
@@ -129,10 +147,27 @@ final class DaemonCore {
         for r in out.rejected { reject(r, now: now) }
         if let created = out.createdSensor, let t = out.template { announce(sensor: created, template: t) }
         for i in 0..<out.windows.count {
-            forecast(out.windows[i], receivedAt: message.receivedAtNanos, startedAt: start)
+            let w = out.windows[i]
+            if switching.active == 0, w.shadowRange == nil, generation.bindings[w.template].engine.kind == .software {
+                hold(w, receivedAt: message.receivedAtNanos, startedAt: start)
+            } else {
+                flushPending()
+                forecast(w, receivedAt: message.receivedAtNanos, startedAt: start)
+            }
         }
         if switching.active > 0 { checkTrials() }
         if !out.resolved.isEmpty || !out.drift.isEmpty { publishAccuracyEvents(now: now) }
+    }
+
+    private func process(_ message: MQTTMessage, now: Double, checkPending: Bool) {
+        out.reset()
+        message.withBuffers { topic, payload in
+            if checkPending && !pending.isEmpty {
+                generation.processor.process(topic: topic, payload: payload, arrivedAt: now, into: &out, holdsUnrecorded: { pending.holds(slot: $0) })
+            } else {
+                generation.processor.process(topic: topic, payload: payload, arrivedAt: now, into: &out)
+            }
+        }
     }
 
     func reject(_ reason: RejectReason, now: Double) {
@@ -150,10 +185,9 @@ final class DaemonCore {
         // Rolled back earlier in this message: the window as the previous model (serving again) reads it.
         if let r = w.shadowRange, switching.trials[w.template] == nil { (w.range, w.shadowRange) = (r, nil) }
         let b = generation.bindings[w.template]
-        let io = generation.processor.templates[w.template].io
         let h = b.model.shape.horizon
         let t1 = monotonicNanos()
-        var m: Measurement
+        let m: Measurement
         do {
             m = try out.values.withUnsafeBufferPointer { v throws(InferenceError) in
                 try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
@@ -172,22 +206,32 @@ final class DaemonCore {
             }
             return
         }
+        let resolved = out.resolved.last { $0.slot == w.slot && $0.targetStep == w.step && $0.horizon == 1 }
+        output.withUnsafeBufferPointer { o in
+            finish(w, binding: b, output: UnsafeBufferPointer(rebasing: o[0..<h]), measured: m, receivedAt: receivedAt, startedAt: startedAt,
+                   inferStart: t1, inferEnd: t1 &+ m.inferNanos, resolved: resolved.map { ($0.error, $0.persistence - $0.actual) })
+        }
+    }
+
+    /// Encode, record, publish and log one forecast. `m` is this window's measurement (its share of
+    /// a batch); the batch ran from `inferStart` to `inferEnd`. `resolved`: the error of the
+    /// one-step forecast this window's last step resolved, and persistence's.
+    func finish(_ w: CompletedWindow, binding b: Binding, output: UnsafeBufferPointer<Int32>, measured m: Measurement, receivedAt: UInt64,
+                startedAt: UInt64, inferStart t1: UInt64, inferEnd t2: UInt64, resolved: (error: Double, persistence: Double)?) {
+        var m = m
+        let io = generation.processor.templates[w.template].io
         applyEnergyModel(&m)
         let queueUs = Double(startedAt &- receivedAt) / 1000
         let preUs = Double(t1 &- startedAt) / 1000
         let inferUs = Double(m.inferNanos) / 1000
         let late = w.late
         if late { counters.lateForecasts += 1 }
-        output.withUnsafeBufferPointer { o in
-            ForecastEncoder.encode(into: &json, sensor: w.sensor, windowEnd: w.windowEnd, output: UnsafeBufferPointer(rebasing: o[0..<h]), io: io,
-                                   model: b.model.identity, engine: m.ranOn, latencyMicros: queueUs + preUs + inferUs,
-                                   energy: m.energyMicrojoules, sequence: w.sequence, late: late)
-        }
+        ForecastEncoder.encode(into: &json, sensor: w.sensor, windowEnd: w.windowEnd, output: output, io: io,
+                               model: b.model.identity, engine: m.ranOn, latencyMicros: Double(t2 &- receivedAt) / 1000,
+                               energy: m.energyMicrojoules, sequence: w.sequence, late: late)
         // Kept until the actuals of its target steps arrive (online accuracy).
-        output.withUnsafeBufferPointer { o in generation.processor.recordForecast(w, output: UnsafeBufferPointer(rebasing: o[0..<h]), into: &out) }
+        generation.processor.recordForecast(w, output: output, into: &out)
         if w.shadowRange != nil { shadowForecast(w) }
-        // The error of the forecast this window's last step resolved (one step ahead), for the log.
-        let resolved = out.resolved.last { $0.slot == w.slot && $0.targetStep == w.step && $0.horizon == 1 }
         let t3 = monotonicNanos()
         do {
             try forecastTopic.set(prefix: forecasts.prefix, value: w.sensor, suffix: forecasts.suffix)
@@ -207,7 +251,7 @@ final class DaemonCore {
                                      windowEnd: w.windowEnd, queueMicros: queueUs, preprocessMicros: preUs, inferenceMicros: inferUs,
                                      publishMicros: Double(t4 &- t3) / 1000, energyMicrojoules: m.energyMicrojoules,
                                      energySource: m.energySource, sourceWatts: m.sourceWatts,
-                                     forecastError: resolved?.error, persistenceError: resolved.map { $0.persistence - $0.actual })
+                                     forecastError: resolved?.error, persistenceError: resolved?.persistence)
         record.energyModel = m.energyModel
         do { try energyLog.append(record) } catch {
             counters.logErrors += 1

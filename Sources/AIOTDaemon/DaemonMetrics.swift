@@ -9,6 +9,9 @@ struct Counters: Sendable, Equatable {
     var accepted = 0
     var rejected = [Int](repeating: 0, count: RejectReason.allCases.count)
     var inferences = 0
+    /// Batched passes of two or more windows (Batching.swift), and the windows they ran.
+    var batchedPasses = 0
+    var batchedWindows = 0
     /// Forecasts for steps completed by a reading that arrived after a newer step (flagged "late").
     var lateForecasts = 0
     var inferenceErrors = 0

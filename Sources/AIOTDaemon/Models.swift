@@ -55,6 +55,16 @@ final class MeteredEngine {
     var kind: EngineKind { engine.kind }
 
     func infer(_ input: UnsafeBufferPointer<Int32>, into output: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) -> Measurement {
+        try measure { () throws(InferenceError) in try engine.infer(input, into: output) }
+    }
+
+    /// `count` windows in one batched pass; the measurement covers the whole batch (the caller
+    /// shares it out per window).
+    func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) -> Measurement {
+        try measure { () throws(InferenceError) in try engine.inferBatch(inputs, count: count, into: outputs) }
+    }
+
+    private func measure(_ run: () throws(InferenceError) -> Void) throws(InferenceError) -> Measurement {
         let b = board()
         // The board's accumulators are read between inferences, when its window is due.
         b?.closeWindowIfDue()
@@ -62,7 +72,7 @@ final class MeteredEngine {
         let e0 = cpu.energyMicrojoules()
         let c0 = threadCPUNanos()
         let t0 = monotonicNanos()
-        try engine.infer(input, into: output)
+        try run()
         let t1 = monotonicNanos()
         let c1 = threadCPUNanos()
         let e1 = cpu.energyMicrojoules()

@@ -74,7 +74,7 @@ final class ProcessingService: Service, @unchecked Sendable {
                 holder.with { core in
                     for e in batch {
                         switch e {
-                        case .message(let m): core.handle(m)
+                        case .message(let m): core.take(m)
                         case .oversized: core.reject(.oversized, now: wallClock())
                         case .connected(let sessionPresent):
                             logger.notice("mqtt connected", metadata: ["session_present": "\(sessionPresent)"])
@@ -85,6 +85,8 @@ final class ProcessingService: Service, @unchecked Sendable {
                             notifier.notify("STATUS=broker unreachable (\(reason)); retrying")
                         }
                     }
+                    // The batch's forecasts, one batched pass per model (Batching.swift).
+                    core.flushPending()
                 }
                 if let buffers {
                     for e in batch { if case .message(let m) = e { buffers.give(m) } }

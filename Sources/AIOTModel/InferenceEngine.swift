@@ -32,9 +32,25 @@ public protocol InferenceEngine: AnyObject {
     var kind: EngineKind { get }
     var model: QuantizedModel { get }
     func infer(_ input: UnsafeBufferPointer<Int32>, into output: UnsafeMutableBufferPointer<Int32>) throws(InferenceError)
+    /// `count` windows back to back (`[count, W, F]`) to `[count, P]` outputs, the same integers as
+    /// `count` calls of `infer`. Engines with a batched pass (the software engine) override it.
+    func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError)
 }
 
 extension InferenceEngine {
+    /// One window after the other: engines without a batched pass (the FPGA runs one window per
+    /// command). A window that fails stops the batch; the outputs before it are written.
+    public func inferBatch(_ inputs: UnsafeBufferPointer<Int32>, count: Int, into outputs: UnsafeMutableBufferPointer<Int32>) throws(InferenceError) {
+        let n = inputs.count / max(count, 1), h = outputs.count / max(count, 1)
+        guard count >= 0, inputs.count == count * n, outputs.count == count * h else {
+            throw InferenceError(.shape, "batch of \(count) windows: \(inputs.count) inputs and room for \(outputs.count) outputs do not divide into windows")
+        }
+        for b in 0..<count {
+            try infer(UnsafeBufferPointer(rebasing: inputs[(b * n)..<((b + 1) * n)]),
+                      into: UnsafeMutableBufferPointer(rebasing: outputs[(b * h)..<((b + 1) * h)]))
+        }
+    }
+
     /// Convenience for tests and tools; allocates. The daemon uses the buffer form.
     public func infer(_ input: [Int32]) throws(InferenceError) -> [Int32] {
         var output = [Int32](repeating: 0, count: model.shape.horizon)

@@ -34,6 +34,8 @@ public struct ProcessorOutput: Sendable {
     public var drift: [(slot: Int, change: DriftChange)] = []
     /// The sensor whose window this message created (its first good message), or nil.
     public var createdSensor: String? = nil
+    /// Nothing was done: the caller holds an unrecorded forecast of this sensor (`process`).
+    public var deferred = false
     public init() {
         rejected.reserveCapacity(64)
         windows.reserveCapacity(8)
@@ -42,6 +44,7 @@ public struct ProcessorOutput: Sendable {
         accepted = 0
         template = nil
         createdSensor = nil
+        deferred = false
         rejected.removeAll(keepingCapacity: true)
         windows.removeAll(keepingCapacity: true)
         values.removeAll(keepingCapacity: true)

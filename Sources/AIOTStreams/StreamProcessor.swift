@@ -120,7 +120,12 @@ public final class StreamProcessor {
     }
 
     /// Handles one reading message. `topic` not a readings topic: `unknown_sensor`.
-    public func process(topic: UnsafeBufferPointer<UInt8>, payload: UnsafeBufferPointer<UInt8>, arrivedAt now: Double, into out: inout ProcessorOutput) {
+    ///
+    /// `holdsUnrecorded(slot)`: whether the caller still holds a forecast of this sensor it has not
+    /// recorded (batched inference). Then nothing is done (`out.deferred`), so the caller records it
+    /// and calls again: this message's actual must resolve that forecast.
+    public func process(topic: UnsafeBufferPointer<UInt8>, payload: UnsafeBufferPointer<UInt8>, arrivedAt now: Double, into out: inout ProcessorOutput,
+                        holdsUnrecorded: (Int) -> Bool = { _ in false }) {
         guard let level = readings.match(topic) else { out.rejected.append(.unknownSensor); return }
         var name = String(decoding: level, as: UTF8.self)
         let t: Int
@@ -137,6 +142,10 @@ public final class StreamProcessor {
         out.template = t
         if let reason = parser.parse(payload, features: names, now: now) {
             reject(reason, template: t, into: &out)
+            return
+        }
+        if let slot, holdsUnrecorded(slot) {
+            out.deferred = true
             return
         }
         // A sensor's window is created on its first good message, not on garbage.
