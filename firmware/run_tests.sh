@@ -53,7 +53,7 @@ for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/rando
     check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
 done
 
-echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-16} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2: random-v2 covers the skip path's shapes) and of one trained model per data set"
+echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-8} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2: random-v2 covers the skip path's shapes) and of one trained model per data set"
 icarus_models=("${random_models[@]}")
 for d in "$root"/models/*/; do
     [ "$(basename "$d")" = random ] && continue
@@ -67,7 +67,7 @@ for m in "${icarus_models[@]}"; do
     case "$(basename "$m" .safetensors)" in   # W8A8 W6A6 W4A4 W4A8 W6A8: every vector (issue 7)
         w24f1d16h1n1p1-w8a8) max=1000000;;
         w24f1d16h1n1p1-w6a6|w24f1d16h1n1p1-w4a4|w24f1d16h1n1p1-w4a8|w24f1d16h1n1p1-w6a8)
-            max="${ICARUS_NAMED_VECTORS:-16}"; [ "$max" = all ] && max=1000000;;
+            max="${ICARUS_NAMED_VECTORS:-8}"; [ "$max" = all ] && max=1000000;;
     esac
     ./run_one.sh icarus 0 "$m" "$max" > "$log" 2>&1 || true
     check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"

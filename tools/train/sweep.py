@@ -39,8 +39,13 @@ IO16 = {"input": 16, "pe_add": 16, "output": 16}
 SKIP = {"skip": 16}
 _S = [(f"{c}S", c, SKIP) for c in ("W8A8", "W6A8", "W4A8")]
 _IO16S = [(f"{c}IO16S", c, IO16 | SKIP) for c in ("W8A8", "W6A8", "W4A8")]
-EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")] + _S + _IO16S,
-                 "nox": _S + _IO16S[:1], "keywest": _S + _IO16S}
+# 6-bit activations with the skip path, with and without 16-bit I/O (README "W6A6 with the skip path")
+_A6 = [("W6A6S", "W6A6", SKIP), ("W6A6IO16S", "W6A6", IO16 | SKIP)]
+EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", "W4A8")] + _S + _IO16S + _A6,
+                 "nox": _S + _IO16S[:1] + _A6, "keywest": _S + _IO16S}
+# the day-ahead models: the deployable widths, with and without the skip path (both bundled; the
+# report gives each its verdict, README "Day-ahead models with the skip path")
+DAY_AHEAD_EXTRA = _S
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
 
 
@@ -273,6 +278,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
     ap.add_argument("--kd", type=float, default=RECIPE["kd"],
                     help=f"QAT distillation weight on the float model's forecasts, 0..1 (default {RECIPE['kd']})")
+    ap.add_argument("--wclip", action="store_true",
+                    help="clip 4-bit weights to their MSE-best range at QAT start and keep them inside it")
     ap.add_argument("--lsq", action=argparse.BooleanOptionalAction, default=RECIPE["learn_ranges"],
                     help="trained (LSQ-style) activation ranges instead of EMA min/max observers")
     ap.add_argument("--margin", type=float, default=None,
@@ -317,7 +324,7 @@ def main(argv=None) -> int:
         ap.error("--time-column/--target/--features/--period-s/--name/--units need --csv")
     if not 0.0 <= a.kd <= 1.0:
         ap.error(f"--kd {a.kd}: give a weight between 0 and 1")
-    recipe = dict(kd=a.kd, learn_ranges=a.lsq, range_margin=a.margin)
+    recipe = dict(kd=a.kd, learn_ranges=a.lsq, range_margin=a.margin, weight_clip=a.wclip)
     sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, **recipe)
     if a.quick:
         sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048, **recipe)
@@ -373,7 +380,8 @@ def main(argv=None) -> int:
     day = [c for c in configs if c[0] in DAY_AHEAD_CONFIGS] if a.horizon is None else configs
     def job_configs(k, h):
         if h != 1:
-            return day
+            extra = DAY_AHEAD_EXTRA if (bundled and a.horizon is None and not a.configs_given) else []
+            return day + [c for c in extra if c[0] not in {x[0] for x in day}]
         extra = EXTRA_CONFIGS.get(k, []) if (bundled and a.horizon is None and not a.configs_given) else []
         return configs + [c for c in extra if c[0] not in {x[0] for x in configs}]
     jobs = [(k, str(a.out), job_configs(k, h), sched, a.seed, a.float_seeds, a.qat_seeds, h,

@@ -28,6 +28,7 @@ class Schedule:
     kd: float = 0.0                  # weight of distillation from the float model in the QAT loss (0..1)
     learn_ranges: bool = False       # LSQ-style trained activation ranges instead of the EMA observer
     range_margin: float = 0.0        # widen every observed activation range by this fraction each side
+    weight_clip: bool = False        # clip <=4-bit weights to their MSE-best range at QAT start and keep them there
     train_limit: int | None = None   # quick mode: only the first N training windows
 
 
@@ -60,7 +61,7 @@ def mse(model: Transformer, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def _fit(model: Transformer, train, val, epochs: int, lr: float, patience: int, batch: int,
          gen: torch.Generator, train_mode: str, eval_mode: str, teacher: torch.Tensor | None = None,
-         kd: float = 0.0) -> Fit:
+         kd: float = 0.0, bounds: list | None = None) -> Fit:
     x, y = train
     if teacher is not None and kd > 0:
         # distillation: the float model's forecasts are a smoother target than the noisy truth
@@ -85,6 +86,10 @@ def _fit(model: Transformer, train, val, epochs: int, lr: float, patience: int, 
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
+            if bounds:
+                with torch.no_grad():
+                    for w, a, b in bounds:
+                        w.clamp_(a, b)
         sched.step()
         model.set_mode(eval_mode)
         v = mse(model, *val)
@@ -139,9 +144,36 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
         for o in model.obs.values():
             o.learn_range()
     teacher = predict_float(float_model, train[0]) if sched.kd > 0 else None
+    bounds = clip_weights(model, bits) if sched.weight_clip else None
     fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
-               sched.batch, gen, "qat", "frozen", teacher, sched.kd)
+               sched.batch, gen, "qat", "frozen", teacher, sched.kd, bounds)
     return model, fit
+
+
+@torch.no_grad()
+def clip_weights(model: Transformer, bits: dict[str, int], max_bits: int = 4) -> list:
+    """Narrow weight tensors (<= max_bits) clipped to the range that minimizes their own rounding
+    error: a b-bit grid over the full min/max spends its few levels on a handful of outliers. The
+    exporter takes each weight's min/max, so keeping the weights inside the clip range (after every
+    step) is all it takes; the integer contract is unchanged."""
+    from tools.train.fakequant import fake_quant
+    from tools.aiot.quant import act_qparams
+    out = []
+    for name, w in model.named_parameters():
+        b = bits.get(name)
+        if b is None or not name.endswith(".weight") or b > max_bits or w.numel() < 2:
+            continue
+        lo, hi = float(w.min()), float(w.max())
+        best = (float("inf"), lo, hi)
+        for k in range(30, 101):
+            a = k / 100.0
+            s, z = act_qparams(a * lo, a * hi, b)
+            e = float(((fake_quant(w, s, z, b) - w) ** 2).mean())
+            if e < best[0]:
+                best = (e, a * lo, a * hi)
+        w.clamp_(best[1], best[2])
+        out.append((w, best[1], best[2]))
+    return out
 
 
 @torch.no_grad()
