@@ -149,12 +149,13 @@ if [ "$PEER" = 1 ]; then
   fi
 fi
 
-python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" <<'PY'
+python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" "$(grep -o 'batched=[^]]*windows in [0-9]* passes' "$OUT/aiotd.log" | tail -1 | sed 's/^batched=//')" <<'PY'
 import json, sys, platform, os
 l0, l1, d0, d1, r1 = (json.loads(sys.argv[i]) for i in (1, 2, 4, 5, 6))
 cli, rss, lines, rc, stop, n, model = int(sys.argv[3]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
 per_reading, load, cpu_us = sys.argv[13], sys.argv[14], sys.argv[15]
 r10, per_thread, peer = json.loads(sys.argv[16]), sys.argv[17], json.loads(sys.argv[18])
+batched = sys.argv[19] or "not reported"
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end: {load}); "
       f"model {model}; {n} readings per run; static release build")
 print()
@@ -177,6 +178,7 @@ print(f"| aiotd peak RSS (VmHWM) after all three runs | {rss/1024:.1f} MiB | | |
 print(f"| energy log records written (one per inference) | {lines:,} | | |")
 print(f"| SIGTERM to exit | {stop} s, exit status {rc} | | |")
 print(f"| heap allocations per reading, by thread | {per_reading} | | |")
+print(f"| windows run in batched passes (2 or more windows per pass; from aiotd's stop line) | {batched} | | |")
 if peer:
     print()
     print(f"Peer in the same run: Python paho-mqtt + ONNX Runtime (one thread), float export of {peer['model']}; "

@@ -120,6 +120,8 @@ enum StatusEncoder {
         w.raw("},\"readings_rejected_total\":"); w.int(c.totalRejected)
         w.raw(",\"inferences\":"); w.int(c.inferences)
         w.raw(",\"late_forecasts\":"); w.int(c.lateForecasts)
+        w.raw(",\"batched_passes\":"); w.int(c.batchedPasses)
+        w.raw(",\"batched_windows\":"); w.int(c.batchedWindows)
         w.raw(",\"inference_errors\":"); w.int(c.inferenceErrors)
         w.raw(",\"publish_errors\":"); w.int(c.publishErrors)
         w.raw(",\"energy_log_errors\":"); w.int(c.logErrors)

@@ -122,7 +122,8 @@ final class ProcessingService: Service, @unchecked Sendable {
         holder.with { core in
             core.energyLog.flush()
             logger.notice("aiotd stopped", metadata: ["inferences": "\(core.counters.inferences)", "accepted": "\(core.counters.accepted)",
-                                                      "rejected": "\(core.counters.totalRejected)"])
+                                                      "rejected": "\(core.counters.totalRejected)",
+                                                      "batched": "\(core.counters.batchedWindows) windows in \(core.counters.batchedPasses) passes"])
         }
     }
 

@@ -64,6 +64,11 @@ import AIOTStreams
         #expect(batched.core.counters.batchedPasses > 0, "seed \(seed): no batched pass ran")
         #expect(batched.core.counters.batchedWindows > batched.core.counters.batchedPasses, "seed \(seed)")
         #expect(batched.core.counters.inferences == single.core.counters.inferences, "seed \(seed)")
+        // Status says how much ran batched.
+        batched.command("status", "{\"id\": \"b1\"}")
+        let counters = (batched.reply("b1")?["status"] as? [String: Any])?["counters"] as? [String: Any]
+        #expect((counters?["batched_windows"] as? NSNumber)?.intValue == batched.core.counters.batchedWindows, "seed \(seed): \(String(describing: counters))")
+        #expect((counters?["batched_passes"] as? NSNumber)?.intValue == batched.core.counters.batchedPasses, "seed \(seed)")
         #expect(single.core.counters.inferences == 6 * (40 - 23), "seed \(seed): \(single.core.counters.inferences) inferences")
         for s in (0..<6).map({ "s\($0)" }) {
             let a = single.pub.messages("aiot/gw/forecasts/\(s)"), b = batched.pub.messages("aiot/gw/forecasts/\(s)")
