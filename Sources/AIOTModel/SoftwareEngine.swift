@@ -129,11 +129,11 @@ public final class SoftwareEngine: InferenceEngine {
         for c in 0..<s.dModel { ones[c] = 1 }
         let addRq = aiot_requant(peAdd.shift)
         peAsAddNorm = aiot_add_norm(m1: peAdd.m2, m2: peAdd.m1, add: addRq,
-                                    norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi), g: ones, b: zerosD)
+                                    norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi, fast32: 0, cap32: 0), g: ones, b: zerosD)
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
         for layer in model.layers {
-            plans.append(LayerPlan(layer, input: xAct, narrow: narrowOperands, pack: kernel.linear16p != nil, arena: a))
+            plans.append(LayerPlan(layer, input: xAct, dh: s.dModel / s.heads, window: s.window, narrow: narrowOperands, pack: kernel.linear16p != nil, arena: a))
             xAct = layer.norm2Act
         }
         layers = plans
@@ -195,6 +195,20 @@ public final class SoftwareEngine: InferenceEngine {
             headCols[o] = (o / dh) * rowsCap * dhStride + o % dh
             vCols[o] = o * wStride
         }
+    }
+
+    /// Each product the packed C variants run, by its name in the model file, and whether its
+    /// requantization runs in the 32-bit form (`aiot_requant_select32` proved it at load) or the
+    /// 64-bit one. The same on every variant; only the packed products (avx2, avx512) use it.
+    var thirtyTwoBitRequant: [(name: String, fast: Bool)] {
+        var r: [(name: String, fast: Bool)] = [("input_proj", inputProj.rq.fast32 != 0)]
+        for (i, l) in layers.enumerated() {
+            let p = "layers.\(i)."
+            r += [(p + "q", l.q.rq.fast32 != 0), (p + "k", l.k.rq.fast32 != 0), (p + "v", l.v.rq.fast32 != 0),
+                  (p + "scores", l.scoresRq.fast32 != 0), (p + "context", l.contextRq.fast32 != 0), (p + "o", l.o.rq.fast32 != 0),
+                  (p + "ffn1", l.ffn1.rqRelu.fast32 != 0), (p + "ffn2", l.ffn2.rq.fast32 != 0)]
+        }
+        return r
     }
 
     /// One window `[W, F]` of quantized inputs to `P` quantized outputs.
@@ -266,7 +280,7 @@ public final class SoftwareEngine: InferenceEngine {
                 }
                 if xNarrow, let fastAddNorm, let fastPacked, let wp = inputProj.packed {
                     // All in C: the product into accs, then the PE add (an add+norm with identity norm).
-                    var rq = aiot_requant(inputProj.req)
+                    var rq = inputProj.rq
                     var p = peAsAddNorm
                     fastPacked(in16, w, inStride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
                     fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
@@ -350,7 +364,7 @@ public final class SoftwareEngine: InferenceEngine {
             }
             for c in k..<st { hr[c] = 0; lr[c] = 0 }
         }
-        var id = aiot_requant(m: 1, half: 0, n: 0, lo: Int32.min, hi: Int32.max)
+        var id = aiot_requant(m: 1, half: 0, n: 0, lo: Int32.min, hi: Int32.max, fast32: 0, cap32: 0)
         fastPacked(splitHi, rows, st, wp, zeros, j, &id, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
         fastPacked(splitLo, rows, st, wp, zeros, j, &id, accs2, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
         for t in 0..<rows {
@@ -377,14 +391,14 @@ public final class SoftwareEngine: InferenceEngine {
         if pairAttention(layer), let fastPacked, let fastSoftmax, let kp = layer.k.packed, let vp = layer.v.packed {
             // All four products packed: k, v of this window into the pair layouts, then scores
             // with k as weights and contexts with v as weights.
-            var rq = aiot_requant(layer.k.req)
+            var rq = layer.k.rq
             fastPacked(xb16, w, dStride, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
-            rq = aiot_requant(layer.v.req)
+            rq = layer.v.rq
             fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
-            rq = aiot_requant(layer.scoresReq)
+            rq = layer.scoresRq
             fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             fastSoftmax(scores, w, layer.exp, (Int64(1) << layer.probsBits) - 1, probs16, wStride)
-            rq = aiot_requant(layer.contextReq)
+            rq = layer.contextRq
             fastPacked(probs16, w, wStride, vPairs, zeros, d, &rq, accs, ctx16 + b &* w &* dStride, dStride, 1, Int32(AIOT_Y16_PLAIN))
             return
         }
@@ -448,7 +462,7 @@ public final class SoftwareEngine: InferenceEngine {
     private func packed16(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, relu: Bool,
                           into y16: UnsafeMutablePointer<Int16>, rowStride: Int, columnStride: Int = 1) -> Bool {
         guard let fastPacked, let wp = l.packed else { return false }
-        var rq = aiot_requant(l.req, floor: relu ? 0 : Int32.min)
+        var rq = relu ? l.rqRelu : l.rq
         fastPacked(x16, rows, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride, Int32(AIOT_Y16_PLAIN))
         return true
     }
@@ -466,7 +480,7 @@ public final class SoftwareEngine: InferenceEngine {
     @inline(__always)
     private func linearAddNorm(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
         if let fast, let fastAddNorm {
-            var rq = aiot_requant(l.req)
+            var rq = l.rq
             if let fastPacked, let wp = l.packed {
                 fastPacked(x16, rows, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             } else {

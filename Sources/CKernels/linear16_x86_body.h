@@ -180,9 +180,22 @@ static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr,
     }
 }
 
+/// The 32-bit form of (P3) (`aiot_requant_select32` proved it for this layer; `aiot_requant_scalar32`
+/// is the same in scalar C): |acc| capped at cap32, times m and plus half in unsigned 32-bit lanes
+/// (no wrap: cap32 m + half < 2^32), shifted by n (a count >= 32 gives 0, as the exact shift of a
+/// value below 2^32 does), the sign put back (vpsignd: acc = 0 gives 0, and f(0) = 0), clamped.
+/// Eight instructions for eight outputs, against about fourteen for the 64-bit form.
+static inline __m256i AIOT_NAME(requant8_32)(__m256i acc, __m256i cap, __m256i m, __m256i half, __m128i n,
+                                             __m256i lo, __m256i hi) {
+    __m256i a = _mm256_min_epu32(_mm256_abs_epi32(acc), cap);
+    __m256i p = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a, m), half), n);
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_sign_epi32(p, acc), lo), hi);
+}
+
 /// The requantization constants of one product, loaded once per call.
 typedef struct {
     __m256i m, half, cap, lo, hi;
+    __m256i m32, half32, cap32;  // the 32-bit form's, when rq->fast32
     __m128i n;
     int capit;
 } AIOT_NAME(rq8);
@@ -190,16 +203,18 @@ typedef struct {
 /// Eight accumulators of row t, outputs o ..< o + 8 (o + 8 may pass `outputs`: only the real
 /// ones are written), plus bias, requantized and stored.
 static inline __attribute__((always_inline)) void AIOT_NAME(emit8)(__m256i a, const int32_t *bias, long outputs, const aiot_requant *rq, const AIOT_NAME(rq8) *c,
-                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int mode) {
+                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int mode, int r32) {
     if (o + 8 <= outputs) {
         a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(bias + o)));
         AIOT_NAME(store8)(y + t * outputs, y16, t, y16stride, y16col, layout, o,
-                          AIOT_NAME(requant8)(a, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit), mode);
+                          r32 ? AIOT_NAME(requant8_32)(a, c->cap32, c->m32, c->half32, c->n, c->lo, c->hi)
+                              : AIOT_NAME(requant8)(a, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit), mode);
     } else {
         int32_t acc[8];
         _mm256_storeu_si256((__m256i *)acc, a);
         for (long k = 0; o + k < outputs; k++) {
-            int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
+            int32_t sum = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]);
+            int32_t v = r32 ? aiot_requant_scalar32(sum, rq) : aiot_requant_scalar(sum, rq);
             if (y16) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)v; else y[t * outputs + o + k] = v;
         }
     }
@@ -214,8 +229,11 @@ static inline __m256i AIOT_NAME(pair)(const int16_t *xr, long i) {
 
 static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
         const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode) {
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode, int r32) {
     AIOT_NAME(rq8) c;
+    c.m32 = _mm256_set1_epi32((int32_t)rq->m);
+    c.half32 = _mm256_set1_epi32((int32_t)(uint32_t)rq->half);  // < 2^32 when fast32 (else unused)
+    c.cap32 = _mm256_set1_epi32((int32_t)rq->cap32);
     c.m = _mm256_set1_epi64x(rq->m); c.half = _mm256_set1_epi64x(rq->half);
     c.n = _mm_cvtsi32_si128(rq->n);
     c.cap = _mm256_set1_epi64x(INT32_MAX);
@@ -243,14 +261,14 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 b = AIOT_NAME(pair)(x3, i);
                 a30 = AIOT_MADD(a30, b, w0); a31 = AIOT_MADD(a31, b, w1);
             }
-            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
-            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
-            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
-            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o + 8, mode);
-            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
-            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, mode);
-            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
-            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o + 8, mode);
+            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
+            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode, r32);
+            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode, r32);
+            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode, r32);
+            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o + 8, mode, r32);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -262,10 +280,10 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a2 = AIOT_MADD(a2, AIOT_NAME(pair)(x2, i), w0);
                 a3 = AIOT_MADD(a3, AIOT_NAME(pair)(x3, i), w0);
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
-            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
-            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode, r32);
+            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode, r32);
+            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode, r32);
         }
     }
     // The last rows (fewer than four) one at a time, two blocks per pass.
@@ -280,22 +298,30 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a0 = AIOT_MADD(a0, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
                 a1 = AIOT_MADD(a1, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16)));
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode, r32);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256();
             const int16_t *wr = wp + o * 2;
             for (long i = 0; i < pairs; i++)
                 a0 = AIOT_MADD(a0, AIOT_NAME(pair)(xr, i), _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
         }
     }
 }
 
 void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
                     long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    if (!y16) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0);
-    else if (layout == AIOT_Y16_PLAIN && y16col == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1);
-    else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2);
+    // Each (output mode, requantization form) pair is its own specialization: no branch per output.
+    int mode = !y16 ? 0 : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1 : 2;
+    if (rq->fast32) {
+        if (mode == 0) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0, 1);
+        else if (mode == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1, 1);
+        else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2, 1);
+    } else {
+        if (mode == 0) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0, 0);
+        else if (mode == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1, 0);
+        else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2, 0);
+    }
 }
