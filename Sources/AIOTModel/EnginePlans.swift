@@ -135,6 +135,10 @@ struct LayerPlan {
     let probsBits: Int
     let res1: AddStep
     let res2: AddStep
+    /// The C kernels' residual+norm steps after o and ffn2, the 32-bit form selected where proved
+    /// (`aiot_add_norm_select32`; operand ranges: x and o's, norm1's and ffn2's).
+    let addNorm1: aiot_add_norm
+    let addNorm2: aiot_add_norm
 
     init(_ l: EncoderLayer, input x: QuantParams, dh: Int, window: Int, narrow: Bool, pack: Bool = false, arena: Arena) {
         q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, pack: pack, arena: arena)
@@ -163,5 +167,11 @@ struct LayerPlan {
         contextRq = aiot_requant(contextReq, accBound: Int64(window) * ((Int64(1) << probsBits) - 1) * centeredMax(l.vAct))
         res1 = AddStep(l.res1Req, l.res1Act)
         res2 = AddStep(l.res2Req, l.res2Act)
+        var p1 = aiot_add_norm(res1, g: norm1Weight, b: norm1Bias, norm: norm1Req)
+        aiot_add_norm_select32(&p1, l.norm1.outputs, centeredMax(x), centeredMax(l.oAct))
+        addNorm1 = p1
+        var p2 = aiot_add_norm(res2, g: norm2Weight, b: norm2Bias, norm: norm2Req)
+        aiot_add_norm_select32(&p2, l.norm2.outputs, centeredMax(l.norm1Act), centeredMax(l.ffn2Act))
+        addNorm2 = p2
     }
 }

@@ -133,6 +133,14 @@ extension aiot_requant {
     }
 }
 
+extension aiot_add_norm {
+    /// The C kernels' residual (E2) then norm (E3), in the 64-bit form (`aiot_add_norm_select32`
+    /// may switch it to the 32-bit one).
+    init(_ add: AddStep, g: UnsafePointer<Int32>, b: UnsafePointer<Int32>, norm: RequantStep) {
+        self.init(m1: add.m1, m2: add.m2, add: aiot_requant(add.shift), norm: aiot_requant(norm), g: g, b: b, fast32: 0)
+    }
+}
+
 /// Largest centered magnitude `max(hi(b) - z, z - lo(b))` of an activation (§1).
 @inline(__always)
 func centeredMax(_ p: QuantParams) -> Int64 {

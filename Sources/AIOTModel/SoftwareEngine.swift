@@ -128,8 +128,12 @@ public final class SoftwareEngine: InferenceEngine {
         let ones = a.allocate(Int32.self, s.dModel), zerosD = a.allocate(Int32.self, s.dModel)
         for c in 0..<s.dModel { ones[c] = 1 }
         let addRq = aiot_requant(peAdd.shift)
-        peAsAddNorm = aiot_add_norm(m1: peAdd.m2, m2: peAdd.m1, add: addRq,
-                                    norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi, fast32: 0, cap32: 0), g: ones, b: zerosD)
+        var peStep = aiot_add_norm(m1: peAdd.m2, m2: peAdd.m1, add: addRq,
+                                   norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi, fast32: 0, cap32: 0), g: ones, b: zerosD, fast32: 0)
+        var peMax: Int64 = 0
+        for i in 0..<(s.window * s.dModel) { peMax = max(peMax, abs(Int64(peCentered[i]))) }
+        aiot_add_norm_select32(&peStep, s.dModel, peMax, centeredMax(model.inputProjAct))
+        peAsAddNorm = peStep
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
         for layer in model.layers {
@@ -197,16 +201,17 @@ public final class SoftwareEngine: InferenceEngine {
         }
     }
 
-    /// Each product the packed C variants run, by its name in the model file, and whether its
-    /// requantization runs in the 32-bit form (`aiot_requant_select32` proved it at load) or the
-    /// 64-bit one. The same on every variant; only the packed products (avx2, avx512) use it.
+    /// Each product the packed C variants run and each residual+norm step, by its name in the model
+    /// file, and whether it runs in the 32-bit form (`aiot_requant_select32`, `aiot_add_norm_select32`
+    /// proved it at load) or the 64-bit one. The same on every variant; only avx2 and avx512 use it.
     var thirtyTwoBitRequant: [(name: String, fast: Bool)] {
-        var r: [(name: String, fast: Bool)] = [("input_proj", inputProj.rq.fast32 != 0)]
+        var r: [(name: String, fast: Bool)] = [("input_proj", inputProj.rq.fast32 != 0), ("pe_add", peAsAddNorm.fast32 != 0)]
         for (i, l) in layers.enumerated() {
             let p = "layers.\(i)."
             r += [(p + "q", l.q.rq.fast32 != 0), (p + "k", l.k.rq.fast32 != 0), (p + "v", l.v.rq.fast32 != 0),
                   (p + "scores", l.scoresRq.fast32 != 0), (p + "context", l.contextRq.fast32 != 0), (p + "o", l.o.rq.fast32 != 0),
-                  (p + "ffn1", l.ffn1.rqRelu.fast32 != 0), (p + "ffn2", l.ffn2.rq.fast32 != 0)]
+                  (p + "ffn1", l.ffn1.rqRelu.fast32 != 0), (p + "ffn2", l.ffn2.rq.fast32 != 0),
+                  (p + "res1+norm1", l.addNorm1.fast32 != 0), (p + "res2+norm2", l.addNorm2.fast32 != 0)]
         }
         return r
     }
@@ -321,14 +326,14 @@ public final class SoftwareEngine: InferenceEngine {
             guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
                 preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
             }
-            linearAddNorm(ctx16, rows: rows, stride: dStride, layer.o, wo,
+            linearAddNorm(ctx16, rows: rows, stride: dStride, layer.o, wo, layer.addNorm1,
                              AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
                                           y32: norm1, y16: norm16, stride16: dStride))
             if !packed16(norm16, rows: rows, stride: dStride, layer.ffn1, relu: true, into: ffn16, rowStride: fStride) {
                 Kernels.linear16(norm16, rows: rows, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast, packed: packed(layer.ffn1),
                                  Store16(y: ffn16, cols: identity, rowStep: fStride))
             }
-            linearAddNorm(ffn16, rows: rows, stride: fStride, layer.ffn2, w2,
+            linearAddNorm(ffn16, rows: rows, stride: fStride, layer.ffn2, w2, layer.addNorm2,
                              AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
                                           y32: x, y16: x16, stride16: dStride))
         }
@@ -478,7 +483,8 @@ public final class SoftwareEngine: InferenceEngine {
     /// both in C (the product into `accs`, then the elementwise step), else the Swift kernel with
     /// the step in its epilogue.
     @inline(__always)
-    private func linearAddNorm(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
+    private func linearAddNorm(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>,
+                               _ step: aiot_add_norm, _ sink: AddNormStore) {
         if let fast, let fastAddNorm {
             var rq = l.rq
             if let fastPacked, let wp = l.packed {
@@ -486,8 +492,7 @@ public final class SoftwareEngine: InferenceEngine {
             } else {
                 fast(x16, rows, stride, w16, l.bias, dModel, &rq, accs)
             }
-            var p = aiot_add_norm(m1: sink.add.m1, m2: sink.add.m2, add: aiot_requant(sink.add.shift), norm: aiot_requant(sink.norm),
-                                  g: sink.g, b: sink.b)
+            var p = step  // the same step as `sink`, prepared at load
             fastAddNorm(accs, sink.a, rows, dModel, &p, sink.y32, sink.y16, sink.stride16)
         } else {
             Kernels.linear16(x16, rows: rows, stride: stride, w16, l.bias, outputs: dModel, l.req, relu: false, scratch: accs, sink)

@@ -75,6 +75,24 @@ int aiot_requant_select32(aiot_requant *rq, int64_t bound) {
     return 1;
 }
 
+int aiot_add_norm_select32(aiot_add_norm *p, long d, int64_t aBound, int64_t vBound) {
+    p->fast32 = 0;
+    if (aBound < 0 || vBound < 0 || p->m1 < 0 || p->m1 > 65535 || p->m2 < 0 || p->m2 > 65535) return 0;
+    if (aBound > INT32_MAX || vBound > INT32_MAX) return 0;
+    int64_t sum = aBound * p->m1 + vBound * p->m2;  // < 2^31 2^16 2: no int64 overflow
+    if (sum > INT32_MAX || !aiot_requant_select32(&p->add, sum)) return 0;
+    int64_t r = p->add.lo < 0 ? -(int64_t)p->add.lo : 0;
+    if (p->add.hi > r) r = p->add.hi;
+    int64_t nb = 0;
+    for (long c = 0; c < d; c++) {
+        int64_t g = p->g[c] < 0 ? -(int64_t)p->g[c] : p->g[c], b = p->b[c] < 0 ? -(int64_t)p->b[c] : p->b[c];
+        if (b + r * g > nb) nb = b + r * g;
+    }
+    if (nb > INT32_MAX || !aiot_requant_select32(&p->norm, nb)) return 0;
+    p->fast32 = 1;
+    return 1;
+}
+
 void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp) {
     long jp = (outputs + 7) & ~7L;
     for (long o = 0; o < outputs; o++)

@@ -34,6 +34,18 @@ static inline __m256i AIOT_NAME(requant8)(__m256i acc, __m256i m, __m256i half, 
     return AIOT_NAME(finish8)(pe, po, neg, half, n, cap, lo, hi, capit);
 }
 
+/// The 32-bit form of (P3) (`aiot_requant_select32` proved it for this layer; `aiot_requant_scalar32`
+/// is the same in scalar C): |acc| capped at cap32, times m and plus half in unsigned 32-bit lanes
+/// (no wrap: cap32 m + half < 2^32), shifted by n (a count >= 32 gives 0, as the exact shift of a
+/// value below 2^32 does), the sign put back (vpsignd: acc = 0 gives 0, and f(0) = 0), clamped.
+/// Eight instructions for eight outputs, against about fourteen for the 64-bit form.
+static inline __m256i AIOT_NAME(requant8_32)(__m256i acc, __m256i cap, __m256i m, __m256i half, __m128i n,
+                                             __m256i lo, __m256i hi) {
+    __m256i a = _mm256_min_epu32(_mm256_abs_epi32(acc), cap);
+    __m256i p = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a, m), half), n);
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_sign_epi32(p, acc), lo), hi);
+}
+
 /// The rest of (P2)+(P3) from magnitudes (even lanes in `pe`, odd in `po`, each < 2^47 in a
 /// 64-bit lane) and the 32-bit lanes' sign masks `neg`. `capit` is 0 when n >= 16: then
 /// (|v| + half) >> n < (2^47 - 2^31 + 2^15) / 2^16 < 2^31 already (|acc| <= 2^31 - 1, m <= 2^16 - 1;
@@ -96,8 +108,51 @@ static inline __m256i AIOT_NAME(abs64)(__m256i v, __m256i *sign) {
     return _mm256_sub_epi64(_mm256_xor_si256(v, *sign), *sign);
 }
 
+/// (E2)+(E3) in 32-bit lanes (`aiot_add_norm_select32` proved every step fits): s = a m1 + v m2
+/// exact in int32, r = the add's 32-bit requantization of s (its m is 1, so no multiply), then the
+/// norm's of b + r g. About half the instructions of the 64-bit form.
+static void AIOT_NAME(add_norm32)(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                                  int32_t *y32, int16_t *y16, long stride16) {
+    const __m256i m1 = _mm256_set1_epi32((int32_t)p->m1), m2 = _mm256_set1_epi32((int32_t)p->m2);
+    const __m256i acap = _mm256_set1_epi32((int32_t)p->add.cap32), ahalf = _mm256_set1_epi32((int32_t)(uint32_t)p->add.half);
+    const __m256i alo = _mm256_set1_epi32(p->add.lo), ahi = _mm256_set1_epi32(p->add.hi);
+    const __m128i an = _mm_cvtsi32_si128(p->add.n);
+    const __m256i ncap = _mm256_set1_epi32((int32_t)p->norm.cap32), nm = _mm256_set1_epi32((int32_t)p->norm.m);
+    const __m256i nhalf = _mm256_set1_epi32((int32_t)(uint32_t)p->norm.half);
+    const __m256i nlo = _mm256_set1_epi32(p->norm.lo), nhi = _mm256_set1_epi32(p->norm.hi);
+    const __m128i nn = _mm_cvtsi32_si128(p->norm.n);
+    for (long t = 0; t < rows; t++) {
+        long c = 0;
+        for (; c + 8 <= d; c += 8) {
+            long i = t * d + c;
+            __m256i av = _mm256_loadu_si256((const __m256i *)(a + i)), vv = _mm256_loadu_si256((const __m256i *)(v + i));
+            __m256i sum = _mm256_add_epi32(_mm256_mullo_epi32(av, m1), _mm256_mullo_epi32(vv, m2));
+            __m256i mag = _mm256_min_epu32(_mm256_abs_epi32(sum), acap);
+            mag = _mm256_srl_epi32(_mm256_add_epi32(mag, ahalf), an);
+            __m256i r = _mm256_min_epi32(_mm256_max_epi32(_mm256_sign_epi32(mag, sum), alo), ahi);
+            __m256i acc = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(p->b + c)),
+                                           _mm256_mullo_epi32(r, _mm256_loadu_si256((const __m256i *)(p->g + c))));
+            __m256i y = AIOT_NAME(requant8_32)(acc, ncap, nm, nhalf, nn, nlo, nhi);
+            _mm256_storeu_si256((__m256i *)(y32 + i), y);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(y, y), 0x08);  // values fit 16 bits
+            _mm_storeu_si128((__m128i *)(y16 + t * stride16 + c), _mm256_castsi256_si128(packed));
+        }
+        for (; c < d; c++) {  // the exact 64-bit scalar form (equal by the same proof)
+            long i = t * d + c;
+            int32_t r = aiot_requant_scalar64((int64_t)a[i] * p->m1 + (int64_t)v[i] * p->m2, &p->add);
+            int32_t y = aiot_requant_scalar((int32_t)((uint32_t)p->b[c] + (uint32_t)r * (uint32_t)p->g[c]), &p->norm);
+            y32[i] = y;
+            y16[t * stride16 + c] = (int16_t)y;
+        }
+    }
+}
+
 void AIOT_ADD_NORM_FN(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
                       int32_t *y32, int16_t *y16, long stride16) {
+    if (p->fast32) {
+        AIOT_NAME(add_norm32)(v, a, rows, d, p, y32, y16, stride16);
+        return;
+    }
     const __m256i m1 = _mm256_set1_epi64x(p->m1), m2 = _mm256_set1_epi64x(p->m2);
     const __m256i ah = _mm256_set1_epi64x(p->add.half), alo = _mm256_set1_epi32(p->add.lo), ahi = _mm256_set1_epi32(p->add.hi);
     const __m128i an = _mm_cvtsi32_si128(p->add.n);
@@ -178,18 +233,6 @@ static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr,
     } else {
         _mm256_storeu_si256((__m256i *)(yr + o), v);
     }
-}
-
-/// The 32-bit form of (P3) (`aiot_requant_select32` proved it for this layer; `aiot_requant_scalar32`
-/// is the same in scalar C): |acc| capped at cap32, times m and plus half in unsigned 32-bit lanes
-/// (no wrap: cap32 m + half < 2^32), shifted by n (a count >= 32 gives 0, as the exact shift of a
-/// value below 2^32 does), the sign put back (vpsignd: acc = 0 gives 0, and f(0) = 0), clamped.
-/// Eight instructions for eight outputs, against about fourteen for the 64-bit form.
-static inline __m256i AIOT_NAME(requant8_32)(__m256i acc, __m256i cap, __m256i m, __m256i half, __m128i n,
-                                             __m256i lo, __m256i hi) {
-    __m256i a = _mm256_min_epu32(_mm256_abs_epi32(acc), cap);
-    __m256i p = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a, m), half), n);
-    return _mm256_min_epi32(_mm256_max_epi32(_mm256_sign_epi32(p, acc), lo), hi);
 }
 
 /// The requantization constants of one product, loaded once per call.

@@ -117,7 +117,7 @@ final class RequantFormTests: XCTestCase {
     }
 
     /// A synthetic model whose multipliers and weights push the proved bound past 32 bits in the
-    /// linear layers (m = 65535, n = 30, every centered weight 127): those keep the 64-bit form,
+    /// linear layers and norms (m = 65535, n = 30, every centered weight 127): those keep the 64-bit form,
     /// the attention products (small multipliers) take the 32-bit one, and every C variant gives
     /// the integers of the portable Swift kernel and of the layer-at-a-time path on random windows.
     func testAModelWhoseBoundForcesTheSixtyFourBitPathStaysExact() throws {
@@ -129,12 +129,21 @@ final class RequantFormTests: XCTestCase {
             parts.tensors["layers.0.\(name).weight"] = ModelParts.Tensor(dtype: w.dtype, shape: w.shape,
                                                              values: w.values.map { _ in Bool.random(using: &rng) ? 127 : -127 })
         }
+        // The norms: weights +-127 and biases up to +-131071 (the widest the loader admits at 8
+        // bits) with m = 65535, n = 30 push b + r g times m past 2^32: the residual+norm steps too.
+        for name in ["norm1", "norm2"] {
+            parts.editMeta(["requant", "layers.0.\(name)"], .object([("m", .int(65535)), ("n", .int(30))]))
+            let g = parts.tensors["layers.0.\(name).weight"]!, b = parts.tensors["layers.0.\(name).bias"]!
+            parts.tensors["layers.0.\(name).weight"] = ModelParts.Tensor(dtype: g.dtype, shape: g.shape, values: g.values.map { _ in Bool.random(using: &rng) ? 127 : -127 })
+            parts.tensors["layers.0.\(name).bias"] = ModelParts.Tensor(dtype: b.dtype, shape: b.shape, values: b.values.indices.map { i in
+                i == 0 ? 131071 : Int32.random(in: -131071...131071, using: &rng) })
+        }
         let w = parts.tensors["input_proj.weight"]!
         parts.tensors["input_proj.weight"] = ModelParts.Tensor(dtype: w.dtype, shape: w.shape, values: w.values.map { _ in Int32.random(in: -127...127, using: &rng) })
         let model = try QuantizedModel(bytes: parts.bytes())
         let reference = SoftwareEngine(model: model, narrowOperands: false, kernel: .portable)
         let forms = Dictionary(uniqueKeysWithValues: reference.thirtyTwoBitRequant.map { ($0.name, $0.fast) })
-        for name in ["q", "k", "v", "o", "ffn1", "ffn2"] {
+        for name in ["q", "k", "v", "o", "ffn1", "ffn2", "res1+norm1", "res2+norm2"] {
             XCTAssertEqual(forms["layers.0.\(name)"], false, "layers.0.\(name) must keep the 64-bit form")
         }
         XCTAssertEqual(forms["layers.0.scores"], true)

@@ -83,7 +83,15 @@ typedef struct {
     aiot_requant norm;
     const int32_t *g;
     const int32_t *b;
+    int32_t fast32;  // set only by aiot_add_norm_select32: the whole step in 32-bit lanes
 } aiot_add_norm;
+
+/// Selects the 32-bit form of the step for `p` when |a| <= `aBound` and |v| <= `vBound` (the two
+/// operands' centered ranges) prove it exact: a m1 + v m2 fits int32 (|.| <= aBound m1 + vBound m2
+/// <= 2^31 - 1), the add's requantization (m = 1) and the norm's (|b[c] + r g[c]| <= max_c |b[c]| +
+/// max(-add.lo, add.hi) |g[c]|, over the `d` channels) pass `aiot_requant_select32`. Returns 1 and
+/// sets `fast32` (and the two requantizations' 32-bit fields) if so, else 0 with `fast32` = 0.
+int aiot_add_norm_select32(aiot_add_norm *p, long d, int64_t aBound, int64_t vBound);
 
 typedef void (*aiot_add_norm_fn)(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
                                  int32_t *y32, int16_t *y16, long stride16);
