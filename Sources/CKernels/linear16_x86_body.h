@@ -201,9 +201,22 @@ void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int1
             den += e;
         }
         int64_t inv = (range << 30) / den;  // den >= 2^15: the row maximum contributes exp[0]
-        // e inv < 2^15 * 2^23 (inv <= range 2^15): exact in 64 bits.
-        for (long j = 0; j < w; j++) {
-            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;
+        // (e inv + 2^29) >> 30 in 32-bit lanes: e <= 2^15, inv <= range 2^15 < 2^23, so with
+        // inv = ih 2^15 + il (il < 2^15, ih < 2^8): e il + 2^29 < 2^31 (no wrap), e ih < 2^23, and
+        // e inv + 2^29 = e ih 2^15 + (e il + 2^29), so the shift by 30 is
+        // (e ih + ((e il + 2^29) >> 15)) >> 15 exactly (nested floors by powers of two).
+        const __m256i ih = _mm256_set1_epi32((int32_t)(inv >> 15)), il = _mm256_set1_epi32((int32_t)(inv & 32767));
+        const __m256i h29 = _mm256_set1_epi32(1 << 29), rv = _mm256_set1_epi32((int32_t)range);
+        long j = 0;
+        for (; j + 8 <= w; j += 8) {
+            __m256i e = _mm256_loadu_si256((const __m256i *)(row + j));
+            __m256i lo = _mm256_srli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(e, il), h29), 15);
+            __m256i p = _mm256_min_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(e, ih), lo), 15), rv);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(p, p), 0x08);  // p <= range < 2^15
+            _mm_storeu_si128((__m128i *)(prow + j), _mm256_castsi256_si128(packed));
+        }
+        for (; j < w; j++) {
+            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;  // exact in 64 bits
             prow[j] = (int16_t)(p < range ? p : range);
         }
     }
@@ -230,6 +243,16 @@ static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr,
     } else if (mode == 1) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);  // values fit 16 bits
         _mm_storeu_si128((__m128i *)(y16 + t * y16stride + o), _mm256_castsi256_si128(packed));
+    } else if (mode == 3) {
+        // AIOT_Y16_COL_PAIRS: o is a multiple of 8, so outputs o + 2j and o + 2j + 1 are adjacent
+        // int16s (at16: (o >> 1) * y16col + (o & 1)): one 32-bit store per pair.
+        __m128i h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08));
+        int16_t *base = y16 + t * y16stride + (o >> 1) * y16col;
+        int32_t d0 = _mm_cvtsi128_si32(h), d1 = _mm_extract_epi32(h, 1), d2 = _mm_extract_epi32(h, 2), d3 = _mm_extract_epi32(h, 3);
+        __builtin_memcpy(base, &d0, 4);
+        __builtin_memcpy(base + y16col, &d1, 4);
+        __builtin_memcpy(base + 2 * y16col, &d2, 4);
+        __builtin_memcpy(base + 3 * y16col, &d3, 4);
     } else {
         _mm256_storeu_si256((__m256i *)(yr + o), v);
     }
@@ -260,6 +283,30 @@ static inline __attribute__((always_inline)) void AIOT_NAME(emit8)(__m256i a, co
             int32_t v = r32 ? aiot_requant_scalar32(sum, rq) : aiot_requant_scalar(sum, rq);
             if (y16) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)v; else y[t * outputs + o + k] = v;
         }
+    }
+}
+
+/// AIOT_Y16_ROW_PAIRS with y16col = 2 (mode 4): rows t (even) and t + 1, outputs o ..< o + 8,
+/// interleave (at16: (t >> 1) * y16stride + (t & 1) + 2 o), so both rows' eight outputs form
+/// sixteen consecutive int16s: two 128-bit stores. Partial blocks go element by element (mode 2).
+static inline __attribute__((always_inline)) void AIOT_NAME(emit8x2)(__m256i ae, __m256i ao, const int32_t *bias, long outputs, const aiot_requant *rq, const AIOT_NAME(rq8) *c,
+                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int r32) {
+    if (o + 8 <= outputs) {
+        __m256i b = _mm256_loadu_si256((const __m256i *)(bias + o));
+        ae = _mm256_add_epi32(ae, b);
+        ao = _mm256_add_epi32(ao, b);
+        __m256i ve = r32 ? AIOT_NAME(requant8_32)(ae, c->cap32, c->m32, c->half32, c->n, c->lo, c->hi)
+                         : AIOT_NAME(requant8)(ae, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit);
+        __m256i vo = r32 ? AIOT_NAME(requant8_32)(ao, c->cap32, c->m32, c->half32, c->n, c->lo, c->hi)
+                         : AIOT_NAME(requant8)(ao, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit);
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(ve, vo), 0xD8);  // ve 0..7 | vo 0..7, as int16
+        __m128i he = _mm256_castsi256_si128(p), ho = _mm256_extracti128_si256(p, 1);
+        int16_t *base = y16 + (t >> 1) * y16stride + 2 * o;
+        _mm_storeu_si128((__m128i *)base, _mm_unpacklo_epi16(he, ho));
+        _mm_storeu_si128((__m128i *)(base + 8), _mm_unpackhi_epi16(he, ho));
+    } else {
+        AIOT_NAME(emit8)(ae, bias, outputs, rq, c, y, y16, y16stride, y16col, layout, t, o, 2, r32);
+        AIOT_NAME(emit8)(ao, bias, outputs, rq, c, y, y16, y16stride, y16col, layout, t + 1, o, 2, r32);
     }
 }
 
@@ -304,6 +351,13 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 b = AIOT_NAME(pair)(x3, i);
                 a30 = AIOT_MADD(a30, b, w0); a31 = AIOT_MADD(a31, b, w1);
             }
+            if (mode == 4) {
+                AIOT_NAME(emit8x2)(a00, a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, r32);
+                AIOT_NAME(emit8x2)(a01, a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, r32);
+                AIOT_NAME(emit8x2)(a20, a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, r32);
+                AIOT_NAME(emit8x2)(a21, a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, r32);
+                continue;
+            }
             AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
             AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode, r32);
             AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode, r32);
@@ -323,6 +377,11 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a2 = AIOT_MADD(a2, AIOT_NAME(pair)(x2, i), w0);
                 a3 = AIOT_MADD(a3, AIOT_NAME(pair)(x3, i), w0);
             }
+            if (mode == 4) {
+                AIOT_NAME(emit8x2)(a0, a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, r32);
+                AIOT_NAME(emit8x2)(a2, a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, r32);
+                continue;
+            }
             AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
             AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode, r32);
             AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode, r32);
@@ -341,15 +400,15 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a0 = AIOT_MADD(a0, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
                 a1 = AIOT_MADD(a1, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16)));
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode == 4 ? 2 : mode, r32);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode == 4 ? 2 : mode, r32);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256();
             const int16_t *wr = wp + o * 2;
             for (long i = 0; i < pairs; i++)
                 a0 = AIOT_MADD(a0, AIOT_NAME(pair)(xr, i), _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode == 4 ? 2 : mode, r32);
         }
     }
 }
@@ -357,14 +416,30 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
 void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
                     long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
     // Each (output mode, requantization form) pair is its own specialization: no branch per output.
-    int mode = !y16 ? 0 : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1 : 2;
+    // Modes: 0 int32 rows; 1 int16 plain rows; 3 the pair layout of the result (one 32-bit store
+    // per output pair); 4 the pair layout of the transpose with y16col = 2 (two rows interleaved);
+    // 2 anything else, element by element.
+    int mode = !y16 ? 0
+             : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
+             : layout == AIOT_Y16_COL_PAIRS ? 3
+             : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
+#define AIOT_PACKED_CASE(md, r) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
     if (rq->fast32) {
-        if (mode == 0) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0, 1);
-        else if (mode == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1, 1);
-        else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2, 1);
+        switch (mode) {
+        case 0: AIOT_PACKED_CASE(0, 1); break;
+        case 1: AIOT_PACKED_CASE(1, 1); break;
+        case 3: AIOT_PACKED_CASE(3, 1); break;
+        case 4: AIOT_PACKED_CASE(4, 1); break;
+        default: AIOT_PACKED_CASE(2, 1); break;
+        }
     } else {
-        if (mode == 0) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0, 0);
-        else if (mode == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1, 0);
-        else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2, 0);
+        switch (mode) {
+        case 0: AIOT_PACKED_CASE(0, 0); break;
+        case 1: AIOT_PACKED_CASE(1, 0); break;
+        case 3: AIOT_PACKED_CASE(3, 0); break;
+        case 4: AIOT_PACKED_CASE(4, 0); break;
+        default: AIOT_PACKED_CASE(2, 0); break;
+        }
     }
+#undef AIOT_PACKED_CASE
 }
