@@ -39,12 +39,28 @@ struct LinearPlan {
     /// product run twice on the input split into 16-bit halves (`SoftwareEngine.splitProduct`).
     let widePacked: UnsafeMutablePointer<Int16>?
     let req: RequantStep
+    /// The bound on |acc| this layer's weights, bias and input range allow (§4 E1 with the actual
+    /// weights: max over outputs of sum |w'| max|x'| + |B|), and the C kernels' requantization with
+    /// the 32-bit form selected where that bound proves it exact (`rqRelu`: with the ReLU floor).
+    let accBound: Int64
+    let rq: aiot_requant
+    let rqRelu: aiot_requant
 
     init(_ l: IntegerLinear, input: QuantParams, req: RequantStep, narrow: Bool, pack: Bool = false, arena: Arena) {
         inputs = l.inputs
         outputs = l.outputs
         stride = pad8(l.inputs)
         self.req = req
+        let xMax = centeredMax(input)
+        var bound: Int64 = 0
+        for j in 0..<l.outputs {
+            var s = abs(Int64(l.bias[j]))
+            for k in 0..<l.inputs { s += abs(Int64(l.weight[j * l.inputs + k]) - Int64(l.weightParams.zeroPoint)) * xMax }
+            bound = max(bound, s)
+        }
+        accBound = bound
+        rq = aiot_requant(req, accBound: bound)
+        rqRelu = aiot_requant(req, floor: 0, accBound: bound)
         bias = arena.allocate(Int32.self, l.outputs)
         for j in 0..<l.outputs { bias[j] = l.bias[j] }
         let zw = l.weightParams.zeroPoint
@@ -112,11 +128,19 @@ struct LayerPlan {
     let exp: UnsafeMutablePointer<Int32>
     let scoresReq: RequantStep
     let contextReq: RequantStep
+    /// The C kernels' scores and context requantizations, 32-bit form where proved: |acc| <= dh
+    /// max|q'| max|k'| (E5) and <= W R max|v'| (E7).
+    let scoresRq: aiot_requant
+    let contextRq: aiot_requant
     let probsBits: Int
     let res1: AddStep
     let res2: AddStep
+    /// The C kernels' residual+norm steps after o and ffn2, the 32-bit form selected where proved
+    /// (`aiot_add_norm_select32`; operand ranges: x and o's, norm1's and ffn2's).
+    let addNorm1: aiot_add_norm
+    let addNorm2: aiot_add_norm
 
-    init(_ l: EncoderLayer, input x: QuantParams, narrow: Bool, pack: Bool = false, arena: Arena) {
+    init(_ l: EncoderLayer, input x: QuantParams, dh: Int, window: Int, narrow: Bool, pack: Bool = false, arena: Arena) {
         q = LinearPlan(l.q, input: x, req: RequantStep(l.qReq, l.qAct), narrow: narrow, pack: pack, arena: arena)
         k = LinearPlan(l.k, input: x, req: RequantStep(l.kReq, l.kAct), narrow: narrow, pack: pack, arena: arena)
         v = LinearPlan(l.v, input: x, req: RequantStep(l.vReq, l.vAct), narrow: narrow, pack: pack, arena: arena)
@@ -139,7 +163,15 @@ struct LayerPlan {
         scoresReq = RequantStep(l.scoresReq, l.scoresAct)
         contextReq = RequantStep(l.contextReq, l.contextAct)
         probsBits = l.probsAct.bits
+        scoresRq = aiot_requant(scoresReq, accBound: Int64(dh) * centeredMax(l.qAct) * centeredMax(l.kAct))
+        contextRq = aiot_requant(contextReq, accBound: Int64(window) * ((Int64(1) << probsBits) - 1) * centeredMax(l.vAct))
         res1 = AddStep(l.res1Req, l.res1Act)
         res2 = AddStep(l.res2Req, l.res2Act)
+        var p1 = aiot_add_norm(res1, g: norm1Weight, b: norm1Bias, norm: norm1Req)
+        aiot_add_norm_select32(&p1, l.norm1.outputs, centeredMax(x), centeredMax(l.oAct))
+        addNorm1 = p1
+        var p2 = aiot_add_norm(res2, g: norm2Weight, b: norm2Bias, norm: norm2Req)
+        aiot_add_norm_select32(&p2, l.norm2.outputs, centeredMax(l.norm1Act), centeredMax(l.ffn2Act))
+        addNorm2 = p2
     }
 }

@@ -119,11 +119,32 @@ struct RequantStep4 {
 }
 
 extension aiot_requant {
-    /// The C kernels' form of `r`, with a ReLU `floor` folded into the lower clamp.
+    /// The C kernels' form of `r`, with a ReLU `floor` folded into the lower clamp (the 64-bit form).
     init(_ r: RequantStep, floor: Int32 = Int32.min) {
         self.init(m: r.m, half: r.half, n: Int32(truncatingIfNeeded: r.n),
-                  lo: max(Int32(truncatingIfNeeded: r.lo), floor), hi: Int32(truncatingIfNeeded: r.hi))
+                  lo: max(Int32(truncatingIfNeeded: r.lo), floor), hi: Int32(truncatingIfNeeded: r.hi), fast32: 0, cap32: 0)
     }
+
+    /// The same, with the 32-bit form selected when `aiot_requant_select32` proves it exact for every
+    /// accumulator with |acc| <= `accBound` (the layer's bound, computed at load); else the 64-bit form.
+    init(_ r: RequantStep, floor: Int32 = Int32.min, accBound: Int64) {
+        self.init(r, floor: floor)
+        aiot_requant_select32(&self, accBound)
+    }
+}
+
+extension aiot_add_norm {
+    /// The C kernels' residual (E2) then norm (E3), in the 64-bit form (`aiot_add_norm_select32`
+    /// may switch it to the 32-bit one).
+    init(_ add: AddStep, g: UnsafePointer<Int32>, b: UnsafePointer<Int32>, norm: RequantStep) {
+        self.init(m1: add.m1, m2: add.m2, add: aiot_requant(add.shift), norm: aiot_requant(norm), g: g, b: b, fast32: 0)
+    }
+}
+
+/// Largest centered magnitude `max(hi(b) - z, z - lo(b))` of an activation (§1).
+@inline(__always)
+func centeredMax(_ p: QuantParams) -> Int64 {
+    max(Int64(p.hi) - Int64(p.zeroPoint), Int64(p.zeroPoint) - Int64(p.lo))
 }
 
 /// (E2) addition of two centered operands to a centered output.

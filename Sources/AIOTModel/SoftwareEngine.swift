@@ -128,12 +128,16 @@ public final class SoftwareEngine: InferenceEngine {
         let ones = a.allocate(Int32.self, s.dModel), zerosD = a.allocate(Int32.self, s.dModel)
         for c in 0..<s.dModel { ones[c] = 1 }
         let addRq = aiot_requant(peAdd.shift)
-        peAsAddNorm = aiot_add_norm(m1: peAdd.m2, m2: peAdd.m1, add: addRq,
-                                    norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi), g: ones, b: zerosD)
+        var peStep = aiot_add_norm(m1: peAdd.m2, m2: peAdd.m1, add: addRq,
+                                   norm: aiot_requant(m: 1, half: 0, n: 0, lo: addRq.lo, hi: addRq.hi, fast32: 0, cap32: 0), g: ones, b: zerosD, fast32: 0)
+        var peMax: Int64 = 0
+        for i in 0..<(s.window * s.dModel) { peMax = max(peMax, abs(Int64(peCentered[i]))) }
+        aiot_add_norm_select32(&peStep, s.dModel, peMax, centeredMax(model.inputProjAct))
+        peAsAddNorm = peStep
         var plans: [LayerPlan] = []
         var xAct = model.peAddAct
         for layer in model.layers {
-            plans.append(LayerPlan(layer, input: xAct, narrow: narrowOperands, pack: kernel.linear16p != nil, arena: a))
+            plans.append(LayerPlan(layer, input: xAct, dh: s.dModel / s.heads, window: s.window, narrow: narrowOperands, pack: kernel.linear16p != nil, arena: a))
             xAct = layer.norm2Act
         }
         layers = plans
@@ -195,6 +199,21 @@ public final class SoftwareEngine: InferenceEngine {
             headCols[o] = (o / dh) * rowsCap * dhStride + o % dh
             vCols[o] = o * wStride
         }
+    }
+
+    /// Each product the packed C variants run and each residual+norm step, by its name in the model
+    /// file, and whether it runs in the 32-bit form (`aiot_requant_select32`, `aiot_add_norm_select32`
+    /// proved it at load) or the 64-bit one. The same on every variant; only avx2 and avx512 use it.
+    var thirtyTwoBitRequant: [(name: String, fast: Bool)] {
+        var r: [(name: String, fast: Bool)] = [("input_proj", inputProj.rq.fast32 != 0), ("pe_add", peAsAddNorm.fast32 != 0)]
+        for (i, l) in layers.enumerated() {
+            let p = "layers.\(i)."
+            r += [(p + "q", l.q.rq.fast32 != 0), (p + "k", l.k.rq.fast32 != 0), (p + "v", l.v.rq.fast32 != 0),
+                  (p + "scores", l.scoresRq.fast32 != 0), (p + "context", l.contextRq.fast32 != 0), (p + "o", l.o.rq.fast32 != 0),
+                  (p + "ffn1", l.ffn1.rqRelu.fast32 != 0), (p + "ffn2", l.ffn2.rq.fast32 != 0),
+                  (p + "res1+norm1", l.addNorm1.fast32 != 0), (p + "res2+norm2", l.addNorm2.fast32 != 0)]
+        }
+        return r
     }
 
     /// One window `[W, F]` of quantized inputs to `P` quantized outputs.
@@ -266,7 +285,7 @@ public final class SoftwareEngine: InferenceEngine {
                 }
                 if xNarrow, let fastAddNorm, let fastPacked, let wp = inputProj.packed {
                     // All in C: the product into accs, then the PE add (an add+norm with identity norm).
-                    var rq = aiot_requant(inputProj.req)
+                    var rq = inputProj.rq
                     var p = peAsAddNorm
                     fastPacked(in16, w, inStride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
                     fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
@@ -307,14 +326,14 @@ public final class SoftwareEngine: InferenceEngine {
             guard let wo = layer.o.weight16, let w1 = layer.ffn1.weight16, let w2 = layer.ffn2.weight16 else {
                 preconditionFailure("internal activations have at most 8 bits, so o, ffn1 and ffn2 take 16-bit operands")
             }
-            linearAddNorm(ctx16, rows: rows, stride: dStride, layer.o, wo,
+            linearAddNorm(ctx16, rows: rows, stride: dStride, layer.o, wo, layer.addNorm1,
                              AddNormStore(a: x, d: d, add: layer.res1, g: layer.norm1Weight, b: layer.norm1Bias, norm: layer.norm1Req,
                                           y32: norm1, y16: norm16, stride16: dStride))
             if !packed16(norm16, rows: rows, stride: dStride, layer.ffn1, relu: true, into: ffn16, rowStride: fStride) {
                 Kernels.linear16(norm16, rows: rows, stride: dStride, w1, layer.ffn1.bias, outputs: ffn, layer.ffn1.req, relu: true, scratch: accs, fast: fast, packed: packed(layer.ffn1),
                                  Store16(y: ffn16, cols: identity, rowStep: fStride))
             }
-            linearAddNorm(ffn16, rows: rows, stride: fStride, layer.ffn2, w2,
+            linearAddNorm(ffn16, rows: rows, stride: fStride, layer.ffn2, w2, layer.addNorm2,
                              AddNormStore(a: norm1, d: d, add: layer.res2, g: layer.norm2Weight, b: layer.norm2Bias, norm: layer.norm2Req,
                                           y32: x, y16: x16, stride16: dStride))
         }
@@ -350,7 +369,7 @@ public final class SoftwareEngine: InferenceEngine {
             }
             for c in k..<st { hr[c] = 0; lr[c] = 0 }
         }
-        var id = aiot_requant(m: 1, half: 0, n: 0, lo: Int32.min, hi: Int32.max)
+        var id = aiot_requant(m: 1, half: 0, n: 0, lo: Int32.min, hi: Int32.max, fast32: 0, cap32: 0)
         fastPacked(splitHi, rows, st, wp, zeros, j, &id, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
         fastPacked(splitLo, rows, st, wp, zeros, j, &id, accs2, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
         for t in 0..<rows {
@@ -377,14 +396,14 @@ public final class SoftwareEngine: InferenceEngine {
         if pairAttention(layer), let fastPacked, let fastSoftmax, let kp = layer.k.packed, let vp = layer.v.packed {
             // All four products packed: k, v of this window into the pair layouts, then scores
             // with k as weights and contexts with v as weights.
-            var rq = aiot_requant(layer.k.req)
+            var rq = layer.k.rq
             fastPacked(xb16, w, dStride, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
-            rq = aiot_requant(layer.v.req)
+            rq = layer.v.rq
             fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
-            rq = aiot_requant(layer.scoresReq)
+            rq = layer.scoresRq
             fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             fastSoftmax(scores, w, layer.exp, (Int64(1) << layer.probsBits) - 1, probs16, wStride)
-            rq = aiot_requant(layer.contextReq)
+            rq = layer.contextRq
             fastPacked(probs16, w, wStride, vPairs, zeros, d, &rq, accs, ctx16 + b &* w &* dStride, dStride, 1, Int32(AIOT_Y16_PLAIN))
             return
         }
@@ -448,7 +467,7 @@ public final class SoftwareEngine: InferenceEngine {
     private func packed16(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, relu: Bool,
                           into y16: UnsafeMutablePointer<Int16>, rowStride: Int, columnStride: Int = 1) -> Bool {
         guard let fastPacked, let wp = l.packed else { return false }
-        var rq = aiot_requant(l.req, floor: relu ? 0 : Int32.min)
+        var rq = relu ? l.rqRelu : l.rq
         fastPacked(x16, rows, stride, wp, l.bias, l.outputs, &rq, accs, y16, rowStride, columnStride, Int32(AIOT_Y16_PLAIN))
         return true
     }
@@ -464,16 +483,16 @@ public final class SoftwareEngine: InferenceEngine {
     /// both in C (the product into `accs`, then the elementwise step), else the Swift kernel with
     /// the step in its epilogue.
     @inline(__always)
-    private func linearAddNorm(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>, _ sink: AddNormStore) {
+    private func linearAddNorm(_ x16: UnsafePointer<Int16>, rows: Int, stride: Int, _ l: LinearPlan, _ w16: UnsafePointer<Int16>,
+                               _ step: aiot_add_norm, _ sink: AddNormStore) {
         if let fast, let fastAddNorm {
-            var rq = aiot_requant(l.req)
+            var rq = l.rq
             if let fastPacked, let wp = l.packed {
                 fastPacked(x16, rows, stride, wp, l.bias, dModel, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             } else {
                 fast(x16, rows, stride, w16, l.bias, dModel, &rq, accs)
             }
-            var p = aiot_add_norm(m1: sink.add.m1, m2: sink.add.m2, add: aiot_requant(sink.add.shift), norm: aiot_requant(sink.norm),
-                                  g: sink.g, b: sink.b)
+            var p = step  // the same step as `sink`, prepared at load
             fastAddNorm(accs, sink.a, rows, dModel, &p, sink.y32, sink.y16, sink.stride16)
         } else {
             Kernels.linear16(x16, rows: rows, stride: stride, w16, l.bias, outputs: dModel, l.req, relu: false, scratch: accs, sink)

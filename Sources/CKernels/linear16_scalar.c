@@ -54,6 +54,45 @@ void aiot_softmax_scalar(int32_t *s, long w, const int32_t *exp, int64_t range, 
     }
 }
 
+int aiot_requant_select32(aiot_requant *rq, int64_t bound) {
+    rq->fast32 = 0;
+    rq->cap32 = 0;
+    if (rq->m < 0 || rq->m > 65535 || rq->n < 0 || rq->n > 40 || bound < 0 || bound > INT32_MAX) return 0;
+    if (rq->lo > 0 || rq->hi < 0) return 0;
+    if (rq->half != (rq->n > 0 ? (int64_t)1 << (rq->n - 1) : 0)) return 0;
+    // C = max(-lo, hi); a* = least a >= 0 with a m + half >= C 2^n (none when m = 0 and C > 0).
+    __int128 c = rq->lo < 0 ? -(__int128)rq->lo : 0;
+    if ((__int128)rq->hi > c) c = rq->hi;
+    __int128 need = (c << rq->n) - rq->half, astar;
+    if (need <= 0) astar = 0;
+    else if (rq->m == 0) astar = (__int128)bound + 1;
+    else astar = (need + rq->m - 1) / rq->m;
+    __int128 cap = astar < bound ? astar : bound;
+    __int128 top = cap * rq->m + rq->half;
+    if (top > 0xFFFFFFFFLL || (top >> rq->n) > INT32_MAX) return 0;
+    rq->cap32 = (uint32_t)cap;
+    rq->fast32 = 1;
+    return 1;
+}
+
+int aiot_add_norm_select32(aiot_add_norm *p, long d, int64_t aBound, int64_t vBound) {
+    p->fast32 = 0;
+    if (aBound < 0 || vBound < 0 || p->m1 < 0 || p->m1 > 65535 || p->m2 < 0 || p->m2 > 65535) return 0;
+    if (aBound > INT32_MAX || vBound > INT32_MAX) return 0;
+    int64_t sum = aBound * p->m1 + vBound * p->m2;  // < 2^31 2^16 2: no int64 overflow
+    if (sum > INT32_MAX || !aiot_requant_select32(&p->add, sum)) return 0;
+    int64_t r = p->add.lo < 0 ? -(int64_t)p->add.lo : 0;
+    if (p->add.hi > r) r = p->add.hi;
+    int64_t nb = 0;
+    for (long c = 0; c < d; c++) {
+        int64_t g = p->g[c] < 0 ? -(int64_t)p->g[c] : p->g[c], b = p->b[c] < 0 ? -(int64_t)p->b[c] : p->b[c];
+        if (b + r * g > nb) nb = b + r * g;
+    }
+    if (nb > INT32_MAX || !aiot_requant_select32(&p->norm, nb)) return 0;
+    p->fast32 = 1;
+    return 1;
+}
+
 void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp) {
     long jp = (outputs + 7) & ~7L;
     for (long o = 0; o < outputs; o++)

@@ -34,6 +34,18 @@ static inline __m256i AIOT_NAME(requant8)(__m256i acc, __m256i m, __m256i half, 
     return AIOT_NAME(finish8)(pe, po, neg, half, n, cap, lo, hi, capit);
 }
 
+/// The 32-bit form of (P3) (`aiot_requant_select32` proved it for this layer; `aiot_requant_scalar32`
+/// is the same in scalar C): |acc| capped at cap32, times m and plus half in unsigned 32-bit lanes
+/// (no wrap: cap32 m + half < 2^32), shifted by n (a count >= 32 gives 0, as the exact shift of a
+/// value below 2^32 does), the sign put back (vpsignd: acc = 0 gives 0, and f(0) = 0), clamped.
+/// Eight instructions for eight outputs, against about fourteen for the 64-bit form.
+static inline __m256i AIOT_NAME(requant8_32)(__m256i acc, __m256i cap, __m256i m, __m256i half, __m128i n,
+                                             __m256i lo, __m256i hi) {
+    __m256i a = _mm256_min_epu32(_mm256_abs_epi32(acc), cap);
+    __m256i p = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a, m), half), n);
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_sign_epi32(p, acc), lo), hi);
+}
+
 /// The rest of (P2)+(P3) from magnitudes (even lanes in `pe`, odd in `po`, each < 2^47 in a
 /// 64-bit lane) and the 32-bit lanes' sign masks `neg`. `capit` is 0 when n >= 16: then
 /// (|v| + half) >> n < (2^47 - 2^31 + 2^15) / 2^16 < 2^31 already (|acc| <= 2^31 - 1, m <= 2^16 - 1;
@@ -96,8 +108,51 @@ static inline __m256i AIOT_NAME(abs64)(__m256i v, __m256i *sign) {
     return _mm256_sub_epi64(_mm256_xor_si256(v, *sign), *sign);
 }
 
+/// (E2)+(E3) in 32-bit lanes (`aiot_add_norm_select32` proved every step fits): s = a m1 + v m2
+/// exact in int32, r = the add's 32-bit requantization of s (its m is 1, so no multiply), then the
+/// norm's of b + r g. About half the instructions of the 64-bit form.
+static void AIOT_NAME(add_norm32)(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
+                                  int32_t *y32, int16_t *y16, long stride16) {
+    const __m256i m1 = _mm256_set1_epi32((int32_t)p->m1), m2 = _mm256_set1_epi32((int32_t)p->m2);
+    const __m256i acap = _mm256_set1_epi32((int32_t)p->add.cap32), ahalf = _mm256_set1_epi32((int32_t)(uint32_t)p->add.half);
+    const __m256i alo = _mm256_set1_epi32(p->add.lo), ahi = _mm256_set1_epi32(p->add.hi);
+    const __m128i an = _mm_cvtsi32_si128(p->add.n);
+    const __m256i ncap = _mm256_set1_epi32((int32_t)p->norm.cap32), nm = _mm256_set1_epi32((int32_t)p->norm.m);
+    const __m256i nhalf = _mm256_set1_epi32((int32_t)(uint32_t)p->norm.half);
+    const __m256i nlo = _mm256_set1_epi32(p->norm.lo), nhi = _mm256_set1_epi32(p->norm.hi);
+    const __m128i nn = _mm_cvtsi32_si128(p->norm.n);
+    for (long t = 0; t < rows; t++) {
+        long c = 0;
+        for (; c + 8 <= d; c += 8) {
+            long i = t * d + c;
+            __m256i av = _mm256_loadu_si256((const __m256i *)(a + i)), vv = _mm256_loadu_si256((const __m256i *)(v + i));
+            __m256i sum = _mm256_add_epi32(_mm256_mullo_epi32(av, m1), _mm256_mullo_epi32(vv, m2));
+            __m256i mag = _mm256_min_epu32(_mm256_abs_epi32(sum), acap);
+            mag = _mm256_srl_epi32(_mm256_add_epi32(mag, ahalf), an);
+            __m256i r = _mm256_min_epi32(_mm256_max_epi32(_mm256_sign_epi32(mag, sum), alo), ahi);
+            __m256i acc = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(p->b + c)),
+                                           _mm256_mullo_epi32(r, _mm256_loadu_si256((const __m256i *)(p->g + c))));
+            __m256i y = AIOT_NAME(requant8_32)(acc, ncap, nm, nhalf, nn, nlo, nhi);
+            _mm256_storeu_si256((__m256i *)(y32 + i), y);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(y, y), 0x08);  // values fit 16 bits
+            _mm_storeu_si128((__m128i *)(y16 + t * stride16 + c), _mm256_castsi256_si128(packed));
+        }
+        for (; c < d; c++) {  // the exact 64-bit scalar form (equal by the same proof)
+            long i = t * d + c;
+            int32_t r = aiot_requant_scalar64((int64_t)a[i] * p->m1 + (int64_t)v[i] * p->m2, &p->add);
+            int32_t y = aiot_requant_scalar((int32_t)((uint32_t)p->b[c] + (uint32_t)r * (uint32_t)p->g[c]), &p->norm);
+            y32[i] = y;
+            y16[t * stride16 + c] = (int16_t)y;
+        }
+    }
+}
+
 void AIOT_ADD_NORM_FN(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
                       int32_t *y32, int16_t *y16, long stride16) {
+    if (p->fast32) {
+        AIOT_NAME(add_norm32)(v, a, rows, d, p, y32, y16, stride16);
+        return;
+    }
     const __m256i m1 = _mm256_set1_epi64x(p->m1), m2 = _mm256_set1_epi64x(p->m2);
     const __m256i ah = _mm256_set1_epi64x(p->add.half), alo = _mm256_set1_epi32(p->add.lo), ahi = _mm256_set1_epi32(p->add.hi);
     const __m128i an = _mm_cvtsi32_si128(p->add.n);
@@ -146,9 +201,22 @@ void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int1
             den += e;
         }
         int64_t inv = (range << 30) / den;  // den >= 2^15: the row maximum contributes exp[0]
-        // e inv < 2^15 * 2^23 (inv <= range 2^15): exact in 64 bits.
-        for (long j = 0; j < w; j++) {
-            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;
+        // (e inv + 2^29) >> 30 in 32-bit lanes: e <= 2^15, inv <= range 2^15 < 2^23, so with
+        // inv = ih 2^15 + il (il < 2^15, ih < 2^8): e il + 2^29 < 2^31 (no wrap), e ih < 2^23, and
+        // e inv + 2^29 = e ih 2^15 + (e il + 2^29), so the shift by 30 is
+        // (e ih + ((e il + 2^29) >> 15)) >> 15 exactly (nested floors by powers of two).
+        const __m256i ih = _mm256_set1_epi32((int32_t)(inv >> 15)), il = _mm256_set1_epi32((int32_t)(inv & 32767));
+        const __m256i h29 = _mm256_set1_epi32(1 << 29), rv = _mm256_set1_epi32((int32_t)range);
+        long j = 0;
+        for (; j + 8 <= w; j += 8) {
+            __m256i e = _mm256_loadu_si256((const __m256i *)(row + j));
+            __m256i lo = _mm256_srli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(e, il), h29), 15);
+            __m256i p = _mm256_min_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(e, ih), lo), 15), rv);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(p, p), 0x08);  // p <= range < 2^15
+            _mm_storeu_si128((__m128i *)(prow + j), _mm256_castsi256_si128(packed));
+        }
+        for (; j < w; j++) {
+            int64_t p = ((int64_t)row[j] * inv + (1LL << 29)) >> 30;  // exact in 64 bits
             prow[j] = (int16_t)(p < range ? p : range);
         }
     }
@@ -175,6 +243,16 @@ static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr,
     } else if (mode == 1) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);  // values fit 16 bits
         _mm_storeu_si128((__m128i *)(y16 + t * y16stride + o), _mm256_castsi256_si128(packed));
+    } else if (mode == 3) {
+        // AIOT_Y16_COL_PAIRS: o is a multiple of 8, so outputs o + 2j and o + 2j + 1 are adjacent
+        // int16s (at16: (o >> 1) * y16col + (o & 1)): one 32-bit store per pair.
+        __m128i h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08));
+        int16_t *base = y16 + t * y16stride + (o >> 1) * y16col;
+        int32_t d0 = _mm_cvtsi128_si32(h), d1 = _mm_extract_epi32(h, 1), d2 = _mm_extract_epi32(h, 2), d3 = _mm_extract_epi32(h, 3);
+        __builtin_memcpy(base, &d0, 4);
+        __builtin_memcpy(base + y16col, &d1, 4);
+        __builtin_memcpy(base + 2 * y16col, &d2, 4);
+        __builtin_memcpy(base + 3 * y16col, &d3, 4);
     } else {
         _mm256_storeu_si256((__m256i *)(yr + o), v);
     }
@@ -183,6 +261,7 @@ static inline __attribute__((always_inline)) void AIOT_NAME(store8)(int32_t *yr,
 /// The requantization constants of one product, loaded once per call.
 typedef struct {
     __m256i m, half, cap, lo, hi;
+    __m256i m32, half32, cap32;  // the 32-bit form's, when rq->fast32
     __m128i n;
     int capit;
 } AIOT_NAME(rq8);
@@ -190,18 +269,44 @@ typedef struct {
 /// Eight accumulators of row t, outputs o ..< o + 8 (o + 8 may pass `outputs`: only the real
 /// ones are written), plus bias, requantized and stored.
 static inline __attribute__((always_inline)) void AIOT_NAME(emit8)(__m256i a, const int32_t *bias, long outputs, const aiot_requant *rq, const AIOT_NAME(rq8) *c,
-                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int mode) {
+                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int mode, int r32) {
     if (o + 8 <= outputs) {
         a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(bias + o)));
         AIOT_NAME(store8)(y + t * outputs, y16, t, y16stride, y16col, layout, o,
-                          AIOT_NAME(requant8)(a, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit), mode);
+                          r32 ? AIOT_NAME(requant8_32)(a, c->cap32, c->m32, c->half32, c->n, c->lo, c->hi)
+                              : AIOT_NAME(requant8)(a, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit), mode);
     } else {
         int32_t acc[8];
         _mm256_storeu_si256((__m256i *)acc, a);
         for (long k = 0; o + k < outputs; k++) {
-            int32_t v = aiot_requant_scalar((int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]), rq);
+            int32_t sum = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[o + k]);
+            int32_t v = r32 ? aiot_requant_scalar32(sum, rq) : aiot_requant_scalar(sum, rq);
             if (y16) y16[AIOT_NAME(at16)(t, o + k, y16stride, y16col, layout)] = (int16_t)v; else y[t * outputs + o + k] = v;
         }
+    }
+}
+
+/// AIOT_Y16_ROW_PAIRS with y16col = 2 (mode 4): rows t (even) and t + 1, outputs o ..< o + 8,
+/// interleave (at16: (t >> 1) * y16stride + (t & 1) + 2 o), so both rows' eight outputs form
+/// sixteen consecutive int16s: two 128-bit stores. Partial blocks go element by element (mode 2).
+static inline __attribute__((always_inline)) void AIOT_NAME(emit8x2)(__m256i ae, __m256i ao, const int32_t *bias, long outputs, const aiot_requant *rq, const AIOT_NAME(rq8) *c,
+                                    int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, long t, long o, int r32) {
+    if (o + 8 <= outputs) {
+        __m256i b = _mm256_loadu_si256((const __m256i *)(bias + o));
+        ae = _mm256_add_epi32(ae, b);
+        ao = _mm256_add_epi32(ao, b);
+        __m256i ve = r32 ? AIOT_NAME(requant8_32)(ae, c->cap32, c->m32, c->half32, c->n, c->lo, c->hi)
+                         : AIOT_NAME(requant8)(ae, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit);
+        __m256i vo = r32 ? AIOT_NAME(requant8_32)(ao, c->cap32, c->m32, c->half32, c->n, c->lo, c->hi)
+                         : AIOT_NAME(requant8)(ao, c->m, c->half, c->n, c->cap, c->lo, c->hi, c->capit);
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(ve, vo), 0xD8);  // ve 0..7 | vo 0..7, as int16
+        __m128i he = _mm256_castsi256_si128(p), ho = _mm256_extracti128_si256(p, 1);
+        int16_t *base = y16 + (t >> 1) * y16stride + 2 * o;
+        _mm_storeu_si128((__m128i *)base, _mm_unpacklo_epi16(he, ho));
+        _mm_storeu_si128((__m128i *)(base + 8), _mm_unpackhi_epi16(he, ho));
+    } else {
+        AIOT_NAME(emit8)(ae, bias, outputs, rq, c, y, y16, y16stride, y16col, layout, t, o, 2, r32);
+        AIOT_NAME(emit8)(ao, bias, outputs, rq, c, y, y16, y16stride, y16col, layout, t + 1, o, 2, r32);
     }
 }
 
@@ -214,8 +319,11 @@ static inline __m256i AIOT_NAME(pair)(const int16_t *xr, long i) {
 
 static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
         const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode) {
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode, int r32) {
     AIOT_NAME(rq8) c;
+    c.m32 = _mm256_set1_epi32((int32_t)rq->m);
+    c.half32 = _mm256_set1_epi32((int32_t)(uint32_t)rq->half);  // < 2^32 when fast32 (else unused)
+    c.cap32 = _mm256_set1_epi32((int32_t)rq->cap32);
     c.m = _mm256_set1_epi64x(rq->m); c.half = _mm256_set1_epi64x(rq->half);
     c.n = _mm_cvtsi32_si128(rq->n);
     c.cap = _mm256_set1_epi64x(INT32_MAX);
@@ -243,14 +351,21 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 b = AIOT_NAME(pair)(x3, i);
                 a30 = AIOT_MADD(a30, b, w0); a31 = AIOT_MADD(a31, b, w1);
             }
-            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
-            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
-            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
-            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o + 8, mode);
-            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
-            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, mode);
-            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
-            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o + 8, mode);
+            if (mode == 4) {
+                AIOT_NAME(emit8x2)(a00, a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, r32);
+                AIOT_NAME(emit8x2)(a01, a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, r32);
+                AIOT_NAME(emit8x2)(a20, a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, r32);
+                AIOT_NAME(emit8x2)(a21, a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, r32);
+                continue;
+            }
+            AIOT_NAME(emit8)(a00, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
+            AIOT_NAME(emit8)(a01, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a10, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode, r32);
+            AIOT_NAME(emit8)(a11, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a20, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode, r32);
+            AIOT_NAME(emit8)(a21, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, mode, r32);
+            AIOT_NAME(emit8)(a30, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode, r32);
+            AIOT_NAME(emit8)(a31, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o + 8, mode, r32);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -262,10 +377,15 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a2 = AIOT_MADD(a2, AIOT_NAME(pair)(x2, i), w0);
                 a3 = AIOT_MADD(a3, AIOT_NAME(pair)(x3, i), w0);
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode);
-            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode);
-            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode);
+            if (mode == 4) {
+                AIOT_NAME(emit8x2)(a0, a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, r32);
+                AIOT_NAME(emit8x2)(a2, a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, r32);
+                continue;
+            }
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode, r32);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 1, o, mode, r32);
+            AIOT_NAME(emit8)(a2, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, mode, r32);
+            AIOT_NAME(emit8)(a3, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 3, o, mode, r32);
         }
     }
     // The last rows (fewer than four) one at a time, two blocks per pass.
@@ -280,22 +400,46 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
                 a0 = AIOT_MADD(a0, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
                 a1 = AIOT_MADD(a1, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16)));
             }
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
-            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode == 4 ? 2 : mode, r32);
+            AIOT_NAME(emit8)(a1, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode == 4 ? 2 : mode, r32);
         }
         for (; o < jp; o += 8) {
             __m256i a0 = _mm256_setzero_si256();
             const int16_t *wr = wp + o * 2;
             for (long i = 0; i < pairs; i++)
                 a0 = AIOT_MADD(a0, AIOT_NAME(pair)(xr, i), _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
-            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode);
+            AIOT_NAME(emit8)(a0, bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode == 4 ? 2 : mode, r32);
         }
     }
 }
 
 void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
                     long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    if (!y16) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 0);
-    else if (layout == AIOT_Y16_PLAIN && y16col == 1) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 1);
-    else AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, 2);
+    // Each (output mode, requantization form) pair is its own specialization: no branch per output.
+    // Modes: 0 int32 rows; 1 int16 plain rows; 3 the pair layout of the result (one 32-bit store
+    // per output pair); 4 the pair layout of the transpose with y16col = 2 (two rows interleaved);
+    // 2 anything else, element by element.
+    int mode = !y16 ? 0
+             : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
+             : layout == AIOT_Y16_COL_PAIRS ? 3
+             : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
+#define AIOT_PACKED_CASE(md, r) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
+    if (rq->fast32) {
+        switch (mode) {
+        case 0: AIOT_PACKED_CASE(0, 1); break;
+        case 1: AIOT_PACKED_CASE(1, 1); break;
+        case 3: AIOT_PACKED_CASE(3, 1); break;
+        case 4: AIOT_PACKED_CASE(4, 1); break;
+        default: AIOT_PACKED_CASE(2, 1); break;
+        }
+    } else {
+        switch (mode) {
+        case 0: AIOT_PACKED_CASE(0, 0); break;
+        case 1: AIOT_PACKED_CASE(1, 0); break;
+        case 3: AIOT_PACKED_CASE(3, 0); break;
+        case 4: AIOT_PACKED_CASE(4, 0); break;
+        default: AIOT_PACKED_CASE(2, 0); break;
+        }
+    }
+#undef AIOT_PACKED_CASE
 }

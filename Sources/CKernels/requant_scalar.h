@@ -13,6 +13,19 @@ static inline int32_t aiot_requant_scalar64(int64_t v, const aiot_requant *rq) {
     return (int32_t)r;
 }
 
+/// The 32-bit form of (P3) that `aiot_requant_select32` proves (valid only when it set `fast32`):
+/// unsigned 32-bit lanes, |acc| capped at `cap32`. The vector variants compute exactly this.
+static inline int32_t aiot_requant_scalar32(int32_t acc, const aiot_requant *rq) {
+    uint32_t a = acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc;
+    if (a > rq->cap32) a = rq->cap32;
+    uint32_t p = a * (uint32_t)rq->m + (uint32_t)rq->half;
+    p = rq->n < 32 ? p >> rq->n : 0;
+    int32_t r = acc < 0 ? -(int32_t)p : (acc > 0 ? (int32_t)p : 0);
+    if (r < rq->lo) r = rq->lo;
+    if (r > rq->hi) r = rq->hi;
+    return r;
+}
+
 static inline int32_t aiot_requant_scalar(int32_t acc, const aiot_requant *rq) {
     return aiot_requant_scalar64((int64_t)acc * rq->m, rq);
 }

@@ -69,7 +69,7 @@ final class KernelVariantTests: XCTestCase {
             let relu = Bool.random(using: &rng)
             var swiftY = [Int32](repeating: 0, count: rows * outs)
             Kernels.linear16(x, rows: rows, stride: stride, w, bias, outputs: outs, req, relu: relu, &swiftY)
-            var rq = aiot_requant(m: req.m, half: req.half, n: Int32(req.n), lo: max(Int32(req.lo), relu ? 0 : Int32.min), hi: Int32(req.hi))
+            var rq = aiot_requant(m: req.m, half: req.half, n: Int32(req.n), lo: max(Int32(req.lo), relu ? 0 : Int32.min), hi: Int32(req.hi), fast32: 0, cap32: 0)
             var refY = [Int32](repeating: 0, count: rows * outs)
             scalar(x, rows, stride, w, bias, outs, &rq, &refY)
             XCTAssertEqual(refY, swiftY, "trial \(trial): scalar C reference vs Swift kernel, rows \(rows) K \(k) J \(outs)")

@@ -29,6 +29,8 @@ static aiot_requant random_requant(int floor_relu, int max_bits) {
     q.lo = (int32_t)(lo - z);
     q.hi = (int32_t)(hi - z);
     if (floor_relu && q.lo < 0) q.lo = 0;
+    q.fast32 = 0;  // the 64-bit form; aiot_requant_select32 may switch a copy to the 32-bit one
+    q.cap32 = 0;
     return q;
 }
 
@@ -44,7 +46,7 @@ int main(int argc, char **argv) {
     if (!lin || !an || !sm) { printf("variant %d not supported here\n0 passed, 1 failed\n", variant); return 2; }
     static int16_t x[40 * 80], w[80 * 80], p1[64 * 72], p2[64 * 72], y16a[40 * 72], y16b[40 * 72];
     static int32_t b[80], y1[40 * 80], y2[40 * 80], g[80], nb[80], e[256], s1[64 * 64], s2[64 * 64];
-    long passed = 0, failed = 0;
+    long passed = 0, failed = 0, selected32 = 0;
     for (long tr = 0; tr < trials; tr++) {
         // (E1): random widths; every fourth trial all operands at +-max (the largest sums).
         long rows = r(1, 40), k = r(1, 80), stride = (k + 7) & ~7L, outs = r(1, 80);
@@ -68,8 +70,20 @@ int main(int argc, char **argv) {
             memset(y2, 0, sizeof y2);
             linp(x, rows, stride, wp, b, outs, &q, y2, NULL, 0, 1, AIOT_Y16_PLAIN);
             ok = ok && memcmp(y1, y2, sizeof(int32_t) * rows * outs) == 0;
-            // The int16 output form, on outputs that fit 16 bits (internal activations).
+            // The 32-bit requantization where aiot_requant_select32 proves it for this trial's
+            // bound, against the 64-bit scalar reference (y1).
+            long bound = k * xm * wm + bmax;
+            aiot_requant qf = q;
+            if (aiot_requant_select32(&qf, bound)) {
+                selected32++;
+                memset(y2, 0, sizeof y2);
+                linp(x, rows, stride, wp, b, outs, &qf, y2, NULL, 0, 1, AIOT_Y16_PLAIN);
+                ok = ok && memcmp(y1, y2, sizeof(int32_t) * rows * outs) == 0;
+            }
+            // The int16 output form, on outputs that fit 16 bits (internal activations); half the
+            // trials with the 32-bit form where it is proved.
             aiot_requant q8 = random_requant((int)r(0, 1), 8);
+            if (r(0, 1) && aiot_requant_select32(&q8, bound)) selected32++;
             static int16_t z16[40 * 88];
             long zs = outs + r(0, 8);
             memset(z16, 0, sizeof z16);
@@ -120,6 +134,24 @@ int main(int argc, char **argv) {
         an_ref(vv, av, rows2, d, &p, o1, y16a, st16);
         an(vv, av, rows2, d, &p, o2, y16b, st16);
         ok = ok && memcmp(o1, o2, sizeof(int32_t) * rows2 * d) == 0 && memcmp(y16a, y16b, sizeof y16a) == 0;
+        // The 32-bit form where aiot_add_norm_select32 proves it, on operands within the ranges it
+        // was given (4 to 9 bits: internal activations are centered 8-bit values, at most 256).
+        {
+            long am2 = (1L << r(3, 9)) - 1, vm2 = (1L << r(3, 9)) - 1;
+            aiot_add_norm pf = p;
+            if (aiot_add_norm_select32(&pf, d, am2, vm2)) {
+                selected32++;
+                for (long i = 0; i < rows2 * d; i++) {
+                    long e = r(0, 7);  // an eighth of the operands at their extremes
+                    av[i] = (int32_t)(e == 0 ? am2 : e == 1 ? -am2 : r(-am2, am2));
+                    vv[i] = (int32_t)(e == 2 ? vm2 : e == 3 ? -vm2 : r(-vm2, vm2));
+                }
+                memset(y16a, 0, sizeof y16a); memset(y16b, 0, sizeof y16b);
+                an_ref(vv, av, rows2, d, &p, o1, y16a, st16);
+                an(vv, av, rows2, d, &pf, o2, y16b, st16);
+                ok = ok && memcmp(o1, o2, sizeof(int32_t) * rows2 * d) == 0 && memcmp(y16a, y16b, sizeof y16a) == 0;
+            }
+        }
         // (E6): scores in a b_S-bit range, a non-increasing table with EXP[0] = 2^15.
         long wn = r(1, 64), ws = (wn + 7) & ~7L;
         int sb = (int)r(4, 8), pb = (int)r(4, 8);
@@ -134,6 +166,7 @@ int main(int argc, char **argv) {
         if (ok) passed++;
         else if (failed++ < 5) printf("mismatch in trial %ld (rows %ld K %ld J %ld)\n", tr, rows, k, outs);
     }
+    printf("%ld products and residual+norm steps had the 32-bit form selected (run where the variant has it)\n", selected32);
     printf("%ld passed, %ld failed\n", passed, failed);
     return failed != 0;
 }

@@ -17,13 +17,30 @@
 /// (P3) with the output's zero point folded into the clamp bounds: `y' = clamp(sign(v) *
 /// ((|v| + half) >> n), lo, hi)` with `v = acc * m` (exact, |v| < 2^47). `lo` already includes a
 /// ReLU floor (0) when the product is followed by (E4).
+///
+/// `fast32`, `cap32`: the 32-bit form, set only by `aiot_requant_select32` (zero = the 64-bit form).
+/// With `fast32` = 1 the packed products compute `clamp(sign(acc) * ((min(|acc|, cap32) m + half)
+/// >> n), lo, hi)` in unsigned 32-bit lanes, which `aiot_requant_select32` proved equal to (P3) for
+/// every |acc| up to the layer's accumulator bound.
 typedef struct {
     int64_t m;
     int64_t half;
     int32_t n;
     int32_t lo;
     int32_t hi;
+    int32_t fast32;
+    uint32_t cap32;
 } aiot_requant;
+
+/// Selects the 32-bit form for `rq` (sets `fast32`, `cap32`) when it equals (P3) for every
+/// accumulator with |acc| <= `bound` (the layer's proved bound, <= 2^31 - 1); returns 1 if selected,
+/// else 0 with `fast32` = 0 (the 64-bit form). Proof (docs/performance.md, session 21): with
+/// lo <= 0 <= hi and C = max(-lo, hi), f(a) = (a m + half) >> n is non-decreasing and the clamp
+/// reads f only through min(f, C); a* = the least a with f(a) >= C gives min(f(a), C) = min(f(min(a,
+/// a*)), C) for all a >= 0. So |acc| may be capped at cap = min(a*, bound), and the form is exact when
+/// cap m + half < 2^32 (no unsigned 32-bit wrap) and (cap m + half) >> n < 2^31 (a non-negative int32
+/// before the sign is restored).
+int aiot_requant_select32(aiot_requant *rq, int64_t bound);
 
 /// y[t, o] = REQ(bias[o] + sum_i x[t, i] w[o, i]) - z for t < rows, o < outputs.
 /// `x` is [rows, stride], `w` is [outputs, stride] (both int16, zero-padded; stride a multiple of
@@ -66,7 +83,15 @@ typedef struct {
     aiot_requant norm;
     const int32_t *g;
     const int32_t *b;
+    int32_t fast32;  // set only by aiot_add_norm_select32: the whole step in 32-bit lanes
 } aiot_add_norm;
+
+/// Selects the 32-bit form of the step for `p` when |a| <= `aBound` and |v| <= `vBound` (the two
+/// operands' centered ranges) prove it exact: a m1 + v m2 fits int32 (|.| <= aBound m1 + vBound m2
+/// <= 2^31 - 1), the add's requantization (m = 1) and the norm's (|b[c] + r g[c]| <= max_c |b[c]| +
+/// max(-add.lo, add.hi) |g[c]|, over the `d` channels) pass `aiot_requant_select32`. Returns 1 and
+/// sets `fast32` (and the two requantizations' 32-bit fields) if so, else 0 with `fast32` = 0.
+int aiot_add_norm_select32(aiot_add_norm *p, long d, int64_t aBound, int64_t vBound);
 
 typedef void (*aiot_add_norm_fn)(const int32_t *v, const int32_t *a, long rows, long d, const aiot_add_norm *p,
                                  int32_t *y32, int16_t *y16, long stride16);
