@@ -41,8 +41,8 @@ PY
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 echo "model $MODEL (window $W, features $FEATURES); static release build; $(nproc) cores shared (load $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
-echo "| sensors | RSS idle | RSS with every sensor served | increment per sensor | first readings of all sensors acknowledged | all forecasts received | forecasts |"
-echo "|---|---|---|---|---|---|---|"
+echo "| sensors | RSS idle | RSS with every sensor served | increment per sensor | first readings of all sensors acknowledged | all forecasts received | forecasts | aiotd CPU time (all threads, start to stop) | batched (limits.batch_windows = ${BATCH_WINDOWS:-64}) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in $SIZES; do
   gw="fleet$n"
   cat > "$OUT/$gw.toml" <<TOML
@@ -52,12 +52,13 @@ port = $PORT
 client_id = "aiotd-$gw"
 [log]
 directory = "$OUT/energy-$gw"
-level = "warning"
+level = "notice"
 [metrics]
 port = 0
 [limits]
 max_sensors = 20000
 queue_capacity = 4096
+batch_windows = ${BATCH_WINDOWS:-64}
 [[stream]]
 name = "fleet"
 sensors = ["+"]
@@ -69,11 +70,13 @@ TOML
   r0=$(rss $p)
   res=$("$OUT/fleet_load" "$PORT" "$gw" "$n" $((W + 1)) "$FEATURES" "$W") || { echo "fleet_load failed: $res"; cat "$OUT/$gw.log"; exit 1; }
   r1=$(rss $p)
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$p/stat)
   kill -TERM $p; wait $p || true
-  python3 - "$n" "$r0" "$r1" "$res" <<'PY'
+  batched="$(grep -o 'batched=[^]]*windows in [0-9]* passes' "$OUT/$gw.log" | tail -1 | sed 's/^batched=//')"
+  python3 - "$n" "$r0" "$r1" "$res" "$batched" "$cpu" <<'PY'
 import json, sys
 n, r0, r1, res = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 print(f"| {n:,} | {r0/1024:.1f} MiB | {r1/1024:.1f} MiB | {(r1-r0)*1024/n:,.0f} B | {res['first_readings_acked_s']:.2f} s "
-      f"| {res['all_forecasts_s']:.2f} s | {res['forecasts']:,}/{res['expected_forecasts']:,} |")
+      f"| {res['all_forecasts_s']:.2f} s | {res['forecasts']:,}/{res['expected_forecasts']:,} | {sys.argv[6]} s | {sys.argv[5] or '-'} |")
 PY
 done

@@ -40,6 +40,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var queueCapacity: Int
     /// Bytes (payload + 64 per message) buffered there at most (limits.queue_bytes).
     public var queueBytes: Int = 16 << 20
+    /// Windows one batched inference pass runs at most (limits.batch_windows; 1: one at a time).
+    public var batchWindows: Int = 64
     /// The energy log is fsynced this often (log.fsync_interval_s), besides rotation and shutdown.
     public var logFsyncSeconds: Double = 5
     public var logDirectory: String
@@ -205,7 +207,7 @@ struct Reader {
             try level("replies", topics.replies, "id")
         }
         let limits = try table(root, "limits")
-        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity", "queue_bytes", "max_sensors", "sensor_idle_s"]) }
+        if let limits { try checkKeys(limits, "limits", ["max_payload_bytes", "queue_capacity", "queue_bytes", "batch_windows", "max_sensors", "sensor_idle_s"]) }
         let log = try table(root, "log")
         if let log { try checkKeys(log, "log", ["directory", "max_bytes", "level", "fsync_interval_s"]) }
         let level = try string(log, "level", "log.level", default: "info")
@@ -301,6 +303,7 @@ struct Reader {
             streams: streams,
             sensorLimits: sensorLimits)
         config.queueBytes = try int(limits, "queue_bytes", "limits.queue_bytes", default: 16 << 20, range: (64 << 10)...(1 << 30))
+        config.batchWindows = try int(limits, "batch_windows", "limits.batch_windows", default: 64, range: 1...64)
         config.homeAssistant = try homeAssistantSettings(root)
         config.logFsyncSeconds = try double(log, "fsync_interval_s", "log.fsync_interval_s", default: 5, min: 0.1, max: 86400)!
         config.commands = try commands(root)

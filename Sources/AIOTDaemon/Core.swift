@@ -150,6 +150,7 @@ final class DaemonCore {
             let w = out.windows[i]
             if switching.active == 0, w.shadowRange == nil, generation.bindings[w.template].engine.kind == .software {
                 hold(w, receivedAt: message.receivedAtNanos, startedAt: start)
+                if pending.count >= config.batchWindows { flushPending() }
             } else {
                 flushPending()
                 forecast(w, receivedAt: message.receivedAtNanos, startedAt: start)

@@ -86,6 +86,20 @@ import AIOTStreams
         #expect(resolvedCount == 6 * (40 - 24), "seed \(seed)")
     }
 
+    @Test func batchWindowsOneRunsEveryWindowAlone() throws {
+        let rs = Self.readings(seed: Self.seed)
+        let rig = try CoreRig(fleet, limits: "batch_windows = 1")
+        #expect(rig.core.config.batchWindows == 1)
+        rig.clock.now.withLock { $0 = T0 + 41 * 60 }
+        for chunk in stride(from: 0, to: rs.count, by: 32) {
+            for r in rs[chunk..<min(rs.count, chunk + 32)] { rig.core.take(message(r)) }
+            rig.core.flushPending()
+        }
+        #expect(rig.core.counters.inferences == 6 * (40 - 23))
+        #expect(rig.core.counters.batchedPasses == 0 && rig.core.counters.batchedWindows == 0)
+        #expect(throws: (any Error).self) { _ = try CoreRig(fleet, limits: "batch_windows = 65") }
+    }
+
     @Test func aLowRateBatchIsOneWindowAndWaitsForNothing() throws {
         let rig = try CoreRig(fleet)
         rig.clock.now.withLock { $0 = T0 + 41 * 60 }
