@@ -31,6 +31,8 @@ SPECS_KEYS = ("elecdemand", "nox", "keywest")
 RECIPE = dict(kd=0.0, learn_ranges=False)
 # activation range margin per data set, chosen on validation (README "Recipe"); others 0
 RANGE_MARGIN = {"keywest": 0.1}
+# QAT epochs per (data set, horizon), chosen on validation (README "Longer QAT"); others 30
+QAT_EPOCHS: dict[tuple[str, int], int] = {}
 DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
 # 16-bit input, positional addition and output where they paid on validation (README "Recipe")
 IO16 = {"input": 16, "pe_add": 16, "output": 16}
@@ -148,6 +150,8 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     kw = dict(sched_kw)
     if kw.get("range_margin") is None:
         kw["range_margin"] = RANGE_MARGIN.get(spec.key, 0.0) if spec.csv is None else 0.0
+    if kw.get("qat_epochs") is None:
+        kw["qat_epochs"] = QAT_EPOCHS.get((spec.key, horizon), 30) if spec.csv is None else 30
     sched = train.Schedule(**kw)
     test = ds.splits["test"]
     summary = dict(dataset=folder, data_key=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
@@ -274,7 +278,8 @@ def main(argv=None) -> int:
     ap.add_argument("--float-seeds", type=int, default=2)
     ap.add_argument("--qat-seeds", type=int, default=2)
     ap.add_argument("--float-epochs", type=int, default=50)
-    ap.add_argument("--qat-epochs", type=int, default=30)
+    ap.add_argument("--qat-epochs", type=int, default=None,
+                    help="QAT epochs (default: per data set, QAT_EPOCHS; 30 for the others and your own data)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
     ap.add_argument("--kd", type=float, default=RECIPE["kd"],
                     help=f"QAT distillation weight on the float model's forecasts, 0..1 (default {RECIPE['kd']})")
