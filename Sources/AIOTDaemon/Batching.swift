@@ -133,11 +133,7 @@ extension DaemonCore {
         let t1 = monotonicNanos()
         let m: Measurement
         do {
-            m = try pending.values.withUnsafeBufferPointer { v throws(InferenceError) in
-                try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
-                    try b.engine.infer(UnsafeBufferPointer(rebasing: v[e.window.range]), into: UnsafeMutableBufferPointer(rebasing: o[0..<h]))
-                }
-            }
+            m = try inferOne(b, values: pending.values, range: e.window.range)
         } catch {
             counters.inferenceErrors += 1
             logger.error("inference failed", metadata: ["sensor": "\(printable(e.window.sensor))", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])

@@ -190,11 +190,7 @@ final class DaemonCore {
         let t1 = monotonicNanos()
         let m: Measurement
         do {
-            m = try out.values.withUnsafeBufferPointer { v throws(InferenceError) in
-                try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
-                    try b.engine.infer(UnsafeBufferPointer(rebasing: v[w.range]), into: UnsafeMutableBufferPointer(rebasing: o[0..<h]))
-                }
-            }
+            m = try inferOne(b, values: out.values, range: w.range)
         } catch {
             counters.inferenceErrors += 1
             logger.error("inference failed", metadata: ["sensor": "\(printable(w.sensor))", "engine": "\(b.engine.kind.rawValue)", "error": "\(error)"])
@@ -211,6 +207,16 @@ final class DaemonCore {
         output.withUnsafeBufferPointer { o in
             finish(w, binding: b, output: UnsafeBufferPointer(rebasing: o[0..<h]), measured: m, receivedAt: receivedAt, startedAt: startedAt,
                    inferStart: t1, inferEnd: t1 &+ m.inferNanos, resolved: resolved.map { ($0.error, $0.persistence - $0.actual) })
+        }
+    }
+
+    /// One window, `values[range]`, into `output[0..<horizon]` on `b`'s engine.
+    func inferOne(_ b: Binding, values: [Int32], range: Range<Int>) throws(InferenceError) -> Measurement {
+        let h = b.model.shape.horizon
+        return try values.withUnsafeBufferPointer { v throws(InferenceError) in
+            try output.withUnsafeMutableBufferPointer { o throws(InferenceError) in
+                try b.engine.infer(UnsafeBufferPointer(rebasing: v[range]), into: UnsafeMutableBufferPointer(rebasing: o[0..<h]))
+            }
         }
     }
 
