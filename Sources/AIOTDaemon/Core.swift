@@ -26,6 +26,9 @@ final class DaemonCore {
     let startedAt: Double
     /// Reconnections of the MQTT connections (the intake's and the publisher's), for status.
     var reconnects: () -> Int = { 0 }
+    /// Publishes the publishing connection's network thread could not hand to libmosquitto
+    /// (publishes are handed over without waiting), added to `publish_errors` in status.
+    var networkPublishFailures: () -> Int = { 0 }
     /// What the intake connection refused on its own: payloads over the limit (refused in the
     /// network callback before any copy) and subscriptions the broker refused in its SUBACK.
     var intakeHealth: () -> IntakeHealth = { IntakeHealth() }

@@ -95,7 +95,14 @@ public final class Daemon: Service {
         var pubConfig = config.mqtt
         pubConfig.clientID = config.mqtt.clientID + "-pub"
         let publisher = try MQTTClient(configuration: pubConfig) { event in
-            if case .connectionLost(let reason) = event { logger.warning("mqtt publisher connection lost; reconnecting", metadata: ["reason": "\(reason)"]) }
+            switch event {
+            case .connectionLost(let reason):
+                logger.warning("mqtt publisher connection lost; reconnecting", metadata: ["reason": "\(reason)"])
+            case .publishFailed(let topic, let reason):
+                logger.warning("publish failed", metadata: ["topic": "\(topic)", "reason": "\(reason)"])
+                metrics.publishErrors.increment()
+            default: break
+            }
         }
         let core = try DaemonCore(generation: generation, publisher: publisher, energyLog: energyLog, metrics: metrics, logger: logger,
                                   version: aiotdVersion, clock: { wallClock() }, loadConfig: { () throws(ConfigError) in Deployments.applyActive(try DaemonConfig.load(path: configPath), logger: logger) })
@@ -115,6 +122,7 @@ public final class Daemon: Service {
         let buffers = MQTTBufferPool()
         let intake = try MQTTClient(configuration: intakeConfig, pool: buffers) { event in _ = inbound.push(event) }
         core.reconnects = { intake.reconnectCount + publisher.reconnectCount }
+        core.networkPublishFailures = { publisher.failedPublishCount }
         let homeAssistant = config.announcesToHomeAssistant ? [config.homeAssistant.statusTopic] : []
         let deployFilter = core.deployments.map { [$0.filter] } ?? []
         let filters = [generation.processor.readings.filter, core.commands.filter] + homeAssistant + deployFilter

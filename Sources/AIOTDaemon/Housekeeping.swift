@@ -16,6 +16,8 @@ extension DaemonCore {
                                            drifting: p.driftingSensors(template: i), calibrated: b.model.quantized.calibration != nil,
                                            modelSwitch: switchReport(template: i))
         }
+        var counters = counters
+        counters.publishErrors += networkPublishFailures()
         return StatusSnapshot(online: online, gateway: config.gateway, version: version, engine: engineKind,
                               uptimeSeconds: Int(max(0, clock() - startedAt)), templates: templates, liveSensors: p.liveSensors,
                               maxSensors: p.limits.maxSensors, counters: counters, reconnects: reconnects(), intake: intakeHealth(),

@@ -76,6 +76,7 @@ final class ProcessingService: Service, @unchecked Sendable {
                         switch e {
                         case .message(let m): core.take(m)
                         case .oversized: core.reject(.oversized, now: wallClock())
+                        case .publishFailed: break  // intake publishes nothing
                         case .connected(let sessionPresent):
                             logger.notice("mqtt connected", metadata: ["session_present": "\(sessionPresent)"])
                             core.publishStatus(online: true)

@@ -140,6 +140,10 @@ public enum MQTTEvent: Sendable {
     /// A message over `maxPayloadBytes`, refused in the network callback without a copy: only its
     /// size is kept, so the application can count it where it counts other rejections.
     case oversized(bytes: Int)
+    /// A publish libmosquitto refused on the network thread (publishes are handed over without
+    /// waiting, so the caller learns of it here and in `failedPublishCount`). QoS 0 while
+    /// disconnected lands here too.
+    case publishFailed(topic: String, reason: String)
 }
 
 public func monotonicNanos() -> UInt64 {
@@ -205,6 +209,7 @@ final class CallbackSink: Sendable {
     /// CONNACK codes are v5 reason codes (0x87 not authorized) or 3.1.1 return codes (5).
     let v5: Bool
     let oversized = Atomic<Int>(0)
+    let failedPublishes = Atomic<Int>(0)
     let oversizedBytes = Atomic<Int>(0)
     /// Where message buffers come from when the consumer recycles them (nil: a new one each time).
     let pool: MQTTBufferPool?
@@ -225,6 +230,10 @@ final class CallbackSink: Sendable {
         var connected = false
         var reconnects = 0
         var everConnected = false
+        /// Accepted CONNACKs so far: the network loop restarts its backoff after one.
+        var connacks = 0
+        /// Subscriptions added while connected, for the network thread to send.
+        var unsent: [(filter: String, qos: Int32)] = []
 
         mutating func subscribed(_ mid: Int32, _ filter: String) {
             if let code = subackedEarly.removeValue(forKey: mid) { subscriptionStates[filter] = Self.state(code) } else { subscribing[mid] = filter }
@@ -243,21 +252,19 @@ final class CallbackSink: Sendable {
     }
 }
 
-/// An MQTT client (v5 by default, or 3.1.1). Thread-safe: libmosquitto runs its own network thread;
-/// publish and subscribe may be called from any task.
-public final class MQTTClient: @unchecked Sendable {
-    // @unchecked: `handle` is set once in init and freed in deinit; libmosquitto locks internally
-    // for the calls made here in threaded mode.
-    private let handle: OpaquePointer
-    private let sink: CallbackSink
+/// An MQTT client (v5 by default, or 3.1.1). Thread-safe: one network thread of ours per client
+/// (NetworkLoop.swift) owns the libmosquitto handle once started; publish and subscribe may be
+/// called from any thread and hand their work to it.
+public final class MQTTClient: Sendable {
+    private let connection: Connection
+    private var sink: CallbackSink { connection.sink }
     public let configuration: MQTTConfiguration
     private let started = Atomic<Bool>(false)
-    private let loopRunning = Atomic<Bool>(false)
 
     /// QoS 1 messages the broker may have in flight to us (MQTT v5 Receive Maximum).
     static let receiveMaximum: Int32 = 20
 
-    /// `deliver` is called on libmosquitto's network thread; it must return quickly. With a `pool`,
+    /// `deliver` is called on the client's network thread; it must return quickly. With a `pool`,
     /// message buffers come from it; give each message back to it when done (`MQTTBufferPool.give`).
     /// The corresponding C functions are `mosquitto_new` and the `mosquitto_*_set` options.
     public init(configuration c: MQTTConfiguration, pool: MQTTBufferPool? = nil, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
@@ -265,11 +272,11 @@ public final class MQTTClient: @unchecked Sendable {
         configuration = c
         guard (1...65535).contains(c.port) else { throw MQTTError("mqtt port \(c.port) is outside 1...65535") }
         guard c.maxPayloadBytes.map({ $0 >= 0 }) ?? true else { throw MQTTError("mqtt maxPayloadBytes \(c.maxPayloadBytes!) is negative") }
-        sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)), maxPayloadBytes: c.maxPayloadBytes ?? Int.max,
-                            v5: c.protocolVersion == .v5, pool: pool)
-        handle = try Mosquitto.new(c.clientID, c.cleanSession, Unmanaged.passUnretained(sink).toOpaque())
-        // Every stored property is set: a throw below runs deinit, which destroys the handle.
-        let h = handle
+        let sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)), maxPayloadBytes: c.maxPayloadBytes ?? Int.max,
+                                v5: c.protocolVersion == .v5, pool: pool)
+        let h = try Mosquitto.new(c.clientID, c.cleanSession, Unmanaged.passUnretained(sink).toOpaque())
+        // From here the connection owns the handle: a throw below frees it with the connection.
+        do throws(MQTTError) { connection = try Connection(handle: h, sink: sink, configuration: c) } catch { Mosquitto.destroy(h); throw error }
         try Mosquitto.intOption(h, MOSQ_OPT_PROTOCOL_VERSION, c.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)
         if c.protocolVersion == .v5 {
             // v5 lets the broker send up to 65,535 unacknowledged QoS 1 messages by default; 3.1.1
@@ -304,16 +311,15 @@ public final class MQTTClient: @unchecked Sendable {
                 if s.everConnected { s.reconnects += 1 }
                 s.everConnected = true
                 s.connected = true
+                s.connacks += 1
+                s.unsent.removeAll()
                 s.subscribing.removeAll()
                 s.subackedEarly.removeAll()
                 for sub in s.subscriptions { s.subscriptionStates[sub.filter] = .pending }
                 return s.subscriptions
             }
             for sub in subs {
-                var mid: Int32 = 0
-                if mosquitto_subscribe(mosq, &mid, sub.filter, sub.qos) == MOSQ_ERR_SUCCESS.rawValue {
-                    sink.state.withLock { $0.subscribed(mid, sub.filter) }
-                }
+                if let mid = try? Mosquitto.subscribe(mosq!, sub.filter, sub.qos) { sink.state.withLock { $0.subscribed(mid, sub.filter) } }
             }
             sink.deliver(.connected(sessionPresent: flags & 1 != 0))
         }
@@ -381,11 +387,9 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     deinit {
-        if loopRunning.load(ordering: .relaxed) {
-            Mosquitto.disconnect(handle)
-            Mosquitto.loopStop(handle, force: true)
-        }
-        Mosquitto.destroy(handle)
+        // A running network thread disconnects cleanly and ends; it holds the connection until then.
+        connection.stopping.store(true, ordering: .sequentiallyConsistent)
+        connection.wake()
     }
 
     /// Starts connecting in the background and returns at once; reconnects with exponential
@@ -393,51 +397,7 @@ public final class MQTTClient: @unchecked Sendable {
     /// the broker is not up yet at start. Connection failures arrive as `.connectionLost` events.
     public func start() throws(MQTTError) {
         guard !started.exchange(true, ordering: .relaxed) else { return }
-        // libmosquitto's loop only retries connections it once made, so the first one is retried
-        // here, on a thread: the v5 connect (which carries our Maximum Packet Size) blocks for the
-        // TCP handshake, which must not hold a Swift concurrency thread.
-        let minDelay = max(1, configuration.reconnectDelayMin), maxDelay = max(minDelay, configuration.reconnectDelayMax)
-        detachedThread { [weak self] in
-            nameCurrentThread("mqtt-connect")
-            var delay = minDelay
-            while true {
-                guard let self, self.started.load(ordering: .relaxed) else { return }
-                if self.tryFirstConnect() { return }
-                // Sleep in short steps so stop() is not held up by a long backoff.
-                for _ in 0..<(delay * 10) {
-                    usleep(100_000)
-                    guard self.started.load(ordering: .relaxed) else { return }
-                }
-                delay = min(maxDelay, delay * 2)
-            }
-        }
-    }
-
-    /// connect + loop_start; false (nothing started) when the connection failed.
-    private func tryFirstConnect() -> Bool {
-        let c = configuration
-        do throws(MQTTError) {
-            switch c.protocolVersion {
-            case .v5:
-                // Without a Session Expiry Interval a v5 session ends at disconnect; clean_session
-                // off means "keep it", as 3.1.1 did.
-                try Mosquitto.connectV5(handle, c.host, Int32(c.port), Int32(c.keepAliveSeconds),
-                                        maximumPacketSize: c.maximumPacketSize, sessionExpiry: c.cleanSession ? nil : UInt32.max)
-            case .v311:
-                try Mosquitto.connect(handle, c.host, Int32(c.port), Int32(c.keepAliveSeconds))
-            }
-            try Mosquitto.loopStart(handle)
-        } catch {
-            sink.deliver(.connectionLost(reason: "\(error)"))
-            return false
-        }
-        loopRunning.store(true, ordering: .relaxed)
-        // stop() ran while we were connecting: undo, as stop() could not see a loop to stop.
-        if !started.load(ordering: .relaxed), loopRunning.exchange(false, ordering: .relaxed) {
-            Mosquitto.disconnect(handle)
-            Mosquitto.loopStop(handle, force: false)
-        }
-        return true
+        connection.start()
     }
 
     /// Adds a subscription kept for every later (re)connect. A malformed filter (`a/b+`) throws at
@@ -450,15 +410,13 @@ public final class MQTTClient: @unchecked Sendable {
         let connected = sink.state.withLock { s -> Bool in
             s.subscriptions.append((filter, qos.rawValue))
             s.subscriptionStates[filter] = .pending
+            if s.connected { s.unsent.append((filter, qos.rawValue)) }
             return s.connected
         }
-        guard connected else { return }  // sent by the connect callback
-        do throws(MQTTError) {
-            let mid = try Mosquitto.subscribe(handle, filter, qos.rawValue)
-            sink.state.withLock { $0.subscribed(mid, filter) }
-        } catch where error.returnCode == MOSQ_ERR_NO_CONN.rawValue {
-            // Lost between the check and the call: the next connect subscribes.
-        }
+        // Otherwise the connect callback sends it with the others.
+        guard connected else { return }
+        connection.subscribeRequested.store(true, ordering: .sequentiallyConsistent)
+        connection.wake()
     }
 
     /// The state of `filter` on the current connection (nil if never subscribed).
@@ -490,21 +448,17 @@ public final class MQTTClient: @unchecked Sendable {
         }
     }
 
-    /// Publishes bytes. QoS 1 messages are queued by libmosquitto while disconnected and sent on
-    /// reconnect, so a broker restart loses none of them. The corresponding C function is `mosquitto_publish`.
+    /// Hands bytes to the network thread to publish, in order, without waiting for the network.
+    /// QoS 1 messages wait in libmosquitto's queue while disconnected and are sent on reconnect, so
+    /// a broker restart loses none of them; a publish libmosquitto refuses arrives as
+    /// `.publishFailed` and counts in `failedPublishCount`. The C function is `mosquitto_publish`.
     public func publish(_ topic: MQTTTopic, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool = false) throws(MQTTError) {
-        let (rc, mid) = topic.cString.withUnsafeBufferPointer { t in
-            Mosquitto.publish(handle, t.baseAddress!, payload, qos.rawValue, retain)
+        // MQTT's own limit (the remaining length is at most 268,435,455 bytes).
+        guard payload.count <= 268_435_455 - topic.cString.count - 4 else {
+            throw MQTTError(function: "mosquitto_publish", returnCode: MOSQ_ERR_PAYLOAD_SIZE.rawValue,
+                            message: "publish on \(topic.string): \(payload.count) bytes is over MQTT's packet size limit")
         }
-        if rc == MOSQ_ERR_SUCCESS.rawValue || (rc == MOSQ_ERR_NO_CONN.rawValue && qos != .atMostOnce) {
-            sink.state.withLock { s in
-                if s.ackedEarly.remove(mid) != nil { return }
-                if qos == .atMostOnce { s.ignore.insert(mid) } else { s.pending.insert(mid) }
-            }
-            return
-        }
-        // QoS 0 while disconnected is allowed to be lost by definition; report everything else.
-        try check(rc, "mosquitto_publish", "publish on \(topic.string) failed")
+        connection.enqueue(topic: topic.cString, payload: payload, qos: qos.rawValue, retain: retain)
     }
 
     public func publish(_ topic: MQTTTopic, payload: [UInt8], qos: MQTTQoS, retain: Bool = false) throws(MQTTError) {
@@ -516,7 +470,10 @@ public final class MQTTClient: @unchecked Sendable {
 
     public var isConnected: Bool { sink.state.withLock { $0.connected } }
     public var reconnectCount: Int { sink.state.withLock { $0.reconnects } }
-    public var inflightCount: Int { sink.state.withLock { $0.inflight } }
+    /// Publishes not yet handed to the broker or (QoS 1) not yet acknowledged by it.
+    public var inflightCount: Int { connection.queued.load(ordering: .sequentiallyConsistent) + sink.state.withLock { $0.inflight } }
+    /// Publishes libmosquitto refused (`.publishFailed` events).
+    public var failedPublishCount: Int { sink.failedPublishes.load(ordering: .relaxed) }
     /// Incoming messages refused for exceeding `maxPayloadBytes` (never copied), and their bytes.
     public var oversizedCount: Int { sink.oversized.load(ordering: .relaxed) }
     public var oversizedBytes: Int { sink.oversizedBytes.load(ordering: .relaxed) }
@@ -531,11 +488,12 @@ public final class MQTTClient: @unchecked Sendable {
         return inflightCount == 0
     }
 
-    /// Disconnects cleanly (no last will) and stops the network thread.
+    /// Hands over what is queued, disconnects cleanly (no last will) and stops the network thread:
+    /// waits for it up to 5 s (a thread blocked in a TCP connect to an unreachable broker ends by
+    /// itself when that attempt does).
     public func stop() {
         guard started.exchange(false, ordering: .relaxed) else { return }
-        Mosquitto.disconnect(handle)
-        if loopRunning.exchange(false, ordering: .relaxed) { Mosquitto.loopStop(handle, force: false) }
+        connection.stop(timeout: .seconds(5))
     }
 }
 

@@ -81,12 +81,21 @@ enum Mosquitto {
         try check(mosquitto_connect(h, host, port, keepalive), "mosquitto_connect", "connect to \(host):\(port)")
     }
 
-    static func loopStart(_ h: OpaquePointer) throws(MQTTError) {
-        try check(mosquitto_loop_start(h), "mosquitto_loop_start", "cannot start the MQTT network thread")
+    /// The connection the last connect set up, again (blocking, like the first): the network loop
+    /// calls it after a lost connection.
+    static func reconnect(_ h: OpaquePointer) throws(MQTTError) {
+        try check(mosquitto_reconnect(h), "mosquitto_reconnect", "reconnect")
     }
 
-    /// Never from a libmosquitto callback (it joins the network thread).
-    static func loopStop(_ h: OpaquePointer, force: Bool) { _ = mosquitto_loop_stop(h, force) }
+    /// The network loop's steps (NetworkLoop.swift); each returns libmosquitto's rc, non-zero when the
+    /// connection is gone (libmosquitto has then closed the socket and called the disconnect callback).
+    static func loopRead(_ h: OpaquePointer) -> Int32 { mosquitto_loop_read(h, 1) }
+    static func loopWrite(_ h: OpaquePointer) -> Int32 { mosquitto_loop_write(h, 1) }
+    static func loopMisc(_ h: OpaquePointer) -> Int32 { mosquitto_loop_misc(h) }
+    /// The connection's socket, or -1 when there is none.
+    static func socket(_ h: OpaquePointer) -> Int32 { mosquitto_socket(h) }
+    /// True while libmosquitto has bytes waiting to be written (poll for POLLOUT).
+    static func wantWrite(_ h: OpaquePointer) -> Bool { mosquitto_want_write(h) }
 
     static func disconnect(_ h: OpaquePointer) { _ = mosquitto_disconnect(h) }
 

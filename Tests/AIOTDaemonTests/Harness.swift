@@ -236,7 +236,7 @@ final class TestClient: @unchecked Sendable {
             switch ev {
             case .message(let m): o.messages.withLock { $0.append((m.topic, Array(m.payload), m.retained)) }
             case .connected: o.connects.add(1, ordering: .relaxed)
-            case .connectionLost, .oversized: break
+            case .connectionLost, .oversized, .publishFailed: break
             }
         }
     }

@@ -146,6 +146,27 @@ let oversizeMB: [Int] = (ProcessInfo.processInfo.environment["AIOT_OVERSIZE_MB"]
         c.stop()
     }
 
+    /// Publishes are handed to the network thread without waiting: what libmosquitto refuses there
+    /// (QoS 0 with no connection) arrives as an event naming the call and is counted; QoS 1 waits
+    /// for the connection and counts as in flight.
+    @Test func publishRefusedOnTheNetworkThreadIsReportedAndCounted() async throws {
+        let failures = Mutex<[String]>([])
+        let c = try MQTTClient(configuration: .init(port: freePort(), clientID: "nobroker", cleanSession: true)) { e in
+            if case .publishFailed(let topic, let reason) = e { failures.withLock { $0.append(topic + ": " + reason) } }
+        }
+        try c.start()
+        try c.publish(try MQTTTopic("x/0"), payload: [1], qos: .atMostOnce)
+        try c.publish(try MQTTTopic("x/1"), payload: [2], qos: .atLeastOnce)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while failures.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let seen = failures.withLock { $0 }
+        #expect(seen.count == 1 && seen[0].hasPrefix("x/0: mosquitto_publish failed") && seen[0].contains("rc \(4)"), "\(seen)")
+        #expect(c.failedPublishCount == 1)
+        #expect(c.inflightCount == 1, "the QoS 1 publish waits for a connection")
+        #expect(await c.waitForPublishes(timeout: .milliseconds(200)) == false)
+        c.stop()
+    }
+
     @Test func malformedFiltersAndLibraryErrorsAreTyped() throws {
         let c = try MQTTClient(configuration: .init(clientID: "filters")) { _ in }
         #expect(throws: MQTTError("empty subscription filter (or one with NUL); check the topics section")) { try c.subscribe("", qos: .atLeastOnce) }
@@ -154,10 +175,6 @@ let oversizeMB: [Int] = (ProcessInfo.processInfo.environment["AIOT_OVERSIZE_MB"]
                 #expect(error.code == .library && error.function == "mosquitto_sub_topic_check", "\(error)")
                 #expect(error.description.contains("mosquitto_sub_topic_check returned"), "\(error)")
             }
-        }
-        // Not started: a QoS 0 publish has no connection; the error names the call and its rc.
-        do { try c.publish(try MQTTTopic("x"), payload: [1], qos: .atMostOnce); Issue.record("QoS 0 publish without a connection succeeded") } catch {
-            #expect(error.function == "mosquitto_publish" && error.returnCode != nil, "\(error)")
         }
         do { _ = try MQTTClient(configuration: .init(clientID: "x", tls: .init(caFile: "/nonexistent/ca.pem"))) { _ in } } catch {
             #expect(error.function == "mosquitto_tls_set", "\(error)")

@@ -11,7 +11,7 @@ final class Collected: Sendable {
         switch e {
         case .message(let m): messages.withLock { $0.append((m.topic, Array(m.payload))) }
         case .connected: connects.add(1, ordering: .relaxed)
-        case .connectionLost, .oversized: break
+        case .connectionLost, .oversized, .publishFailed: break
         }
     }
 }
@@ -82,6 +82,45 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         s.stop(); p.stop()
     }
 
+    /// Our own network loop: one thread per started client, named for it, none of libmosquitto's
+    /// ("mosquitto loop"); publishes handed over from several threads at once all arrive, each
+    /// thread's in its order; stop ends the thread.
+    @Test func oneNetworkThreadPerClientAndConcurrentHandOvers() async throws {
+        let port = freePort()
+        let dir = NSTemporaryDirectory() + "aiot-mqtt-threads-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let broker = try startBroker(port: port, dir: dir)
+        defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
+        func threads(named name: String) -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return tasks.filter { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?.hasPrefix(name) == true }.count
+        }
+        let sub = Collected()
+        let s = try MQTTClient(configuration: .init(port: port, clientID: "loopthreads-s", cleanSession: true)) { sub.handle($0) }
+        let p = try MQTTClient(configuration: .init(port: port, clientID: "loopthreads-p", cleanSession: true)) { _ in }
+        #expect(threads(named: "mq:oopthreads-") == 0)
+        try s.subscribe("lt/#", qos: .atLeastOnce)
+        try s.start(); try p.start()
+        try await s.waitForSubscriptions(timeout: .seconds(10))
+        #expect(await eventually(10) { p.isConnected })
+        #expect(threads(named: "mq:oopthreads-s") == 1 && threads(named: "mq:oopthreads-p") == 1)
+        #expect(threads(named: "mosquitto loop") == 0, "no libmosquitto-owned thread")
+        let senders = 4, each = 500
+        DispatchQueue.concurrentPerform(iterations: senders) { t in
+            let topic = try! MQTTTopic("lt/\(t)")
+            for i in 0..<each { try! p.publish(topic, payload: Array("\(i)".utf8), qos: .atLeastOnce) }
+        }
+        #expect(await p.waitForPublishes(timeout: .seconds(20)))
+        #expect(await eventually(20) { sub.messages.withLock { $0.count } == senders * each })
+        let got = sub.messages.withLock { $0 }
+        for t in 0..<senders {
+            let seq = got.filter { $0.0 == "lt/\(t)" }.map { Int(String(decoding: $0.1, as: UTF8.self))! }
+            #expect(seq == Array(0..<each), "sender \(t): \(seq.count) messages, first out of order at \(Array(zip(seq, 0..<each)).firstIndex { $0.0 != $0.1 } ?? -1)")
+        }
+        s.stop(); p.stop()
+        #expect(await eventually(5) { threads(named: "mq:oopthreads-") == 0 })
+    }
+
     @Test func eventsAsAnAsyncStream() async throws {
         let port = freePort()
         let dir = NSTemporaryDirectory() + "aiot-mqtt-stream-\(getpid())"
@@ -100,7 +139,7 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
             case .message(let m):
                 received.append(m.topic)
                 #expect(Array(m.payload) == [UInt8(received.count - 1)])
-            case .connectionLost, .oversized:
+            case .connectionLost, .oversized, .publishFailed:
                 break
             }
             if received.count == 3 { break }
