@@ -87,7 +87,7 @@ def load(p):
     d = collections.Counter()
     for l in open(p):
         name, ticks = l.rsplit(" ", 1)
-        # Name the two libmosquitto threads by role; the rest by their own names.
+        # Name the two network threads (mq:<client id>) by role; the rest by their own names.
         d["publishing network" if name.startswith("mq:") and name.endswith("-pub") else "intake network" if name.startswith("mq:") else name] += int(ticks)
     return d
 a, b, n, hz = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
