@@ -45,12 +45,15 @@ def figures(path: Path) -> dict:
     # What aiotd flags on this split: |forecast - actual| above each stored validation quantile.
     cal = model.meta.get("calibration") or {}
     flagged = {lvl: int(np.sum(np.abs(err) > np.asarray(v))) for lvl, v in cal.get("abs_residual_quantiles", {}).items()}
+    # ... and which test windows (index k: the forecast of row k + W of the replayed split), per level.
+    flagged_windows = {lvl: [int(k) for k in np.flatnonzero(np.any(np.abs(err) > np.asarray(v), axis=1))]
+                       for lvl, v in cal.get("abs_residual_quantiles", {}).items()}
     roll = np.convolve(np.abs(err[:, 0]), np.ones(48) / 48, mode="valid") if len(err) >= 48 else np.zeros(1)
     return dict(windows=int(len(test.y)), horizon=int(model.shape.horizon),
                 mae=m["mae_eng"], rmse=math.sqrt(m["mse_eng"]),
                 persistence_mae=pb["mae_eng"], persistence_rmse=math.sqrt(pb["mse_eng"]),
                 skill=1 - m["mse"] / pb["mse"], per_step=per_step(err), persistence_per_step=per_step(perr),
-                anomalies=flagged, validation_mae=float(np.mean(cal["mae"])) if cal else None,
+                anomalies=flagged, anomaly_windows=flagged_windows, validation_mae=float(np.mean(cal["mae"])) if cal else None,
                 rolling48_max_mae=float(roll.max()))
 
 
