@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh --demo
 swift build -c release --product aiotctl
-MODEL=models/elecdemand/W8A8.safetensors
+MODEL=models/elecdemand/W8A8S.safetensors
 .build/release/aiotctl check-vectors --model "$MODEL" --vectors "${MODEL%.safetensors}.vectors.txt"
 bash tools/demo_daemon.sh

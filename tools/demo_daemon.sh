@@ -3,8 +3,9 @@
 # elecdemand model, the data set's real test split replayed over MQTT (tools/replay.py), forecasts
 # printed beside actuals with a running error and latency summary, then an energy/latency summary.
 # Stops cleanly (SIGTERM to aiotd, which drains and publishes its offline status).
-# The model is W8A8, the configuration users would deploy: the lowest test error of the bundled
-# files (W4A8 is +6.9% MSE) at the same file size and latency.
+# The model is elecdemand/W8A8S (contract v2: a linear skip path beside the Transformer), the one
+# users would deploy: it beats every simple baseline and the float model on the test split, where v1
+# W8A8 loses to ridge (docs/results.md); replay.py prints which model runs and that verdict first.
 #   DEMO_RATE=100 (steps/s)  DEMO_LIMIT=400 (steps; "all" = the whole test split, 3504 steps)  DEMO_EVERY=25
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ rm -rf "$OUT/energy"
 swift build -c release --product aiotd
 swift build -c release --product aiotctl
 
-MODEL=models/elecdemand/W8A8.safetensors
+MODEL=models/elecdemand/W8A8S.safetensors
 cp configs/demo.toml "$OUT/demo.toml"
 [ -f "$MODEL" ] || { echo "demo: $MODEL is missing; restore it with git checkout -- models/" >&2; exit 1; }
 PORT=$(sed -n 's/^port = \([0-9]*\).*/\1/p' "$OUT/demo.toml" | head -1)

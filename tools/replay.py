@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replay the test split of a model's data set to aiotd over MQTT, and show forecasts beside actuals.
 
-    python3 tools/replay.py --model models/elecdemand/W8A8.safetensors --port 18830 --gateway demo \
+    python3 tools/replay.py --model models/elecdemand/W8A8S.safetensors --port 18830 --gateway demo \
         --sensor elecdemand --rate 50 --show
 
 Reads the model file's metadata for its features, sampling period and provenance (data set and
@@ -24,7 +24,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from aiot.mqttlite import Client  # noqa: E402
+from tools.train.verdict import baselines_of, verdict  # noqa: E402  (the report's verdict, numpy-free)
 
 # Where each known data set's rows sit in time (the published series' own calendar, in UTC).
 DATASETS = {
@@ -82,6 +84,24 @@ def percentile(xs, p):
     return s[min(len(s) - 1, max(0, math.ceil(p * len(s)) - 1))]
 
 
+def model_verdict(path: str, meta: dict) -> str:
+    """Which model runs, and the report's verdict on it against the simple baselines (docs/results.md),
+    from summary.json beside the model file (bundled models; an installed package has none)."""
+    folder, name = os.path.basename(os.path.dirname(os.path.abspath(path))), re.sub(r"\.safetensors$", "", os.path.basename(path))
+    head = f"model: {folder}/{name}, contract v{meta.get('version', 1)}" + (" (linear skip path)" if meta.get("version") == 2 else "")
+    spath = os.path.join(os.path.dirname(path), "summary.json")
+    try:
+        s = json.load(open(spath))
+        m = s["configs"][name]["integer"]
+    except (OSError, ValueError, KeyError):
+        return f"{head}; no verdict against the baselines ({spath} has none for it)"
+    text = verdict(f"{name} integer", m, baselines_of(s), strong=lambda t: t)
+    f = s.get("float", {}).get("test", {}).get("mse")
+    if f:
+        text += f" Float Transformer {f:.5f} (this model {100.0 * (m['mse'] - f) / f:+.1f}%)."
+    return f"{head}\nverdict on the test split (docs/results.md): {text}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
@@ -107,6 +127,7 @@ def main() -> int:
     expected = max(0, len(times) - window + 1)
     print(f"replaying {what} of {a.model} to {a.host}:{a.port} as aiot/{a.gateway}/readings/{a.sensor} at "
           f"{'max' if a.rate <= 0 else a.rate} steps/s", flush=True)
+    print(model_verdict(a.model, meta), flush=True)
 
     sent_at: dict[float, float] = {}
     stats = dict(n=0, abs=0.0, sq=0.0, lat=[], e2e=[], seen=set())

@@ -29,7 +29,7 @@ step neon-check bash tools/neon_check.sh 500
 
 # Training: a reduced-epoch sweep into a temp dir (self-checks numpy on its own vectors), then the
 # Swift engine on what it exported, then the Swift engine against the bundled models' integer test
-# MSE recomputed from the real test split.
+# MSE recomputed from the real test split, and their calibration metadata from the validation split.
 step train-quick bash tools/train/sweep.sh --quick --keep --out "$QUICK"
 for m in "$QUICK"/*/*.safetensors models/{elecdemand,nox,keywest}*/*.safetensors; do
     origin=bundled; case "$m" in "$QUICK"/*) origin=quick;; esac
@@ -41,7 +41,7 @@ done
 step package bash tools/package.sh
 # The packaged aiotctl under qemu-user on CPUs without AVX2 / AVX-512: the run-time kernel choice.
 step kernel-dispatch bash tools/kernel_dispatch_check.sh
-step swift-mse .venv/bin/python -m tools.train.swift_check --aiotctl .build-static/release/aiotctl \
+step swift-mse .venv/bin/python -m tools.train.swift_check --calibration --aiotctl .build-static/release/aiotctl \
     models/{elecdemand,nox,keywest}*/*.safetensors
 
 # RTL: lint, Verilator and Icarus on the vectors, the corrupted-vector check, co-simulation, the

@@ -138,7 +138,7 @@ run_checks() {
     local cur files pid nr t score
 
     # Installed as the package says.
-    if X test -x /usr/sbin/aiotd && X test -x /usr/bin/aiotctl && X test -f /usr/share/aiot-runtime/models/elecdemand/W8A8.safetensors \
+    if X test -x /usr/sbin/aiotd && X test -x /usr/bin/aiotctl && X test -f /usr/share/aiot-runtime/models/elecdemand/W8A8S.safetensors \
         && X test -f /usr/share/man/man1/aiotctl.1.gz && X test -f /usr/share/man/man8/aiotd.8.gz; then ok "files installed"
     else bad "files installed" "aiotd, aiotctl, the default model or a man page is missing"; fi
     if X getent passwd aiotd >/dev/null; then ok "system user aiotd created"; else bad "system user" "no user aiotd"; fi

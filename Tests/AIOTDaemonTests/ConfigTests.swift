@@ -120,7 +120,7 @@ func errorsNameTheKey(_ toml: String, _ key: String) {
             .replacingOccurrences(of: "/usr/share/aiot-runtime/models/", with: "\(Harness.packageRoot)/models/")
         // The trained elecdemand models come from the training branch; until they are here, check
         // the rest of the file against a random model of the same shape.
-        let trained = Harness.packageRoot + "/models/elecdemand/W8A8.safetensors"
+        let trained = Harness.packageRoot + "/models/elecdemand/W8A8S.safetensors"
         if !FileManager.default.fileExists(atPath: trained) {
             fixed = fixed.replacingOccurrences(of: trained, with: Harness.packageRoot + "/models/random/w12f2d8h2n2p3-w4a8.safetensors")
         }

@@ -168,15 +168,15 @@ struct RollbackRig {
         #expect(replies.map { $0["state"] as? String } == ["trial", "kept"])
         #expect(replies.last?["origin"] as? String == "deployment:d1")
         #expect(rig.core.generation.bindings[0].model.identity == "elec-copy")
-        // Another quantization of the same data set (W6A8: its own input scale): the ring is
+        // Another quantization of the same data set (W6A8S after elecModel's W8A8S: its own input scale): the ring is
         // re-quantized, and the model is kept when it is within worse_by.
-        let w6 = try LoadedModel(contentsOf: Harness.packageRoot + "/models/elecdemand/W6A8.safetensors")
+        let w6 = try LoadedModel(contentsOf: Harness.packageRoot + "/models/elecdemand/W6A8S.safetensors")
         let r2 = rig.core.switchModel(streams: .all, to: w6, origin: .reload, guarded: true)[0]
         #expect(r2.windows.requantized == 1 && r2.state == "trial", "\(r2)")
         for k in 349..<398 { rig.feed(k) }
         let last4 = rig.report
         let r3 = try #require(last4)
-        print("rollback: W6A8 after W8A8: \(r3.state), new MAE \(r3.newMAE ?? .nan), previous MAE \(r3.previousMAE ?? .nan)")
+        print("rollback: W6A8S after W8A8S: \(r3.state), new MAE \(r3.newMAE ?? .nan), previous MAE \(r3.previousMAE ?? .nan)")
         #expect(r3.state == "kept" && r3.to == w6.identity, "\(r3)")
         #expect(rig.core.switching.rollbacks == [0, 0, 0])
     }
@@ -249,7 +249,7 @@ struct RollbackRig {
 
     @Test func aReloadToAModelThatNormalisesDifferentlyKeepsTheWindow() throws {
         // Before switchModel a reload kept a window only when the new model's I/O was identical: a
-        // retrained or requantized model (W6A8 after W8A8: another input scale and zero point)
+        // retrained or requantized model (W6A8S after W8A8S: another input scale and zero point)
         // started every window over, losing `window` steps of forecasts.
         let dir = Harness.tempDir("requant")
         let path = dir + "/elec.safetensors"
@@ -257,7 +257,7 @@ struct RollbackRig {
         let rig = try RollbackRig(model: path)
         for k in 0..<100 { rig.feed(k) }
         try FileManager.default.removeItem(atPath: path)
-        try FileManager.default.copyItem(atPath: Harness.packageRoot + "/models/elecdemand/W6A8.safetensors", toPath: path)
+        try FileManager.default.copyItem(atPath: Harness.packageRoot + "/models/elecdemand/W6A8S.safetensors", toPath: path)
         #expect(rig.core.reload() == nil)
         let r = rig.report
         #expect(r?.state == "trial" && r?.windows.requantized == 1, "\(String(describing: r))")

@@ -80,3 +80,20 @@ def test_models_without_a_data_set_get_a_synthetic_signal():
     times, rows, what = replay.test_split(meta, 50)
     assert len(rows) == 50 and "synthetic" in what
     assert all(t % 60 == 0 for t in times)
+
+
+def test_the_demo_names_its_model_and_the_reports_verdict(tmp_path):
+    # A model folder's summary.json: the verdict is the report's (tools/train/verdict.py), with a
+    # plain warning when a simple baseline is better, and a note when there is no summary.
+    bl = {"persistence": {"mse": 0.02}, "ridge": {"mse": 0.0075}}
+    (tmp_path / "summary.json").write_text(json.dumps({"baselines": bl, "float": {"test": {"mse": 0.006}},
+                                                       "configs": {"GOOD": {"integer": {"mse": 0.005}},
+                                                                   "BAD": {"integer": {"mse": 0.008}}}}))
+    good = replay.model_verdict(str(tmp_path / "GOOD.safetensors"), {"version": 2})
+    assert good.startswith(f"model: {tmp_path.name}/GOOD, contract v2 (linear skip path)\n")
+    assert "beats persistence by 75.0%, ridge by 33.3%" in good and "WARNING" not in good
+    assert "Float Transformer 0.00600 (this model -16.7%)" in good
+    bad = replay.model_verdict(str(tmp_path / "BAD.safetensors"), {"version": 1})
+    assert "contract v1" in bad and "WARNING: a simple baseline is better: ridge 0.00750 (this model +6.7%)" in bad
+    none = replay.model_verdict(str(tmp_path / "OTHER.safetensors"), {})
+    assert "no verdict" in none

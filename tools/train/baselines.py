@@ -15,17 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from tools.train.data import DataSet
+from tools.train.verdict import BASELINES, LABELS  # noqa: F401  (one definition, numpy-free)
 
 RIDGE_GRID = (1e-3, 1e-1, 1.0, 10.0, 100.0)
 DLINEAR_KERNEL = 25  # the DLinear paper's moving-average kernel, cut to the window if shorter
-BASELINES = ("persistence", "seasonal", "ridge", "nlinear", "dlinear")
-LABELS = {
-    "persistence": "persistence (last value)",
-    "seasonal": "seasonal naive (same time a day earlier)",
-    "ridge": "ridge (whole window, all features)",
-    "nlinear": "NLinear (target window minus last value)",
-    "dlinear": "DLinear (target trend + remainder)",
-}
 
 
 def metrics(pred_norm: np.ndarray, y_raw: np.ndarray, ds: DataSet) -> dict:

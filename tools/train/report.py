@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from tools.train.baselines import BASELINES, LABELS
-
-SHORT = {k: v.split(' (')[0] for k, v in LABELS.items()}
+from tools.train.verdict import LABELS, SHORT, baselines_of, verdict
 
 PAPER_4BIT = "+0.63%"
 MIXED_AND_8BIT = ("W8A8", "W6A8", "W4A8")
@@ -30,14 +28,6 @@ def _f(v: float, digits: int = 5) -> str:
 
 def _pct(a: float, b: float) -> str:
     return f"{100.0 * (a - b) / b:+.1f}%"
-
-
-def baselines_of(s: dict) -> dict[str, dict]:
-    """The summary's baselines (older summaries only had persistence and ridge)."""
-    if "baselines" in s:
-        b = s["baselines"]   # summary.json stores keys sorted: back to the baselines' own order
-        return {k: b[k] for k in BASELINES if k in b} | {k: v for k, v in b.items() if k not in BASELINES}
-    return {"persistence": s["persistence"], "ridge": s["linear"]}
 
 
 def checks(s: dict) -> list[tuple[str, bool, str]]:
@@ -88,27 +78,7 @@ def verdict_lines(s: dict) -> list[str]:
     models = [("float Transformer", s["float"]["test"])] if "float" in s else []
     models += [(f"{n} integer", info["integer"]) for n, info in ordered(s["configs"])]
     for label, m in models:
-        mse = m["mse"]
-        wins, losses = [], []
-        for k, b in bl.items():
-            d = 100.0 * (mse - b["mse"]) / b["mse"]
-            (wins if mse < b["mse"] else losses).append((k, b["mse"], d))
-        text = f"- **{label}** (test MSE {mse:.5f}): "
-        text += ("beats " + ", ".join(f"{SHORT.get(k, k)} by {-d:.1f}%" for k, _, d in wins)
-                 if wins else "beats no baseline")
-        text += "."
-        if losses:
-            losses.sort(key=lambda t: t[1])
-            text += (" **WARNING: " + ("a simple baseline is" if len(losses) == 1 else "simple baselines are")
-                     + " better: " + ", ".join(f"{SHORT.get(k, k)} {b:.5f} (this model {d:+.1f}%)"
-                                               for k, b, d in losses)
-                     + f". Use {SHORT.get(losses[0][0], losses[0][0])} instead, or retrain.**")
-        sn = bl.get("seasonal", {}).get("mse_per_step")
-        ps = m.get("mse_per_step")
-        if sn and ps:
-            k = sum(a < b for a, b in zip(ps, sn))
-            text += f" Horizon steps better than seasonal naive: {k} of {len(sn)}."
-        L.append(text)
+        L.append("- " + verdict(label, m, bl))
     return L
 
 

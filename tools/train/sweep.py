@@ -32,7 +32,7 @@ RECIPE = dict(kd=0.0, learn_ranges=False)
 # activation range margin per data set, chosen on validation (README "Recipe"); others 0
 RANGE_MARGIN = {"keywest": 0.1}
 # QAT epochs per (data set, horizon), chosen on validation (README "Longer QAT"); others 30
-QAT_EPOCHS: dict[tuple[str, int], int] = {}
+QAT_EPOCHS: dict[tuple[str, int], int] = {("elecdemand", 1): 60}
 DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
 # 16-bit input, positional addition and output where they paid on validation (README "Recipe")
 IO16 = {"input": 16, "pe_add": 16, "output": 16}
