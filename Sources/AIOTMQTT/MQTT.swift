@@ -448,7 +448,8 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    /// Hands bytes to the network thread to publish, in order, without waiting for the network.
+    /// Publishes bytes, in order, without waiting for the network: written to the socket at once
+    /// when the connection's handle is free, else handed to its network thread.
     /// QoS 1 messages wait in libmosquitto's queue while disconnected and are sent on reconnect, so
     /// a broker restart loses none of them; a publish libmosquitto refuses arrives as
     /// `.publishFailed` and counts in `failedPublishCount`. The C function is `mosquitto_publish`.
@@ -458,7 +459,7 @@ public final class MQTTClient: Sendable {
             throw MQTTError(function: "mosquitto_publish", returnCode: MOSQ_ERR_PAYLOAD_SIZE.rawValue,
                             message: "publish on \(topic.string): \(payload.count) bytes is over MQTT's packet size limit")
         }
-        connection.enqueue(topic: topic.cString, payload: payload, qos: qos.rawValue, retain: retain)
+        connection.publish(topic: topic.cString, payload: payload, qos: qos.rawValue, retain: retain)
     }
 
     public func publish(_ topic: MQTTTopic, payload: [UInt8], qos: MQTTQoS, retain: Bool = false) throws(MQTTError) {

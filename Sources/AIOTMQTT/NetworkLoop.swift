@@ -1,9 +1,10 @@
 // The network loop we drive ourselves (issue 17, point 1), one thread of ours per connection: it
 // connects and reconnects with backoff, polls the client's socket and an eventfd, and runs
-// libmosquitto's read, write and keepalive steps. Once the thread runs, only it touches the
-// libmosquitto handle (libmosquitto's unthreaded mode), so a publish is written straight to the
-// socket; other threads hand publishes over through the outbox and wake the loop at most once per
-// batch instead of once per message through libmosquitto's socket pair.
+// libmosquitto's read, write and keepalive steps. libmosquitto runs unthreaded: every call on the
+// handle is made under `handleLock`, so a publish is written straight to the socket. A publisher
+// that finds the lock free and nothing queued publishes itself (no hand-off, no wake-up); otherwise
+// (the loop is reading, or blocked in a connect) the publish goes into the outbox, in order, and the
+// loop is woken at most once per batch.
 import CMosquitto
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,10 @@ final class Connection: @unchecked Sendable {
     let subscribeRequested = Atomic<Bool>(false)
     private let wakeFD: Int32
     private let thread = Mutex<pthread_t?>(nil)
+    /// Held around every libmosquitto call once the thread runs (never around poll).
+    private let handleLock = Mutex<Void>(())
+    /// Set once the thread runs: before that, publishes wait in the outbox.
+    private let running = Atomic<Bool>(false)
 
     init(handle: OpaquePointer, sink: CallbackSink, configuration: MQTTConfiguration) throws(MQTTError) {
         self.handle = handle
@@ -48,8 +53,27 @@ final class Connection: @unchecked Sendable {
 
     // MARK: any thread
 
+    /// Publishes now if the handle is free and nothing is queued ahead, else hands the publish to
+    /// the network thread (copied). Never waits for the network or for the loop.
+    func publish(topic: [CChar], payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) {
+        if running.load(ordering: .acquiring) {
+            let done = handleLock.withLockIfAvailable { _ -> (done: Bool, wantWrite: Bool) in
+                // Something queued goes first: a thread's publishes stay in order.
+                guard queued.load(ordering: .sequentiallyConsistent) == 0 else { return (false, false) }
+                topic.withUnsafeBufferPointer { publishNow($0.baseAddress!, payload, qos, retain) }
+                return (true, Mosquitto.wantWrite(handle))
+            }
+            if let done, done.done {
+                // The socket took only part of it: the loop must poll for POLLOUT to finish it.
+                if done.wantWrite { wake() }
+                return
+            }
+        }
+        enqueue(topic: topic, payload: payload, qos: qos, retain: retain)
+    }
+
     /// Hands a publish to the network thread (the payload is copied; nothing waits for the network).
-    func enqueue(topic: [CChar], payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) {
+    private func enqueue(topic: [CChar], payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) {
         outbox.withLock { box in
             box.append(topic: topic, payload: payload, qos: qos, retain: retain)
             queued.add(1, ordering: .sequentiallyConsistent)
@@ -90,7 +114,9 @@ final class Connection: @unchecked Sendable {
         var opened = false
         while !stopping.load(ordering: .relaxed) {
             do throws(MQTTError) {
-                if opened { try Mosquitto.reconnect(handle) } else { try openFirst() }
+                // Under the lock: a publisher meanwhile queues in the outbox instead of waiting.
+                try handleLock.withLock { _ throws(MQTTError) in if opened { try Mosquitto.reconnect(handle) } else { try openFirst() } }
+                running.store(true, ordering: .releasing)
                 opened = true
                 let connacks = sink.state.withLock { $0.connacks }
                 serve()
@@ -105,11 +131,14 @@ final class Connection: @unchecked Sendable {
             waitForRetry(seconds: delay)
             delay = min(maxDelay, delay * 2)
         }
+        running.store(false, ordering: .sequentiallyConsistent)
         handOver()
-        if Mosquitto.socket(handle) >= 0 {
+        let connected = handleLock.withLock { _ -> Bool in
+            guard Mosquitto.socket(handle) >= 0 else { return false }
             Mosquitto.disconnect(handle)
-            flushWrites(for: .seconds(2))
+            return true
         }
+        if connected { flushWrites(for: .seconds(2)) }
     }
 
     private func openFirst() throws(MQTTError) {
@@ -130,18 +159,21 @@ final class Connection: @unchecked Sendable {
         var fds = [pollfd(fd: -1, events: 0, revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         while !stopping.load(ordering: .relaxed) {
             handOver()
-            let sock = Mosquitto.socket(handle)
+            let (sock, wantWrite) = handleLock.withLock { _ in (Mosquitto.socket(handle), Mosquitto.wantWrite(handle)) }
             guard sock >= 0 else { return }
             fds[0].fd = sock
-            fds[0].events = Int16(POLLIN) | (Mosquitto.wantWrite(handle) ? Int16(POLLOUT) : 0)
+            fds[0].events = Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0)
             fds[0].revents = 0
             fds[1].revents = 0
             if !sleep(fds: &fds, timeoutMs: 1000) { continue }
             let r = fds[0].revents
-            if r & Int16(POLLIN | POLLERR | POLLHUP) != 0, Mosquitto.loopRead(handle) != 0 || Mosquitto.socket(handle) < 0 { return }
-            if r & Int16(POLLOUT) != 0, Mosquitto.loopWrite(handle) != 0 || Mosquitto.socket(handle) < 0 { return }
-            // Keepalive: PINGREQ when due, and the connection dropped if the broker stopped answering.
-            if Mosquitto.loopMisc(handle) != 0 || Mosquitto.socket(handle) < 0 { return }
+            let lost = handleLock.withLock { _ -> Bool in
+                if r & Int16(POLLIN | POLLERR | POLLHUP) != 0, Mosquitto.loopRead(handle) != 0 || Mosquitto.socket(handle) < 0 { return true }
+                if r & Int16(POLLOUT) != 0, Mosquitto.loopWrite(handle) != 0 || Mosquitto.socket(handle) < 0 { return true }
+                // Keepalive: PINGREQ when due, and the connection dropped if the broker stopped answering.
+                return Mosquitto.loopMisc(handle) != 0 || Mosquitto.socket(handle) < 0
+            }
+            if lost { return }
         }
     }
 
@@ -178,12 +210,12 @@ final class Connection: @unchecked Sendable {
     private func flushWrites(for limit: Duration) {
         let deadline = ContinuousClock.now + limit
         var fds = [pollfd(fd: -1, events: Int16(POLLOUT), revents: 0)]
-        while ContinuousClock.now < deadline, Mosquitto.wantWrite(handle) {
-            let sock = Mosquitto.socket(handle)
-            guard sock >= 0 else { return }
+        while ContinuousClock.now < deadline {
+            let (sock, wantWrite) = handleLock.withLock { _ in (Mosquitto.socket(handle), Mosquitto.wantWrite(handle)) }
+            guard sock >= 0, wantWrite else { return }
             fds[0].fd = sock
             fds[0].revents = 0
-            if poll(&fds, 1, 100) > 0, Mosquitto.loopWrite(handle) != 0 { return }
+            if poll(&fds, 1, 100) > 0, handleLock.withLock({ _ in Mosquitto.loopWrite(handle) }) != 0 { return }
         }
     }
 
@@ -191,11 +223,15 @@ final class Connection: @unchecked Sendable {
     private func handOver() {
         if subscribeRequested.exchange(false, ordering: .sequentiallyConsistent) { sendNewSubscriptions() }
         guard queued.load(ordering: .sequentiallyConsistent) > 0 else { return }
-        outbox.withLock { swap(&$0, &spare) }
-        spare.forEach { topic, payload, qos, retain in
-            publishNow(topic, payload, qos, retain)
-            // After publishNow recorded it as pending: inflight never reads 0 in between.
-            queued.subtract(1, ordering: .sequentiallyConsistent)
+        // The handle lock first: a publisher that sees `queued` reach 0 under it finds every
+        // earlier publish already given to libmosquitto.
+        handleLock.withLock { _ in
+            outbox.withLock { swap(&$0, &spare) }
+            spare.forEach { topic, payload, qos, retain in
+                publishNow(topic, payload, qos, retain)
+                // After publishNow recorded it as pending: inflight never reads 0 in between.
+                queued.subtract(1, ordering: .sequentiallyConsistent)
+            }
         }
         spare.removeAll()
     }
@@ -224,7 +260,9 @@ final class Connection: @unchecked Sendable {
         }
         for sub in subs {
             // A failure means the connection just went: the next connect subscribes to everything.
-            if let mid = try? Mosquitto.subscribe(handle, sub.filter, sub.qos) { sink.state.withLock { $0.subscribed(mid, sub.filter) } }
+            if let mid = handleLock.withLock({ _ in try? Mosquitto.subscribe(handle, sub.filter, sub.qos) }) {
+                sink.state.withLock { $0.subscribed(mid, sub.filter) }
+            }
         }
     }
 }
