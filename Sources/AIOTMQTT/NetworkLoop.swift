@@ -58,8 +58,9 @@ final class Connection: @unchecked Sendable {
     func publish(topic: [CChar], payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) {
         if running.load(ordering: .acquiring) {
             let done = handleLock.withLockIfAvailable { _ -> (done: Bool, wantWrite: Bool) in
-                // Something queued goes first: a thread's publishes stay in order.
-                guard queued.load(ordering: .sequentiallyConsistent) == 0 else { return (false, false) }
+                // Something queued goes first: a thread's publishes stay in order. Nothing goes to
+                // libmosquitto before the broker's CONNACK (see handOver).
+                guard queued.load(ordering: .sequentiallyConsistent) == 0, sink.state.withLock({ $0.connected }) else { return (false, false) }
                 topic.withUnsafeBufferPointer { publishNow($0.baseAddress!, payload, qos, retain) }
                 return (true, Mosquitto.wantWrite(handle))
             }
@@ -223,6 +224,21 @@ final class Connection: @unchecked Sendable {
     private func handOver() {
         if subscribeRequested.exchange(false, ordering: .sequentiallyConsistent) { sendNewSubscriptions() }
         guard queued.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        // Until the broker's CONNACK, QoS 1 stays here: libmosquitto would send a publish made
+        // between CONNECT and CONNACK at once and again after the CONNACK resets its send quota
+        // (seen as duplicates in oneNetworkThreadPerClientAndConcurrentHandOvers). QoS 0 is dropped.
+        guard sink.state.withLock({ $0.connected }) else {
+            let dropped = outbox.withLock { box in
+                let d = box.removeAtMostOnce()
+                queued.subtract(d.count, ordering: .sequentiallyConsistent)
+                return d
+            }
+            for topic in dropped {
+                sink.failedPublishes.add(1, ordering: .relaxed)
+                sink.deliver(.publishFailed(topic: topic, reason: "mosquitto_publish failed: \(String(cString: mosquitto_strerror(MOSQ_ERR_NO_CONN.rawValue))) (rc \(MOSQ_ERR_NO_CONN.rawValue)): QoS 0 is not kept while the connection is down"))
+            }
+            return
+        }
         // The handle lock first: a publisher that sees `queued` reach 0 under it finds every
         // earlier publish already given to libmosquitto.
         handleLock.withLock { _ in

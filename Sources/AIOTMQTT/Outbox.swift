@@ -41,6 +41,28 @@ struct Outbox {
         }
     }
 
+    /// Drops the QoS 0 entries (kept order for the rest) and returns their topics: while the
+    /// connection is down they are lost by definition; QoS 1 waits here for the next connection.
+    /// Allocates, but only while disconnected.
+    mutating func removeAtMostOnce() -> [String] {
+        guard entries.contains(where: { $0.qos == 0 }) else { return [] }
+        var dropped: [String] = []
+        var kept = Outbox(reservingBytes: bytes.capacity, entries: entries.capacity)
+        bytes.withUnsafeBytes { all in
+            for e in entries {
+                let topic = all[e.topicStart..<(e.topicStart + e.topicCount)].map { CChar(bitPattern: $0) }
+                if e.qos == 0 {
+                    dropped.append(String(decoding: all[e.topicStart..<(e.topicStart + e.topicCount - 1)], as: UTF8.self))
+                } else {
+                    let start = e.topicStart + e.topicCount
+                    kept.append(topic: topic, payload: UnsafeRawBufferPointer(rebasing: all[start..<(start + e.payloadCount)]), qos: e.qos, retain: e.retain)
+                }
+            }
+        }
+        self = kept
+        return dropped
+    }
+
     mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         entries.removeAll(keepingCapacity: true)

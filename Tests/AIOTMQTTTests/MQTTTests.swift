@@ -100,9 +100,19 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         let p = try MQTTClient(configuration: .init(port: port, clientID: "loopthreads-p", cleanSession: true)) { _ in }
         #expect(threads(named: "mq:oopthreads-") == 0)
         try s.subscribe("lt/#", qos: .atLeastOnce)
-        try s.start(); try p.start()
+        try s.start()
         try await s.waitForSubscriptions(timeout: .seconds(10))
+        // Before its thread runs, publishes wait in the outbox; after, they go direct when the
+        // handle is free: the early ones must still arrive first, in order.
+        for i in 0..<50 { try p.publish(try MQTTTopic("lt/early"), payload: Array("\(i)".utf8), qos: .atLeastOnce) }
+        #expect(p.inflightCount == 50)
+        try p.start()
         #expect(await eventually(10) { p.isConnected })
+        for i in 50..<100 { try p.publish(try MQTTTopic("lt/early"), payload: Array("\(i)".utf8), qos: .atLeastOnce) }
+        #expect(await eventually(10) { sub.messages.withLock { $0.count } == 100 })
+        let early = sub.messages.withLock { $0.map { Int(String(decoding: $0.1, as: UTF8.self))! } }
+        #expect(early == Array(0..<100))
+        sub.messages.withLock { $0.removeAll() }
         #expect(threads(named: "mq:oopthreads-s") == 1 && threads(named: "mq:oopthreads-p") == 1)
         #expect(threads(named: "mosquitto loop") == 0, "no libmosquitto-owned thread")
         let senders = 4, each = 500
