@@ -181,8 +181,10 @@ final class Connection: @unchecked Sendable {
     /// poll(2) unless work is already waiting; false when interrupted (retry).
     private func sleep(fds: inout [pollfd], timeoutMs: Int32) -> Bool {
         sleeping.store(true, ordering: .sequentiallyConsistent)
-        let busy = queued.load(ordering: .sequentiallyConsistent) > 0 || subscribeRequested.load(ordering: .sequentiallyConsistent)
-            || stopping.load(ordering: .sequentiallyConsistent)
+        // Queued publishes make it busy only when they can go (connected): while the connection is
+        // down QoS 1 waits in the outbox, and spinning on it would burn a core for the outage.
+        let busy = (queued.load(ordering: .sequentiallyConsistent) > 0 && sink.state.withLock { $0.connected })
+            || subscribeRequested.load(ordering: .sequentiallyConsistent) || stopping.load(ordering: .sequentiallyConsistent)
         let n = poll(&fds, nfds_t(fds.count), busy ? 0 : timeoutMs)
         sleeping.store(false, ordering: .relaxed)
         if n < 0 { return false }

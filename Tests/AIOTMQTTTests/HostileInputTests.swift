@@ -164,6 +164,23 @@ let oversizeMB: [Int] = (ProcessInfo.processInfo.environment["AIOT_OVERSIZE_MB"]
         #expect(c.failedPublishCount == 1)
         #expect(c.inflightCount == 1, "the QoS 1 publish waits for a connection")
         #expect(await c.waitForPublishes(timeout: .milliseconds(200)) == false)
+        // Waiting for a broker with a publish pending must sleep, not spin: the network thread's
+        // CPU time over 1.5 s (a spinning thread takes about all of it).
+        func cpuTicks() -> Int? {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            for t in tasks where (try? String(contentsOfFile: "/proc/self/task/\(t)/comm", encoding: .utf8))?.hasPrefix("mq:nobroker") == true {
+                guard let stat = try? String(contentsOfFile: "/proc/self/task/\(t)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { return nil }
+                let f = stat[stat.index(after: close)...].split(separator: " ")
+                return Int(f[11])! + Int(f[12])!  // utime + stime (fields 14 and 15)
+            }
+            return nil
+        }
+        let t0 = cpuTicks()
+        try await Task.sleep(for: .milliseconds(1500))
+        let t1 = cpuTicks()
+        #expect(t0 != nil && t1 != nil)
+        if let t0, let t1 { #expect(t1 - t0 < Int(sysconf(Int32(_SC_CLK_TCK))) / 4, "network thread used \(t1 - t0) ticks in 1.5 s while waiting") }
         c.stop()
     }
 
