@@ -11,9 +11,11 @@ LOGS=$(mktemp -d /tmp/aiot-test-XXXXXX)
 QUICK=$(mktemp -d /tmp/aiot-quick-XXXXXX)
 trap 'rm -rf "$QUICK"' EXIT
 step() {   # step NAME COMMAND...: run, keep the output for the summary
-    local name=$1; shift
+    local name=$1 t0=$SECONDS; shift
     echo "== $name: $*"
     "$@" 2>&1 | tee "$LOGS/$name.log"
+    # Wall time per step, for the CI budget (about 40 min in all).
+    echo "-- $name took $((SECONDS - t0)) s"
 }
 
 step check-imports bash tools/check_imports.sh --self-test
