@@ -15,8 +15,8 @@ import Synchronization
 /// descriptor. The client and the running thread both hold it; whichever lets go last frees the
 /// handle, so a thread blocked in a connect never outlives its handle.
 final class Connection: @unchecked Sendable {
-    // @unchecked: `handle` and `spare` are used by the network thread only once it runs (before
-    // that, by the client's init on its own thread); everything else is atomic or behind a lock.
+    // @unchecked: `handle` is used only under `handleLock` once the thread runs (before that, by
+    // the client's init); `spare` only by the network thread; everything else is atomic or locked.
     let handle: OpaquePointer
     let sink: CallbackSink
     let configuration: MQTTConfiguration
