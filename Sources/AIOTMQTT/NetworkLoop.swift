@@ -35,8 +35,6 @@ final class Connection: @unchecked Sendable {
     private let thread = Mutex<pthread_t?>(nil)
     /// Held around every libmosquitto call once the thread runs (never around poll).
     private let handleLock = Mutex<Void>(())
-    /// Set once the thread runs: before that, publishes wait in the outbox.
-    private let running = Atomic<Bool>(false)
 
     init(handle: OpaquePointer, sink: CallbackSink, configuration: MQTTConfiguration) throws(MQTTError) {
         self.handle = handle
@@ -56,19 +54,18 @@ final class Connection: @unchecked Sendable {
     /// Publishes now if the handle is free and nothing is queued ahead, else hands the publish to
     /// the network thread (copied). Never waits for the network or for the loop.
     func publish(topic: [CChar], payload: UnsafeRawBufferPointer, qos: Int32, retain: Bool) {
-        if running.load(ordering: .acquiring) {
-            let done = handleLock.withLockIfAvailable { _ -> (done: Bool, wantWrite: Bool) in
-                // Something queued goes first: a thread's publishes stay in order. Nothing goes to
-                // libmosquitto before the broker's CONNACK (see handOver).
-                guard queued.load(ordering: .sequentiallyConsistent) == 0, sink.state.withLock({ $0.connected }) else { return (false, false) }
-                topic.withUnsafeBufferPointer { publishNow($0.baseAddress!, payload, qos, retain) }
-                return (true, Mosquitto.wantWrite(handle))
-            }
-            if let done, done.done {
-                // The socket took only part of it: the loop must poll for POLLOUT to finish it.
-                if done.wantWrite { wake() }
-                return
-            }
+        let done = handleLock.withLockIfAvailable { _ -> (done: Bool, wantWrite: Bool) in
+            // Something queued goes first: a thread's publishes stay in order. Nothing goes to
+            // libmosquitto before the broker's CONNACK (see handOver), so before the first
+            // connection everything waits in the outbox.
+            guard queued.load(ordering: .sequentiallyConsistent) == 0, sink.state.withLock({ $0.connected }) else { return (false, false) }
+            topic.withUnsafeBufferPointer { publishNow($0.baseAddress!, payload, qos, retain) }
+            return (true, Mosquitto.wantWrite(handle))
+        }
+        if let done, done.done {
+            // The socket took only part of it: the loop must poll for POLLOUT to finish it.
+            if done.wantWrite { wake() }
+            return
         }
         enqueue(topic: topic, payload: payload, qos: qos, retain: retain)
     }
@@ -117,7 +114,6 @@ final class Connection: @unchecked Sendable {
             do throws(MQTTError) {
                 // Under the lock: a publisher meanwhile queues in the outbox instead of waiting.
                 try handleLock.withLock { _ throws(MQTTError) in if opened { try Mosquitto.reconnect(handle) } else { try openFirst() } }
-                running.store(true, ordering: .releasing)
                 opened = true
                 let connacks = sink.state.withLock { $0.connacks }
                 serve()
@@ -132,7 +128,6 @@ final class Connection: @unchecked Sendable {
             waitForRetry(seconds: delay)
             delay = min(maxDelay, delay * 2)
         }
-        running.store(false, ordering: .sequentiallyConsistent)
         handOver()
         let connected = handleLock.withLock { _ -> Bool in
             guard Mosquitto.socket(handle) >= 0 else { return false }
@@ -235,10 +230,7 @@ final class Connection: @unchecked Sendable {
                 queued.subtract(d.count, ordering: .sequentiallyConsistent)
                 return d
             }
-            for topic in dropped {
-                sink.failedPublishes.add(1, ordering: .relaxed)
-                sink.deliver(.publishFailed(topic: topic, reason: "mosquitto_publish failed: \(String(cString: mosquitto_strerror(MOSQ_ERR_NO_CONN.rawValue))) (rc \(MOSQ_ERR_NO_CONN.rawValue)): QoS 0 is not kept while the connection is down"))
-            }
+            for topic in dropped { publishFailed(topic, MOSQ_ERR_NO_CONN.rawValue, "QoS 0 is not kept while the connection is down") }
             return
         }
         // The handle lock first: a publisher that sees `queued` reach 0 under it finds every
@@ -266,9 +258,14 @@ final class Connection: @unchecked Sendable {
             }
             return
         }
-        // QoS 0 while disconnected is allowed to be lost by definition, but it is counted.
+        publishFailed(String(cString: topic), rc)
+    }
+
+    /// Counts a publish that will not go out and tells the client's owner (off the hot path).
+    private func publishFailed(_ topic: String, _ rc: Int32, _ why: String? = nil) {
         sink.failedPublishes.add(1, ordering: .relaxed)
-        sink.deliver(.publishFailed(topic: String(cString: topic), reason: "mosquitto_publish failed: \(String(cString: mosquitto_strerror(rc))) (rc \(rc))"))
+        let reason = "mosquitto_publish failed: \(String(cString: mosquitto_strerror(rc))) (rc \(rc))" + (why.map { ": " + $0 } ?? "")
+        sink.deliver(.publishFailed(topic: topic, reason: reason))
     }
 
     private func sendNewSubscriptions() {
