@@ -164,7 +164,7 @@ final class Connection: @unchecked Sendable {
             if !sleep(fds: &fds, timeoutMs: 1000) { continue }
             let r = fds[0].revents
             let lost = handleLock.withLock { _ -> Bool in
-                if r & Int16(POLLIN | POLLERR | POLLHUP) != 0, Mosquitto.loopRead(handle) != 0 || Mosquitto.socket(handle) < 0 { return true }
+                if r & Int16(POLLIN | POLLERR | POLLHUP) != 0, !readAvailable() { return true }
                 if r & Int16(POLLOUT) != 0, Mosquitto.loopWrite(handle) != 0 || Mosquitto.socket(handle) < 0 { return true }
                 // Keepalive: PINGREQ when due, and the connection dropped if the broker stopped answering.
                 return Mosquitto.loopMisc(handle) != 0 || Mosquitto.socket(handle) < 0
@@ -172,6 +172,25 @@ final class Connection: @unchecked Sendable {
             if lost { return }
         }
     }
+
+    /// Reads the packets already in the socket, up to `readBurst` (the caller holds `handleLock`);
+    /// false when the connection is gone. `mosquitto_loop_read` reads one packet per call unless
+    /// QoS 2 messages are in flight, so one poll per packet would be the price under load; instead
+    /// it is called again until a read runs dry. errno is cleared before each call: a dry read
+    /// leaves EAGAIN, a whole packet leaves it as it was. A stale EAGAIN from a callback only
+    /// sends the loop back to poll, which returns at once.
+    private func readAvailable() -> Bool {
+        for _ in 0..<Self.readBurst {
+            errno = 0
+            if Mosquitto.loopRead(handle) != 0 || Mosquitto.socket(handle) < 0 { return false }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return true }
+        }
+        return true
+    }
+
+    /// Packets read per wake-up before the loop polls again, so that queued publishes and the
+    /// keepalive get their turn under a flood.
+    static let readBurst = 64
 
     /// poll(2) unless work is already waiting; false when interrupted (retry).
     private func sleep(fds: inout [pollfd], timeoutMs: Int32) -> Bool {
