@@ -6,10 +6,21 @@ import Testing
 
 let now = 1_800_000_000.0
 
+/// Every directory tempDir() makes is under this one, which the suite removes when it ends.
+private let tempRoot = NSTemporaryDirectory() + "aiot-deploy-test-\(getpid())"
+
 private func tempDir() -> String {
-    let p = NSTemporaryDirectory() + "aiot-deploy-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let p = tempRoot + "/\(UInt32.random(in: 0...UInt32.max))"
     try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
     return p
+}
+
+/// Removes `tempRoot` once every test of the suite has run (its tests run in parallel).
+private struct RemovesTempDirs: SuiteTrait, TestScoping {
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        defer { try? FileManager.default.removeItem(atPath: tempRoot) }
+        try await function()
+    }
 }
 
 /// A seeded artifact (the seed is in the failure message via `#expect` on its bytes' origin).
@@ -92,7 +103,7 @@ private func refusal(_ body: () throws -> Void) -> DeployRefusal? {
     }
 }
 
-@Suite struct ChunkAndStoreTests {
+@Suite(RemovesTempDirs()) struct ChunkAndStoreTests {
     let f = Fixture()
 
     func stage(_ ch: DeployChannel, _ a: [UInt8], version: UInt64 = 2) throws -> [Chunk] {

@@ -53,6 +53,7 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         let port = freePort()
         let dir = NSTemporaryDirectory() + "aiot-mqtt-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let sub = Collected(), pub = Collected()
         // Clean session on the subscriber: only resubscription can bring the subscription back.
         let s = try MQTTClient(configuration: .init(port: port, clientID: "sub", cleanSession: true, reconnectDelayMin: 1, reconnectDelayMax: 1)) { sub.handle($0) }
@@ -89,6 +90,7 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         let port = freePort()
         let dir = NSTemporaryDirectory() + "aiot-mqtt-threads-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let broker = try startBroker(port: port, dir: dir)
         defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
         func threads(named name: String) -> Int {
@@ -135,6 +137,7 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         let port = freePort()
         let dir = NSTemporaryDirectory() + "aiot-mqtt-stream-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let broker = try startBroker(port: port, dir: dir)
         defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
         let (client, events) = try MQTTClient.withStream(configuration: .init(port: port, clientID: "streamer"))
@@ -195,6 +198,7 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         let port = freePort()
         let dir = NSTemporaryDirectory() + "aiot-mqtt-pool-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let broker = try startBroker(port: port, dir: dir)
         defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
         let pool = MQTTBufferPool(maxBuffers: 8, maxBufferBytes: 4096)

@@ -30,6 +30,7 @@ func makePKI(_ dir: String) throws {
     @Test func tlsWithClientCertificateAndPassword() async throws {
         let dir = NSTemporaryDirectory() + "aiot-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         try makePKI(dir)
         try run(["mosquitto_passwd", "-c", "-b", dir + "/passwd", "aiotd", "s3cret"], in: dir)
         let port = freePort()
