@@ -101,24 +101,23 @@ SPLIT_JOBS: dict[tuple, int] = {("elecdemand", 1): 2}
 def split_configs(configs: list[tuple[str, str, dict]], parts: int,
                   parents: dict[str, str] | None = None) -> list[list[tuple[str, str, dict]]]:
     """The configurations in `parts` groups by architecture (without the skip path first, then with
-    it); a staged configuration always goes where its parent is; empty groups are dropped."""
+    it; a group halved while there are fewer groups than parts); then every staged configuration
+    moves to its parent's group. Empty groups are dropped; the list order is kept inside a group."""
     if parts <= 1:
         return [list(configs)]
-    groups = [[c for c in configs if "skip" not in c[2]], [c for c in configs if "skip" in c[2]]]
-    where = {c[0]: i for i, g in enumerate(groups) for c in g}
-    for child, parent in (parents or {}).items():
-        if child in where and parent in where and where[child] != where[parent]:
-            c = next(c for c in groups[where[child]] if c[0] == child)
-            groups[where[child]].remove(c)
-            groups[where[parent]].append(c)
-            where[child] = where[parent]
-    groups = [g for g in groups if g]
+    groups = [g for g in ([c for c in configs if "skip" not in c[2]], [c for c in configs if "skip" in c[2]]) if g]
     while len(groups) < parts and max(len(g) for g in groups) > 1:
-        # more parts than architectures: halve the largest group (parents stay before children)
         g = max(groups, key=len)
         i = groups.index(g)
         groups[i:i + 1] = [g[:len(g) // 2], g[len(g) // 2:]]
-    return groups
+    where = {c[0]: i for i, g in enumerate(groups) for c in g}
+    parents = {c: p for c, p in (parents or {}).items() if c in where and p in where}
+    for _ in range(len(parents)):   # chains: repeat until every child sits with its parent
+        for child, parent in parents.items():
+            where[child] = where[parent]
+    order = {c[0]: i for i, c in enumerate(configs)}
+    groups = [sorted((c for c in configs if where[c[0]] == i), key=lambda c: order[c[0]]) for i in range(len(groups))]
+    return [g for g in groups if g]
 
 
 def merge_parts(parts: list[dict], configs: list[tuple[str, str, dict]]) -> dict:
@@ -544,7 +543,7 @@ def main(argv=None) -> int:
             return day + [c for c in extra if c[0] not in {x[0] for x in day}]
         extra = EXTRA_CONFIGS.get(k, []) if (bundled and a.horizon is None and not a.configs_given) else []
         return configs + [c for c in extra if c[0] not in {x[0] for x in configs}]
-    split = bundled and a.horizon is None and not a.configs_given and not a.add and not a.quick and a.jobs > 1
+    split = not specs and not a.add and a.jobs > 1   # SPLIT_JOBS: the full sweep's longest job in two
     jobs, plan = plan_jobs(pairs, job_configs, SPLIT_JOBS if split else {},
                            lambda k, h: staged_parents(getattr(k, "key", k), h, not a.no_staged and not specs,
                                                        dict(a.staged)),

@@ -26,6 +26,14 @@ def test_a_staged_child_goes_where_its_parent_is():
     assert sweep.split_configs(cfgs, 1) == [cfgs]
 
 
+def test_one_architecture_is_halved_and_staged_children_follow():
+    cfgs = [(c, c, {}) for c in sweep.CONFIGS]   # e.g. the quick sweep: no skip-path configurations
+    groups = sweep.split_configs(cfgs, 2)
+    assert [[c[0] for c in g] for g in groups] == [["W8A8", "W6A8"], ["W4A8", "W6A6", "W4A4"]]
+    groups = sweep.split_configs(cfgs, 2, {"W4A8": "W8A8", "W4A4": "W4A8"})
+    assert [[c[0] for c in g] for g in groups] == [["W8A8", "W6A8", "W4A8", "W4A4"], ["W6A6"]]
+
+
 def test_plan_puts_the_split_parts_first_and_merges_them():
     pairs = [("elecdemand", 1), ("nox", 1), ("keywest", 1), ("elecdemand", 48)]
     cfg = {("elecdemand", 1): _elec_configs(), ("nox", 1): [("W8A8", "W8A8", {})],
@@ -55,3 +63,43 @@ def test_merge_parts_keeps_the_configuration_order_and_checks_the_float_model():
     assert m["seconds"] == 22.0 and m["split_seconds"] == [12.0, 10.0]
     with pytest.raises(SystemExit, match="different float"):
         sweep.merge_parts([p1, dict(p2, float={"seed": 0, "val_mse": 0.6})], cfgs)
+
+
+def test_main_runs_the_parts_and_writes_one_merged_summary(tmp_path, monkeypatch):
+    """sweep.main with 2 workers: elecdemand's configurations in two part jobs (no summary written by
+    either), then one summary.json with every configuration (training and rendering faked)."""
+    import json
+    from tools.train import report
+    calls = []
+
+    def fake_run(key, out_dir, configs, *a):
+        part = a[-1]
+        calls.append((key, [c[0] for c in configs], part))
+        return dict(dataset=key, float={"seed": 0, "val_mse": 1.0}, configs={c[0]: {"n": c[0]} for c in configs},
+                    output_floor={}, output_floor_reference="W8A8" if any(c[0] == "W8A8" for c in configs) else None,
+                    seconds=1.0)
+
+    class Serial:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def map(self, fn, *its):
+            return map(fn, *its)
+
+    monkeypatch.setattr(sweep, "run_dataset", fake_run)
+    monkeypatch.setattr(sweep, "ProcessPoolExecutor", Serial)
+    monkeypatch.setattr(report, "render", lambda *a, **k: "")
+    monkeypatch.setattr(report, "render_models_readme", lambda *a, **k: "")
+    monkeypatch.setattr(sweep, "self_check", lambda *a, **k: [])
+    (tmp_path / "elecdemand").mkdir()
+    assert sweep.main(["--quick", "--data", "elecdemand", "nox", "--out", str(tmp_path), "--jobs", "2"]) == 0
+    assert calls == [("elecdemand", ["W8A8", "W6A8"], True), ("elecdemand", ["W4A8", "W6A6", "W4A4"], True),
+                     ("nox", list(sweep.CONFIGS), False)]
+    merged = json.loads((tmp_path / "elecdemand" / "summary.json").read_text())
+    assert sorted(merged["configs"]) == sorted(sweep.CONFIGS) and merged["split_seconds"] == [1.0, 1.0]
