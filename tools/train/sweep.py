@@ -45,7 +45,8 @@ def qat_epochs_for(key: str, horizon: int, config: str) -> int:
 # configuration's QAT starts from the parent's trained QAT weights and observer ranges (the same
 # architecture, wider widths) instead of from the float model. Only where validation chose it.
 STAGED_FROM: dict[tuple, dict[str, str]] = {
-    ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8IO16S": "W8A8IO16S", "W6A8": "W8A8", "W4A8": "W8A8"}}
+    ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8IO16S": "W8A8IO16S", "W6A8": "W8A8", "W4A8": "W8A8"},
+    ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S"}}
 
 
 def parse_staged(spec: str) -> tuple[str, str]:
