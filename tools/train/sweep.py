@@ -39,6 +39,42 @@ QAT_EPOCHS: dict[tuple, int] = {("elecdemand", 1): 60, ("elecdemand", 1, "W4A8")
 def qat_epochs_for(key: str, horizon: int, config: str) -> int:
     """The recipe's QAT epochs for one configuration (a configuration's own entry first)."""
     return QAT_EPOCHS.get((key, horizon, config), QAT_EPOCHS.get((key, horizon), 30))
+
+
+# Staged (progressive) QAT, README "Staged QAT": (data set, horizon) -> {configuration: parent}; the
+# configuration's QAT starts from the parent's trained QAT weights and observer ranges (the same
+# architecture, wider widths) instead of from the float model. Only where validation chose it.
+STAGED_FROM: dict[tuple, dict[str, str]] = {
+    ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8IO16S": "W8A8IO16S", "W6A8": "W8A8", "W4A8": "W8A8"},
+    ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S"}}
+
+
+def parse_staged(spec: str) -> tuple[str, str]:
+    """'CHILD=PARENT' -> (CHILD, PARENT)."""
+    child, _, parent = spec.partition("=")
+    if not child.strip() or not parent.strip():
+        raise argparse.ArgumentTypeError(f"--staged {spec!r}: expected CHILD=PARENT, e.g. W4A8S=W8A8S")
+    return child.strip(), parent.strip()
+
+
+def staged_parents(key: str, horizon: int, recipe: bool, given: dict[str, str] | None) -> dict[str, str]:
+    """Child -> parent for one job: the recipe's (STAGED_FROM, unless recipe is False) under the
+    explicit --staged pairs."""
+    out = dict(STAGED_FROM.get((key, horizon), {})) if recipe else {}
+    out.update(given or {})
+    return out
+
+
+def staged_order(configs: list[tuple[str, str, dict]], parents: dict[str, str]) -> list[tuple[str, str, dict]]:
+    """The configurations with every parent trained before its children (stable otherwise)."""
+    def depth(name, seen=()):
+        p = parents.get(name)
+        if p is None:
+            return 0
+        if p in seen or p == name:
+            raise SystemExit(f"--staged: a cycle through {name}")
+        return 1 + depth(p, seen + (name,))
+    return sorted(configs, key=lambda c: depth(c[0]))
 DAY_AHEAD_CONFIGS = ("W8A8", "W6A8", "W4A8")
 # 16-bit input, positional addition and output where they paid on validation (README "Recipe")
 IO16 = {"input": 16, "pe_add": 16, "output": 16}
@@ -55,6 +91,54 @@ EXTRA_CONFIGS = {"elecdemand": [(f"{c}IO16", c, IO16) for c in ("W8A8", "W6A8", 
 # report gives each its verdict, README "Day-ahead models with the skip path")
 DAY_AHEAD_EXTRA = _S
 DAY_AHEAD = {"elecdemand": 48, "nox": 24, "keywest": 24}  # one day of steps: half-hourly and hourly
+
+
+# the full bundled sweep's longest job split into this many processes by configuration group (v1 and
+# the 16-bit I/O ones, the skip-path ones), so the two workers stay busy (README "Determinism and
+# timing"); each part trains the same float model (deterministic for its seeds) and the parts'
+# summaries are merged into the folder's one
+SPLIT_JOBS: dict[tuple, int] = {("elecdemand", 1): 2}
+
+
+def split_configs(configs: list[tuple[str, str, dict]], parts: int,
+                  parents: dict[str, str] | None = None) -> list[list[tuple[str, str, dict]]]:
+    """The configurations in `parts` groups by architecture (without the skip path first, then with
+    it; a group halved while there are fewer groups than parts); then every staged configuration
+    moves to its parent's group. Empty groups are dropped; the list order is kept inside a group."""
+    if parts <= 1:
+        return [list(configs)]
+    groups = [g for g in ([c for c in configs if "skip" not in c[2]], [c for c in configs if "skip" in c[2]]) if g]
+    while len(groups) < parts and max(len(g) for g in groups) > 1:
+        g = max(groups, key=len)
+        i = groups.index(g)
+        groups[i:i + 1] = [g[:len(g) // 2], g[len(g) // 2:]]
+    where = {c[0]: i for i, g in enumerate(groups) for c in g}
+    parents = {c: p for c, p in (parents or {}).items() if c in where and p in where}
+    for _ in range(len(parents)):   # chains: repeat until every child sits with its parent
+        for child, parent in parents.items():
+            where[child] = where[parent]
+    order = {c[0]: i for i, c in enumerate(configs)}
+    groups = [sorted((c for c in configs if where[c[0]] == i), key=lambda c: order[c[0]]) for i in range(len(groups))]
+    return [g for g in groups if g]
+
+
+def merge_parts(parts: list[dict], configs: list[tuple[str, str, dict]]) -> dict:
+    """One folder's summary from the summaries of its split jobs: the same float model (checked), the
+    configurations in the order of the whole list, the output floor of the part that has W8A8,
+    seconds the sum of the parts (the data set's single-process work)."""
+    f0 = parts[0]["float"]
+    for p in parts[1:]:
+        if p["float"]["seed"] != f0["seed"] or p["float"]["val_mse"] != f0["val_mse"]:
+            raise SystemExit(f"{p['dataset']}: the split jobs trained different float models "
+                             f"({f0['val_mse']} vs {p['float']['val_mse']})")
+    out = dict(parts[0])
+    have = {k: v for p in parts for k, v in p["configs"].items()}
+    out["configs"] = {c[0]: have[c[0]] for c in configs if c[0] in have}
+    ref = next((p for p in parts if p.get("output_floor_reference") == "W8A8"), parts[0])
+    out["output_floor"], out["output_floor_reference"] = ref["output_floor"], ref["output_floor_reference"]
+    out["seconds"] = sum(p["seconds"] for p in parts)
+    out["split_seconds"] = [p["seconds"] for p in parts]
+    return out
 
 
 def parse_custom(spec: str) -> tuple[str, str, dict[str, int]]:
@@ -140,7 +224,8 @@ def float_model(ds, shape, sched, seed: int, cache: str | None):
 
 def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sched_kw: dict, seed: int,
                 float_seeds: int, qat_seeds: int, horizon: int, command: str, add: bool = False,
-                float_cache: str | None = None) -> dict:
+                float_cache: str | None = None, staged: dict[str, str] | None = None,
+                staged_recipe: bool = True, part: bool = False) -> dict:
     import torch
     torch.set_num_threads(1)
     from tools.train import baselines, data, exporting, train
@@ -176,12 +261,18 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
 
     xt, _ = train.tensors(ds, "test")
     prev = json.loads((out / "summary.json").read_text()) if add and (out / "summary.json").exists() else None
+    parents = staged_parents(key, horizon, staged_recipe and spec.csv is None, staged)
+    names = {c[0] for c in configs}
+    # --add where every configuration is staged from a parent already in the folder (loaded from its
+    # file): the float model is not needed, so it is not retrained
+    from_folder = prev is not None and all(parents.get(n) in prev["configs"] and parents[n] not in names
+                                           for n in names)
     if prev is not None:
         # --add: the same float model again (deterministic for its seed, checked), then only the new
         # configurations; the ones already in the folder are kept as they are
-        fmodel = float_model(ds, shape, sched, prev["float"]["seed"], float_cache)
+        fmodel = None if from_folder else float_model(ds, shape, sched, prev["float"]["seed"], float_cache)
         xv, yv = train.tensors(ds, "val")
-        v = train.mse(fmodel, xv, yv)
+        v = prev["float"]["val_mse"] if from_folder else train.mse(fmodel, xv, yv)
         if abs(v - prev["float"]["val_mse"]) > 1e-6 * prev["float"]["val_mse"]:
             raise SystemExit(f"--add {folder}: the float model was not reproduced (validation MSE {v} vs "
                              f"{prev['float']['val_mse']}); retrain the whole set instead")
@@ -201,15 +292,42 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                                 test=baselines.metrics(train.predict(fmodel, xt).numpy().astype(np.float64),
                                                        test.y, ds))
         summary["configs"] = {}
-    for name, base, over in configs:
+    qmodels: dict = {}  # the QAT models of this run, by configuration (parents of staged ones)
+
+    def parent_model(pname: str):
+        """A staged configuration's parent: trained in this run, or (--add) the folder's exported
+        PARENT.safetensors read back (train.model_from_file: weights dequantized, observer ranges the
+        file's grids), checked against its recorded validation MSE. A file, not a retraining: the
+        QAT run is reproducible only on a CPU with the same torch kernels."""
+        if pname in qmodels:
+            return qmodels[pname]
+        info = (summary.get("configs") or {}).get(pname) if prev is not None else None
+        if info is None:
+            raise SystemExit(f"--staged: parent {pname} is neither trained in this run nor in {out} (--add)")
+        m = train.model_from_file(out / f"{pname}.safetensors", margin=sched.range_margin)
+        xv, yv = train.tensors(ds, "val")
+        v, want = train.mse(m, xv, yv), info["qat"]["val_mse"]
+        if abs(v - want) > 1e-4 * want:
+            raise SystemExit(f"--staged: parent {pname} read back from its file gives validation MSE {v}, "
+                             f"recorded {want}")
+        qmodels[pname] = m
+        return m
+
+    for name, base, over in staged_order(configs, parents):
         bits = config_bits(name, base, over, shape)
         csched = replace(sched, qat_epochs=qat_epochs_for(key, horizon, name)) if recipe_epochs else sched
+        pname = parents.get(name)
+        pmodel = parent_model(pname) if pname else None
         best = None
         for s in range(seed, seed + qat_seeds):
-            m, fit = train.qat(fmodel, ds, bits, csched, s)
+            if pmodel is not None:
+                m, fit = train.qat_from(pmodel, ds, bits, csched, s)
+            else:
+                m, fit = train.qat(fmodel, ds, bits, csched, s)
             if best is None or fit.val_mse < best[1].val_mse:
                 best = (m, fit, s)
         qmodel, qfit, qseed = best
+        qmodels[name] = qmodel
         fq_pred = train.predict(qmodel, xt).numpy().astype(np.float64)
         fq = baselines.metrics(fq_pred, test.y, ds)
         prov = dict(tool="aiot-runtime tools/train", dataset=ds.spec.source,
@@ -218,10 +336,14 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                     split="chronological 70/10/20 train/val/test; normalization fitted on train",
                     float_epochs=f"{summary['float']['best_epoch']} best of {summary['float']['epochs_run']} run",
                     qat_epochs=f"{qfit.best_epoch} best of {qfit.epochs_run} run", command=command)
+        qinfo = dict(seed=qseed, best_epoch=qfit.best_epoch, epochs_run=qfit.epochs_run, val_mse=qfit.val_mse,
+                     seconds=qfit.seconds, epochs=csched.qat_epochs)
+        if pname:
+            # staged QAT: started from this configuration's trained QAT model (README "Staged QAT")
+            prov["qat_from"] = f"{pname} (QAT seed {summary['configs'][pname]['qat']['seed']})"
+            qinfo["from_config"] = pname
         info = exporting.write_all(qmodel, ds, out, name, prov, dict(
-            fake_quant=fq, bits=bits, qat=dict(seed=qseed, best_epoch=qfit.best_epoch,
-                                               epochs_run=qfit.epochs_run, val_mse=qfit.val_mse,
-                                               seconds=qfit.seconds),
+            fake_quant=fq, bits=bits, qat=qinfo,
             output_range=list(qmodel.act_ranges()["output"])))
         # the integer model must be what was trained: compare per-window outputs on the test split
         info["agreement"] = exporting.agreement(qmodel, ds, out / f"{name}.safetensors")
@@ -236,8 +358,27 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
         for b in (4, 6, 8, 16)}
     summary["output_floor_reference"] = "W8A8" if "W8A8" in summary["configs"] else None
     summary["seconds"] = time.perf_counter() - t0 + (prev.get("seconds", 0.0) if prev else 0.0)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    if not part:  # one part of a split job: the caller merges the parts (merge_parts) and writes it
+        (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
+
+
+def plan_jobs(pairs, job_configs, split_jobs: dict, parents_of, make_job):
+    """The process pool's jobs: one per (data set, horizon), or, where split_jobs says so, one per
+    configuration group (split_configs). The split parts go first (they are the longest job: the
+    pool hands work out in order), the others keep their order. Returns (jobs, plan): plan lists per
+    (data set, horizon) the job indices to merge and the whole configuration list."""
+    first, rest, plan = [], [], []
+    for k, h in pairs:
+        cfgs = job_configs(k, h)
+        n = split_jobs.get((getattr(k, "key", k), h), 1)
+        groups = split_configs(cfgs, n, parents_of(k, h)) if n > 1 else [cfgs]
+        dest = first if len(groups) > 1 else rest
+        plan.append(((k, h), [(dest is first, len(dest) + i) for i in range(len(groups))], cfgs))
+        dest += [make_job(k, h, g, len(groups) > 1) for g in groups]
+    jobs = first + rest
+    plan = [(kh, [i if head else len(first) + i for head, i in idx], cfgs) for kh, idx, cfgs in plan]
+    return jobs, plan
 
 
 def self_check(out_dir: Path, summaries: list[dict], specs: dict | None = None) -> list[str]:
@@ -304,6 +445,12 @@ def main(argv=None) -> int:
                     help="train only the given configurations into existing folders, keeping the others "
                          "(the float model is retrained from the folder's float seed and checked)")
     ap.add_argument("--float-cache", help="directory of float state_dicts from tools/train/trial.py (with --add)")
+    ap.add_argument("--staged", action="append", default=[], type=parse_staged, metavar="CHILD=PARENT",
+                    help="staged QAT: CHILD's QAT starts from PARENT's trained QAT weights and observer ranges "
+                         "(the same architecture; PARENT trained in the same run, or with --add reproduced from "
+                         "the folder), e.g. --staged W4A8S=W8A8S")
+    ap.add_argument("--no-staged", action="store_true",
+                    help="no staged QAT from the recipe (STAGED_FROM); every configuration starts from the float model")
     ap.add_argument("--report-only", action="store_true",
                     help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
     a = ap.parse_args(argv)
@@ -398,13 +545,26 @@ def main(argv=None) -> int:
             return day + [c for c in extra if c[0] not in {x[0] for x in day}]
         extra = EXTRA_CONFIGS.get(k, []) if (bundled and a.horizon is None and not a.configs_given) else []
         return configs + [c for c in extra if c[0] not in {x[0] for x in configs}]
-    jobs = [(k, str(a.out), job_configs(k, h), sched, a.seed, a.float_seeds, a.qat_seeds, h,
-             command.strip(), a.add, a.float_cache) for k, h in pairs]
+    split = not specs and not a.add and a.jobs > 1   # SPLIT_JOBS: the full sweep's longest job in two
+    jobs, plan = plan_jobs(pairs, job_configs, SPLIT_JOBS if split else {},
+                           lambda k, h: staged_parents(getattr(k, "key", k), h, not a.no_staged and not specs,
+                                                       dict(a.staged)),
+                           lambda k, h, cfgs, part: (k, str(a.out), cfgs, sched, a.seed, a.float_seeds,
+                                                     a.qat_seeds, h, command.strip(), a.add, a.float_cache,
+                                                     dict(a.staged), not a.no_staged, part))
     if a.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=a.jobs, mp_context=get_context("spawn")) as ex:
-            summaries = list(ex.map(run_dataset, *zip(*jobs)))
+            results = list(ex.map(run_dataset, *zip(*jobs)))
     else:
-        summaries = [run_dataset(*j) for j in jobs]
+        results = [run_dataset(*j) for j in jobs]
+    summaries = []
+    for (k, h), idx, cfgs in plan:
+        if len(idx) == 1:
+            summaries.append(results[idx[0]])
+            continue
+        merged = merge_parts([results[i] for i in idx], cfgs)
+        (a.out / merged["dataset"] / "summary.json").write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+        summaries.append(merged)
     wall = time.perf_counter() - t0
     load = (load0, os.getloadavg()[0])
     (meta_dir / "sweep.json").write_text(json.dumps(dict(

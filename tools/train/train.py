@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from tools.train.data import DataSet
-from tools.train.model import Shape, Transformer
+from tools.train.model import Shape, Transformer, activation_names
 
 torch.set_num_threads(1)  # two threads are far slower on the shared 2-core machines
 
@@ -148,6 +148,106 @@ def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
                sched.batch, gen, "qat", "frozen", teacher, sched.kd, bounds)
     return model, fit
+
+
+def qat_from(parent: Transformer, ds: DataSet, bits: dict[str, int], sched: Schedule,
+             seed: int) -> tuple[Transformer, Fit]:
+    """Staged (progressive) QAT: a copy of a trained QAT model of the same architecture (a wider
+    configuration, e.g. W8A8S for W4A8S), its weights AND its observer ranges kept, the new widths
+    set, then the usual QAT schedule. No calibration pass (the parent's ranges are the start; the EMA
+    goes on tracking them in training), but one shuffle is drawn as calibrate() would, so the epochs
+    see the same batches as `qat` with the same seed. BN is already folded, the skip path (if any)
+    trained, so neither is redone."""
+    if set(activation_names(parent.shape)) != set(activation_names(_shape_for(parent.shape, bits))):
+        raise ValueError("qat_from: the parent's architecture differs (skip path or shape); stage only "
+                         "between configurations of the same architecture")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = copy.deepcopy(parent)
+    ranges = {k: (o.lo_.clone(), o.hi_.clone(), o.seen.clone()) for k, o in parent.obs.items()}
+    model.set_bits(bits)
+    for k, o in model.obs.items():
+        o.momentum = sched.ema
+        o.margin = sched.range_margin
+        if k in ranges and o.fixed is None:
+            o.lo_.copy_(ranges[k][0])
+            o.hi_.copy_(ranges[k][1])
+            o.seen.copy_(ranges[k][2])
+    train = tensors(ds, "train", sched.train_limit)
+    torch.randperm(len(train[0]), generator=gen)  # the calibration pass's shuffle (kept for parity)
+    if sched.learn_ranges:
+        for o in model.obs.values():
+            o.learn_range()
+    teacher = None
+    if sched.kd > 0:
+        raise ValueError("qat_from: distillation needs the float model; not supported when staging")
+    bounds = clip_weights(model, bits) if sched.weight_clip else None
+    model.set_mode("frozen")
+    fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
+               sched.batch, gen, "qat", "frozen", teacher, sched.kd, bounds)
+    return model, fit
+
+
+@torch.no_grad()
+def model_from_file(source, margin: float = 0.0) -> Transformer:
+    """A trained QAT model back from its exported file (a staged QAT parent when the run that trained
+    it cannot be reproduced, e.g. on another CPU): every weight, norm scale and bias dequantized
+    (s_W (q - z_W); bias B s_x s_W), every activation range the span of its grid, [s (lo(b) - z),
+    s (hi(b) - z)], which gives back the file's (s, z) (with `margin` undone, so the observer's
+    widened range is that span). In 'frozen' mode it computes the file's grids on the file's
+    quantized weights."""
+    from tools.aiot import modelfile as MF
+    from tools.aiot import reference
+    from tools.train.fakequant import hi, lo
+    qm = reference.load_model(source)
+    s = qm.shape
+    model = Transformer(Shape(window=s.window, features=s.features, d_model=s.d_model, heads=s.heads,
+                              layers=s.layers, horizon=s.horizon))
+    model.fold_norms()
+    if s.skip:
+        zw = np.zeros((s.horizon, s.window * s.features))
+        model.add_skip(zw, np.zeros(s.horizon), np.zeros((s.horizon, s.d_model)), np.zeros(s.horizon))
+    acts, wmeta = qm.meta["activations"], qm.meta["weights"]
+    model.set_bits({**{n: a["bits"] for n, a in acts.items()}, **{n: w["bits"] for n, w in wmeta.items()}})
+    params = dict(model.named_parameters())
+
+    def deq(wname):
+        w = wmeta[wname]
+        return w["scale"] * (qm.tensors[wname].astype(np.float64) - w["zero_point"]), w["scale"]
+
+    def put(name, value):
+        params[name].copy_(torch.tensor(np.asarray(value), dtype=torch.float32).reshape(params[name].shape))
+
+    for name, x, _, _, _ in MF.linear_layers(s):
+        w, sw = deq(f"{name}.weight")
+        put(f"{name}.weight", w)
+        put(f"{name}.bias", qm.tensors[f"{name}.bias"].astype(np.float64) * acts[x]["scale"] * sw)
+    for name, x, _ in MF.norm_layers(s):
+        w, sw = deq(f"{name}.weight")
+        put(f"{name}.scale", w)
+        put(f"{name}.shift", qm.tensors[f"{name}.bias"].astype(np.float64) * acts[x]["scale"] * sw)
+    for o in model.obs.values():
+        if o.fixed is not None:
+            continue
+        a = acts[o.name]
+        L, H = a["scale"] * (lo(a["bits"]) - a["zero_point"]), a["scale"] * (hi(a["bits"]) - a["zero_point"])
+        if margin:
+            if L < 0:
+                span = (H - L) / (1 + 2 * margin)
+                L, H = L + margin * span, H - margin * span
+            else:
+                H = (H + margin * L) / (1 + margin)
+        o.lo_.fill_(L)
+        o.hi_.fill_(H)
+        o.seen.fill_(True)
+        o.margin = margin
+    model.set_mode("frozen")
+    return model
+
+
+def _shape_for(shape: Shape, bits: dict[str, int]) -> Shape:
+    import dataclasses
+    return dataclasses.replace(shape, skip="skip" in bits)
 
 
 @torch.no_grad()

@@ -5,7 +5,8 @@
 
 One float pretraining (cached under /tmp by data set, seed and epochs), then every configuration x
 variant fine-tuned from it with the same seed. A variant is KEY=VALUE,...: kd=ALPHA, lsq=0/1 (trained
-activation ranges), io16=0/1 (16-bit input, pe_add and output), epochs=N, lr=LR. Prints one JSON line
+activation ranges), io16=0/1 (16-bit input, pe_add and output), skip=0/1 (the
+linear skip path, contract v2), epochs=N, lr=LR. Prints one JSON line
 per run (margin=F widens every activation range by F of its span each side): validation MSE (the choice), its test MSE (reported only, never used to choose) and seconds.
 """
 from __future__ import annotations
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
                         qat_epochs=int(kv.get("epochs", sched.qat_epochs)), qat_lr=kv.get("lr", sched.qat_lr),
                         qat_patience=int(kv.get("patience", sched.qat_patience)))
             over = dict(input=16, pe_add=16, output=16) if kv.get("io16") else {}
+            if kv.get("skip"):
+                over["skip"] = 16   # contract v2, the linear skip path (README "The linear skip path")
             bits = sweep.config_bits(cfg, cfg, over, shape)
             t0 = time.perf_counter()
             m, fit = train.qat(fmodel, ds, bits, s, a.seed)
