@@ -10,7 +10,7 @@
 #              default-shape configurations; default 2), ICARUS_NAMED_VECTORS (vectors of the named
 #              W6A6/W4A4/W4A8/W6A8 under Icarus, W8A8 always runs every vector; default 16, "all" for
 #              every vector: about 4 s each here), ICE40_ICARUS=all / ICE40_ALL=1 (ice40/run_tests.sh),
-#              AIOT_SKIP_SYNTH=1.
+#              AIOT_SKIP_SYNTH=1, FIRMWARE_JOBS (Icarus runs at a time; default the core count).
 # Verilator runs every vector of every model in every configuration either way; the Icarus limits keep
 # CI within its time (every vector of the five under Icarus is about 19 min on these 2 cores).
 set -euo pipefail
@@ -53,7 +53,7 @@ for m in "$root"/models/random/w24f1d16h1n1p1-*.safetensors "$root"/models/rando
     check "$(basename "$m" .safetensors) (SPI, 16 vectors)" "$log"
 done
 
-echo "== icarus, byte bus: every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-8} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2: random-v2 covers the skip path's shapes) and of one trained model per data set"
+echo "== icarus, byte bus (one run per core): every vector of W8A8 at the default shape, ${ICARUS_NAMED_VECTORS:-8} of W6A6/W4A4/W4A8/W6A8; a subset of every other random model (v1 and v2: random-v2 covers the skip path's shapes) and of one trained model per data set"
 icarus_models=("${random_models[@]}")
 for d in "$root"/models/*/; do
     [ "$(basename "$d")" = random ] && continue
@@ -62,19 +62,47 @@ for d in "$root"/models/*/; do
         [ "$(dirname "$m")/" = "$d" ] && { icarus_models+=("$m"); break; }
     done
 done
+# Icarus simulations are single-threaded and were about half of this script's time, so they run one
+# per core, and W8A8's every-vector run is split in two halves; the results are checked in order.
+par="${FIRMWARE_JOBS:-$(nproc)}"
+jobdir="$(mktemp -d)"; labels=()
+submit() {   # submit LABEL RUN_ONE_ARGS...: start it once fewer than $par runs are going
+    local label=$1; shift
+    while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do wait -n || true; done
+    ( ./run_one.sh "$@" > "$jobdir/${#labels[@]}.log" 2>&1 ) &
+    labels+=("$label")
+}
 for m in "${icarus_models[@]}"; do
     max="${ICARUS_VECTORS:-2}"
+    label="$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)"
     case "$(basename "$m" .safetensors)" in   # W8A8 W6A6 W4A4 W4A8 W6A8: every vector (issue 7)
         w24f1d16h1n1p1-w8a8) max=1000000;;
         w24f1d16h1n1p1-w6a6|w24f1d16h1n1p1-w4a4|w24f1d16h1n1p1-w4a8|w24f1d16h1n1p1-w6a8)
             max="${ICARUS_NAMED_VECTORS:-8}"; [ "$max" = all ] && max=1000000;;
     esac
-    ./run_one.sh icarus 0 "$m" "$max" > "$log" 2>&1 || true
-    check "$(basename "$(dirname "$m")")/$(basename "$m" .safetensors)" "$log"
+    if [ "$max" = 1000000 ] && [ "$par" -gt 1 ]; then
+        # Every vector, in two halves (one vector per line after the header "aiotvec1 COUNT IN OUT").
+        vec="${m%.safetensors}.vectors.txt"
+        "$PYTHON" - "$vec" "$jobdir/$(basename "$m" .safetensors)" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+magic, count, n_in, n_out = lines[0].split()
+body = lines[1:]
+assert len(body) == int(count), f"{sys.argv[1]}: {len(body)} lines for {count} vectors"
+half = (len(body) + 1) // 2
+for tag, part in (("a", body[:half]), ("b", body[half:])):
+    open(f"{sys.argv[2]}.{tag}.vectors.txt", "w").write("\n".join([f"{magic} {len(part)} {n_in} {n_out}"] + part) + "\n")
+PY
+        for h in a b; do submit "$label (half $h)" icarus 0 "$m" "$max" "$jobdir/$(basename "$m" .safetensors).$h.vectors.txt"; done
+    else
+        submit "$label" icarus 0 "$m" "$max"
+    fi
 done
 m="$root/models/random/w24f1d16h1n1p1-w8a8.safetensors"
-./run_one.sh icarus 1 "$m" 1 > "$log" 2>&1 || true
-check "$(basename "$m" .safetensors) (Icarus, SPI, 1 vector)" "$log"
+submit "$(basename "$m" .safetensors) (Icarus, SPI, 1 vector)" icarus 1 "$m" 1
+wait
+for i in "${!labels[@]}"; do check "${labels[$i]}" "$jobdir/$i.log"; done
+rm -rf "$jobdir"
 
 echo "== iCE40UP5K core (firmware/ice40/rtl, its own suite: ice40/run_tests.sh)"
 ./ice40/run_tests.sh > "$log" 2>&1 || true
