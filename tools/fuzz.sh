@@ -43,10 +43,12 @@ swift build --package-path Fuzz -c $CONFIG -Xswiftc -sanitize=fuzzer,address 2>&
 BIN=$(swift build --package-path Fuzz -c $CONFIG -Xswiftc -sanitize=fuzzer,address --show-bin-path)
 echo "fuzz build: $(( $(date +%s) - t0 )) s"
 
-passed=0; failed=0
-for t in "${TARGETS[@]}"; do
+# One target per core at a time (each libFuzzer run is single-threaded); the lines are printed in
+# the targets' order. FUZZ_JOBS overrides the count.
+run_target() {   # run_target TARGET: fuzz it, print its one line, exit status 0 when it passed
+    local t=$1
     exe="$BIN/fuzz-$t"
-    [ -x "$exe" ] || { echo "fuzz-$t: no such target"; failed=$((failed + 1)); continue; }
+    [ -x "$exe" ] || { echo "fuzz-$t: no such target"; return 1; }
     work=Fuzz/.build/work/$t; art=Fuzz/.build/artifacts/$t; log=Fuzz/.build/logs/$t.log
     # Smoke runs start from the seeds and keep their own logs, apart from the long runs'.
     if [ "$RUNS" -eq 0 ]; then
@@ -70,13 +72,26 @@ for t in "${TARGETS[@]}"; do
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     covft=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
     if [ $rc -eq 0 ]; then
-        outcome=ok; passed=$((passed + 1))
+        outcome=ok
     else
         outcome="FAILED (exit $rc): $(grep -m1 -E 'ERROR: libFuzzer|ERROR: AddressSanitizer|Fatal error|SUMMARY' "$log")"
         outcome="$outcome; input in $art/, log $log"
-        failed=$((failed + 1))
     fi
     echo "fuzz-$t: ${execs:-?} executions in $(( $(date +%s) - s0 )) s, ${covft:-cov ? ft ?}, corpus $(ls "$work" | wc -l): $outcome"
+    [ $rc -eq 0 ]
+}
+
+par="${FUZZ_JOBS:-$(nproc)}"
+results=$(mktemp -d); trap 'rm -rf "$results"' EXIT
+for i in "${!TARGETS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$par" ]; do wait -n; done
+    ( run_target "${TARGETS[$i]}" > "$results/$i.line"; echo $? > "$results/$i.rc" ) &
+done
+wait
+passed=0; failed=0
+for i in "${!TARGETS[@]}"; do
+    cat "$results/$i.line"
+    if [ "$(cat "$results/$i.rc")" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "fuzz total: $(( $(date +%s) - t0 )) s"
 echo "$passed passed, $failed failed"
