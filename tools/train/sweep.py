@@ -44,9 +44,15 @@ def qat_epochs_for(key: str, horizon: int, config: str) -> int:
 # Staged (progressive) QAT, README "Staged QAT": (data set, horizon) -> {configuration: parent}; the
 # configuration's QAT starts from the parent's trained QAT weights and observer ranges (the same
 # architecture, wider widths) instead of from the float model. Only where validation chose it.
+# A 4-bit child starts from the 6-bit model where that won on validation (README "Staged QAT, from
+# the 6-bit model"), which the sweep trains first (chains are ordered by depth).
 STAGED_FROM: dict[tuple, dict[str, str]] = {
-    ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8IO16S": "W8A8IO16S", "W6A8": "W8A8", "W4A8": "W8A8"},
-    ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S"}}
+    ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W6A8S", "W6A8IO16S": "W8A8IO16S", "W4A8IO16S": "W8A8IO16S",
+                        "W6A8": "W8A8", "W4A8": "W6A8"},
+    ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8": "W6A8"}}
+# Weight clipping (train.Schedule.weight_clip, --wclip for every configuration) per (data set,
+# horizon, configuration), where it won on validation (README "Staged QAT, from the 6-bit model")
+WEIGHT_CLIP: set[tuple] = {("elecdemand", 1, "W4A8"), ("elecdemand", 1, "W4A8S")}
 
 
 def parse_staged(spec: str) -> tuple[str, str]:
@@ -316,6 +322,8 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     for name, base, over in staged_order(configs, parents):
         bits = config_bits(name, base, over, shape)
         csched = replace(sched, qat_epochs=qat_epochs_for(key, horizon, name)) if recipe_epochs else sched
+        if staged_recipe and spec.csv is None and (key, horizon, name) in WEIGHT_CLIP:
+            csched = replace(csched, weight_clip=True)
         pname = parents.get(name)
         pmodel = parent_model(pname) if pname else None
         best = None
@@ -337,7 +345,7 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                     float_epochs=f"{summary['float']['best_epoch']} best of {summary['float']['epochs_run']} run",
                     qat_epochs=f"{qfit.best_epoch} best of {qfit.epochs_run} run", command=command)
         qinfo = dict(seed=qseed, best_epoch=qfit.best_epoch, epochs_run=qfit.epochs_run, val_mse=qfit.val_mse,
-                     seconds=qfit.seconds, epochs=csched.qat_epochs)
+                     seconds=qfit.seconds, epochs=csched.qat_epochs, weight_clip=csched.weight_clip)
         if pname:
             # staged QAT: started from this configuration's trained QAT model (README "Staged QAT")
             prov["qat_from"] = f"{pname} (QAT seed {summary['configs'][pname]['qat']['seed']})"
@@ -450,7 +458,7 @@ def main(argv=None) -> int:
                          "(the same architecture; PARENT trained in the same run, or with --add reproduced from "
                          "the folder), e.g. --staged W4A8S=W8A8S")
     ap.add_argument("--no-staged", action="store_true",
-                    help="no staged QAT from the recipe (STAGED_FROM); every configuration starts from the float model")
+                    help="no staged QAT from the recipe (STAGED_FROM), and no weight clipping chosen with it (WEIGHT_CLIP); every configuration starts from the float model")
     ap.add_argument("--report-only", action="store_true",
                     help="no training: re-render the markdown from <out>/<set>/summary.json and <out>/sweep.json")
     a = ap.parse_args(argv)

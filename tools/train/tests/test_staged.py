@@ -108,3 +108,29 @@ def test_sweep_staged_option_loads_the_parents_weights(tmp_path, monkeypatch):
     meta = json.loads((tmp_path / "tiny" / "summary.json").read_text())
     assert meta["configs"]["W4A8"]["qat"]["from_config"] == "W8A8"
     assert meta["float"] == s["float"]
+
+
+def test_recipe_weight_clip_is_per_configuration(tmp_path, monkeypatch):
+    """sweep.WEIGHT_CLIP turns weight clipping on for the listed (data set, horizon, configuration)
+    only, records it in the configuration's summary, and --no-staged (staged_recipe=False) turns it
+    off with the staging it was chosen with."""
+    monkeypatch.setattr(data, "load", lambda spec, window=24, horizon=1: tiny_dataset(n=300, window=window))
+    monkeypatch.setattr(sweep, "WEIGHT_CLIP", {("tiny", 1, "W4A8")})
+    clips = {}
+    real = train.qat
+
+    def spy(fm, ds, bits, sched, seed):
+        clips[bits["layers.0.q.weight"]] = sched.weight_clip
+        return real(fm, ds, bits, sched, seed)
+
+    monkeypatch.setattr(train, "qat", spy)
+    sched = dict(float_epochs=2, qat_epochs=2, batch=64)
+    spec = tiny_dataset().spec
+    cfgs = [("W8A8", "W8A8", {}), ("W4A8", "W4A8", {})]
+    s = sweep.run_dataset(spec, str(tmp_path / "a"), cfgs, sched, 0, 1, 1, 1, "test")
+    assert clips == {8: False, 4: True}
+    assert s["configs"]["W4A8"]["qat"]["weight_clip"] is True
+    assert s["configs"]["W8A8"]["qat"]["weight_clip"] is False
+    clips.clear()
+    s = sweep.run_dataset(spec, str(tmp_path / "b"), cfgs, sched, 0, 1, 1, 1, "test", staged_recipe=False)
+    assert clips == {8: False, 4: False}
