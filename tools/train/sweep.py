@@ -48,7 +48,9 @@ def qat_epochs_for(key: str, horizon: int, config: str) -> int:
 # the 6-bit model"), which the sweep trains first (chains are ordered by depth).
 STAGED_FROM: dict[tuple, dict[str, str]] = {
     ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W6A8S", "W6A8IO16S": "W8A8IO16S", "W4A8IO16S": "W8A8IO16S",
-                        "W6A8": "W8A8", "W4A8": "W6A8"},
+                        "W6A8": "W8A8", "W4A8": "W6A8", "W6A8IO16": "W8A8IO16", "W4A8IO16": "W6A8IO16",
+                        "W6A6IO16S": "W6A8IO16S", "W6A6S": "W6A8S", "W6A6": "W6A8"},
+    ("elecdemand", 48): {"W4A8S": "W6A8S"},
     ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8": "W6A8"}}
 # Weight clipping (train.Schedule.weight_clip, --wclip for every configuration) per (data set,
 # horizon, configuration), where it won on validation (README "Staged QAT, from the 6-bit model")
@@ -313,7 +315,9 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
         m = train.model_from_file(out / f"{pname}.safetensors", margin=sched.range_margin)
         xv, yv = train.tensors(ds, "val")
         v, want = train.mse(m, xv, yv), info["qat"]["val_mse"]
-        if abs(v - want) > 1e-4 * want:
+        # Not exact: the file's dequantized weights are float32 again, so a few activations land on
+        # the other side of a rounding edge (W6A8IO16S: 2e-4 relative); a wrong grid costs percents.
+        if abs(v - want) > 1e-3 * want:
             raise SystemExit(f"--staged: parent {pname} read back from its file gives validation MSE {v}, "
                              f"recorded {want}")
         qmodels[pname] = m

@@ -99,8 +99,9 @@ def test_main_runs_the_parts_and_writes_one_merged_summary(tmp_path, monkeypatch
     monkeypatch.setattr(sweep, "self_check", lambda *a, **k: [])
     (tmp_path / "elecdemand").mkdir()
     assert sweep.main(["--quick", "--data", "elecdemand", "nox", "--out", str(tmp_path), "--jobs", "2"]) == 0
-    # halved, then the recipe's staged W6A8 and W4A8 (sweep.STAGED_FROM) go with their parent W8A8
-    assert calls == [("elecdemand", ["W8A8", "W6A8", "W4A8"], True), ("elecdemand", ["W6A6", "W4A4"], True),
+    # halved, then the recipe's staged W6A8, W4A8 and W6A6 (sweep.STAGED_FROM: W8A8 -> W6A8 -> W4A8,
+    # W6A6) go with their parent's chain
+    assert calls == [("elecdemand", ["W8A8", "W6A8", "W4A8", "W6A6"], True), ("elecdemand", ["W4A4"], True),
                      ("nox", list(sweep.CONFIGS), False)]
     merged = json.loads((tmp_path / "elecdemand" / "summary.json").read_text())
     assert sorted(merged["configs"]) == sorted(sweep.CONFIGS) and merged["split_seconds"] == [1.0, 1.0]
