@@ -50,7 +50,7 @@ STAGED_FROM: dict[tuple, dict[str, str]] = {
     ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W6A8S", "W6A8IO16S": "W8A8IO16S", "W4A8IO16S": "W8A8IO16S",
                         "W6A8": "W8A8", "W4A8": "W6A8", "W6A8IO16": "W8A8IO16", "W4A8IO16": "W6A8IO16",
                         "W6A6IO16S": "W6A8IO16S", "W6A6S": "W6A8S", "W6A6": "W6A8"},
-    ("elecdemand", 48): {"W4A8S": "W6A8S"},
+    ("elecdemand", 48): {"W4A8S": "W6A8S"}, ("nox", 24): {"W4A8S": "W6A8S"}, ("keywest", 24): {"W4A8": "W6A8"},
     ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8": "W6A8"}}
 # Weight clipping (train.Schedule.weight_clip, --wclip for every configuration) per (data set,
 # horizon, configuration), where it won on validation (README "Staged QAT, from the 6-bit model")
