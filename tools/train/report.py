@@ -30,6 +30,16 @@ def _pct(a: float, b: float) -> str:
     return f"{100.0 * (a - b) / b:+.1f}%"
 
 
+# the float twins (sweep.float_twins): the float model fine-tuned like QAT, without quantization
+TWIN_LABELS = {"v1": "float twin (fine-tuned like QAT, no quantization)",
+               "S": "float twin S (skip path, fine-tuned like QAT, no quantization)"}
+
+
+def twins_of(s: dict) -> list[tuple[str, dict]]:
+    t = s.get("float_twins") or {}
+    return [(a, t[a]) for a in ("v1", "S") if a in t]
+
+
 def checks(s: dict) -> list[tuple[str, bool, str]]:
     """The issue-13 targets that one data set's sweep can show, plus fake-quant/integer agreement."""
     out = []
@@ -37,13 +47,24 @@ def checks(s: dict) -> list[tuple[str, bool, str]]:
     bl = baselines_of(s)
     # the named configurations, the same with 16-bit I/O (suffix IO16), with the contract v2 skip
     # path (suffix S) and with both (IO16S), each against its own W8A8
+    twins = s.get("float_twins") or {}
     for suffix in ("", "IO16", "S", "IO16S"):
         ref = f"W8A8{suffix}"
         base = c[ref]["integer"]["mse"] if ref in c else None
-        if base is not None and "float" in s:
+        skip = suffix.endswith("S")
+        # the pretrained float model has no skip path: the S configurations are read only against
+        # their float twin (the same architecture and training budget, README "Float twins")
+        if base is not None and "float" in s and not skip:
             fm = s["float"]["test"]["mse"]
             ch = 100.0 * (base - fm) / fm
             out.append((f"{ref} integer test MSE within 5% of the float model", ch <= 5.0, f"{ch:+.1f}%"))
+        twin = twins.get("S" if skip else "v1")
+        if base is not None and twin:
+            fm = twin["test"]["mse"]
+            ch = 100.0 * (base - fm) / fm
+            out.append((f"{ref} integer test MSE within 5% of its float twin{' S' if skip else ''} (the same "
+                        "training budget without quantization)",
+                        ch <= 5.0, f"{ch:+.1f}%"))
         if base is not None:
             for name, limit in (("W6A8", 1.0), ("W4A8", 2.0), ("W6A6", 15.0)):
                 name += suffix
@@ -80,6 +101,7 @@ def verdict_lines(s: dict) -> list[str]:
     bl = baselines_of(s)
     L = []
     models = [("float Transformer", s["float"]["test"])] if "float" in s else []
+    models += [(TWIN_LABELS[a], t["test"]) for a, t in twins_of(s)]
     models += [(f"{n} integer", info["integer"]) for n, info in ordered(s["configs"])]
     for label, m in models:
         L.append("- " + verdict(label, m, bl))
@@ -91,6 +113,7 @@ def horizon_table(s: dict) -> list[str]:
     bl = baselines_of(s)
     cols = [(LABELS.get(k, k).split(" (")[0], b.get("mse_per_step")) for k, b in bl.items()]
     cols.append(("float", s["float"]["test"].get("mse_per_step")))
+    cols += [("float twin" + (" S" if a == "S" else ""), t["test"].get("mse_per_step")) for a, t in twins_of(s)]
     cols += [(n, info["integer"].get("mse_per_step")) for n, info in ordered(s["configs"])]
     cols = [(n, v) for n, v in cols if v]
     if not cols:
@@ -162,6 +185,8 @@ def dataset_section(s: dict) -> list[str]:
             label += f", λ={b['ridge']:g}"
         row(label, b, str(b.get("params", "")))
     row("float Transformer", s["float"]["test"], str(s["float"]["params"]))
+    for a, t in twins_of(s):
+        row(TWIN_LABELS[a], t["test"], str(t["params"]))
     for name, info in ordered(c):
         row(f"**{name}** integer (numpy = Swift)", info["integer"], str(info["params"]), f"{info['file_bytes']} B")
     L.append("")
@@ -229,6 +254,11 @@ def dataset_section(s: dict) -> list[str]:
              f"{s['seed']}..{s['seed'] + s.get('qat_seeds', 1) - 1} (QAT), the best by validation MSE kept. "
              f"Float pretraining: seed {fs['seed']}, best epoch {fs['best_epoch']} of {fs['epochs_run']} "
              f"({fs['seconds']:.0f} s); whole data set {s['seconds']:.0f} s wall clock.")
+    for a, t in twins_of(s):
+        L[-1] += (f" {TWIN_LABELS[a][0].upper() + TWIN_LABELS[a][1:].split(' (')[0]}: the float model"
+                  + (" with the skip path set at the ridge solution" if a == "S" else "")
+                  + f", norms folded, {t['epochs']} epochs at the QAT learning rate, seed {t['seed']}, "
+                  f"best epoch {t['best_epoch']} of {t['epochs_run']}, validation MSE {t['val_mse']:.6f}.")
     L.append("")
     return L
 

@@ -144,6 +144,9 @@ def merge_parts(parts: list[dict], configs: list[tuple[str, str, dict]]) -> dict
     out["configs"] = {c[0]: have[c[0]] for c in configs if c[0] in have}
     ref = next((p for p in parts if p.get("output_floor_reference") == "W8A8"), parts[0])
     out["output_floor"], out["output_floor_reference"] = ref["output_floor"], ref["output_floor_reference"]
+    twins = {a: t for p in parts for a, t in (p.get("float_twins") or {}).items()}
+    if twins:
+        out["float_twins"] = twins
     out["seconds"] = sum(p["seconds"] for p in parts)
     out["split_seconds"] = [p["seconds"] for p in parts]
     return out
@@ -230,6 +233,33 @@ def float_model(ds, shape, sched, seed: int, cache: str | None):
     return train.pretrain_float(ds, shape, sched, seed)[0]
 
 
+def twin_archs(configs: list[tuple[str, str, dict]]) -> list[str]:
+    """The architectures among these configurations: 'v1' (no skip path) and/or 'S' (skip path)."""
+    return [a for a, has in (("v1", any("skip" not in c[2] for c in configs)),
+                             ("S", any("skip" in c[2] for c in configs))) if has]
+
+
+def float_twins(fmodel, ds, sched, seed: int, seeds: int, archs: list[str]) -> dict:
+    """Per architecture, the float twin (train.float_twin) of the QAT runs: best of the QAT seeds by
+    validation MSE, its test metrics. The reference a configuration's quantization cost is read
+    against (report.checks)."""
+    from tools.train import baselines, train
+    xt, _ = train.tensors(ds, "test")
+    out = {}
+    for arch in archs:
+        best = None
+        for s in range(seed, seed + seeds):
+            m, fit = train.float_twin(fmodel, ds, sched, s, skip=arch == "S")
+            if best is None or fit.val_mse < best[1].val_mse:
+                best = (m, fit, s)
+        m, fit, s = best
+        out[arch] = dict(seed=s, best_epoch=fit.best_epoch, epochs_run=fit.epochs_run, epochs=sched.qat_epochs,
+                         val_mse=fit.val_mse, seconds=fit.seconds, params=m.param_count(),
+                         test=baselines.metrics(train.predict(m, xt).numpy().astype(np.float64),
+                                                ds.splits["test"].y, ds))
+    return out
+
+
 def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sched_kw: dict, seed: int,
                 float_seeds: int, qat_seeds: int, horizon: int, command: str, add: bool = False,
                 float_cache: str | None = None, staged: dict[str, str] | None = None,
@@ -273,8 +303,11 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     names = {c[0] for c in configs}
     # --add where every configuration is staged from a parent already in the folder (loaded from its
     # file): the float model is not needed, so it is not retrained
-    from_folder = prev is not None and all(parents.get(n) in prev["configs"] and parents[n] not in names
-                                           for n in names)
+    # --add with no configurations: only the float twins of the folder's architectures (computed if
+    # missing), which needs the float model
+    twins_only = prev is not None and not configs
+    from_folder = prev is not None and not twins_only and all(
+        parents.get(n) in prev["configs"] and parents[n] not in names for n in names)
     if prev is not None:
         # --add: the same float model again (deterministic for its seed, checked), then only the new
         # configurations; the ones already in the folder are kept as they are
@@ -284,8 +317,9 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
         if abs(v - prev["float"]["val_mse"]) > 1e-6 * prev["float"]["val_mse"]:
             raise SystemExit(f"--add {folder}: the float model was not reproduced (validation MSE {v} vs "
                              f"{prev['float']['val_mse']}); retrain the whole set instead")
-        for k in ("float", "configs", "float_seeds", "qat_seeds", "seed", "schedule"):
-            summary[k] = prev[k]
+        for k in ("float", "configs", "float_seeds", "qat_seeds", "seed", "schedule", "float_twins"):
+            if k in prev:
+                summary[k] = prev[k]
         summary["added"] = prev.get("added", []) + [dict(configs=[c[0] for c in configs], command=command,
                                                          qat_seeds=qat_seeds, schedule=asdict(sched))]
     else:
@@ -300,6 +334,17 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                                 test=baselines.metrics(train.predict(fmodel, xt).numpy().astype(np.float64),
                                                        test.y, ds))
         summary["configs"] = {}
+    # the float twins of this job's architectures (kept from the folder on --add; computed where
+    # missing and the float model is at hand)
+    twins = dict(summary.get("float_twins") or {}) if prev is not None else {}
+    archs = twin_archs(configs) if not twins_only else [
+        a for a, has in (("v1", any("skip" not in i["bits"] for i in prev["configs"].values())),
+                         ("S", any("skip" in i["bits"] for i in prev["configs"].values()))) if has]
+    need = [a for a in archs if a not in twins]
+    if need and fmodel is not None:
+        twins.update(float_twins(fmodel, ds, sched, summary["seed"], summary["qat_seeds"], need))
+    if twins:
+        summary["float_twins"] = twins
     qmodels: dict = {}  # the QAT models of this run, by configuration (parents of staged ones)
 
     def parent_model(pname: str):
@@ -579,18 +624,26 @@ def main(argv=None) -> int:
         summaries.append(merged)
     wall = time.perf_counter() - t0
     load = (load0, os.getloadavg()[0])
-    (meta_dir / "sweep.json").write_text(json.dumps(dict(
-        wall_s=wall, load=load, cpus=os.cpu_count(), command=command.strip(),
-        finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        seconds={s["dataset"]: s["seconds"] for s in summaries}), indent=1) + "\n")
+    finished = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    meta = dict(wall_s=wall, load=load, cpus=os.cpu_count(), command=command.strip(), finished=finished,
+                seconds={s["dataset"]: s["seconds"] for s in summaries})
+    meta_file = meta_dir / "sweep.json"
+    earlier = json.loads(meta_file.read_text()) if a.add and meta_file.exists() else None
+    if earlier is not None:
+        # --add keeps the record of the run that made the folder and of every earlier addition (the
+        # report's "Assembled from these runs"), this run appended
+        meta = dict(earlier, runs=earlier.get("runs", []) + [dict(
+            command=command.strip(), finished=finished, wall_s=wall, load=list(load),
+            what="configurations added: " + (" ".join(c[0] for c in configs) or "none (float twins only)"))])
+    meta_file.write_text(json.dumps(meta, indent=1) + "\n")
     from tools.train.report import render, render_models_readme
     if bundled:
         summaries = with_other_bundled(a.out, summaries)
     a.results.parent.mkdir(parents=True, exist_ok=True)
-    a.results.write_text(render(summaries, wall, command.strip(), os.cpu_count(), load,
-                                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+    a.results.write_text(render(summaries, meta["wall_s"], meta["command"], meta["cpus"], tuple(meta["load"]),
+                                meta["finished"], meta.get("runs")))
     if not specs:
-        (a.out / "README.md").write_text(render_models_readme(summaries, command.strip()))
+        (a.out / "README.md").write_text(render_models_readme(summaries, meta["command"]))
     print(f"sweep: {wall:.1f} s wall clock; results in {a.results}")
     rc = 0
     if a.quick:

@@ -188,6 +188,26 @@ def qat_from(parent: Transformer, ds: DataSet, bits: dict[str, int], sched: Sche
     return model, fit
 
 
+def float_twin(float_model: Transformer, ds: DataSet, sched: Schedule, seed: int,
+               skip: bool) -> tuple[Transformer, Fit]:
+    """The float reference of a QAT configuration: what `qat` does (a copy of the float model, norms
+    folded, the skip path set at the ridge solution if `skip`, the same seed's shuffles and the same
+    QAT schedule) without quantization. QAT fine-tunes for its epochs on top of the pretraining, so
+    the pretrained float model alone understates what quantization costs; this twin has the same
+    training budget (tools/train/README.md, "Float twins")."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = copy.deepcopy(float_model)
+    model.fold_norms()
+    if skip:
+        init_skip(model, ds)
+    train = tensors(ds, "train", sched.train_limit)
+    torch.randperm(len(train[0]), generator=gen)  # the calibration pass's shuffle (parity with qat)
+    fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
+               sched.batch, gen, "float", "float")
+    return model, fit
+
+
 @torch.no_grad()
 def model_from_file(source, margin: float = 0.0) -> Transformer:
     """A trained QAT model back from its exported file (a staged QAT parent when the run that trained

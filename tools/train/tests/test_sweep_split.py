@@ -105,3 +105,37 @@ def test_main_runs_the_parts_and_writes_one_merged_summary(tmp_path, monkeypatch
                      ("nox", list(sweep.CONFIGS), False)]
     merged = json.loads((tmp_path / "elecdemand" / "summary.json").read_text())
     assert sorted(merged["configs"]) == sorted(sweep.CONFIGS) and merged["split_seconds"] == [1.0, 1.0]
+
+
+def test_an_added_run_keeps_the_record_of_the_earlier_runs(tmp_path, monkeypatch):
+    """sweep --add appends itself to <out>/sweep.json's runs; the run that made the folder and every
+    earlier addition stay (a bundled --add once replaced models/sweep.json and lost them)."""
+    import json
+    from tools.train import report
+    rendered = {}
+
+    def fake_run(key, out_dir, configs, *a):
+        return dict(dataset=key, float={"seed": 0, "val_mse": 1.0}, configs={}, output_floor={},
+                    output_floor_reference=None, seconds=1.0)
+
+    def fake_render(summaries, wall, command, cpus, load=None, when=None, runs=None):
+        rendered.update(command=command, runs=runs)
+        return "x"
+
+    monkeypatch.setattr(sweep, "run_dataset", fake_run)
+    monkeypatch.setattr(report, "render", fake_render)
+    monkeypatch.setattr(report, "render_models_readme", lambda *a, **k: "")
+    first = dict(wall_s=10.0, load=[1.0, 2.0], cpus=2, command="python -m tools.train.sweep", finished="F",
+                 seconds={}, runs=[dict(command="c1", finished="F1", wall_s=1.0, load=[0, 0], what="w1")])
+    (tmp_path / "sweep.json").write_text(json.dumps(first))
+    (tmp_path / "nox").mkdir()
+    assert sweep.main(["--add", "--data", "nox", "--configs", "--out", str(tmp_path), "--jobs", "1"]) == 0
+    meta = json.loads((tmp_path / "sweep.json").read_text())
+    assert meta["command"] == "python -m tools.train.sweep" and meta["wall_s"] == 10.0
+    assert [r["command"] for r in meta["runs"]] == [
+        "c1", f"python -m tools.train.sweep --add --data nox --configs --out {tmp_path} --jobs 1"]
+    assert meta["runs"][-1]["what"] == "configurations added: none (float twins only)"
+    assert rendered["command"] == "python -m tools.train.sweep" and rendered["runs"] == meta["runs"]
+    # a run that is not an addition writes its own record, as before
+    assert sweep.main(["--data", "nox", "--configs", "W8A8", "--out", str(tmp_path), "--jobs", "1"]) == 0
+    assert "runs" not in json.loads((tmp_path / "sweep.json").read_text())
