@@ -40,6 +40,19 @@ def twins_of(s: dict) -> list[tuple[str, dict]]:
     return [(a, t[a]) for a in ("v1", "S") if a in t]
 
 
+def _rounds_note(info: dict, ref_info: dict, ref: str) -> str:
+    """'; staged from X, N QAT rounds against REF's M' (rounds: sweep's qat.rounds), or '' for two
+    models fine-tuned once each from the float model."""
+    q, rq = info.get("qat", {}), ref_info.get("qat", {})
+    parent, r, rr = q.get("from_config"), q.get("rounds"), rq.get("rounds")
+    if not parent and not rq.get("from_config"):
+        return ""
+    text = f"staged from {parent}, " if parent else ""
+    if r and rr:
+        return f"; {text}{r} QAT round{'s' if r != 1 else ''} against {ref}'s {rr}"
+    return f"; {text}QAT rounds not recorded"
+
+
 def checks(s: dict) -> list[tuple[str, bool, str]]:
     """The issue-13 targets that one data set's sweep can show, plus fake-quant/integer agreement."""
     out = []
@@ -70,10 +83,10 @@ def checks(s: dict) -> list[tuple[str, bool, str]]:
                 name += suffix
                 if name in c:
                     ch = 100.0 * (c[name]["integer"]["mse"] - base) / base
-                    # A staged model had two QAT rounds (its parent's, then its own) against the
-                    # parent's one; a second round alone also helps (tools/train/README.md).
-                    parent = c[name].get("qat", {}).get("from_config")
-                    note = f"; staged from {parent}: two QAT rounds against its one" if parent else ""
+                    # A staged model continues a trained one, so it may have had more QAT rounds
+                    # than the model it is compared with (or fewer: the 8-bit models are staged
+                    # too); a further round alone also helps (tools/train/README.md)
+                    note = _rounds_note(c[name], c[ref], ref)
                     out.append((f"{name} integer test MSE within {limit:.0f}% of {ref}", ch <= limit, f"{ch:+.1f}%{note}"))
         for name in MIXED_AND_8BIT:
             name += suffix

@@ -399,6 +399,11 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
             # staged QAT: started from this configuration's trained QAT model (README "Staged QAT")
             prov["qat_from"] = f"{pname} (QAT seed {summary['configs'][pname]['qat']['seed']})"
             qinfo["from_config"] = pname
+        # QAT rounds behind the model: 1 from the float model, a staged one its parent's + 1 (unknown,
+        # and not written, for a parent file trained before rounds were recorded)
+        prounds = (summary["configs"].get(pname, {}).get("qat", {}).get("rounds") if pname else 0)
+        if prounds is not None:
+            qinfo["rounds"] = prounds + 1
         info = exporting.write_all(qmodel, ds, out, name, prov, dict(
             fake_quant=fq, bits=bits, qat=qinfo,
             output_range=list(qmodel.act_ranges()["output"])))

@@ -91,6 +91,8 @@ def test_sweep_staged_option_loads_the_parents_weights(tmp_path, monkeypatch):
     assert s["configs"]["W4A8"]["qat"]["from_config"] == "W8A8"
     assert "from_config" not in s["configs"]["W8A8"]["qat"]
     assert len(floats) == 1
+    # QAT rounds: 1 from the float model, the staged child its parent's + 1
+    assert (s["configs"]["W8A8"]["qat"]["rounds"], s["configs"]["W4A8"]["qat"]["rounds"]) == (1, 2)
     # --add: W8A8 is not retrained; the parent is the folder's file, and no float model is trained
     s2 = sweep.run_dataset(spec, str(tmp_path), [("W4A8", "W4A8", {})], sched, 0, 1, 1, 1, "test", add=True,
                            staged={"W4A8": "W8A8"})
@@ -105,6 +107,7 @@ def test_sweep_staged_option_loads_the_parents_weights(tmp_path, monkeypatch):
             want, _ = fake_quant_weight(dict(got[0][0].named_parameters())[n], got[0][0].bits[n])
             assert torch.allclose(w, want, atol=1e-6), n
     assert s2["configs"]["W4A8"]["qat"]["from_config"] == "W8A8"
+    assert s2["configs"]["W4A8"]["qat"]["rounds"] == 2   # the folder's parent file: its recorded rounds + 1
     meta = json.loads((tmp_path / "tiny" / "summary.json").read_text())
     assert meta["configs"]["W4A8"]["qat"]["from_config"] == "W8A8"
     assert meta["float"] == s["float"]

@@ -57,3 +57,18 @@ def test_out_inside_the_repository_is_refused(tmp_path):
 def test_report_orders_named_configs_then_custom():
     c = {k: {} for k in ("W4A4", "W8A8", "MINE", "W6A8", "ABC")}
     assert [k for k, _ in report.ordered(c)] == ["W8A8", "W6A8", "W4A4", "ABC", "MINE"]
+
+
+def test_staged_checks_name_their_qat_rounds():
+    def cfg(it, rounds=None, parent=None):
+        q = {k: v for k, v in (("rounds", rounds), ("from_config", parent)) if v is not None}
+        return {"fake_quant": {"mse": it}, "integer": {"mse": it}, "qat": q}
+    s = {"baselines": {}, "configs": {"W8A8": cfg(0.010, 3, "W6A8"), "W6A8": cfg(0.0101, 2, "W8A8"),
+                                      "W4A8": cfg(0.0102, 1), "W6A6": cfg(0.02, None, "W6A8")}}
+    res = {text: val for text, _, val in report.checks(s)}
+    assert res["W6A8 integer test MSE within 1% of W8A8"] == "+1.0%; staged from W8A8, 2 QAT rounds against W8A8's 3"
+    assert res["W4A8 integer test MSE within 2% of W8A8"] == "+2.0%; 1 QAT round against W8A8's 3"
+    assert res["W6A6 integer test MSE within 15% of W8A8"] == "+100.0%; staged from W6A8, QAT rounds not recorded"
+    # two models fine-tuned once each from the float model: no note
+    s["configs"]["W8A8"] = cfg(0.010, 1)
+    assert {text: val for text, _, val in report.checks(s)}["W4A8 integer test MSE within 2% of W8A8"] == "+2.0%"
