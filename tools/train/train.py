@@ -32,6 +32,10 @@ class Schedule:
     train_limit: int | None = None   # quick mode: only the first N training windows
 
 
+class Diverged(ValueError):
+    """A fit in which no epoch reached a finite validation MSE."""
+
+
 @dataclass
 class Fit:
     best_epoch: int
@@ -98,6 +102,9 @@ def _fit(model: Transformer, train, val, epochs: int, lr: float, patience: int, 
             best = (v, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= patience:
             break
+    if best[2] is None:
+        raise Diverged(f"no epoch of {epoch + 1} gave a finite validation MSE (last {history[-1] if history else None}): "
+                       f"the fit diverged; lower the learning rate ({lr})")
     model.load_state_dict(best[2])
     model.set_mode(eval_mode)
     return Fit(best_epoch=best[1] + 1, epochs_run=epoch + 1, val_mse=best[0],
@@ -202,9 +209,21 @@ def float_twin(float_model: Transformer, ds: DataSet, sched: Schedule, seed: int
     if skip:
         init_skip(model, ds)
     train = tensors(ds, "train", sched.train_limit)
+    val = tensors(ds, "val")
     torch.randperm(len(train[0]), generator=gen)  # the calibration pass's shuffle (parity with qat)
-    fit = _fit(model, train, tensors(ds, "val"), sched.qat_epochs, sched.qat_lr, sched.qat_patience,
-               sched.batch, gen, "float", "float")
+    model.set_mode("float")
+    start = (mse(model, *val), copy.deepcopy(model.state_dict()))
+    try:
+        fit = _fit(model, train, val, sched.qat_epochs, sched.qat_lr, sched.qat_patience,
+                   sched.batch, gen, "float", "float")
+    except Diverged:
+        fit = Fit(best_epoch=0, epochs_run=sched.qat_epochs, val_mse=float("inf"), seconds=0.0)
+    if start[0] <= fit.val_mse:
+        # fine-tuning did not improve on the start by validation (it can overfit at once): the twin
+        # is then the start itself (for v1 the pretrained float model), best epoch 0
+        model.load_state_dict(start[1])
+        fit = Fit(best_epoch=0, epochs_run=fit.epochs_run, val_mse=start[0], seconds=fit.seconds,
+                  history=fit.history)
     return model, fit
 
 

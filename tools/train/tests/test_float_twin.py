@@ -89,3 +89,42 @@ def test_twins_are_rendered_and_merged_from_the_parts():
     lines = report.verdict_lines(s)
     assert any(x.startswith("- **float twin (") and "0.10000" in x for x in lines)
     assert any(x.startswith("- **float twin S (") and "0.20000" in x for x in lines)
+
+
+def test_the_twin_is_its_start_when_fine_tuning_does_not_improve_validation():
+    """A fine-tuning that only makes validation worse (here: a learning rate that diverges, so no
+    epoch is finite; on this noise series any rate does) leaves the start as the twin, best epoch 0:
+    for v1 the pretrained float model's own forecasts."""
+    ds = tiny_dataset()
+    shape = Shape(window=8, features=2, d_model=8, heads=2, layers=1, horizon=1)
+    sched = train.Schedule(float_epochs=2, qat_epochs=2, batch=32)
+    fm, _ = train.pretrain_float(ds, shape, sched, seed=3)
+    x, y = train.tensors(ds, "val")
+    want = train.predict(fm, x)
+    bad = train.Schedule(float_epochs=2, qat_epochs=2, batch=32, qat_lr=1e4)
+    twin, fit = train.float_twin(fm, ds, bad, seed=5, skip=False)
+    assert fit.best_epoch == 0 and fit.epochs_run == 2
+    assert torch.allclose(train.predict(twin, x), want, atol=1e-5)
+    assert fit.val_mse == pytest.approx(train.mse(fm, x, y), rel=1e-5)
+
+
+def test_a_fit_that_never_reaches_a_finite_validation_mse_says_so(monkeypatch):
+    """Every epoch's validation MSE NaN: a clear error (it was a TypeError from load_state_dict(None));
+    the twin falls back to its start instead."""
+    ds = tiny_dataset()
+    shape = Shape(window=8, features=2, d_model=8, heads=2, layers=1, horizon=1)
+    sched = train.Schedule(float_epochs=2, qat_epochs=2, batch=32)
+    fm, _ = train.pretrain_float(ds, shape, sched, seed=3)
+    start = train.mse(fm, *train.tensors(ds, "val"))
+    real = train.mse
+    finite = [0]   # how many more calls get the real value
+
+    def nan_mse(model, x, y):
+        finite[0] -= 1
+        return real(model, x, y) if finite[0] >= 0 else float("nan")
+    monkeypatch.setattr(train, "mse", nan_mse)
+    with pytest.raises(train.Diverged, match="lower the learning rate"):
+        train.pretrain_float(ds, shape, sched, seed=3)
+    finite[0] = 1
+    twin, fit = train.float_twin(fm, ds, sched, seed=5, skip=False)   # the first call is the start's
+    assert fit.best_epoch == 0 and fit.val_mse == pytest.approx(start, rel=1e-5)
