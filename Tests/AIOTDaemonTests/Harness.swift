@@ -154,6 +154,32 @@ final class ChildProcess: @unchecked Sendable {
     deinit { killAndReap() }
 }
 
+/// `step` called over and over on a thread of its own until `stop()`: for blocking reads (recv with
+/// a timeout) that must not run as a Swift task. Tasks share a pool as wide as the machine has cores
+/// (2 here): a task that loops on a blocking read holds one of them until the test ends, and with a
+/// second blocked one (a Foundation Process wait) no task could run at all, the run hung for ever.
+final class LoopThread: Sendable {
+    private final class Flag: Sendable { let stop = Atomic<Bool>(false) }
+    private let flag = Flag()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ name: String, _ step: @escaping @Sendable () -> Void) {
+        let thread = Thread { [flag, done] in
+            while !flag.stop.load(ordering: .acquiring) { step() }
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Returns once the loop has seen the request (within one step: keep steps short, e.g. a receive
+    /// timeout of 100-200 ms) or after 5 s.
+    func stop() {
+        guard !flag.stop.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = done.wait(timeout: .now() + 5)
+    }
+}
+
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }

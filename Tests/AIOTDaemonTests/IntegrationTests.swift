@@ -447,14 +447,12 @@ max_future_s = 3.0e9
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         final class Received: Sendable { let m = Mutex<[String]>([]) }
         let received = Received()
-        let reader = Task.detached { [fd] in
+        let reader = LoopThread("notify-reader") { [fd] in
             var buf = [UInt8](repeating: 0, count: 4096)
-            while !Task.isCancelled {
-                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n > 0 { let m = String(decoding: buf[0..<n], as: UTF8.self); received.m.withLock { $0.append(m) } }
-            }
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { let m = String(decoding: buf[0..<n], as: UTF8.self); received.m.withLock { $0.append(m) } }
         }
-        defer { reader.cancel() }
+        defer { reader.stop() }
         let broker = try await Broker()
         let watcher = try TestClient(port: broker.port, id: "watcher")
         try await watcher.start(subscribing: ["aiot/gw/status"])

@@ -20,20 +20,18 @@ import Glibc
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         final class Shared: Sendable { let pid = Mutex<pid_t>(0); let sent = Atomic<Bool>(false); let log = Mutex<[String]>([]) }
         let shared = Shared()
-        let reader = Task.detached { [fd] in
+        let reader = LoopThread("notify-reader") { [fd] in
             var buf = [UInt8](repeating: 0, count: 4096)
-            while !Task.isCancelled {
-                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                guard n > 0 else { continue }
-                let m = String(decoding: buf[0..<n], as: UTF8.self)
-                shared.log.withLock { $0.append(m) }
-                if m.contains("READY=1"), !shared.sent.load(ordering: .sequentiallyConsistent) {
-                    let pid = shared.pid.withLock { $0 }
-                    if pid > 0 { kill(pid, SIGHUP); shared.sent.store(true, ordering: .sequentiallyConsistent) }
-                }
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return }
+            let m = String(decoding: buf[0..<n], as: UTF8.self)
+            shared.log.withLock { $0.append(m) }
+            if m.contains("READY=1"), !shared.sent.load(ordering: .sequentiallyConsistent) {
+                let pid = shared.pid.withLock { $0 }
+                if pid > 0 { kill(pid, SIGHUP); shared.sent.store(true, ordering: .sequentiallyConsistent) }
             }
         }
-        defer { reader.cancel() }
+        defer { reader.stop() }
         let broker = try await Broker()
         let d = try DaemonUnderTest(port: broker.port, streams: oneStream)
         d.process = try ChildProcess(Harness.aiotdPath, ["--config", d.configPath], logPath: d.dir + "/aiotd.log", environment: ["NOTIFY_SOCKET": sockPath])

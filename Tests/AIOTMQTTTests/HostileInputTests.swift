@@ -17,13 +17,9 @@ func peakRSSMiB() -> Double {
 func resetPeakRSS() { try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8) }
 
 func mosquittoPub(port: Int, topic: String, file: String, v5: Bool = false) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
-    p.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", topic, "-f", file, "-V", v5 ? "5" : "311"]
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw MQTTError("mosquitto_pub -f \(file) exited \(p.terminationStatus)") }
+    let status = try runTool(["/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", topic,
+                              "-f", file, "-V", v5 ? "5" : "311"])
+    guard status == 0 else { throw MQTTError("mosquitto_pub -f \(file) exited \(status)") }
 }
 
 /// A file of `mb` MiB of 'x' written in 1 MiB chunks (the test process never holds it).

@@ -42,6 +42,33 @@ func startBroker(port: Int, dir: String) throws -> pid_t {
     return pid
 }
 
+/// A tool run to completion (`args[0]` an absolute path; with `dir`, run there through /bin/sh and
+/// PATH), its output discarded, its exit status returned. Not Foundation's Process: that one learns
+/// of the exit from a dispatch source, which runs on the same worker threads as the test tasks; on
+/// a 2-core machine two tests blocked on those threads left an openssl unreaped (a zombie) and the
+/// whole test run waiting for ever. Here this thread reaps its own child with waitpid.
+func runTool(_ args: [String], in dir: String? = nil) throws -> Int32 {
+    var attr = posix_spawnattr_t(); posix_spawnattr_init(&attr); defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t(); sigemptyset(&empty); posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+    var files = posix_spawn_file_actions_t(); posix_spawn_file_actions_init(&files)
+    defer { posix_spawn_file_actions_destroy(&files) }
+    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0)
+    let full = dir.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + args } ?? args
+    let argv: [UnsafeMutablePointer<CChar>?] = full.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, full[0], &files, &attr, argv, environ)
+    guard rc == 0 else { throw MQTTError("cannot start \(full[0]): posix_spawn returned \(rc)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw MQTTError("waitpid for \(args.joined(separator: " ")) failed: errno \(errno)") }
+    }
+    // WIFEXITED / WEXITSTATUS, which Swift does not import: the low 7 bits are the terminating signal
+    return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}
+
 func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(seconds)
     while Date() < end { if cond() { return true }; try? await Task.sleep(for: .milliseconds(20)) }

@@ -5,15 +5,8 @@ import Synchronization
 @testable import AIOTMQTT
 
 func run(_ args: [String], in dir: String) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw MQTTError("\(args.joined(separator: " ")) failed with \(p.terminationStatus)") }
+    let status = try runTool(args, in: dir)
+    guard status == 0 else { throw MQTTError("\(args.joined(separator: " ")) failed with \(status)") }
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
