@@ -337,9 +337,8 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     # the float twins of this job's architectures (kept from the folder on --add; computed where
     # missing and the float model is at hand)
     twins = dict(summary.get("float_twins") or {}) if prev is not None else {}
-    archs = twin_archs(configs) if not twins_only else [
-        a for a, has in (("v1", any("skip" not in i["bits"] for i in prev["configs"].values())),
-                         ("S", any("skip" in i["bits"] for i in prev["configs"].values()))) if has]
+    # (a trained configuration's bits name the skip activation exactly where it has the skip path)
+    archs = twin_archs(configs if not twins_only else [(n, n, i["bits"]) for n, i in prev["configs"].items()])
     need = [a for a in archs if a not in twins]
     if need and fmodel is not None:
         twins.update(float_twins(fmodel, ds, sched, summary["seed"], summary["qat_seeds"], need))

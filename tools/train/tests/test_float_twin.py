@@ -128,3 +128,29 @@ def test_a_fit_that_never_reaches_a_finite_validation_mse_says_so(monkeypatch):
     finite[0] = 1
     twin, fit = train.float_twin(fm, ds, sched, seed=5, skip=False)   # the first call is the start's
     assert fit.best_epoch == 0 and fit.val_mse == pytest.approx(start, rel=1e-5)
+
+
+def test_an_addition_without_configurations_adds_the_folders_twins(tmp_path, monkeypatch):
+    """run_dataset trains the twins of its configurations' architectures; `--add --configs` with none
+    computes the missing ones for the architectures already in the folder, and keeps the others."""
+    import json
+    from tools.train import data
+    monkeypatch.setattr(data, "load", lambda spec, window=24, horizon=1: tiny_dataset(n=300, window=window))
+    sched = dict(float_epochs=2, qat_epochs=2, batch=64)
+    spec = tiny_dataset().spec
+    s = sweep.run_dataset(spec, str(tmp_path), [("W8A8", "W8A8", {})], sched, 0, 1, 1, 1, "test")
+    assert list(s["float_twins"]) == ["v1"]
+    s = sweep.run_dataset(spec, str(tmp_path), [("W8A8S", "W8A8", {"skip": 16})], sched, 0, 1, 1, 1, "test",
+                          add=True)
+    assert sorted(s["float_twins"]) == ["S", "v1"]
+    path = tmp_path / "tiny" / "summary.json"
+    meta = json.loads(path.read_text())
+    kept = meta["float_twins"]["v1"]
+    del meta["float_twins"]["S"]
+    path.write_text(json.dumps(meta))
+    calls = []
+    real = train.float_twin
+    monkeypatch.setattr(train, "float_twin", lambda *a, **k: calls.append(k["skip"]) or real(*a, **k))
+    s = sweep.run_dataset(spec, str(tmp_path), [], sched, 0, 1, 1, 1, "test", add=True)
+    assert calls == [True] and s["float_twins"]["v1"] == kept and "S" in s["float_twins"]
+    assert json.loads(path.read_text())["float_twins"]["S"] == s["float_twins"]["S"]
