@@ -75,13 +75,5 @@ func makePKI(_ dir: String) throws {
 }
 
 func spawnBroker(config: String) throws -> pid_t {
-    var attr = posix_spawnattr_t(); posix_spawnattr_init(&attr); defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t(); sigemptyset(&empty); posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-    let path = ProcessInfo.processInfo.environment["MOSQUITTO_BIN"] ?? "/usr/sbin/mosquitto"
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("-c"), strdup(config), nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, path, nil, &attr, argv, environ) == 0 else { throw MQTTError("cannot start \(path)") }
-    return pid
+    try spawnChild([ProcessInfo.processInfo.environment["MOSQUITTO_BIN"] ?? "/usr/sbin/mosquitto", "-c", config])
 }

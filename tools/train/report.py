@@ -268,7 +268,7 @@ def dataset_section(s: dict) -> list[str]:
              f"Float pretraining: seed {fs['seed']}, best epoch {fs['best_epoch']} of {fs['epochs_run']} "
              f"({fs['seconds']:.0f} s); whole data set {s['seconds']:.0f} s wall clock.")
     for a, t in twins_of(s):
-        L[-1] += (f" {TWIN_LABELS[a][0].upper() + TWIN_LABELS[a][1:].split(' (')[0]}: the float model"
+        L[-1] += (f" {'Float twin S' if a == 'S' else 'Float twin'}: the float model"
                   + (" with the skip path set at the ridge solution" if a == "S" else "")
                   + f", norms folded, {t['epochs']} epochs at the QAT learning rate, seed {t['seed']}, "
                   f"best epoch {t['best_epoch']} of {t['epochs_run']}, validation MSE {t['val_mse']:.6f}.")

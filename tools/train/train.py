@@ -132,15 +132,22 @@ def calibrate(model: Transformer, x: torch.Tensor, batch: int, gen: torch.Genera
         model(x[perm[i:i + batch]])
 
 
-def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Schedule,
-        seed: int) -> tuple[Transformer, Fit]:
-    """Copy of the float model with BN frozen and folded, observers calibrated, then QAT."""
+def _fine_tune_start(float_model: Transformer, ds: DataSet, seed: int, skip: bool) -> tuple[Transformer, torch.Generator]:
+    """Where QAT and its float twin start: the seed set, a copy of the float model with its norms
+    folded, the skip path at the ridge solution if `skip`."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = copy.deepcopy(float_model)
     model.fold_norms()
-    if "skip" in bits:
+    if skip:
         init_skip(model, ds)
+    return model, gen
+
+
+def qat(float_model: Transformer, ds: DataSet, bits: dict[str, int], sched: Schedule,
+        seed: int) -> tuple[Transformer, Fit]:
+    """Copy of the float model with BN frozen and folded, observers calibrated, then QAT."""
+    model, gen = _fine_tune_start(float_model, ds, seed, skip="skip" in bits)
     model.set_bits(bits)
     for o in model.obs.values():
         o.momentum = sched.ema
@@ -202,12 +209,7 @@ def float_twin(float_model: Transformer, ds: DataSet, sched: Schedule, seed: int
     QAT schedule) without quantization. QAT fine-tunes for its epochs on top of the pretraining, so
     the pretrained float model alone understates what quantization costs; this twin has the same
     training budget (tools/train/README.md, "Float twins")."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = copy.deepcopy(float_model)
-    model.fold_norms()
-    if skip:
-        init_skip(model, ds)
+    model, gen = _fine_tune_start(float_model, ds, seed, skip)
     train = tensors(ds, "train", sched.train_limit)
     val = tensors(ds, "val")
     torch.randperm(len(train[0]), generator=gen)  # the calibration pass's shuffle (parity with qat)
