@@ -34,6 +34,19 @@ RANGE_MARGIN = {"keywest": 0.1}
 # QAT epochs per (data set, horizon), or per (data set, horizon, configuration) where one
 # configuration was better at another length, chosen on validation (README "Longer QAT"); others 30
 QAT_EPOCHS: dict[tuple, int] = {("elecdemand", 1): 60, ("elecdemand", 1, "W4A8"): 30}
+# QAT learning rate per (data set, horizon, configuration) where validation chose another than
+# QAT_LR_DEFAULT for a staged child (README "A gentler staged QAT": a child starts from a trained
+# model, and at 1e-3 several got worse after their first epochs)
+QAT_LR_DEFAULT = 1e-3
+QAT_LR: dict[tuple, float] = {("elecdemand", 1, "W6A8"): 3e-4, ("elecdemand", 1, "W6A8S"): 1e-4,
+                               ("elecdemand", 1, "W4A8S"): 1e-4, ("elecdemand", 1, "W4A8IO16S"): 1e-4,
+                               ("elecdemand", 1, "W6A8IO16"): 3e-4, ("elecdemand", 1, "W4A8IO16"): 3e-4,
+                               ("nox", 1, "W4A8S"): 3e-4}
+
+
+def qat_lr_for(key: str, horizon: int, config: str) -> float:
+    """The recipe's QAT learning rate for one configuration."""
+    return QAT_LR.get((key, horizon, config), QAT_LR_DEFAULT)
 
 
 def qat_epochs_for(key: str, horizon: int, config: str) -> int:
@@ -48,7 +61,7 @@ def qat_epochs_for(key: str, horizon: int, config: str) -> int:
 # the 6-bit model"), which the sweep trains first (chains are ordered by depth).
 STAGED_FROM: dict[tuple, dict[str, str]] = {
     ("elecdemand", 1): {"W6A8S": "W8A8S", "W4A8S": "W6A8S", "W6A8IO16S": "W8A8IO16S", "W4A8IO16S": "W8A8IO16S",
-                        "W6A8": "W8A8", "W4A8": "W6A8", "W6A8IO16": "W8A8IO16", "W4A8IO16": "W6A8IO16",
+                        "W6A8": "W8A8", "W4A8": "W6A8", "W6A8IO16": "W8A8IO16", "W4A8IO16": "W8A8IO16",
                         "W6A6IO16S": "W6A8IO16S", "W6A6S": "W6A8S", "W6A6": "W6A8"},
     ("elecdemand", 48): {"W4A8S": "W6A8S"}, ("nox", 24): {"W4A8S": "W6A8S"}, ("keywest", 24): {"W4A8": "W6A8"},
     ("nox", 1): {"W6A8S": "W8A8S", "W4A8S": "W8A8S", "W4A8": "W6A8"}}
@@ -283,6 +296,10 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     recipe_epochs = kw.get("qat_epochs") is None and spec.csv is None
     if kw.get("qat_epochs") is None:
         kw["qat_epochs"] = QAT_EPOCHS.get((spec.key, horizon), 30) if spec.csv is None else 30
+    # --qat-lr given: that, for every configuration; else the recipe's, per configuration below
+    recipe_lr = kw.get("qat_lr") is None and spec.csv is None
+    if kw.get("qat_lr") is None:
+        kw["qat_lr"] = QAT_LR_DEFAULT
     sched = train.Schedule(**kw)
     test = ds.splits["test"]
     summary = dict(dataset=folder, data_key=key, source=ds.spec.source, rows=ds.rows, gaps=ds.gaps,
@@ -370,6 +387,8 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
     for name, base, over in staged_order(configs, parents):
         bits = config_bits(name, base, over, shape)
         csched = replace(sched, qat_epochs=qat_epochs_for(key, horizon, name)) if recipe_epochs else sched
+        if recipe_lr:
+            csched = replace(csched, qat_lr=qat_lr_for(key, horizon, name))
         if staged_recipe and spec.csv is None and (key, horizon, name) in WEIGHT_CLIP:
             csched = replace(csched, weight_clip=True)
         pname = parents.get(name)
@@ -393,7 +412,8 @@ def run_dataset(key: str, out_dir: str, configs: list[tuple[str, str, dict]], sc
                     float_epochs=f"{summary['float']['best_epoch']} best of {summary['float']['epochs_run']} run",
                     qat_epochs=f"{qfit.best_epoch} best of {qfit.epochs_run} run", command=command)
         qinfo = dict(seed=qseed, best_epoch=qfit.best_epoch, epochs_run=qfit.epochs_run, val_mse=qfit.val_mse,
-                     seconds=qfit.seconds, epochs=csched.qat_epochs, weight_clip=csched.weight_clip)
+                     seconds=qfit.seconds, epochs=csched.qat_epochs, weight_clip=csched.weight_clip,
+                     lr=csched.qat_lr)
         if pname:
             # staged QAT: started from this configuration's trained QAT model (README "Staged QAT")
             prov["qat_from"] = f"{pname} (QAT seed {summary['configs'][pname]['qat']['seed']})"
@@ -491,6 +511,9 @@ def main(argv=None) -> int:
     ap.add_argument("--float-epochs", type=int, default=50)
     ap.add_argument("--qat-epochs", type=int, default=None,
                     help="QAT epochs for every configuration (default: the recipe, QAT_EPOCHS per data set or configuration; 30 for the others and your own data)")
+    ap.add_argument("--qat-lr", type=float, default=None,
+                    help=f"QAT learning rate for every configuration (default: the recipe, QAT_LR per "
+                         f"configuration, else {QAT_LR_DEFAULT})")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (one per data set)")
     ap.add_argument("--kd", type=float, default=RECIPE["kd"],
                     help=f"QAT distillation weight on the float model's forecasts, 0..1 (default {RECIPE['kd']})")
@@ -547,9 +570,9 @@ def main(argv=None) -> int:
     if not 0.0 <= a.kd <= 1.0:
         ap.error(f"--kd {a.kd}: give a weight between 0 and 1")
     recipe = dict(kd=a.kd, learn_ranges=a.lsq, range_margin=a.margin, weight_clip=a.wclip)
-    sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, **recipe)
+    sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, qat_lr=a.qat_lr, **recipe)
     if a.quick:
-        sched = dict(float_epochs=2, qat_epochs=1, train_limit=2048, **recipe)
+        sched = dict(float_epochs=2, qat_epochs=1, qat_lr=a.qat_lr, train_limit=2048, **recipe)
         a.float_seeds = a.qat_seeds = 1
     tmp = None
     bundled_out = REPO / "models"

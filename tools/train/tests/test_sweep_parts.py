@@ -69,6 +69,10 @@ def test_staged_checks_name_their_qat_rounds():
     assert res["W6A8 integer test MSE within 1% of W8A8"] == "+1.0%; staged from W8A8, 2 QAT rounds against W8A8's 3"
     assert res["W4A8 integer test MSE within 2% of W8A8"] == "+2.0%; 1 QAT round against W8A8's 3"
     assert res["W6A6 integer test MSE within 15% of W8A8"] == "+100.0%; staged from W6A8, QAT rounds not recorded"
+    # a staged run at another learning rate than the recipe's default says so
+    s["configs"]["W6A8"]["qat"]["lr"] = 1e-4
+    assert {text: val for text, _, val in report.checks(s)}["W6A8 integer test MSE within 1% of W8A8"] == \
+        "+1.0%; staged from W8A8 at learning rate 0.0001, 2 QAT rounds against W8A8's 3"
     # two models fine-tuned once each from the float model: no note
     s["configs"]["W8A8"] = cfg(0.010, 1)
     assert {text: val for text, _, val in report.checks(s)}["W4A8 integer test MSE within 2% of W8A8"] == "+2.0%"
