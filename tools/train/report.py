@@ -47,8 +47,10 @@ def _rounds_note(info: dict, ref_info: dict, ref: str) -> str:
     parent, r, rr = q.get("from_config"), q.get("rounds"), rq.get("rounds")
     if not parent and not rq.get("from_config"):
         return ""
+    from tools.train.sweep import QAT_LR_DEFAULT
     lr = q.get("lr")
-    text = (f"staged from {parent}" + (f" at learning rate {lr:g}" if lr and lr != 1e-3 else "") + ", ") if parent else ""
+    at = f" at learning rate {lr:g}" if lr and lr != QAT_LR_DEFAULT else ""
+    text = f"staged from {parent}{at}, " if parent else ""
     if r and rr:
         return f"; {text}{r} QAT round{'s' if r != 1 else ''} against {ref}'s {rr}"
     return f"; {text}QAT rounds not recorded"

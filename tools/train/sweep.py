@@ -569,6 +569,8 @@ def main(argv=None) -> int:
         ap.error("--time-column/--target/--features/--period-s/--name/--units need --csv")
     if not 0.0 <= a.kd <= 1.0:
         ap.error(f"--kd {a.kd}: give a weight between 0 and 1")
+    if a.qat_lr is not None and not a.qat_lr > 0:
+        ap.error(f"--qat-lr {a.qat_lr}: give a positive learning rate, e.g. 3e-4")
     recipe = dict(kd=a.kd, learn_ranges=a.lsq, range_margin=a.margin, weight_clip=a.wclip)
     sched = dict(float_epochs=a.float_epochs, qat_epochs=a.qat_epochs, qat_lr=a.qat_lr, **recipe)
     if a.quick:

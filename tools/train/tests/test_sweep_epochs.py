@@ -1,5 +1,7 @@
 # The recipe's QAT length per configuration (sweep.QAT_EPOCHS): a configuration's own entry wins
 # over its data set's, and anything not listed trains 30 epochs.
+import pytest
+
 from tools.train import sweep
 
 
@@ -33,4 +35,10 @@ def test_learning_rate_is_the_recipe_s_unless_given(tmp_path, monkeypatch):
         assert sweep.qat_lr_for(k, h, c) == lr and 0 < lr < sweep.QAT_LR_DEFAULT
         # chosen for staged children only: the recipe must stage each one
         assert c in sweep.STAGED_FROM.get((k, h), {}), (k, h, c)
-    assert sweep.qat_lr_for("nox", 1, "W8A8") == sweep.QAT_LR_DEFAULT == 1e-3
+    assert sweep.qat_lr_for("nox", 1, "W8A8") == sweep.QAT_LR_DEFAULT
+    # the sweep's default is the training schedule's own
+    from tools.train.train import Schedule
+    assert sweep.QAT_LR_DEFAULT == Schedule().qat_lr
+    for bad in ("0", "-1e-4"):
+        with pytest.raises(SystemExit):
+            sweep.main(["--data", "nox", "--configs", "W8A8", "--out", str(tmp_path), "--qat-lr", bad])
