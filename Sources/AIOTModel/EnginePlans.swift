@@ -125,7 +125,10 @@ struct LayerPlan {
     let q: LinearPlan, k: LinearPlan, v: LinearPlan, o: LinearPlan, ffn1: LinearPlan, ffn2: LinearPlan
     let norm1Weight: UnsafeMutablePointer<Int32>, norm1Bias: UnsafeMutablePointer<Int32>, norm1Req: RequantStep
     let norm2Weight: UnsafeMutablePointer<Int32>, norm2Bias: UnsafeMutablePointer<Int32>, norm2Req: RequantStep
+    /// The exp table, zero-padded to a multiple of 32 entries past its last nonzero one, which is
+    /// `exp[expNonzero - 1]` (the C softmax's contract).
     let exp: UnsafeMutablePointer<Int32>
+    let expNonzero: Int
     let scoresReq: RequantStep
     let contextReq: RequantStep
     /// The C kernels' scores and context requantizations, 32-bit form where proved: |acc| <= dh
@@ -158,8 +161,12 @@ struct LayerPlan {
         (norm2Weight, norm2Bias) = centered(l.norm2)
         norm1Req = RequantStep(l.norm1Req, l.norm1Act)
         norm2Req = RequantStep(l.norm2Req, l.norm2Act)
-        exp = arena.allocate(Int32.self, l.exp.count)
-        for i in 0..<l.exp.count { exp[i] = l.exp[i] }
+        // The loader proved the table non-increasing from exp[0] = 2^15 and non-negative.
+        let nonzero = (l.exp.lastIndex { $0 != 0 } ?? 0) + 1
+        let padded = max(l.exp.count, (nonzero + 31) / 32 * 32)
+        exp = arena.allocate(Int32.self, padded)
+        for i in 0..<padded { exp[i] = i < l.exp.count ? l.exp[i] : 0 }
+        expNonzero = nonzero
         scoresReq = RequantStep(l.scoresReq, l.scoresAct)
         contextReq = RequantStep(l.contextReq, l.contextAct)
         probsBits = l.probsAct.bits

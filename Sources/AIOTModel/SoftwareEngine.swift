@@ -402,7 +402,7 @@ public final class SoftwareEngine: InferenceEngine {
             fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
             rq = layer.scoresRq
             fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
-            fastSoftmax(scores, w, layer.exp, (Int64(1) << layer.probsBits) - 1, probs16, wStride)
+            fastSoftmax(scores, w, layer.exp, layer.expNonzero, (Int64(1) << layer.probsBits) - 1, probs16, wStride)
             rq = layer.contextRq
             fastPacked(probs16, w, wStride, vPairs, zeros, d, &rq, accs, ctx16 + b &* w &* dStride, dStride, 1, Int32(AIOT_Y16_PLAIN))
             return
@@ -427,7 +427,7 @@ public final class SoftwareEngine: InferenceEngine {
             if let fast, let fastSoftmax {
                 var rq = aiot_requant(layer.scoresReq)
                 fast(qh, w, dhStride, kh, zeros, w, &rq, scores)
-                fastSoftmax(scores, w, layer.exp, range, probs16, wStride)
+                fastSoftmax(scores, w, layer.exp, layer.expNonzero, range, probs16, wStride)
             } else {
                 Kernels.linear16(qh, rows: w, stride: dhStride, kh, zeros, outputs: w, layer.scoresReq, relu: false, scratch: accs, fast: fast,
                                  Store32(y: scores, stride: w))

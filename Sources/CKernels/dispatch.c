@@ -3,13 +3,13 @@
 #include <stddef.h>
 
 void aiot_linear16_scalar(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
-void aiot_softmax_scalar(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_softmax_scalar(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
 void aiot_add_norm_scalar(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 #if AIOT_X86_VARIANTS
 void aiot_linear16p_avx2(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *, int16_t *, long, long, int);
 void aiot_linear16p_avx512(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *, int16_t *, long, long, int);
-void aiot_softmax_avx2(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
-void aiot_softmax_avx512(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_softmax_avx2(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
+void aiot_softmax_avx512(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
 void aiot_add_norm_avx2(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 void aiot_add_norm_avx512(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 void aiot_linear16_avx2(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
@@ -17,7 +17,7 @@ void aiot_linear16_avx512(const int16_t *, long, long, const int16_t *, const in
 #endif
 #if defined(__aarch64__)
 void aiot_linear16_neon(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *);
-void aiot_softmax_neon(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_softmax_neon(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
 void aiot_add_norm_neon(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
 #endif
 

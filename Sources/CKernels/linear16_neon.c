@@ -8,7 +8,7 @@
 #include "requant_scalar.h"
 
 void aiot_add_norm_scalar(const int32_t *, const int32_t *, long, long, const aiot_add_norm *, int32_t *, int16_t *, long);
-void aiot_softmax_scalar(int32_t *, long, const int32_t *, int64_t, int16_t *, long);
+void aiot_softmax_scalar(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
 
 /// (P2)+(P3) on four accumulators, as the x86 variants: exact unsigned 64-bit |acc| m, plus half,
 /// shifted by n, capped at 2^31 - 1 (the clamp saturates those anyway), sign restored, clamped.
@@ -65,7 +65,7 @@ void aiot_add_norm_neon(const int32_t *v, const int32_t *a, long rows, long d, c
     aiot_add_norm_scalar(v, a, rows, d, p, y32, y16, stride16);
 }
 
-void aiot_softmax_neon(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride) {
-    aiot_softmax_scalar(s, w, exp, range, probs, wStride);
+void aiot_softmax_neon(int32_t *s, long w, const int32_t *exp, long expNonzero, int64_t range, int16_t *probs, long wStride) {
+    aiot_softmax_scalar(s, w, exp, expNonzero, range, probs, wStride);
 }
 #endif

@@ -26,17 +26,11 @@
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
-#define AIOT_FN aiot_linear16_avx512
-#define AIOT_ADD_NORM_FN aiot_add_norm_avx512
-#define AIOT_SOFTMAX_FN aiot_softmax_avx512
-#define AIOT_PACKED_FN aiot_linear16p_avx512
+#define AIOT_FN aiot_linear16_avx512  // the rest of this variant: linear16_avx512.c
 #define AIOT_NAME(s) avx512_##s
 #define AIOT_MADD AIOT_MADD_VNNI
 #include "linear16_x86_body.h"
 #undef AIOT_FN
-#undef AIOT_ADD_NORM_FN
-#undef AIOT_SOFTMAX_FN
-#undef AIOT_PACKED_FN
 #undef AIOT_NAME
 #undef AIOT_MADD
 #pragma clang attribute pop

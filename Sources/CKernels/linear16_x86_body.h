@@ -1,6 +1,8 @@
 // The body of the x86 vector variants, included by linear16_x86.c once per instruction set with
 // AIOT_FN (the function's name) and AIOT_MADD(acc, a, b) (acc + pairwise 16-bit products: pmaddwd
-// then add on AVX2, one vpdpwssd with AVX-512 VNNI) defined, inside a target pragma.
+// then add on AVX2, one vpdpwssd with AVX-512 VNNI) defined, inside a target pragma. The residual
+// + norm, softmax and packed product are generated only where AIOT_ADD_NORM_FN, AIOT_SOFTMAX_FN,
+// AIOT_PACKED_FN name them (AVX-512 has its own, in 512-bit vectors: linear16_avx512.c).
 //
 // Exactness. pmaddwd/vpdpwssd form x0*w0 + x1*w1 in int32: |x|, |w| <= 32767, so a pair is at most
 // 2 * 32767^2 < 2^31 (the one overflowing case, (-32768)^2 * 2, cannot occur: centered values are
@@ -102,6 +104,7 @@ void AIOT_FN(const int16_t *x, long rows, long stride, const int16_t *w, const i
     }
 }
 
+#ifdef AIOT_ADD_NORM_FN
 /// |v| of signed 64-bit lanes and their sign masks.
 static inline __m256i AIOT_NAME(abs64)(__m256i v, __m256i *sign) {
     *sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
@@ -188,7 +191,11 @@ void AIOT_ADD_NORM_FN(const int32_t *v, const int32_t *a, long rows, long d, con
     }
 }
 
-void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride) {
+#endif
+
+#ifdef AIOT_SOFTMAX_FN
+void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, long expNonzero, int64_t range, int16_t *probs, long wStride) {
+    (void)expNonzero;  // every index is in the table
     for (long i = 0; i < w; i++) {
         int32_t *row = s + i * w;
         int16_t *prow = probs + i * wStride;
@@ -222,6 +229,9 @@ void AIOT_SOFTMAX_FN(int32_t *s, long w, const int32_t *exp, int64_t range, int1
     }
 }
 
+#endif
+
+#ifdef AIOT_PACKED_FN
 /// Eight requantized outputs to row t's int32 slots, or to its int16 slots when `y16` is given.
 /// Where int16 output (t, o) goes in `layout` (CKernels.h).
 static inline long AIOT_NAME(at16)(long t, long o, long s, long c, int layout) {
@@ -443,3 +453,4 @@ void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp,
     }
 #undef AIOT_PACKED_CASE
 }
+#endif

@@ -100,7 +100,10 @@ typedef void (*aiot_add_norm_fn)(const int32_t *v, const int32_t *a, long rows, 
 /// per row e_j = exp[max - s_j], inv = floor(range 2^30 / sum e_j), probability
 /// min((e_j inv + 2^29) >> 30, range) written as int16 to `probs` ([w, wStride]; columns past w
 /// are left as they are, zero).
-typedef void (*aiot_softmax_fn)(int32_t *s, long w, const int32_t *exp, int64_t range, int16_t *probs, long wStride);
+/// `exp` is the layer's table, every index the scores can produce readable; its entries from
+/// `expNonzero` on are zero, and it is readable (zero) up to the next multiple of 32 past
+/// `expNonzero`: the AVX-512 variant looks values up in 32-entry blocks and stops there.
+typedef void (*aiot_softmax_fn)(int32_t *s, long w, const int32_t *exp, long expNonzero, int64_t range, int16_t *probs, long wStride);
 
 /// Variant ids, in increasing order of preference.
 enum {
