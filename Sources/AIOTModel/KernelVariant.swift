@@ -49,6 +49,11 @@ public enum KernelVariant: String, Sendable, CaseIterable, Codable {
         cVariant.flatMap { aiot_kernel_linear16p($0) }
     }
 
+    /// The C packed product on a 16-bit input split into halves; nil where the variant has none.
+    var linear16pWide: aiot_linear16p_wide_fn? {
+        cVariant.flatMap { aiot_kernel_linear16p_wide($0) }
+    }
+
     /// Whether this build contains the variant and this CPU can execute it.
     public var isSupported: Bool {
         guard let c = cVariant else { return true }

@@ -15,6 +15,7 @@ public final class SoftwareEngine: InferenceEngine {
     private let fastAddNorm: aiot_add_norm_fn?
     private let fastSoftmax: aiot_softmax_fn?
     private let fastPacked: aiot_linear16p_fn?
+    private let fastWide: aiot_linear16p_wide_fn?
 
     private let arena = Arena()
     private let window: Int, features: Int, dModel: Int, heads: Int, ffn: Int, horizon: Int
@@ -107,6 +108,7 @@ public final class SoftwareEngine: InferenceEngine {
         fastAddNorm = kernel.addNorm
         fastSoftmax = kernel.softmax
         fastPacked = kernel.linear16p
+        fastWide = kernel.linear16pWide
         let s = model.shape
         window = s.window; features = s.features; dModel = s.dModel; heads = s.heads; ffn = s.ffn; horizon = s.horizon
         inputZero = model.inputAct.zeroPoint
@@ -294,6 +296,17 @@ public final class SoftwareEngine: InferenceEngine {
                 Kernels.linear16(in16, rows: w, stride: inStride, w16, inputProj.bias, outputs: d, inputProj.req, relu: false, scratch: accs, fast: fast, packed: packed(inputProj), peSink)
             } else if let w32 = inputProj.weight32 {
                 for i in 0..<(w * features) { xIn[i] = inp[i] &- inputZero }
+                if let fastWide, let fastAddNorm, let wp = inputProj.widePacked {
+                    // All in C, as for a narrow input: the split, the wide product into accs, the
+                    // PE add (x16 holds truncated copies when x is wider than 16 bits; then the
+                    // first layer reads x, not x16).
+                    aiot_split16(xIn, w, features, inputProj.stride, splitHi, splitLo)
+                    var rq = inputProj.rq
+                    var p = peAsAddNorm
+                    fastWide(splitHi, splitLo, w, inputProj.stride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+                    fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
+                    continue
+                }
                 if !splitProduct(xIn, rows: w, inputProj, peSink) {
                     Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
                 }
@@ -313,10 +326,16 @@ public final class SoftwareEngine: InferenceEngine {
                     Kernels.linear16(x16, rows: rows, stride: dStride, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.k), kSink)
                 }
             } else if let wq = layer.q.weight32, let wk = layer.k.weight32 {
-                if !splitProduct(x, rows: rows, layer.q, qSink) {
+                if wideAttention(layer), let fastWide, let wqp = layer.q.widePacked {
+                    // x split once for q here and k, v in `attend`; q straight into its 16-bit rows.
+                    let st = layer.q.stride
+                    aiot_split16(x, rows, d, st, splitHi, splitLo)
+                    var rq = layer.q.rq
+                    fastWide(splitHi, splitLo, rows, st, wqp, layer.q.bias, d, &rq, accs, q16, dhStride, 1, Int32(AIOT_Y16_PLAIN))
+                } else if !splitProduct(x, rows: rows, layer.q, qSink) {
                     Kernels.linear(x, rows: rows, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 }
-                if !splitProduct(x, rows: rows, layer.k, kSink) {
+                if !wideAttention(layer), !splitProduct(x, rows: rows, layer.k, kSink) {
                     Kernels.linear(x, rows: rows, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
                 }
             }
@@ -383,7 +402,15 @@ public final class SoftwareEngine: InferenceEngine {
     /// Whether `attend` runs `layer`'s attention as packed products over the pair layouts.
     @inline(__always)
     private func pairAttention(_ layer: LayerPlan) -> Bool {
-        heads == 1 && fastPacked != nil && fastSoftmax != nil && layer.k.packed != nil && layer.v.packed != nil
+        (heads == 1 && fastPacked != nil && fastSoftmax != nil && layer.k.packed != nil && layer.v.packed != nil) || wideAttention(layer)
+    }
+
+    /// The same on a 16-bit input (a 16-bit PE add): q, k and v through the wide packed product
+    /// from x split once into halves (in splitHi, splitLo for every row of the pass).
+    @inline(__always)
+    private func wideAttention(_ layer: LayerPlan) -> Bool {
+        heads == 1 && fastPacked != nil && fastWide != nil && fastSoftmax != nil
+            && layer.q.widePacked != nil && layer.k.widePacked != nil && layer.v.widePacked != nil
     }
 
     /// 3 (v) and 4-6 for window `b` of the pass: v into per-head transposed rows, then per head all
@@ -393,13 +420,21 @@ public final class SoftwareEngine: InferenceEngine {
     private func attend(_ layer: LayerPlan, window b: Int) {
         let w = window, d = dModel
         let xb16 = x16 + b &* w &* dStride
-        if pairAttention(layer), let fastPacked, let fastSoftmax, let kp = layer.k.packed, let vp = layer.v.packed {
+        if pairAttention(layer), let fastPacked, let fastSoftmax {
             // All four products packed: k, v of this window into the pair layouts, then scores
             // with k as weights and contexts with v as weights.
             var rq = layer.k.rq
-            fastPacked(xb16, w, dStride, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
-            rq = layer.v.rq
-            fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
+            if let kp = layer.k.packed, let vp = layer.v.packed {
+                fastPacked(xb16, w, dStride, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
+                rq = layer.v.rq
+                fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
+            } else if let fastWide, let kp = layer.k.widePacked, let vp = layer.v.widePacked {
+                // A 16-bit x: this window's rows of the halves the q step wrote.
+                let st = layer.k.stride, hi = splitHi + b &* w &* st, lo = splitLo + b &* w &* st
+                fastWide(hi, lo, w, st, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
+                rq = layer.v.rq
+                fastWide(hi, lo, w, st, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
+            }
             rq = layer.scoresRq
             fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
             fastSoftmax(scores, w, layer.exp, layer.expNonzero, (Int64(1) << layer.probsBits) - 1, probs16, wStride)

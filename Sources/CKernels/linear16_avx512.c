@@ -137,8 +137,44 @@ static inline __attribute__((always_inline)) __m512i z_madd(__m512i acc, const i
     return acc;
 }
 
+/// Eight rows' accumulators for one block of 16 outputs: per input pair one weight load and eight
+/// multiply-adds.
+typedef struct {
+    __m512i a[8];
+} z_acc8;
+
+static inline __attribute__((always_inline)) z_acc8 z_rows8(const int16_t *x0, long stride, const int16_t *wr, long ws, long pairs,
+                                                            __mmask16 wmask) {
+    const int16_t *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    const int16_t *x4 = x3 + stride, *x5 = x4 + stride, *x6 = x5 + stride, *x7 = x6 + stride;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (long i = 0; i < pairs; i++) {
+        const __m512i wv = _mm512_maskz_loadu_epi32(wmask, wr + i * ws);
+        a0 = z_madd(a0, x0, i, wv);
+        a1 = z_madd(a1, x1, i, wv);
+        a2 = z_madd(a2, x2, i, wv);
+        a3 = z_madd(a3, x3, i, wv);
+        a4 = z_madd(a4, x4, i, wv);
+        a5 = z_madd(a5, x5, i, wv);
+        a6 = z_madd(a6, x6, i, wv);
+        a7 = z_madd(a7, x7, i, wv);
+    }
+    z_acc8 r = {{a0, a1, a2, a3, a4, a5, a6, a7}};
+    return r;
+}
+
+static inline __attribute__((always_inline)) __m512i z_row1(const int16_t *xr, const int16_t *wr, long ws, long pairs, __mmask16 wmask) {
+    __m512i a0 = _mm512_setzero_si512();
+    for (long i = 0; i < pairs; i++) a0 = z_madd(a0, xr, i, _mm512_maskz_loadu_epi32(wmask, wr + i * ws));
+    return a0;
+}
+
+/// The product over `x`, or with `xlo` non-NULL over a wide input given as its halves: x = 256 xhi
+/// + xlo (`x` holds xhi), so acc = 256 sum(xhi w) + sum(xlo w), each half's sum a pass of its own
+/// (the weights stay in L1); the shift and add wrap in int32, but the exact total fits (the
+/// loader's bound), so they give it.
 static inline __attribute__((always_inline)) void z_packed(
-        const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        const int16_t *x, const int16_t *xlo, long rows, long stride, const int16_t *wp, const int32_t *bias,
         long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long s, long col, int layout, int mode, int r32) {
     const z_rq c = z_constants(rq);
     const long jp = (outputs + 7) & ~7L, pairs = stride / 2, ws = jp * 2;
@@ -152,57 +188,37 @@ static inline __attribute__((always_inline)) void z_packed(
         const int16_t *wr = wp + o * 2;
         long t = 0;
         for (; t + 8 <= rows; t += 8) {
-            const int16_t *x0 = x + t * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
-            const int16_t *x4 = x3 + stride, *x5 = x4 + stride, *x6 = x5 + stride, *x7 = x6 + stride;
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            for (long i = 0; i < pairs; i++) {
-                const __m512i wv = _mm512_maskz_loadu_epi32(wmask, wr + i * ws);
-                a0 = z_madd(a0, x0, i, wv);
-                a1 = z_madd(a1, x1, i, wv);
-                a2 = z_madd(a2, x2, i, wv);
-                a3 = z_madd(a3, x3, i, wv);
-                a4 = z_madd(a4, x4, i, wv);
-                a5 = z_madd(a5, x5, i, wv);
-                a6 = z_madd(a6, x6, i, wv);
-                a7 = z_madd(a7, x7, i, wv);
+            z_acc8 r = z_rows8(x + t * stride, stride, wr, ws, pairs, wmask);
+            if (xlo) {
+                const z_acc8 l = z_rows8(xlo + t * stride, stride, wr, ws, pairs, wmask);
+                for (int k = 0; k < 8; k++) r.a[k] = _mm512_add_epi32(l.a[k], _mm512_slli_epi32(r.a[k], 8));
             }
             if (mode == 4) {
-                z_emit_pair(a0, a1, b, no, &c, y16, s, t, o, r32);
-                z_emit_pair(a2, a3, b, no, &c, y16, s, t + 2, o, r32);
-                z_emit_pair(a4, a5, b, no, &c, y16, s, t + 4, o, r32);
-                z_emit_pair(a6, a7, b, no, &c, y16, s, t + 6, o, r32);
+                for (int k = 0; k < 8; k += 2) z_emit_pair(r.a[k], r.a[k + 1], b, no, &c, y16, s, t + k, o, r32);
                 continue;
             }
-            z_emit(a0, b, no, omask, &c, y, outputs, y16, s, col, layout, t, o, mode, r32);
-            z_emit(a1, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 1, o, mode, r32);
-            z_emit(a2, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 2, o, mode, r32);
-            z_emit(a3, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 3, o, mode, r32);
-            z_emit(a4, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 4, o, mode, r32);
-            z_emit(a5, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 5, o, mode, r32);
-            z_emit(a6, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 6, o, mode, r32);
-            z_emit(a7, b, no, omask, &c, y, outputs, y16, s, col, layout, t + 7, o, mode, r32);
+            for (int k = 0; k < 8; k++) z_emit(r.a[k], b, no, omask, &c, y, outputs, y16, s, col, layout, t + k, o, mode, r32);
         }
         // The last rows (fewer than eight) one at a time; the row-pair layout element by element.
         for (; t < rows; t++) {
-            const int16_t *xr = x + t * stride;
-            __m512i a0 = _mm512_setzero_si512();
-            for (long i = 0; i < pairs; i++)
-                a0 = z_madd(a0, xr, i, _mm512_maskz_loadu_epi32(wmask, wr + i * ws));
+            __m512i a0 = z_row1(x + t * stride, wr, ws, pairs, wmask);
+            if (xlo) a0 = _mm512_add_epi32(z_row1(xlo + t * stride, wr, ws, pairs, wmask), _mm512_slli_epi32(a0, 8));
             z_emit(a0, b, no, omask, &c, y, outputs, y16, s, col, layout, t, o, mode == 4 ? 2 : mode, r32);
         }
     }
 }
 
-void aiot_linear16p_avx512(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-                           long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    // Each (output mode, requantization form) pair is its own specialization: no branch per output.
-    // Modes as in the 256-bit body: 0 int32 rows; 1 int16 plain rows; 3 the pair layout of the
-    // result; 4 the pair layout of the transpose with y16col = 2; 2 anything else.
+/// Both entry points: each (output mode, requantization form) pair is its own specialization, no
+/// branch per output. Modes as in the 256-bit body: 0 int32 rows; 1 int16 plain rows; 3 the pair
+/// layout of the result; 4 the pair layout of the transpose with y16col = 2; 2 anything else.
+static inline __attribute__((always_inline)) void z_dispatch(
+        const int16_t *x, const int16_t *xlo, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
     int mode = !y16 ? 0
              : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
              : layout == AIOT_Y16_COL_PAIRS ? 3
              : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
-#define AIOT_PACKED_CASE(md, r) z_packed(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
+#define AIOT_PACKED_CASE(md, r) z_packed(x, xlo, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
     if (rq->fast32) {
         switch (mode) {
         case 0: AIOT_PACKED_CASE(0, 1); break;
@@ -221,6 +237,16 @@ void aiot_linear16p_avx512(const int16_t *x, long rows, long stride, const int16
         }
     }
 #undef AIOT_PACKED_CASE
+}
+
+void aiot_linear16p_avx512(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                           long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
+    z_dispatch(x, NULL, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
+}
+
+void aiot_linear16p_wide_avx512(const int16_t *xhi, const int16_t *xlo, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                                long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
+    z_dispatch(xhi, xlo, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
 }
 
 /// (E2)+(E3), 16 channels per vector (d not a multiple of 16: masked), in the 32-bit form when

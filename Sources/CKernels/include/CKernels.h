@@ -70,6 +70,19 @@ enum {
     AIOT_Y16_COL_PAIRS = 2,
 };
 
+/// The packed product on an input too wide for 16-bit operands (centered |x| <= 2^16 - 1, a 16-bit
+/// input grid), given as its halves: `xhi` = x >> 8 (in [-256, 255]) and `xlo` = x & 255, both
+/// [rows, stride] int16 (`aiot_split16` writes them), so acc = bias + 256 sum(xhi w) + sum(xlo w),
+/// exact in wrapping int32 because the true sum fits (the loader's bound). Outputs and layouts as
+/// `aiot_linear16p_fn`.
+typedef void (*aiot_linear16p_wide_fn)(const int16_t *xhi, const int16_t *xlo, long rows, long stride, const int16_t *wp,
+                                       const int32_t *bias, long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16,
+                                       long y16stride, long y16col, int layout);
+
+/// Splits int32 `x` ([rows, k], |x| <= 2^16 - 1) into the halves the wide product reads, [rows,
+/// stride] each, zero past k.
+void aiot_split16(const int32_t *x, long rows, long k, long stride, int16_t *hi, int16_t *lo);
+
 /// Packs row-major `w` ([outputs, stride]) into the pair layout above (`wp` zeroed by the caller).
 void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp);
 
@@ -127,5 +140,9 @@ aiot_softmax_fn aiot_kernel_softmax(int variant);
 
 /// The packed-weight product for `variant`, or NULL (also for variants without one).
 aiot_linear16p_fn aiot_kernel_linear16p(int variant);
+
+/// The wide-input packed product for `variant`, or NULL (only AVX-512 has one; the others run
+/// the packed product once per half and combine in Swift).
+aiot_linear16p_wide_fn aiot_kernel_linear16p_wide(int variant);
 
 #endif
