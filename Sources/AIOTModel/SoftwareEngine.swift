@@ -297,13 +297,11 @@ public final class SoftwareEngine: InferenceEngine {
             } else if let w32 = inputProj.weight32 {
                 for i in 0..<(w * features) { xIn[i] = inp[i] &- inputZero }
                 if let fastWide, let fastAddNorm, let wp = inputProj.widePacked {
-                    // All in C, as for a narrow input: the split, the wide product into accs, the
-                    // PE add (x16 holds truncated copies when x is wider than 16 bits; then the
+                    // All in C, as for a narrow input: the wide product into accs, then the PE add (x16 holds truncated copies when x is wider than 16 bits; then the
                     // first layer reads x, not x16).
-                    aiot_split16(xIn, w, features, inputProj.stride, splitHi, splitLo)
                     var rq = inputProj.rq
                     var p = peAsAddNorm
-                    fastWide(splitHi, splitLo, w, inputProj.stride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
+                    fastWide(xIn, w, features, inputProj.stride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
                     fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
                     continue
                 }
@@ -327,11 +325,9 @@ public final class SoftwareEngine: InferenceEngine {
                 }
             } else if let wq = layer.q.weight32, let wk = layer.k.weight32 {
                 if wideAttention(layer), let fastWide, let wqp = layer.q.widePacked {
-                    // x split once for q here and k, v in `attend`; q straight into its 16-bit rows.
-                    let st = layer.q.stride
-                    aiot_split16(x, rows, d, st, splitHi, splitLo)
+                    // q straight into its 16-bit rows; k and v in `attend`, in the pair layouts.
                     var rq = layer.q.rq
-                    fastWide(splitHi, splitLo, rows, st, wqp, layer.q.bias, d, &rq, accs, q16, dhStride, 1, Int32(AIOT_Y16_PLAIN))
+                    fastWide(x, rows, d, layer.q.stride, wqp, layer.q.bias, d, &rq, accs, q16, dhStride, 1, Int32(AIOT_Y16_PLAIN))
                 } else if !splitProduct(x, rows: rows, layer.q, qSink) {
                     Kernels.linear(x, rows: rows, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 }
@@ -405,8 +401,7 @@ public final class SoftwareEngine: InferenceEngine {
         (heads == 1 && fastPacked != nil && fastSoftmax != nil && layer.k.packed != nil && layer.v.packed != nil) || wideAttention(layer)
     }
 
-    /// The same on a 16-bit input (a 16-bit PE add): q, k and v through the wide packed product
-    /// from x split once into halves (in splitHi, splitLo for every row of the pass).
+    /// The same on a 16-bit input (a 16-bit PE add): q, k and v through the wide packed product.
     @inline(__always)
     private func wideAttention(_ layer: LayerPlan) -> Bool {
         heads == 1 && fastPacked != nil && fastWide != nil && fastSoftmax != nil
@@ -429,11 +424,11 @@ public final class SoftwareEngine: InferenceEngine {
                 rq = layer.v.rq
                 fastPacked(xb16, w, dStride, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
             } else if let fastWide, let kp = layer.k.widePacked, let vp = layer.v.widePacked {
-                // A 16-bit x: this window's rows of the halves the q step wrote.
-                let st = layer.k.stride, hi = splitHi + b &* w &* st, lo = splitLo + b &* w &* st
-                fastWide(hi, lo, w, st, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
+                // A 16-bit x: this window's int32 rows.
+                let xb = x + b &* w &* d, st = layer.k.stride
+                fastWide(xb, w, d, st, kp, layer.k.bias, d, &rq, accs, kPairs, 2, 2 &* wStride, Int32(AIOT_Y16_COL_PAIRS))
                 rq = layer.v.rq
-                fastWide(hi, lo, w, st, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
+                fastWide(xb, w, d, st, vp, layer.v.bias, d, &rq, accs, vPairs, 2 &* dhStride, 2, Int32(AIOT_Y16_ROW_PAIRS))
             }
             rq = layer.scoresRq
             fastPacked(q16 + b &* w &* dhStride, w, dhStride, kPairs, zeros, w, &rq, scores, nil, 0, 1, Int32(AIOT_Y16_PLAIN))

@@ -169,15 +169,30 @@ static inline __attribute__((always_inline)) __m512i z_row1(const int16_t *xr, c
     return a0;
 }
 
-/// The product over `x`, or with `xlo` non-NULL over a wide input given as its halves: x = 256 xhi
-/// + xlo (`x` holds xhi), so acc = 256 sum(xhi w) + sum(xlo w), each half's sum a pass of its own
-/// (the weights stay in L1); the shift and add wrap in int32, but the exact total fits (the
-/// loader's bound), so they give it.
+/// x = 256 xhi + xlo for `n` rows of int32 `x` ([n, k]) into int16 rows of `hi`, `lo` ([n, stride],
+/// zero past k): an arithmetic shift and a mask, 16 values per vector.
+static inline __attribute__((always_inline)) void z_split(const int32_t *x, long n, long k, long stride, int16_t *hi, int16_t *lo) {
+    const __m512i low8 = _mm512_set1_epi32(255);
+    for (long r = 0; r < n; r++)
+        for (long c = 0; c < stride; c += 16) {
+            const __mmask16 in = k - c >= 16 ? 0xFFFF : k - c <= 0 ? 0 : (__mmask16)((1u << (k - c)) - 1);
+            const __mmask16 out = stride - c >= 16 ? 0xFFFF : (__mmask16)((1u << (stride - c)) - 1);
+            const __m512i v = _mm512_maskz_loadu_epi32(in, x + r * k + c);
+            _mm512_mask_cvtepi32_storeu_epi16(hi + r * stride + c, out, _mm512_srai_epi32(v, 8));  // in [-256, 255]
+            _mm512_mask_cvtepi32_storeu_epi16(lo + r * stride + c, out, _mm512_and_si512(v, low8));
+        }
+}
+
+/// The product over int16 `x`, or with `wide` over int32 `xw` ([rows, k], a 16-bit input): each
+/// block of rows split into halves on the stack (x = 256 xhi + xlo), one pass per half (the
+/// weights stay in L1), acc = (xhi sums << 8) + xlo sums; the shift and add wrap in int32, but the
+/// exact total fits (the loader's bound), so they give it.
 static inline __attribute__((always_inline)) void z_packed(
-        const int16_t *x, const int16_t *xlo, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        const int16_t *x, const int32_t *xw, long k, int wide, long rows, long stride, const int16_t *wp, const int32_t *bias,
         long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long s, long col, int layout, int mode, int r32) {
     const z_rq c = z_constants(rq);
     const long jp = (outputs + 7) & ~7L, pairs = stride / 2, ws = jp * 2;
+    int16_t hi[8 * 256], lo[8 * 256];  // one block of split rows (stride <= 256)
     // Output blocks of 16 outside, rows inside: a block's bias, masks and weight panel (pairs x 64
     // bytes) stay put while every row passes through it, eight rows at a time.
     for (long o = 0; o < jp; o += 16) {
@@ -188,21 +203,30 @@ static inline __attribute__((always_inline)) void z_packed(
         const int16_t *wr = wp + o * 2;
         long t = 0;
         for (; t + 8 <= rows; t += 8) {
-            z_acc8 r = z_rows8(x + t * stride, stride, wr, ws, pairs, wmask);
-            if (xlo) {
-                const z_acc8 l = z_rows8(xlo + t * stride, stride, wr, ws, pairs, wmask);
-                for (int k = 0; k < 8; k++) r.a[k] = _mm512_add_epi32(l.a[k], _mm512_slli_epi32(r.a[k], 8));
+            z_acc8 r;
+            if (wide) {
+                z_split(xw + t * k, 8, k, stride, hi, lo);
+                r = z_rows8(hi, stride, wr, ws, pairs, wmask);
+                const z_acc8 l = z_rows8(lo, stride, wr, ws, pairs, wmask);
+                for (int q = 0; q < 8; q++) r.a[q] = _mm512_add_epi32(l.a[q], _mm512_slli_epi32(r.a[q], 8));
+            } else {
+                r = z_rows8(x + t * stride, stride, wr, ws, pairs, wmask);
             }
             if (mode == 4) {
-                for (int k = 0; k < 8; k += 2) z_emit_pair(r.a[k], r.a[k + 1], b, no, &c, y16, s, t + k, o, r32);
+                for (int q = 0; q < 8; q += 2) z_emit_pair(r.a[q], r.a[q + 1], b, no, &c, y16, s, t + q, o, r32);
                 continue;
             }
-            for (int k = 0; k < 8; k++) z_emit(r.a[k], b, no, omask, &c, y, outputs, y16, s, col, layout, t + k, o, mode, r32);
+            for (int q = 0; q < 8; q++) z_emit(r.a[q], b, no, omask, &c, y, outputs, y16, s, col, layout, t + q, o, mode, r32);
         }
         // The last rows (fewer than eight) one at a time; the row-pair layout element by element.
         for (; t < rows; t++) {
-            __m512i a0 = z_row1(x + t * stride, wr, ws, pairs, wmask);
-            if (xlo) a0 = _mm512_add_epi32(z_row1(xlo + t * stride, wr, ws, pairs, wmask), _mm512_slli_epi32(a0, 8));
+            __m512i a0;
+            if (wide) {
+                z_split(xw + t * k, 1, k, stride, hi, lo);
+                a0 = _mm512_add_epi32(z_row1(lo, wr, ws, pairs, wmask), _mm512_slli_epi32(z_row1(hi, wr, ws, pairs, wmask), 8));
+            } else {
+                a0 = z_row1(x + t * stride, wr, ws, pairs, wmask);
+            }
             z_emit(a0, b, no, omask, &c, y, outputs, y16, s, col, layout, t, o, mode == 4 ? 2 : mode, r32);
         }
     }
@@ -212,13 +236,13 @@ static inline __attribute__((always_inline)) void z_packed(
 /// branch per output. Modes as in the 256-bit body: 0 int32 rows; 1 int16 plain rows; 3 the pair
 /// layout of the result; 4 the pair layout of the transpose with y16col = 2; 2 anything else.
 static inline __attribute__((always_inline)) void z_dispatch(
-        const int16_t *x, const int16_t *xlo, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        const int16_t *x, const int32_t *xw, long k, int wide, long rows, long stride, const int16_t *wp, const int32_t *bias,
         long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
     int mode = !y16 ? 0
              : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
              : layout == AIOT_Y16_COL_PAIRS ? 3
              : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
-#define AIOT_PACKED_CASE(md, r) z_packed(x, xlo, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
+#define AIOT_PACKED_CASE(md, r) z_packed(x, xw, k, wide, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
     if (rq->fast32) {
         switch (mode) {
         case 0: AIOT_PACKED_CASE(0, 1); break;
@@ -241,12 +265,12 @@ static inline __attribute__((always_inline)) void z_dispatch(
 
 void aiot_linear16p_avx512(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
                            long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    z_dispatch(x, NULL, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
+    z_dispatch(x, NULL, 0, 0, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
 }
 
-void aiot_linear16p_wide_avx512(const int16_t *xhi, const int16_t *xlo, long rows, long stride, const int16_t *wp, const int32_t *bias,
+void aiot_linear16p_wide_avx512(const int32_t *x, long rows, long k, long stride, const int16_t *wp, const int32_t *bias,
                                 long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    z_dispatch(xhi, xlo, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
+    z_dispatch(NULL, x, k, 1, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
 }
 
 /// (E2)+(E3), 16 channels per vector (d not a multiple of 16: masked), in the 32-bit form when

@@ -99,15 +99,3 @@ void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp) {
     for (long o = 0; o < outputs; o++)
         for (long k = 0; k < stride; k++) wp[((k / 2) * jp + o) * 2 + (k & 1)] = w[o * stride + k];
 }
-
-void aiot_split16(const int32_t *x, long rows, long k, long stride, int16_t *hi, int16_t *lo) {
-    for (long t = 0; t < rows; t++) {
-        const int32_t *xr = x + t * k;
-        int16_t *h = hi + t * stride, *l = lo + t * stride;
-        for (long c = 0; c < k; c++) {
-            h[c] = (int16_t)(xr[c] >> 8);  // arithmetic shift: floor(x / 256), in [-256, 255]
-            l[c] = (int16_t)(xr[c] & 255);
-        }
-        for (long c = k; c < stride; c++) h[c] = l[c] = 0;
-    }
-}

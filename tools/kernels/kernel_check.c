@@ -114,13 +114,13 @@ int main(int argc, char **argv) {
             linp(x, rows, stride, wp, b, outs, &q8, y2, got, 2 * jo, 2, AIOT_Y16_ROW_PAIRS);
             ok = ok && memcmp(ref, got, sizeof(int16_t) * (size_t)(sr * jo)) == 0;
         }
-        // The wide-input product (where the variant has one): centered inputs of up to 16 bits,
-        // split into halves, against the exact sum requantized by the scalar reference, into int32
+        // The wide-input product (where the variant has one): centered inputs of up to 16 bits
+        // (int32), against the exact sum requantized by the scalar reference, into int32
         // rows and every int16 layout.
         aiot_linear16p_wide_fn wide = aiot_kernel_linear16p_wide(variant);
         if (wide) {
             static int32_t xw[40 * 80];
-            static int16_t hi[40 * 80], lo[40 * 80], wpw[80 * 80], z16w[40 * 88], gotw[88 * 48];
+            static int16_t wpw[80 * 80], z16w[40 * 88], gotw[88 * 48];
             long kw = r(1, 80), stw = (kw + 7) & ~7L, xwm = (1L << 16) - 1, rw = r(1, 40), ow = r(1, 80);
             long bw = 1L << 20;
             while (kw > 1 && kw * xwm * wm + bw > 2147483647L) kw--;
@@ -130,7 +130,6 @@ int main(int argc, char **argv) {
             for (long t = 0; t < rw; t++) for (long i = 0; i < kw; i++) xw[t * kw + i] = (int32_t)(extreme ? (r(0, 1) ? xwm : -xwm) : r(-xwm, xwm));
             for (long o = 0; o < ow; o++) b[o] = (int32_t)r(-bw, bw);
             aiot_pack_pairs(w, ow, stw, wpw);
-            aiot_split16(xw, rw, kw, stw, hi, lo);
             long bound = kw * xwm * wm + bw;
             for (int form = 0; form < 2; form++) {
                 aiot_requant qw = random_requant((int)r(0, 1), form ? 8 : 16);
@@ -143,20 +142,20 @@ int main(int argc, char **argv) {
                     }
                 if (form == 0) {
                     memset(y2, 0, sizeof y2);
-                    wide(hi, lo, rw, stw, wpw, b, ow, &qw, y2, NULL, 0, 1, AIOT_Y16_PLAIN);
+                    wide(xw, rw, kw, stw, wpw, b, ow, &qw, y2, NULL, 0, 1, AIOT_Y16_PLAIN);
                     ok = ok && memcmp(y1, y2, sizeof(int32_t) * rw * ow) == 0;
                     continue;
                 }
                 // int16 outputs (8-bit activations): plain rows, then both pair layouts.
                 long zs = ow + r(0, 8), jr = (rw + 7) & ~7L, jo = (ow + 7) & ~7L;
                 memset(z16w, 0, sizeof z16w);
-                wide(hi, lo, rw, stw, wpw, b, ow, &qw, y2, z16w, zs, 1, AIOT_Y16_PLAIN);
+                wide(xw, rw, kw, stw, wpw, b, ow, &qw, y2, z16w, zs, 1, AIOT_Y16_PLAIN);
                 for (long t = 0; t < rw; t++) for (long o = 0; o < ow; o++) ok = ok && z16w[t * zs + o] == y1[t * ow + o];
                 memset(gotw, 0, sizeof gotw);
-                wide(hi, lo, rw, stw, wpw, b, ow, &qw, y2, gotw, 2, 2 * jr, AIOT_Y16_COL_PAIRS);
+                wide(xw, rw, kw, stw, wpw, b, ow, &qw, y2, gotw, 2, 2 * jr, AIOT_Y16_COL_PAIRS);
                 for (long t = 0; t < rw; t++) for (long o = 0; o < ow; o++) ok = ok && gotw[t * 2 + (o >> 1) * 2 * jr + (o & 1)] == y1[t * ow + o];
                 memset(gotw, 0, sizeof gotw);
-                wide(hi, lo, rw, stw, wpw, b, ow, &qw, y2, gotw, 2 * jo, 2, AIOT_Y16_ROW_PAIRS);
+                wide(xw, rw, kw, stw, wpw, b, ow, &qw, y2, gotw, 2 * jo, 2, AIOT_Y16_ROW_PAIRS);
                 for (long t = 0; t < rw; t++) for (long o = 0; o < ow; o++) ok = ok && gotw[(t >> 1) * 2 * jo + (t & 1) + o * 2] == y1[t * ow + o];
             }
         }

@@ -70,18 +70,14 @@ enum {
     AIOT_Y16_COL_PAIRS = 2,
 };
 
-/// The packed product on an input too wide for 16-bit operands (centered |x| <= 2^16 - 1, a 16-bit
-/// input grid), given as its halves: `xhi` = x >> 8 (in [-256, 255]) and `xlo` = x & 255, both
-/// [rows, stride] int16 (`aiot_split16` writes them), so acc = bias + 256 sum(xhi w) + sum(xlo w),
-/// exact in wrapping int32 because the true sum fits (the loader's bound). Outputs and layouts as
-/// `aiot_linear16p_fn`.
-typedef void (*aiot_linear16p_wide_fn)(const int16_t *xhi, const int16_t *xlo, long rows, long stride, const int16_t *wp,
+/// The packed product on an input too wide for 16-bit operands: `x` is [rows, k] int32 with
+/// centered |x| <= 2^16 - 1 (a 16-bit input grid), `wp` packed for `stride` = pad8(k) inputs
+/// (stride <= 256). The kernel splits x into xhi = x >> 8 (in [-256, 255]) and xlo = x & 255, so
+/// acc = bias + 256 sum(xhi w) + sum(xlo w), exact in wrapping int32 because the true sum fits
+/// (the loader's bound). Outputs and layouts as `aiot_linear16p_fn`.
+typedef void (*aiot_linear16p_wide_fn)(const int32_t *x, long rows, long k, long stride, const int16_t *wp,
                                        const int32_t *bias, long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16,
                                        long y16stride, long y16col, int layout);
-
-/// Splits int32 `x` ([rows, k], |x| <= 2^16 - 1) into the halves the wide product reads, [rows,
-/// stride] each, zero past k.
-void aiot_split16(const int32_t *x, long rows, long k, long stride, int16_t *hi, int16_t *lo);
 
 /// Packs row-major `w` ([outputs, stride]) into the pair layout above (`wp` zeroed by the caller).
 void aiot_pack_pairs(const int16_t *w, long outputs, long stride, int16_t *wp);
