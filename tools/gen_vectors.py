@@ -37,6 +37,8 @@ SPECS = [
     ("w12f1d32h1n2p3-w6a8i16o16", Shape(12, 1, 32, 1, 2, 3), "W6A8", {"input_bits": 16, "pe_bits": 12, "output_bits": 16}),
     ("w24f2d8h1n1p3-w6a6", Shape(24, 2, 8, 1, 1, 3), "W6A6", {}),
     ("w24f1d16h1n1p1-w8a8i16p16o16", DEFAULT, "W8A8", {"input_bits": 16, "pe_bits": 16, "output_bits": 16}),
+    # two heads on a 16-bit layer input: the engines' wide product with per-head layouts
+    ("w12f2d16h2n1p3-w8a8i16p16o16", Shape(12, 2, 16, 2, 1, 3), "W8A8", {"input_bits": 16, "pe_bits": 16, "output_bits": 16}),
 ]
 
 # contract v2 (linear skip path), in their own folder so v1-only consumers (the RTL) can tell them apart

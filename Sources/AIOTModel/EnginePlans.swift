@@ -35,8 +35,8 @@ struct LinearPlan {
     /// `weight16` in the C kernels' pair layout (`aiot_pack_pairs`), when the engine's variant has
     /// a packed-weight product.
     let packed: UnsafeMutablePointer<Int16>?
-    /// On the 32-bit path (a 16-bit input): the weights in the same pair layout, for the packed
-    /// product run twice on the input split into 16-bit halves (`SoftwareEngine.splitProduct`).
+    /// On the 32-bit path (a 16-bit input): the weights in the same pair layout, for the wide packed
+    /// product, which splits the input into 8-bit halves (`aiot_linear16p_wide_fn`).
     let widePacked: UnsafeMutablePointer<Int16>?
     let req: RequantStep
     /// The bound on |acc| this layer's weights, bias and input range allow (§4 E1 with the actual

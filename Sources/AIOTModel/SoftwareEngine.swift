@@ -76,10 +76,6 @@ public final class SoftwareEngine: InferenceEngine {
     private let accs: UnsafeMutablePointer<Int32>     // [rows, max(4d, d)] and [W, W]: a product's accumulators
     private let scores: UnsafeMutablePointer<Int32>   // [W, W]: one head's scores, then its exp values
     private let probs16: UnsafeMutablePointer<Int16>  // [W, wStride]: one head's probabilities, zero past W
-    // A 16-bit input split into halves for the packed product (`splitProduct`).
-    private let splitHi: UnsafeMutablePointer<Int16>  // [rows, pad8(max(d, F))]
-    private let splitLo: UnsafeMutablePointer<Int16>  // [rows, pad8(max(d, F))]
-    private let accs2: UnsafeMutablePointer<Int32>    // [rows, d]
     // One head on a packed-product variant: k and v of a window written straight in the pair layout
     // the packed product reads as weights (scores = q k^T, context = probs v), zero past W and dh.
     private let kPairs: UnsafeMutablePointer<Int16>   // [dhStride / 2, pad8(W), 2]
@@ -190,9 +186,6 @@ public final class SoftwareEngine: InferenceEngine {
         accs = a.allocate(Int32.self, max(rowsCap * max(s.ffn, s.dModel), s.window * s.window))
         scores = a.allocate(Int32.self, s.window * s.window)
         probs16 = a.allocate(Int16.self, s.window * pad8(s.window))
-        splitHi = a.allocate(Int16.self, rowsCap * pad8(max(s.dModel, s.features)))
-        splitLo = a.allocate(Int16.self, rowsCap * pad8(max(s.dModel, s.features)))
-        accs2 = a.allocate(Int32.self, rowsCap * s.dModel)
         kPairs = a.allocate(Int16.self, dhStride * wStride)
         vPairs = a.allocate(Int16.self, wStride * dhStride)
         headCols = a.allocate(Int.self, s.dModel)
@@ -305,7 +298,7 @@ public final class SoftwareEngine: InferenceEngine {
                     fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
                     continue
                 }
-                if !splitProduct(xIn, rows: w, inputProj, peSink) {
+                if !wideProduct(xIn, rows: w, inputProj, peSink) {
                     Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
                 }
             }
@@ -328,10 +321,10 @@ public final class SoftwareEngine: InferenceEngine {
                     // q straight into its 16-bit rows; k and v in `attend`, in the pair layouts.
                     var rq = layer.q.rq
                     fastWide(x, rows, d, layer.q.stride, wqp, layer.q.bias, d, &rq, accs, q16, dhStride, 1, Int32(AIOT_Y16_PLAIN))
-                } else if !splitProduct(x, rows: rows, layer.q, qSink) {
+                } else if !wideProduct(x, rows: rows, layer.q, qSink) {
                     Kernels.linear(x, rows: rows, inputs: d, wq, layer.q.bias, outputs: d, layer.q.req, relu: false, qSink)
                 }
-                if !wideAttention(layer), !splitProduct(x, rows: rows, layer.k, kSink) {
+                if !wideAttention(layer), !wideProduct(x, rows: rows, layer.k, kSink) {
                     Kernels.linear(x, rows: rows, inputs: d, wk, layer.k.bias, outputs: d, layer.k.req, relu: false, kSink)
                 }
             }
@@ -367,30 +360,16 @@ public final class SoftwareEngine: InferenceEngine {
     }
 
     /// (E1) on a 16-bit input (centered |x'| <= 2^16 - 1, too wide for the 16-bit product) through
-    /// the packed C product: x' = 256 xh + xl with xh = x' >> 8 in [-256, 255] and xl = x' & 255, both
-    /// Int16, so acc = B + 256 sum(xh w) + sum(xl w). Each half's sum runs with an identity
-    /// requantization (m = 1, n = 0: the raw sum; each is far below 2^31 in magnitude) and no bias;
-    /// the combination wraps in Int32 but the exact accumulator fits (loader's bound), so it is
-    /// exact; then the usual epilogue into `sink`. False (nothing done) without a packed product.
+    /// the wide packed C product (x' split into 8-bit halves in C) with an identity requantization
+    /// (m = 1, n = 0: the raw accumulators, which fit Int32 by the loader's bound), then the usual
+    /// epilogue into `sink`: for layouts the C product cannot write (several heads). False (nothing
+    /// done) without a wide product.
     @inline(__always)
-    private func splitProduct<S: OutputSink>(_ x: UnsafePointer<Int32>, rows: Int, _ l: LinearPlan, _ sink: S) -> Bool {
-        guard let fastPacked, let wp = l.widePacked else { return false }
-        let k = l.inputs, st = l.stride, j = l.outputs
-        for t in 0..<rows {
-            let xr = x + t &* k, hr = splitHi + t &* st, lr = splitLo + t &* st
-            for c in 0..<k {
-                hr[c] = Int16(truncatingIfNeeded: xr[c] &>> 8)
-                lr[c] = Int16(truncatingIfNeeded: xr[c] & 255)
-            }
-            for c in k..<st { hr[c] = 0; lr[c] = 0 }
-        }
+    private func wideProduct<S: OutputSink>(_ x: UnsafePointer<Int32>, rows: Int, _ l: LinearPlan, _ sink: S) -> Bool {
+        guard let fastWide, let wp = l.widePacked else { return false }
+        let j = l.outputs
         var id = aiot_requant(m: 1, half: 0, n: 0, lo: Int32.min, hi: Int32.max, fast32: 0, cap32: 0)
-        fastPacked(splitHi, rows, st, wp, zeros, j, &id, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
-        fastPacked(splitLo, rows, st, wp, zeros, j, &id, accs2, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
-        for t in 0..<rows {
-            let a = accs + t &* j, b = accs2 + t &* j
-            for o in 0..<j { a[o] = l.bias[o] &+ (a[o] &<< 8) &+ b[o] }
-        }
+        fastWide(x, rows, l.inputs, l.stride, wp, l.bias, j, &id, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
         Kernels.epilogue(accs, rows: rows, outputs: j, l.req, floor: Int32.min, sink)
         return true
     }
@@ -444,7 +423,7 @@ public final class SoftwareEngine: InferenceEngine {
                 Kernels.linear16(xb16, rows: w, stride: dStride, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, scratch: accs, fast: fast, packed: packed(layer.v), vSink)
             }
         } else if let wv = layer.v.weight32 {
-            if !splitProduct(x + b &* w &* d, rows: w, layer.v, vSink) {
+            if !wideProduct(x + b &* w &* d, rows: w, layer.v, vSink) {
                 Kernels.linear(x + b &* w &* d, rows: w, inputs: d, wv, layer.v.bias, outputs: d, layer.v.req, relu: false, vSink)
             }
         }

@@ -8,6 +8,7 @@ void aiot_add_norm_scalar(const int32_t *, const int32_t *, long, long, const ai
 #if AIOT_X86_VARIANTS
 void aiot_linear16p_avx2(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *, int16_t *, long, long, int);
 void aiot_linear16p_avx512(const int16_t *, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *, int16_t *, long, long, int);
+void aiot_linear16p_wide_avx2(const int32_t *, long, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *, int16_t *, long, long, int);
 void aiot_linear16p_wide_avx512(const int32_t *, long, long, long, const int16_t *, const int32_t *, long, const aiot_requant *, int32_t *, int16_t *, long, long, int);
 void aiot_softmax_avx2(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
 void aiot_softmax_avx512(int32_t *, long, const int32_t *, long, int64_t, int16_t *, long);
@@ -104,6 +105,7 @@ aiot_linear16p_wide_fn aiot_kernel_linear16p_wide(int variant) {
     if (!aiot_kernel_supported(variant)) return NULL;
     switch (variant) {
 #if AIOT_X86_VARIANTS
+    case AIOT_KERNEL_AVX2: return aiot_linear16p_wide_avx2;
     case AIOT_KERNEL_AVX512: return aiot_linear16p_wide_avx512;
 #endif
     default: return NULL;

@@ -14,6 +14,7 @@
 #define AIOT_ADD_NORM_FN aiot_add_norm_avx2
 #define AIOT_SOFTMAX_FN aiot_softmax_avx2
 #define AIOT_PACKED_FN aiot_linear16p_avx2
+#define AIOT_WIDE_FN aiot_linear16p_wide_avx2
 #define AIOT_NAME(s) avx2_##s
 #define AIOT_MADD AIOT_MADD_AVX2
 #include "linear16_x86_body.h"
@@ -21,6 +22,7 @@
 #undef AIOT_ADD_NORM_FN
 #undef AIOT_SOFTMAX_FN
 #undef AIOT_PACKED_FN
+#undef AIOT_WIDE_FN
 #undef AIOT_NAME
 #undef AIOT_MADD
 #pragma clang attribute pop

@@ -1,8 +1,9 @@
 // The body of the x86 vector variants, included by linear16_x86.c once per instruction set with
 // AIOT_FN (the function's name) and AIOT_MADD(acc, a, b) (acc + pairwise 16-bit products: pmaddwd
 // then add on AVX2, one vpdpwssd with AVX-512 VNNI) defined, inside a target pragma. The residual
-// + norm, softmax and packed product are generated only where AIOT_ADD_NORM_FN, AIOT_SOFTMAX_FN,
-// AIOT_PACKED_FN name them (AVX-512 has its own, in 512-bit vectors: linear16_avx512.c).
+// + norm, softmax and packed products are generated only where AIOT_ADD_NORM_FN, AIOT_SOFTMAX_FN,
+// AIOT_PACKED_FN and AIOT_WIDE_FN name them (AVX-512 has its own, in 512-bit vectors:
+// linear16_avx512.c).
 //
 // Exactness. pmaddwd/vpdpwssd form x0*w0 + x1*w1 in int32: |x|, |w| <= 32767, so a pair is at most
 // 2 * 32767^2 < 2^31 (the one overflowing case, (-32768)^2 * 2, cannot occur: centered values are
@@ -327,6 +328,64 @@ static inline __m256i AIOT_NAME(pair)(const int16_t *xr, long i) {
     return _mm256_set1_epi32(pair);
 }
 
+/// Four rows by sixteen outputs (8 accumulators: a[2 r] outputs o..o+7 of row r, a[2 r + 1] the
+/// next eight): each weight vector loaded serves four rows, each broadcast pair two blocks, so
+/// the loop is mostly multiply-adds.
+static inline __attribute__((always_inline)) void AIOT_NAME(acc4x16)(const int16_t *x0, long stride, const int16_t *wr, long ws, long pairs, __m256i a[8]) {
+    const int16_t *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (long i = 0; i < pairs; i++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(wr + i * ws));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16));
+        __m256i b = AIOT_NAME(pair)(x0, i);
+        a00 = AIOT_MADD(a00, b, w0); a01 = AIOT_MADD(a01, b, w1);
+        b = AIOT_NAME(pair)(x1, i);
+        a10 = AIOT_MADD(a10, b, w0); a11 = AIOT_MADD(a11, b, w1);
+        b = AIOT_NAME(pair)(x2, i);
+        a20 = AIOT_MADD(a20, b, w0); a21 = AIOT_MADD(a21, b, w1);
+        b = AIOT_NAME(pair)(x3, i);
+        a30 = AIOT_MADD(a30, b, w0); a31 = AIOT_MADD(a31, b, w1);
+    }
+    a[0] = a00; a[1] = a01; a[2] = a10; a[3] = a11; a[4] = a20; a[5] = a21; a[6] = a30; a[7] = a31;
+}
+
+/// Four rows by eight outputs (the last block when pad8(J) is not a multiple of 16).
+static inline __attribute__((always_inline)) void AIOT_NAME(acc4x8)(const int16_t *x0, long stride, const int16_t *wr, long ws, long pairs, __m256i a[4]) {
+    const int16_t *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (long i = 0; i < pairs; i++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(wr + i * ws));
+        a0 = AIOT_MADD(a0, AIOT_NAME(pair)(x0, i), w0);
+        a1 = AIOT_MADD(a1, AIOT_NAME(pair)(x1, i), w0);
+        a2 = AIOT_MADD(a2, AIOT_NAME(pair)(x2, i), w0);
+        a3 = AIOT_MADD(a3, AIOT_NAME(pair)(x3, i), w0);
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+}
+
+/// One row by `nb` (1 or 2) blocks of eight outputs.
+static inline __attribute__((always_inline)) void AIOT_NAME(acc1)(const int16_t *xr, const int16_t *wr, long ws, long pairs, int nb, __m256i a[2]) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    for (long i = 0; i < pairs; i++) {
+        __m256i b = AIOT_NAME(pair)(xr, i);
+        a0 = AIOT_MADD(a0, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws)));
+        if (nb == 2) a1 = AIOT_MADD(a1, b, _mm256_loadu_si256((const __m256i *)(wr + i * ws + 16)));
+    }
+    a[0] = a0; a[1] = a1;
+}
+
+/// x = 256 xhi + xlo for `n` rows of int32 `xw` ([n, k], centered |x| < 2^16) into int16 rows of
+/// `hi`, `lo` ([n, stride], zero past k).
+static inline void AIOT_NAME(split)(const int32_t *xw, long n, long k, long stride, int16_t *hi, int16_t *lo) {
+    for (long r = 0; r < n; r++) {
+        for (long c = 0; c < k; c++) {
+            hi[r * stride + c] = (int16_t)(xw[r * k + c] >> 8);  // arithmetic shift: in [-256, 255]
+            lo[r * stride + c] = (int16_t)(xw[r * k + c] & 255);
+        }
+        for (long c = k; c < stride; c++) hi[r * stride + c] = lo[r * stride + c] = 0;
+    }
+}
+
 static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
         const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
         long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode, int r32) {
@@ -423,17 +482,95 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed)(
     }
 }
 
-void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
-                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    // Each (output mode, requantization form) pair is its own specialization: no branch per output.
-    // Modes: 0 int32 rows; 1 int16 plain rows; 3 the pair layout of the result (one 32-bit store
-    // per output pair); 4 the pair layout of the transpose with y16col = 2 (two rows interleaved);
-    // 2 anything else, element by element.
+/// The product over int32 `xw` ([rows, k], a 16-bit input): each block of rows split into halves
+/// on the stack (x = 256 xhi + xlo), one pass per half, acc = (xhi sums << 8) + xlo sums; the
+/// shift and add wrap in int32, but the exact total fits (the loader's bound), so they give it.
+/// (The narrow product above keeps its own loop: sharing this one measured slower on AVX2.)
+static inline __attribute__((always_inline)) void AIOT_NAME(packed_wide)(
+        const int32_t *xw, long k, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout, int mode, int r32) {
+    AIOT_NAME(rq8) c;
+    c.m32 = _mm256_set1_epi32((int32_t)rq->m);
+    c.half32 = _mm256_set1_epi32((int32_t)(uint32_t)rq->half);  // < 2^32 when fast32 (else unused)
+    c.cap32 = _mm256_set1_epi32((int32_t)rq->cap32);
+    c.m = _mm256_set1_epi64x(rq->m); c.half = _mm256_set1_epi64x(rq->half);
+    c.n = _mm_cvtsi32_si128(rq->n);
+    c.cap = _mm256_set1_epi64x(INT32_MAX);
+    c.lo = _mm256_set1_epi32(rq->lo); c.hi = _mm256_set1_epi32(rq->hi);
+    c.capit = rq->n < 16;
+    const long jp = (outputs + 7) & ~7L, pairs = stride / 2, ws = jp * 2;
+    int16_t hi[4 * 256], lo[4 * 256];  // one block of split rows (stride <= 256)
+    long t = 0;
+    for (; t + 4 <= rows; t += 4) {
+        AIOT_NAME(split)(xw + t * k, 4, k, stride, hi, lo);
+        long o = 0;
+        for (; o + 16 <= jp; o += 16) {
+            __m256i a[8];
+            __m256i l[8];
+            AIOT_NAME(acc4x16)(hi, stride, wp + o * 2, ws, pairs, a);
+            AIOT_NAME(acc4x16)(lo, stride, wp + o * 2, ws, pairs, l);
+            _Pragma("clang loop unroll(full)")
+            for (int q = 0; q < 8; q++) a[q] = _mm256_add_epi32(l[q], _mm256_slli_epi32(a[q], 8));
+            if (mode == 4) {
+                AIOT_NAME(emit8x2)(a[0], a[2], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, r32);
+                AIOT_NAME(emit8x2)(a[1], a[3], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, r32);
+                AIOT_NAME(emit8x2)(a[4], a[6], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, r32);
+                AIOT_NAME(emit8x2)(a[5], a[7], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o + 8, r32);
+                continue;
+            }
+            _Pragma("clang loop unroll(full)")
+            for (int r = 0; r < 4; r++) {
+                AIOT_NAME(emit8)(a[2 * r], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + r, o, mode, r32);
+                AIOT_NAME(emit8)(a[2 * r + 1], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + r, o + 8, mode, r32);
+            }
+        }
+        for (; o < jp; o += 8) {
+            __m256i a[4];
+            __m256i l[4];
+            AIOT_NAME(acc4x8)(hi, stride, wp + o * 2, ws, pairs, a);
+            AIOT_NAME(acc4x8)(lo, stride, wp + o * 2, ws, pairs, l);
+            _Pragma("clang loop unroll(full)")
+            for (int q = 0; q < 4; q++) a[q] = _mm256_add_epi32(l[q], _mm256_slli_epi32(a[q], 8));
+            if (mode == 4) {
+                AIOT_NAME(emit8x2)(a[0], a[1], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, r32);
+                AIOT_NAME(emit8x2)(a[2], a[3], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + 2, o, r32);
+                continue;
+            }
+            _Pragma("clang loop unroll(full)")
+            for (int r = 0; r < 4; r++) AIOT_NAME(emit8)(a[r], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t + r, o, mode, r32);
+        }
+    }
+    // The last rows (fewer than four) one at a time, two blocks per pass.
+    for (; t < rows; t++) {
+        AIOT_NAME(split)(xw + t * k, 1, k, stride, hi, lo);
+        for (long o = 0; o < jp; o += 16) {
+            const int nb = o + 16 <= jp ? 2 : 1;
+            __m256i a[2];
+            __m256i l[2];
+            AIOT_NAME(acc1)(hi, wp + o * 2, ws, pairs, nb, a);
+            AIOT_NAME(acc1)(lo, wp + o * 2, ws, pairs, nb, l);
+            _Pragma("clang loop unroll(full)")
+            for (int q = 0; q < 2; q++) a[q] = _mm256_add_epi32(l[q], _mm256_slli_epi32(a[q], 8));
+            AIOT_NAME(emit8)(a[0], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o, mode == 4 ? 2 : mode, r32);
+            if (nb == 2) AIOT_NAME(emit8)(a[1], bias, outputs, rq, &c, y, y16, y16stride, y16col, layout, t, o + 8, mode == 4 ? 2 : mode, r32);
+        }
+    }
+}
+
+/// Both entry points: each (output mode, requantization form) pair is its own specialization, no
+/// branch per output. Modes: 0 int32 rows; 1 int16 plain rows; 3 the pair layout of the result
+/// (one 32-bit store per output pair); 4 the pair layout of the transpose with y16col = 2 (two
+/// rows interleaved); 2 anything else, element by element.
+static inline __attribute__((always_inline)) void AIOT_NAME(packed_dispatch)(
+        const int16_t *x, const int32_t *xw, long k, int wide, long rows, long stride, const int16_t *wp, const int32_t *bias,
+        long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
     int mode = !y16 ? 0
              : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
              : layout == AIOT_Y16_COL_PAIRS ? 3
              : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
-#define AIOT_PACKED_CASE(md, r) AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
+#define AIOT_PACKED_CASE(md, r) \
+    (wide ? AIOT_NAME(packed_wide)(xw, k, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r) \
+          : AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r))
     if (rq->fast32) {
         switch (mode) {
         case 0: AIOT_PACKED_CASE(0, 1); break;
@@ -452,5 +589,15 @@ void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp,
         }
     }
 #undef AIOT_PACKED_CASE
+}
+
+void AIOT_PACKED_FN(const int16_t *x, long rows, long stride, const int16_t *wp, const int32_t *bias,
+                    long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
+    AIOT_NAME(packed_dispatch)(x, NULL, 0, 0, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
+}
+
+void AIOT_WIDE_FN(const int32_t *x, long rows, long k, long stride, const int16_t *wp, const int32_t *bias,
+                  long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
+    AIOT_NAME(packed_dispatch)(NULL, x, k, 1, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout);
 }
 #endif

@@ -137,8 +137,7 @@ aiot_softmax_fn aiot_kernel_softmax(int variant);
 /// The packed-weight product for `variant`, or NULL (also for variants without one).
 aiot_linear16p_fn aiot_kernel_linear16p(int variant);
 
-/// The wide-input packed product for `variant`, or NULL (only AVX-512 has one; the others run
-/// the packed product once per half and combine in Swift).
+/// The wide-input packed product for `variant`, or NULL (also for variants without one).
 aiot_linear16p_wide_fn aiot_kernel_linear16p_wide(int variant);
 
 #endif
