@@ -19,6 +19,7 @@ let pythonImages: [String: (Int, UInt32)] = [
     "w24f2d8h1n1p3-w6a6": (2216, 0xc6b7106c),
     "w24f7d32h2n1p1-w8a8": (16680, 0x127a9338),
     "w24f1d16h1n1p1-w8a8i16p16o16": (5672, 0x1bab7abd),
+    "w12f2d16h2n1p3-w8a8i16p16o16": (5344, 0xf88d8755),
     // contract v2 (models/random-v2): image format 2 (tools/tests/test_paramimage.py PINNED_V2)
     "w12f2d8h2n2p3-w6a8o16-skip": (4500, 0xfa9f2fa3),
     "w24f1d16h1n1p1-w4a8-skip": (5744, 0xeba35b10),

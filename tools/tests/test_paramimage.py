@@ -22,6 +22,7 @@ PINNED = {
     "w24f2d8h1n1p3-w6a6": (2216, 0xC6B7106C),
     "w24f7d32h2n1p1-w8a8": (16680, 0x127A9338),
     "w24f1d16h1n1p1-w8a8i16p16o16": (5672, 0x1BAB7ABD),
+    "w12f2d16h2n1p3-w8a8i16p16o16": (5344, 0xF88D8755),
 }
 # contract v2 (models/random-v2): image format 2, the skip path appended
 PINNED_V2 = {
