@@ -77,16 +77,18 @@ let package = Package(
         ),
         // Benchmarks: a release-mode executable with a malloc counter interposed.
         .target(name: "CMallocCounter"),
+        // Test fixtures shared by the MQTT and daemon tests (children with signals unblocked).
+        .target(name: "AIOTTestSupport"),
         .executableTarget(name: "aiot-bench", dependencies: ["AIOTModel", "CMallocCounter"]),
 
         .testTarget(name: "AIOTModelTests", dependencies: ["AIOTModel"]),
         .testTarget(name: "AIOTStreamsTests", dependencies: ["AIOTStreams"]),
         .testTarget(name: "AIOTBoardTests", dependencies: ["AIOTBoard", "AIOTBoardSim", "AIOTDevices", "FTDI", "CMallocCounter"]),
-        .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT"]),
+        .testTarget(name: "AIOTMQTTTests", dependencies: ["AIOTMQTT", "AIOTTestSupport"]),
         .testTarget(name: "AIOTTelemetryTests", dependencies: ["AIOTTelemetry"]),
         .testTarget(name: "AIOTDeployTests", dependencies: ["AIOTDeploy"]),
         .testTarget(name: "AIOTDaemonTests", dependencies: [
-            "AIOTDaemon", "AIOTBoardSim", "AIOTDeploy", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            "AIOTDaemon", "AIOTBoardSim", "AIOTDeploy", "AIOTTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],
     swiftLanguageModes: [.v6]

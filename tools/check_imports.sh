@@ -28,6 +28,8 @@ ALLOWED = {
     "AIOTDevices": LIBC | {"AIOTModel", "AIOTBoard", "AIOTBoardSim", "Foundation", "Synchronization"},
     # The artifact channel: crypto and files, no MQTT, no logging (the daemon wires those).
     "AIOTDeploy": LIBC | {"AIOTModel", "Crypto", "Foundation"},
+    # Test support (children for the integration tests): libc only, no project module.
+    "AIOTTestSupport": LIBC,
     "AIOTDaemon": LIBC | {"AIOTModel", "AIOTStreams", "AIOTMQTT", "AIOTTelemetry", "AIOTBoard", "AIOTBoardSim", "AIOTDevices", "AIOTDeploy", "Crypto", "Foundation",
                           "Synchronization", "Logging", "Metrics", "Prometheus", "ServiceLifecycle", "UnixSignals", "TOMLKit"},
 }
@@ -38,6 +40,7 @@ ONLY = [
     ("CKernels", {"AIOTModel", "AIOTModelTests"}, "only AIOTModel (and its tests) calls the C kernels"),
     ("FTDI", {"FTDI", "AIOTBoard", "AIOTBoardSim", "FTDITests", "AIOTBoardTests"}, "only the board layer uses the FTDI wrapper"),
     ("AIOTDaemon", {"aiotd", "AIOTDaemonTests"}, "only aiotd (and its tests) links the daemon core"),
+    ("AIOTTestSupport", {"AIOTMQTTTests", "AIOTDaemonTests"}, "only the tests use the test support"),
 ]
 IMPORT = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -80,7 +83,8 @@ def main():
         plants = [("Sources/AIOTStreams", "import Foundation"), ("Sources/AIOTModel", "import AIOTBoard"),
                   ("Sources/AIOTDaemon", "import CMosquitto"), ("Sources/aiotctl", "import CFTDI"),
                   ("Sources/aiotctl", "import AIOTDaemon"), ("Sources/AIOTStreams", "@testable import AIOTMQTT"),
-                  ("Sources/AIOTDeploy", "import AIOTMQTT")]
+                  ("Sources/AIOTDeploy", "import AIOTMQTT"), ("Sources/aiotd", "import AIOTTestSupport"),
+                  ("Sources/AIOTTestSupport", "import Foundation")]
         for where, line in plants:
             with tempfile.TemporaryDirectory() as tmp:
                 for top in ("Sources", "Tests"):

@@ -3,6 +3,7 @@
 import Foundation
 import Synchronization
 import AIOTMQTT
+import AIOTTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,8 +86,8 @@ enum Harness {
     }
 }
 
-/// A child process spawned with an empty signal mask and default dispositions, so it sees the
-/// SIGTERM/SIGHUP we send (Swift concurrency threads block signals, and children inherit masks).
+/// A child process (`spawnChild`: empty signal mask, default dispositions) with its output in a
+/// log file, reaped by this object.
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let logPath: String
@@ -94,33 +95,15 @@ final class ChildProcess: @unchecked Sendable {
 
     init(_ path: String, _ args: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.logPath = logPath
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env.removeValue(forKey: "NOTIFY_SOCKET")
         for (k, v) in environment where k == "NOTIFY_SOCKET" { env[k] = v }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var p: pid_t = 0
-        let rc = posix_spawn(&p, path, &actions, &attr, argv, envp)
-        guard rc == 0 else { throw HarnessError("posix_spawn \(path): \(String(cString: strerror(rc)))") }
-        pid = p
+        do {
+            pid = try spawnChild([path] + args, output: .appendTo(logPath), environment: env)
+        } catch {
+            throw HarnessError(error.description)
+        }
     }
 
     func signal(_ sig: Int32) { kill(pid, sig) }

@@ -3,6 +3,7 @@ import Testing
 import Foundation
 import Synchronization
 @testable import AIOTMQTT
+import AIOTTestSupport
 
 final class Collected: Sendable {
     let messages = Mutex<[(String, [UInt8])]>([])
@@ -26,26 +27,6 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: a.sin_port))
 }
 
-/// `argv` (argv[0] an absolute path) as a child with an empty signal mask (Swift's threads block
-/// signals; children inherit it), its stdout and stderr to /dev/null when `quiet`.
-func spawnChild(_ argv: [String], quiet: Bool = false) throws -> pid_t {
-    var attr = posix_spawnattr_t(); posix_spawnattr_init(&attr); defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t(); sigemptyset(&empty); posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-    var files = posix_spawn_file_actions_t(); posix_spawn_file_actions_init(&files)
-    defer { posix_spawn_file_actions_destroy(&files) }
-    if quiet {
-        posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0)
-    }
-    let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { cargs.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &files, &attr, cargs, environ)
-    guard rc == 0 else { throw MQTTError("cannot start \(argv[0]): posix_spawn returned \(rc)") }
-    return pid
-}
-
 /// mosquitto on 127.0.0.1:`port`, anonymous, no persistence, its configuration written into `dir`.
 func startBroker(port: Int, dir: String) throws -> pid_t {
     var conf = "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
@@ -60,7 +41,7 @@ func startBroker(port: Int, dir: String) throws -> pid_t {
 /// a 2-core machine two tests blocked on those threads left an openssl unreaped (a zombie) and the
 /// whole test run waiting for ever. Here this thread reaps its own child with waitpid.
 func runTool(_ args: [String], in dir: String? = nil) throws -> Int32 {
-    let pid = try spawnChild(dir.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + args } ?? args, quiet: true)
+    let pid = try spawnChild(dir.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + args } ?? args, output: .discard)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 {
         guard errno == EINTR else { throw MQTTError("waitpid for \(args.joined(separator: " ")) failed: errno \(errno)") }

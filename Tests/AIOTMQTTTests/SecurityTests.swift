@@ -3,6 +3,7 @@ import Testing
 import Foundation
 import Synchronization
 @testable import AIOTMQTT
+import AIOTTestSupport
 
 func run(_ args: [String], in dir: String) throws {
     let status = try runTool(args, in: dir)
