@@ -24,7 +24,7 @@ check() {  # check CPU EXPECTED
     else
         echo "-cpu $cpu: selected $selected, expected $expected"; failed=$((failed + 1))
     fi
-    for m in models/nox/W8A8 models/elecdemand/W4A8 models/random/w24f7d32h2n1p1-w8a8; do
+    for m in models/nox/W8A8 models/elecdemand/W4A8 models/random/w24f7d32h2n1p1-w8a8 models/random/w12f2d16h2n1p3-w8a8i16p16o16; do
         if qemu-x86_64-static -cpu "$cpu" "$aiotctl" check-vectors --kernel all --model "$m.safetensors" --vectors "$m.vectors.txt" 2>/dev/null; then
             passed=$((passed + 1))
         else
