@@ -290,17 +290,16 @@ public final class SoftwareEngine: InferenceEngine {
             } else if let w32 = inputProj.weight32 {
                 for i in 0..<(w * features) { xIn[i] = inp[i] &- inputZero }
                 if let fastWide, let fastAddNorm, let wp = inputProj.widePacked {
-                    // All in C, as for a narrow input: the wide product into accs, then the PE add (x16 holds truncated copies when x is wider than 16 bits; then the
-                    // first layer reads x, not x16).
+                    // All in C, as for a narrow input: the wide product into accs, then the PE add.
+                    // (x16 holds truncated copies when x is wider than 16 bits; the first layer
+                    // then reads x, not x16.)
                     var rq = inputProj.rq
                     var p = peAsAddNorm
                     fastWide(xIn, w, features, inputProj.stride, wp, inputProj.bias, d, &rq, accs, nil, 0, 1, Int32(AIOT_Y16_PLAIN))
                     fastAddNorm(accs, peCentered, w, d, &p, x + b &* w &* d, x16 + b &* w &* dStride, dStride)
                     continue
                 }
-                if !wideProduct(xIn, rows: w, inputProj, peSink) {
-                    Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
-                }
+                Kernels.linear(xIn, rows: w, inputs: features, w32, inputProj.bias, outputs: d, inputProj.req, relu: false, peSink)
             }
         }
         for layer in layers {
