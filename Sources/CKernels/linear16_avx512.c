@@ -13,6 +13,7 @@
 #if AIOT_X86_VARIANTS
 #include <immintrin.h>
 #include "requant_scalar.h"
+#include "packed_mode.h"
 
 #pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 
@@ -238,10 +239,7 @@ static inline __attribute__((always_inline)) void z_packed(
 static inline __attribute__((always_inline)) void z_dispatch(
         const int16_t *x, const int32_t *xw, long k, int wide, long rows, long stride, const int16_t *wp, const int32_t *bias,
         long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    int mode = !y16 ? 0
-             : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
-             : layout == AIOT_Y16_COL_PAIRS ? 3
-             : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
+    const int mode = aiot_packed_mode(y16, y16col, layout);
 #define AIOT_PACKED_CASE(md, r) z_packed(x, xw, k, wide, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r)
     if (rq->fast32) {
         switch (mode) {

@@ -5,6 +5,7 @@
 #if AIOT_X86_VARIANTS
 #include <immintrin.h>
 #include "requant_scalar.h"
+#include "packed_mode.h"
 
 #define AIOT_MADD_AVX2(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
 #define AIOT_MADD_VNNI(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))

@@ -564,10 +564,7 @@ static inline __attribute__((always_inline)) void AIOT_NAME(packed_wide)(
 static inline __attribute__((always_inline)) void AIOT_NAME(packed_dispatch)(
         const int16_t *x, const int32_t *xw, long k, int wide, long rows, long stride, const int16_t *wp, const int32_t *bias,
         long outputs, const aiot_requant *rq, int32_t *y, int16_t *y16, long y16stride, long y16col, int layout) {
-    int mode = !y16 ? 0
-             : (layout == AIOT_Y16_PLAIN && y16col == 1) ? 1
-             : layout == AIOT_Y16_COL_PAIRS ? 3
-             : (layout == AIOT_Y16_ROW_PAIRS && y16col == 2) ? 4 : 2;
+    const int mode = aiot_packed_mode(y16, y16col, layout);
 #define AIOT_PACKED_CASE(md, r) \
     (wide ? AIOT_NAME(packed_wide)(xw, k, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r) \
           : AIOT_NAME(packed)(x, rows, stride, wp, bias, outputs, rq, y, y16, y16stride, y16col, layout, md, r))
