@@ -142,7 +142,7 @@ struct Reader {
         let gateway = try name(try string(root, "gateway", "gateway"), "gateway")
 
         let m = try table(root, "mqtt")
-        if let m { try checkKeys(m, "mqtt", ["host", "port", "client_id", "clean_session", "keepalive_s", "qos", "username", "password", "password_file", "reconnect_min_s", "reconnect_max_s", "max_inflight", "protocol", "tls"]) }
+        if let m { try checkKeys(m, "mqtt", ["host", "port", "unix_socket", "client_id", "clean_session", "keepalive_s", "qos", "username", "password", "password_file", "reconnect_min_s", "reconnect_max_s", "max_inflight", "protocol", "tls"]) }
         var password = try optString(m, "password", "mqtt.password")
         if let pf = try optString(m, "password_file", "mqtt.password_file") {
             guard let d = FileManager.default.contents(atPath: pf), let s = String(data: d, encoding: .utf8) else {
@@ -171,6 +171,15 @@ struct Reader {
         case let other: throw err("mqtt.protocol", "\"\(other)\" is not \"5\" or \"3.1.1\"")
         }
         let minDelay = try int(m, "reconnect_min_s", "mqtt.reconnect_min_s", default: 1, range: 1...3600)
+        // A broker on this machine through its Unix socket: replaces host and port, so naming both is
+        // a mistake we refuse rather than guess at.
+        let unixSocket = try optString(m, "unix_socket", "mqtt.unix_socket")
+        if let path = unixSocket {
+            if let problem = MQTTConfiguration.unixSocketProblem(path) { throw err("mqtt.unix_socket", problem) }
+            if let clash = ["host", "port"].first(where: { m?[$0] != nil }) {
+                throw err("mqtt.unix_socket", "set with mqtt.\(clash): the socket replaces host and port; remove one of them")
+            }
+        }
         let mqtt = MQTTConfiguration(
             host: try string(m, "host", "mqtt.host", default: "127.0.0.1"),
             port: try int(m, "port", "mqtt.port", default: 1883, range: 1...65535),
@@ -181,7 +190,7 @@ struct Reader {
             reconnectDelayMin: minDelay,
             reconnectDelayMax: try int(m, "reconnect_max_s", "mqtt.reconnect_max_s", default: 30, range: minDelay...3600),
             maxInflight: try int(m, "max_inflight", "mqtt.max_inflight", default: 0, range: 0...65535),
-            protocolVersion: protocolVersion)
+            protocolVersion: protocolVersion, unixSocket: unixSocket)
 
         var topics = DaemonConfig.Topics()
         if let t = try table(root, "topics") {

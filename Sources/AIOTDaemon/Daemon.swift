@@ -161,7 +161,7 @@ public final class Daemon: Service {
         if let w = notifier.watchdogInterval, w / 2 < tick { tick = w / 2 }
         notifier.notify("READY=1\nSTATUS=serving \(config.streams.count) stream(s), waiting for the broker")
         logger.notice("aiotd started", metadata: ["version": "\(aiotdVersion)", "streams": "\(config.streams.map(\.sensor))",
-                                                   "broker": "\(config.mqtt.host):\(config.mqtt.port)", "energy_source": "\(store.cpu.name)"])
+                                                   "broker": "\(config.mqtt.endpoint)", "energy_source": "\(store.cpu.name)"])
         // Shutdown runs in reverse: intake, metrics, reload, ticker, then processing drains.
         let services: [any Service] = [
             processing,

@@ -80,7 +80,7 @@ final class ProcessingService: Service, @unchecked Sendable {
                         case .connected(let sessionPresent):
                             logger.notice("mqtt connected", metadata: ["session_present": "\(sessionPresent)"])
                             core.publishStatus(online: true)
-                            notifier.notify("STATUS=serving \(core.config.streams.count) stream(s), connected to \(core.config.mqtt.host):\(core.config.mqtt.port)")
+                            notifier.notify("STATUS=serving \(core.config.streams.count) stream(s), connected to \(core.config.mqtt.endpoint)")
                         case .connectionLost(let reason):
                             logger.warning("mqtt connection lost; reconnecting with backoff", metadata: ["reason": "\(reason)"])
                             notifier.notify("STATUS=broker unreachable (\(reason)); retrying")

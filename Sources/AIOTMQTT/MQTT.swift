@@ -38,6 +38,10 @@ public struct MQTTConfiguration: Sendable, Equatable {
     }
     public var host: String
     public var port: Int
+    /// A broker on this machine through its Unix domain socket (mosquitto's `listener 0 PATH`)
+    /// instead of `host` and `port`: the same MQTT, without the loopback TCP stack under every
+    /// packet. An absolute path of at most 107 bytes (`sun_path`).
+    public var unixSocket: String?
     /// Fixed client id: with `cleanSession == false` the broker keeps our subscriptions and queues
     /// QoS 1 messages while we are away.
     public var clientID: String
@@ -63,9 +67,11 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public init(host: String = "127.0.0.1", port: Int = 1883, clientID: String, cleanSession: Bool = false,
                 keepAliveSeconds: Int = 30, username: String? = nil, password: String? = nil,
                 tls: TLS? = nil, will: Will? = nil, reconnectDelayMin: Int = 1, reconnectDelayMax: Int = 30,
-                maxInflight: Int = 100, maxPayloadBytes: Int? = 1 << 20, protocolVersion: MQTTProtocolVersion = .v5) {
+                maxInflight: Int = 100, maxPayloadBytes: Int? = 1 << 20, protocolVersion: MQTTProtocolVersion = .v5,
+                unixSocket: String? = nil) {
         self.host = host
         self.port = port
+        self.unixSocket = unixSocket
         self.clientID = clientID
         self.cleanSession = cleanSession
         self.keepAliveSeconds = keepAliveSeconds
@@ -78,6 +84,16 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.maxInflight = maxInflight
         self.maxPayloadBytes = maxPayloadBytes
         self.protocolVersion = protocolVersion
+    }
+
+    /// Where the client connects, for messages: `host:port` or `unix:PATH`.
+    public var endpoint: String { unixSocket.map { "unix:" + $0 } ?? "\(host):\(port)" }
+
+    /// Why `path` cannot be a broker's Unix socket for libmosquitto, or nil if it can.
+    public static func unixSocketProblem(_ path: String) -> String? {
+        if !path.hasPrefix("/") { return "\"\(path)\" is not an absolute path" }
+        if path.utf8.count > 107 { return "\"\(path)\" is \(path.utf8.count) bytes; a Unix socket path has at most 107" }
+        return nil
     }
 
     /// The MQTT v5 Maximum Packet Size announced on CONNECT: the payload limit plus room for the
@@ -270,7 +286,11 @@ public final class MQTTClient: Sendable {
     public init(configuration c: MQTTConfiguration, pool: MQTTBufferPool? = nil, deliver: @escaping @Sendable (MQTTEvent) -> Void) throws(MQTTError) {
         _ = Mosquitto.libraryReady
         configuration = c
-        guard (1...65535).contains(c.port) else { throw MQTTError("mqtt port \(c.port) is outside 1...65535") }
+        if let path = c.unixSocket {
+            if let problem = MQTTConfiguration.unixSocketProblem(path) { throw MQTTError("mqtt unix socket: \(problem)") }
+        } else {
+            guard (1...65535).contains(c.port) else { throw MQTTError("mqtt port \(c.port) is outside 1...65535") }
+        }
         guard c.maxPayloadBytes.map({ $0 >= 0 }) ?? true else { throw MQTTError("mqtt maxPayloadBytes \(c.maxPayloadBytes!) is negative") }
         let sink = CallbackSink(deliver: deliver, threadName: "mq:" + String(c.clientID.suffix(12)), maxPayloadBytes: c.maxPayloadBytes ?? Int.max,
                                 v5: c.protocolVersion == .v5, pool: pool)
@@ -284,8 +304,8 @@ public final class MQTTClient: Sendable {
             // flooded, and stop() has only a few read messages to hand over, not a socket full.
             try Mosquitto.intOption(h, MOSQ_OPT_RECEIVE_MAXIMUM, Self.receiveMaximum)
         }
-        // Small messages, latency matters: no Nagle delay on our side of the socket.
-        try Mosquitto.intOption(h, MOSQ_OPT_TCP_NODELAY, 1)
+        // Small messages, latency matters: no Nagle delay on our side of the socket (TCP only).
+        if c.unixSocket == nil { try Mosquitto.intOption(h, MOSQ_OPT_TCP_NODELAY, 1) }
         try Mosquitto.maxInflightMessages(h, UInt32(clamping: c.maxInflight))
         let minDelay = UInt32(clamping: max(1, c.reconnectDelayMin))
         try Mosquitto.reconnectDelay(h, minDelay, max(minDelay, UInt32(clamping: c.reconnectDelayMax)), true)
@@ -442,7 +462,7 @@ public final class MQTTClient: Sendable {
             guard ContinuousClock.now < deadline else {
                 let waiting = states.filter { $0.1 == .pending }.map(\.0)
                 throw MQTTError(connected ? "no SUBACK within \(timeout) for \(waiting.joined(separator: ", "))"
-                                          : "not connected to \(configuration.host):\(configuration.port) within \(timeout)", code: .timeout)
+                                          : "not connected to \(configuration.endpoint) within \(timeout)", code: .timeout)
             }
             try? await Task.sleep(for: .milliseconds(10))
         }

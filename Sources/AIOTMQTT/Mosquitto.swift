@@ -60,7 +60,8 @@ enum Mosquitto {
                   "invalid subscription filter \"\(filter)\": '+' and '#' must fill a whole level, '#' only last")
     }
 
-    /// CONNECT with MQTT v5 properties; libmosquitto keeps them for its own reconnects. Blocks for
+    /// CONNECT with MQTT v5 properties; libmosquitto keeps them for its own reconnects. Port 0
+    /// makes `host` a Unix socket path (libmosquitto's convention). Blocks for
     /// the TCP connect (the client calls it from its connect thread, never from a task).
     static func connectV5(_ h: OpaquePointer, _ host: String, _ port: Int32, _ keepalive: Int32,
                           maximumPacketSize: UInt32?, sessionExpiry: UInt32?) throws(MQTTError) {
@@ -74,11 +75,11 @@ enum Mosquitto {
             try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), s),
                       "mosquitto_property_add_int32", "session expiry \(s) rejected")
         }
-        try check(mosquitto_connect_bind_v5(h, host, port, keepalive, nil, props), "mosquitto_connect_bind_v5", "connect to \(host):\(port)")
+        try check(mosquitto_connect_bind_v5(h, host, port, keepalive, nil, props), "mosquitto_connect_bind_v5", "connect to \(port == 0 ? "unix:" + host : "\(host):\(port)")")
     }
 
     static func connect(_ h: OpaquePointer, _ host: String, _ port: Int32, _ keepalive: Int32) throws(MQTTError) {
-        try check(mosquitto_connect(h, host, port, keepalive), "mosquitto_connect", "connect to \(host):\(port)")
+        try check(mosquitto_connect(h, host, port, keepalive), "mosquitto_connect", "connect to \(port == 0 ? "unix:" + host : "\(host):\(port)")")
     }
 
     /// The connection the last connect set up, again (blocking, like the first): the network loop

@@ -139,14 +139,16 @@ final class Connection: @unchecked Sendable {
 
     private func openFirst() throws(MQTTError) {
         let c = configuration
+        // libmosquitto takes a Unix socket as the host with port 0.
+        let host = c.unixSocket ?? c.host, port = c.unixSocket == nil ? Int32(c.port) : 0
         switch c.protocolVersion {
         case .v5:
             // Without a Session Expiry Interval a v5 session ends at disconnect; clean_session off
             // means "keep it", as 3.1.1 did. libmosquitto keeps the properties for reconnects.
-            try Mosquitto.connectV5(handle, c.host, Int32(c.port), Int32(c.keepAliveSeconds),
+            try Mosquitto.connectV5(handle, host, port, Int32(c.keepAliveSeconds),
                                     maximumPacketSize: c.maximumPacketSize, sessionExpiry: c.cleanSession ? nil : UInt32.max)
         case .v311:
-            try Mosquitto.connect(handle, c.host, Int32(c.port), Int32(c.keepAliveSeconds))
+            try Mosquitto.connect(handle, host, port, Int32(c.keepAliveSeconds))
         }
     }
 

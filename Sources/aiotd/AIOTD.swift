@@ -41,7 +41,7 @@ struct AIOTD: AsyncParsableCommand {
         if let path = checkConfig {
             do {
                 let c = try checkConfiguration(path: path)
-                print("\(path): OK (\(c.streams.count) stream(s): \(c.streams.map(\.sensor).joined(separator: ", ")); broker \(c.mqtt.host):\(c.mqtt.port))")
+                print("\(path): OK (\(c.streams.count) stream(s): \(c.streams.map(\.sensor).joined(separator: ", ")); broker \(c.mqtt.endpoint))")
                 return
             } catch {
                 FileHandleStderr.write("aiotd: \(error)\n")

@@ -20,6 +20,9 @@ model = "\(singleModel)"
     #expect(c.mqtt.clientID == "aiotd-gw1" && c.mqtt.cleanSession == false && c.qos == .atLeastOnce)
     #expect(c.mqtt.protocolVersion == .v5)
     #expect(try DaemonConfig.parse(minimal + "\n[mqtt]\nprotocol = \"3.1.1\"\n").mqtt.protocolVersion == .v311)
+    #expect(c.mqtt.unixSocket == nil && c.mqtt.endpoint == "127.0.0.1:1883")
+    let u = try DaemonConfig.parse(minimal + "\n[mqtt]\nunix_socket = \"/run/mosquitto/aiotd.sock\"\n").mqtt
+    #expect(u.unixSocket == "/run/mosquitto/aiotd.sock" && u.endpoint == "unix:/run/mosquitto/aiotd.sock")
     #expect(c.topics.readings == "aiot/{gateway}/readings/{sensor}")
     #expect(c.streams.first?.policy.reorderSteps == 2)
     #expect(c.metricsPort == 9464)
@@ -57,6 +60,10 @@ model = "\(singleModel)"
     ("gateway = \"gw1\"\n[mqtt]\nqos = 2\n", "mqtt.qos"),
     ("gateway = \"gw1\"\n[mqtt]\nprot = 1\n", "mqtt.prot"),
     ("gateway = \"gw1\"\n[mqtt]\nprotocol = \"4\"\n", "mqtt.protocol"),
+    ("gateway = \"gw1\"\n[mqtt]\nunix_socket = \"run/mosquitto.sock\"\n", "mqtt.unix_socket"),
+    ("gateway = \"gw1\"\n[mqtt]\nunix_socket = \"/\(String(repeating: "s", count: 107))\"\n", "mqtt.unix_socket"),
+    ("gateway = \"gw1\"\n[mqtt]\nunix_socket = \"/run/m.sock\"\nport = 1883\n", "mqtt.unix_socket"),
+    ("gateway = \"gw1\"\n[mqtt]\nhost = \"127.0.0.1\"\nunix_socket = \"/run/m.sock\"\n", "mqtt.unix_socket"),
     ("gateway = \"g/w\"\n", "gateway"),
     ("[mqtt]\n", "gateway"),
     ("gateway = \"gw1\"\n[topics]\nreadings = \"x/{gateway}\"\n", "topics.readings"),

@@ -282,13 +282,12 @@ final class TestClient: @unchecked Sendable {
 }
 
 /// Writes a config file for a daemon under test.
-func writeConfig(_ path: String, port: Int, logDir: String, metricsPort: Int = 0, streams: String, extra: String = "") throws {
+func writeConfig(_ path: String, port: Int, logDir: String, metricsPort: Int = 0, streams: String, extra: String = "", unixSocket: String? = nil) throws {
     let text = """
     gateway = "gw"
     \(extra)
     [mqtt]
-    host = "127.0.0.1"
-    port = \(port)
+    \(unixSocket.map { "unix_socket = \"\($0)\"" } ?? "host = \"127.0.0.1\"\nport = \(port)")
     client_id = "aiotd-test"
     qos = 1
     reconnect_min_s = 1
@@ -318,11 +317,11 @@ final class DaemonUnderTest: @unchecked Sendable {
     let configPath: String
     let logDir: String
     var process: ChildProcess!
-    init(port: Int, metricsPort: Int = 0, streams: String, extra: (String) -> String = { _ in "" }) throws {
+    init(port: Int, metricsPort: Int = 0, streams: String, unixSocket: String? = nil, extra: (String) -> String = { _ in "" }) throws {
         dir = Harness.tempDir("aiotd")
         configPath = dir + "/aiotd.toml"
         logDir = dir + "/energy"
-        try writeConfig(configPath, port: port, logDir: logDir, metricsPort: metricsPort, streams: streams, extra: extra(dir))
+        try writeConfig(configPath, port: port, logDir: logDir, metricsPort: metricsPort, streams: streams, extra: extra(dir), unixSocket: unixSocket)
     }
     func start(waitFor client: TestClient, environment: [String: String] = [:]) async throws {
         process = try ChildProcess(Harness.aiotdPath, ["--config", configPath], logPath: dir + "/aiotd.log", environment: environment)

@@ -166,6 +166,40 @@ max_future_s = 3.0e9
         #expect(exited(await d.process.wait(timeout: 5)) == 0)
     }
 
+    /// `mqtt.unix_socket`: aiotd talks to the broker through its Unix socket (mosquitto's
+    /// `listener 0 PATH`) while the sensors and the watcher use TCP; the forecasts are the offline
+    /// engine's, and `--check-config` and the status name the socket.
+    @Test func unixSocketBrokerServesTheSameForecasts() async throws {
+        let path = Harness.tempDir("sock") + "/mqtt.sock"
+        let broker = try await Broker(extra: "listener 0 \(path)\n")
+        let watcher = try TestClient(port: broker.port, id: "watcher")
+        try await watcher.start(subscribing: ["aiot/gw/forecasts/#", "aiot/gw/status"])
+        let d = try DaemonUnderTest(port: broker.port, streams: oneStream, unixSocket: path)
+        let check = try ChildProcess(Harness.aiotdPath, ["--check-config", d.configPath], logPath: d.dir + "/check.log")
+        #expect(exited(await check.wait(timeout: 20)) == 0)
+        #expect(check.log.contains("broker unix:\(path)"), "\(check.log)")
+        try await d.start(waitFor: watcher)
+        let pub = try TestClient(port: broker.port, id: "pub")
+        try await pub.start()
+        var rows: [[Double]] = []
+        for k in 0..<40 {
+            let v = signal(k, 0) * 3
+            rows.append([v])
+            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(v)}")
+        }
+        let expected = try offlineForecasts(model: singleModel, rows: rows)
+        _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
+        let got = forecastsByTime(watcher, sensor: "single")
+        #expect(got.count == expected.count, "daemon log: \(d.process.log)")
+        for (t, e) in expected {
+            #expect((got[t]?["q"] as? [NSNumber])?.map { Int32(truncating: $0) } == e.q)
+            #expect(exactArray(got[t], "forecast") == e.y)
+        }
+        d.process.signal(SIGTERM)
+        #expect(exited(await d.process.wait(timeout: 5)) == 0)
+        #expect(d.process.log.contains("unix:\(path)"), "the start line names the socket: \(d.process.log)")
+    }
+
     @Test func brokerRestartWithQoS1LosesNoForecast() async throws {
         let broker = try await Broker(persistence: true)
         let watcher = try TestClient(port: broker.port, id: "watcher", cleanSession: false)

@@ -27,9 +27,11 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: a.sin_port))
 }
 
-/// mosquitto on 127.0.0.1:`port`, anonymous, no persistence, its configuration written into `dir`.
-func startBroker(port: Int, dir: String) throws -> pid_t {
+/// mosquitto on 127.0.0.1:`port` (and on the Unix socket `unixSocket`), anonymous, no persistence,
+/// its configuration written into `dir`.
+func startBroker(port: Int, dir: String, unixSocket: String? = nil) throws -> pid_t {
     var conf = "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
+    if let unixSocket { conf += "listener 0 \(unixSocket)\n" }
     if getuid() == 0 { conf += "user root\n" }
     try conf.write(toFile: dir + "/m.conf", atomically: true, encoding: .utf8)
     return try spawnBroker(config: dir + "/m.conf")
@@ -89,6 +91,54 @@ func eventually(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
         #expect(sub.messages.withLock { $0.map(\.0) } == ["t/a", "t/b"])
         #expect(sub.connects.load(ordering: .relaxed) >= 2)
         s.stop(); p.stop()
+    }
+
+    /// The same through the broker's Unix socket (`unixSocket`, libmosquitto's port 0): clients
+    /// started before the socket exists keep retrying, connect once it appears, and reconnect and
+    /// resubscribe after the broker is killed and started again (a new socket file at the same path).
+    @Test func unixSocketClientsConnectLateAndReconnectAfterBrokerRestart() async throws {
+        let port = freePort()
+        let dir = NSTemporaryDirectory() + "aiot-mqtt-unix-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/mqtt.sock"
+        let sub = Collected()
+        let s = try MQTTClient(configuration: .init(clientID: "usub", cleanSession: true, reconnectDelayMin: 1, reconnectDelayMax: 1, unixSocket: path)) { sub.handle($0) }
+        let p = try MQTTClient(configuration: .init(clientID: "upub", reconnectDelayMin: 1, reconnectDelayMax: 1, unixSocket: path)) { _ in }
+        #expect(s.configuration.endpoint == "unix:" + path)
+        try s.subscribe("u/#", qos: .atLeastOnce)
+        try s.start(); try p.start()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!s.isConnected && !FileManager.default.fileExists(atPath: path))
+        var broker = try startBroker(port: port, dir: dir, unixSocket: path)
+        defer { kill(broker, SIGKILL); waitpid(broker, nil, 0) }
+        #expect(await eventually(10) { s.isConnected && p.isConnected })
+        try await s.waitForSubscriptions(timeout: .seconds(10))
+        try p.publish(try MQTTTopic("u/a"), payload: Array("one".utf8), qos: .atLeastOnce)
+        #expect(await eventually(5) { sub.messages.withLock { $0.count } == 1 })
+
+        kill(broker, SIGKILL); waitpid(broker, nil, 0)
+        #expect(await eventually(5) { !s.isConnected })
+        broker = try startBroker(port: port, dir: dir, unixSocket: path)
+        #expect(await eventually(15) { s.isConnected && p.isConnected && s.reconnectCount >= 1 })
+        try await Task.sleep(for: .milliseconds(300))
+        try p.publish(try MQTTTopic("u/b"), payload: Array("two".utf8), qos: .atLeastOnce)
+        #expect(await eventually(5) { sub.messages.withLock { $0.count } == 2 })
+        #expect(sub.messages.withLock { $0.map(\.0) } == ["u/a", "u/b"])
+        s.stop(); p.stop()
+    }
+
+    @Test func unixSocketPathsLibmosquittoCannotUseAreRefused() {
+        for (path, says) in [("run/mqtt.sock", "not an absolute path"), ("/" + String(repeating: "s", count: 107), "at most 107")] {
+            do {
+                _ = try MQTTClient(configuration: .init(clientID: "bad", unixSocket: path)) { _ in }
+                Issue.record("\(path) was accepted")
+            } catch {
+                #expect(error.description.contains(says), "\(error)")
+            }
+        }
+        // 107 bytes is the longest path sun_path holds (with its terminating zero).
+        #expect(MQTTConfiguration.unixSocketProblem("/" + String(repeating: "s", count: 106)) == nil)
     }
 
     /// Our own network loop: one thread per started client, named for it, none of libmosquitto's
