@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Daemon benchmark: readings through a real mosquitto into a release aiotd and forecasts back out,
-# beside the raw broker loopback rate measured in the same run (the ceiling).
+# beside the raw broker loopback rate measured in the same run (the ceiling), and the same flat-out
+# runs again with aiotd on the broker's Unix socket (mqtt.unix_socket) instead of loopback TCP.
 #
 #   bash tools/bench_daemon.sh            # prints a markdown table
 #   N=50000 RATE_N=10000 bash tools/bench_daemon.sh
@@ -35,6 +36,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
   echo "listener $PORT 127.0.0.1"; echo "allow_anonymous true"; echo "persistence false"
   echo "max_queued_messages 0"     # QoS 1 lossless for a subscriber that falls behind
   echo "set_tcp_nodelay true"
+  echo "listener 0 $OUT/mqtt.sock"  # for the Unix-socket runs
   [ "$(id -u)" = 0 ] && echo "user root"
 } > "$OUT/mosquitto.conf"
 "$MOSQ" -c "$OUT/mosquitto.conf" 2>"$OUT/mosquitto.log" & pids+=($!)
@@ -53,11 +55,11 @@ t1=$(date +%s.%N)
 cli=$(python3 -c "print(round($N/($t1-$t0)))")
 
 # 2. The daemon: one stream per run so every run starts a fresh window.
-write_config() {  # $1 = gateway, $2 = file
+write_config() {  # $1 = gateway, $2 = file, $3 = unix: the broker's Unix socket instead of TCP
   cat > "$2" <<TOML
 gateway = "$1"
 [mqtt]
-port = $PORT
+$(if [ "${3:-}" = unix ]; then echo "unix_socket = \"$OUT/mqtt.sock\""; else echo "port = $PORT"; fi)
 client_id = "aiotd-$1"
 [log]
 directory = "$OUT/energy-$1"
@@ -101,6 +103,16 @@ rss=$(awk '/VmHWM/ {print $2}' /proc/$AIOTD/status)
 lines=$(cat "$OUT"/energy-bench/*.jsonl | wc -l)
 kill -TERM $AIOTD; t0=$(date +%s.%N); rc=0; wait $AIOTD || rc=$?; t1=$(date +%s.%N)
 stop=$(python3 -c "print(round($t1-$t0,2))")
+
+# 2b. The same two flat-out runs with aiotd on the broker's Unix socket (the driver stays on TCP).
+write_config benchu "$OUT/aiotd-unix.toml" unix
+"$AIOTD_BIN" --config "$OUT/aiotd-unix.toml" 2>"$OUT/aiotd-unix.log" & AU=$!; pids+=($AU)
+mosquitto_sub -p "$PORT" -t aiot/benchu/status -C 1 -W 20 > /dev/null
+cu0=$(cpu $AU)
+u0=$("$OUT/mqtt_load" daemon "$PORT" "$N" 0 0 benchu q0 "$W")
+u1=$("$OUT/mqtt_load" daemon "$PORT" "$N" 1 0 benchu q1 "$W")
+cpu_unix=$(python3 -c "print(round(($(cpu $AU) - $cu0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
+kill -TERM $AU; wait $AU || true
 
 # 3. Allocations per reading, by thread: a fresh daemon under an LD_PRELOAD counter, with N/10 and
 # 2N/10 readings at QoS 1 and 2,000/s; the difference over N/10 is the per-reading figure.
@@ -149,13 +161,14 @@ if [ "$PEER" = 1 ]; then
   fi
 fi
 
-python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" "$(grep -o 'batched=[^]]*windows in [0-9]* passes' "$OUT/aiotd.log" | tail -1 | sed 's/^batched=//')" <<'PY'
+python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" "$(grep -o 'batched=[^]]*windows in [0-9]* passes' "$OUT/aiotd.log" | tail -1 | sed 's/^batched=//')" "$u0" "$u1" "$cpu_unix" <<'PY'
 import json, sys, platform, os
 l0, l1, d0, d1, r1 = (json.loads(sys.argv[i]) for i in (1, 2, 4, 5, 6))
 cli, rss, lines, rc, stop, n, model = int(sys.argv[3]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
 per_reading, load, cpu_us = sys.argv[13], sys.argv[14], sys.argv[15]
 r10, per_thread, peer = json.loads(sys.argv[16]), sys.argv[17], json.loads(sys.argv[18])
 batched = sys.argv[19] or "not reported"
+u0, u1, cpu_unix = json.loads(sys.argv[20]), json.loads(sys.argv[21]), float(sys.argv[22])
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end: {load}); "
       f"model {model}; {n} readings per run; static release build")
 print()
@@ -170,6 +183,11 @@ for d, l in ((d0, l0), (d1, l1)):
     print(f"| aiotd end to end, QoS {d['qos']}, flat out: readings/s, every forecast received | {d['readings_per_s']:,.0f} /s "
           f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s'] / 2:,.0f} /s (half the QoS {d['qos']} ceiling) | {d['readings_per_s'] / (l['msg_per_s'] / 2):.2f} |")
 print(f"| aiotd CPU time per reading (user + system, all its threads), over both flat-out runs | {cpu_us} µs | | |")
+# The Unix-socket runs: the ratio column is against the TCP run just above (same broker, same driver).
+for u, d in ((u0, d0), (u1, d1)):
+    print(f"| aiotd on the broker's Unix socket, QoS {u['qos']}, flat out: readings/s | {u['readings_per_s']:,.0f} /s "
+          f"({u['forecasts']}/{u['expected_forecasts']} forecasts) | {d['readings_per_s']:,.0f} /s over TCP | {u['readings_per_s'] / d['readings_per_s']:.2f} |")
+print(f"| aiotd on the broker's Unix socket: CPU time per reading, both flat-out runs | {cpu_unix} µs | {cpu_us} µs over TCP | {cpu_unix / float(cpu_us):.2f} |")
 print(f"| ... of which per thread (µs per reading) | {per_thread} | | |")
 for r, rate in ((r1, "1,000"), (r10, "10,000")):
     print(f"| aiotd reading→forecast latency through the broker at {rate} readings/s, QoS 1: p50 / p99 | "

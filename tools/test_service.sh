@@ -6,7 +6,8 @@
 #   `systemctl enable --now aiotd` -> active with its STATUS=; readings produce forecasts and
 #   energy-log lines; `systemctl stop` -> exit 0 and the retained offline status; no error lines
 #   in the journal for that start-serve-stop; `systemctl reload` with a broken file keeps the old
-#   configuration and the service active; a SIGSTOPped aiotd is restarted by the watchdog;
+#   configuration and the service active; a SIGSTOPped aiotd is restarted by the watchdog; aiotd
+#   reaches mosquitto through its Unix socket set up as docs/daemon.md says;
 #   `apt remove` leaves no process; `apt purge` removes everything the package created.
 # Then it installs the package again, makes the configuration unreadable to the service and runs
 # the same checks, which must fail (the test can fail). Ends with "N passed, M failed".
@@ -217,6 +218,31 @@ run_checks() {
         bad "watchdog" "MainPID $pid -> $(prop MainPID), ActiveState=$(prop ActiveState), NRestarts ${nr:-?} -> $(prop NRestarts), 'Watchdog timeout' in journal: $wd"
         X journalctl -q -u aiotd.service --after-cursor "$cur" -o short-monotonic | tail -n 15 | sed 's/^/    /'
     fi
+
+    # The local broker through its Unix socket, set up as docs/daemon.md ("A broker on the same
+    # machine") says: a socket directory from tmpfiles.d, mosquitto listening there beside TCP, aiotd
+    # in the mosquitto group (a drop-in), mqtt.unix_socket instead of host and port. Then undone.
+    X sh -c 'echo "d /run/aiot-mqtt 0750 mosquitto mosquitto -" > /etc/tmpfiles.d/aiot-mqtt.conf && systemd-tmpfiles --create /etc/tmpfiles.d/aiot-mqtt.conf' || true
+    X sh -c 'printf "listener 1883 127.0.0.1\nlistener 0 /run/aiot-mqtt/mosquitto.sock\nallow_anonymous true\n" > /etc/mosquitto/conf.d/aiot-socket.conf' || true
+    X mkdir -p /etc/systemd/system/aiotd.service.d || true
+    X sh -c 'printf "[Service]\nSupplementaryGroups=mosquitto\n" > /etc/systemd/system/aiotd.service.d/unix-socket.conf' || true
+    X cp -p /etc/aiotd/aiotd.toml /root/aiotd.toml.tcp || true
+    X sed -i -e 's|^host = .*|unix_socket = "/run/aiot-mqtt/mosquitto.sock"|' -e '/^port = 1883/d' /etc/aiotd/aiotd.toml || true
+    X systemctl daemon-reload || true
+    X systemctl restart mosquitto.service || true
+    X systemctl restart aiotd.service >/dev/null 2>&1 || true
+    if wait_active 15 && prop StatusText | grep -q 'unix:/run/aiot-mqtt/mosquitto.sock' && X test -S /run/aiot-mqtt/mosquitto.sock && serve 30; then
+        ok "Unix socket broker: STATUS=$(prop StatusText), readings -> forecasts"
+    else
+        bad "Unix socket broker" "ActiveState=$(prop ActiveState) StatusText='$(prop StatusText)' socket: $(X ls -l /run/aiot-mqtt 2>&1 | tail -n 1)"
+        X journalctl -q -u aiotd.service --after-cursor "$cur" -o cat | tail -n 5 | sed 's/^/    /'
+    fi
+    X cp -p /root/aiotd.toml.tcp /etc/aiotd/aiotd.toml || true
+    X rm -rf /etc/systemd/system/aiotd.service.d /etc/mosquitto/conf.d/aiot-socket.conf /etc/tmpfiles.d/aiot-mqtt.conf || true
+    X systemctl daemon-reload || true
+    X systemctl restart mosquitto.service || true
+    X systemctl restart aiotd.service >/dev/null 2>&1 || true
+    wait_active 15 || true
 
     # apt remove while it runs: nothing keeps running.
     files=$(X dpkg-query -L aiot-runtime || true)
