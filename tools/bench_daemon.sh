@@ -183,12 +183,12 @@ for d, l in ((d0, l0), (d1, l1)):
     print(f"| aiotd end to end, QoS {d['qos']}, flat out: readings/s, every forecast received | {d['readings_per_s']:,.0f} /s "
           f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s'] / 2:,.0f} /s (half the QoS {d['qos']} ceiling) | {d['readings_per_s'] / (l['msg_per_s'] / 2):.2f} |")
 print(f"| aiotd CPU time per reading (user + system, all its threads), over both flat-out runs | {cpu_us} µs | | |")
+print(f"| ... of which per thread (µs per reading) | {per_thread} | | |")
 # The Unix-socket runs: the ratio column is against the TCP run just above (same broker, same driver).
 for u, d in ((u0, d0), (u1, d1)):
     print(f"| aiotd on the broker's Unix socket, QoS {u['qos']}, flat out: readings/s | {u['readings_per_s']:,.0f} /s "
           f"({u['forecasts']}/{u['expected_forecasts']} forecasts) | {d['readings_per_s']:,.0f} /s over TCP | {u['readings_per_s'] / d['readings_per_s']:.2f} |")
 print(f"| aiotd on the broker's Unix socket: CPU time per reading, both flat-out runs | {cpu_unix} µs | {cpu_us} µs over TCP | {cpu_unix / float(cpu_us):.2f} |")
-print(f"| ... of which per thread (µs per reading) | {per_thread} | | |")
 for r, rate in ((r1, "1,000"), (r10, "10,000")):
     print(f"| aiotd reading→forecast latency through the broker at {rate} readings/s, QoS 1: p50 / p99 | "
           f"{r['p50_us']:.0f} µs / {r['p99_us']:.0f} µs ({r['forecasts']}/{r['expected_forecasts']} forecasts) | | |")
