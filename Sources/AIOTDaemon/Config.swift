@@ -179,6 +179,8 @@ struct Reader {
             if let clash = ["host", "port"].first(where: { m?[$0] != nil }) {
                 throw err("mqtt.unix_socket", "set with mqtt.\(clash): the socket replaces host and port; remove one of them")
             }
+            // libmosquitto would verify the broker's certificate against the path as a host name.
+            if tls != nil { throw err("mqtt.unix_socket", "set with [mqtt.tls]: a local socket needs no TLS (file permissions guard it); remove one of them") }
         }
         let mqtt = MQTTConfiguration(
             host: try string(m, "host", "mqtt.host", default: "127.0.0.1"),

@@ -64,6 +64,7 @@ model = "\(singleModel)"
     ("gateway = \"gw1\"\n[mqtt]\nunix_socket = \"/\(String(repeating: "s", count: 107))\"\n", "mqtt.unix_socket"),
     ("gateway = \"gw1\"\n[mqtt]\nunix_socket = \"/run/m.sock\"\nport = 1883\n", "mqtt.unix_socket"),
     ("gateway = \"gw1\"\n[mqtt]\nhost = \"127.0.0.1\"\nunix_socket = \"/run/m.sock\"\n", "mqtt.unix_socket"),
+    ("gateway = \"gw1\"\n[mqtt]\nunix_socket = \"/run/m.sock\"\n[mqtt.tls]\nca_file = \"\(singleModel)\"\n", "mqtt.unix_socket"),
     ("gateway = \"g/w\"\n", "gateway"),
     ("[mqtt]\n", "gateway"),
     ("gateway = \"gw1\"\n[topics]\nreadings = \"x/{gateway}\"\n", "topics.readings"),
