@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Daemon benchmark: readings through a real mosquitto into a release aiotd and forecasts back out,
 # beside the raw broker loopback rate measured in the same run (the ceiling), and the same flat-out
-# runs again with aiotd on the broker's Unix socket (mqtt.unix_socket) instead of loopback TCP.
+# runs again with aiotd and the driver on the broker's Unix socket (mqtt.unix_socket) instead of
+# loopback TCP, beside the C clients' ceiling on the socket.
 #
 #   bash tools/bench_daemon.sh            # prints a markdown table
 #   N=50000 RATE_N=10000 bash tools/bench_daemon.sh
@@ -45,6 +46,8 @@ for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; 
 # 1. The ceiling: raw broker loopback, C client (libmosquitto) and mosquitto_pub/mosquitto_sub.
 loop0=$("$OUT/mqtt_load" loop "$PORT" "$N" 0)
 loop1=$("$OUT/mqtt_load" loop "$PORT" "$N" 1)
+uloop0=$("$OUT/mqtt_load" loop "unix:$OUT/mqtt.sock" "$N" 0)   # the same on the broker's Unix socket
+uloop1=$("$OUT/mqtt_load" loop "unix:$OUT/mqtt.sock" "$N" 1)
 head -c 40 /dev/zero | tr '\0' x > "$OUT/line"; for _ in $(seq "$N"); do cat "$OUT/line"; echo; done > "$OUT/lines"
 mosquitto_sub -p "$PORT" -t bench/cli -q 1 -C "$N" > /dev/null & sub=$!
 sleep 0.3
@@ -104,13 +107,13 @@ lines=$(cat "$OUT"/energy-bench/*.jsonl | wc -l)
 kill -TERM $AIOTD; t0=$(date +%s.%N); rc=0; wait $AIOTD || rc=$?; t1=$(date +%s.%N)
 stop=$(python3 -c "print(round($t1-$t0,2))")
 
-# 2b. The same two flat-out runs with aiotd on the broker's Unix socket (the driver stays on TCP).
+# 2b. The same two flat-out runs with aiotd and the driver on the broker's Unix socket.
 write_config benchu "$OUT/aiotd-unix.toml" unix
 "$AIOTD_BIN" --config "$OUT/aiotd-unix.toml" 2>"$OUT/aiotd-unix.log" & AU=$!; pids+=($AU)
 mosquitto_sub -p "$PORT" -t aiot/benchu/status -C 1 -W 20 > /dev/null
 cu0=$(cpu $AU)
-u0=$("$OUT/mqtt_load" daemon "$PORT" "$N" 0 0 benchu q0 "$W")
-u1=$("$OUT/mqtt_load" daemon "$PORT" "$N" 1 0 benchu q1 "$W")
+u0=$("$OUT/mqtt_load" daemon "unix:$OUT/mqtt.sock" "$N" 0 0 benchu q0 "$W")
+u1=$("$OUT/mqtt_load" daemon "unix:$OUT/mqtt.sock" "$N" 1 0 benchu q1 "$W")
 cpu_unix=$(python3 -c "print(round(($(cpu $AU) - $cu0) / $(getconf CLK_TCK) * 1e6 / (2 * $N), 1))")
 kill -TERM $AU; wait $AU || true
 
@@ -161,7 +164,7 @@ if [ "$PEER" = 1 ]; then
   fi
 fi
 
-python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" "$(grep -o 'batched=[^]]*windows in [0-9]* passes' "$OUT/aiotd.log" | tail -1 | sed 's/^batched=//')" "$u0" "$u1" "$cpu_unix" <<'PY'
+python3 - "$loop0" "$loop1" "$cli" "$d0" "$d1" "$r1" "$rss" "$lines" "$rc" "$stop" "$N" "$MODEL" "$per_reading" "$(cut -d' ' -f1-3 /proc/loadavg)" "$cpu_us" "$r10" "$per_thread" "$peer" "$(grep -o 'batched=[^]]*windows in [0-9]* passes' "$OUT/aiotd.log" | tail -1 | sed 's/^batched=//')" "$u0" "$u1" "$cpu_unix" "$uloop0" "$uloop1" <<'PY'
 import json, sys, platform, os
 l0, l1, d0, d1, r1 = (json.loads(sys.argv[i]) for i in (1, 2, 4, 5, 6))
 cli, rss, lines, rc, stop, n, model = int(sys.argv[3]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12]
@@ -169,6 +172,7 @@ per_reading, load, cpu_us = sys.argv[13], sys.argv[14], sys.argv[15]
 r10, per_thread, peer = json.loads(sys.argv[16]), sys.argv[17], json.loads(sys.argv[18])
 batched = sys.argv[19] or "not reported"
 u0, u1, cpu_unix = json.loads(sys.argv[20]), json.loads(sys.argv[21]), float(sys.argv[22])
+ul0, ul1 = json.loads(sys.argv[23]), json.loads(sys.argv[24])
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at the end: {load}); "
       f"model {model}; {n} readings per run; static release build")
 print()
@@ -184,10 +188,12 @@ for d, l in ((d0, l0), (d1, l1)):
           f"({d['forecasts']}/{d['expected_forecasts']} forecasts) | {l['msg_per_s'] / 2:,.0f} /s (half the QoS {d['qos']} ceiling) | {d['readings_per_s'] / (l['msg_per_s'] / 2):.2f} |")
 print(f"| aiotd CPU time per reading (user + system, all its threads), over both flat-out runs | {cpu_us} µs | | |")
 print(f"| ... of which per thread (µs per reading) | {per_thread} | | |")
-# The Unix-socket runs: the ratio column is against the TCP run just above (same broker, same driver).
-for u, d in ((u0, d0), (u1, d1)):
-    print(f"| aiotd on the broker's Unix socket, QoS {u['qos']}, flat out: readings/s | {u['readings_per_s']:,.0f} /s "
-          f"({u['forecasts']}/{u['expected_forecasts']} forecasts) | {d['readings_per_s']:,.0f} /s over TCP | {u['readings_per_s'] / d['readings_per_s']:.2f} |")
+# The Unix-socket runs (aiotd and the driver on the socket): against half the C clients' ceiling on
+# the socket, and beside the TCP run of the same invocation.
+print(f"| raw loopback on the broker's Unix socket, C clients, QoS 0 / QoS 1, 40 B | {ul0['msg_per_s']:,.0f} / {ul1['msg_per_s']:,.0f} msg/s | | |")
+for u, d, l in ((u0, d0, ul0), (u1, d1, ul1)):
+    print(f"| aiotd on the broker's Unix socket, QoS {u['qos']}, flat out: readings/s (over TCP: {d['readings_per_s']:,.0f} /s) | {u['readings_per_s']:,.0f} /s "
+          f"({u['forecasts']}/{u['expected_forecasts']} forecasts) | {l['msg_per_s'] / 2:,.0f} /s (half the socket's QoS {u['qos']} ceiling) | {u['readings_per_s'] / (l['msg_per_s'] / 2):.2f} |")
 print(f"| aiotd on the broker's Unix socket: CPU time per reading, both flat-out runs | {cpu_unix} µs | {cpu_us} µs over TCP | {cpu_unix / float(cpu_us):.2f} |")
 for r, rate in ((r1, "1,000"), (r10, "10,000")):
     print(f"| aiotd reading→forecast latency through the broker at {rate} readings/s, QoS 1: p50 / p99 | "

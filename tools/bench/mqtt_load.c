@@ -5,6 +5,7 @@
  *                                          publish N readings {"t":..,"v":..} (RATE/s, 0 = flat out) and
  *                                          receive the forecasts; reports throughput and latency
  *
+ * PORT may be unix:PATH: the broker's Unix socket (libmosquitto's port 0) instead of 127.0.0.1:PORT.
  * Output: one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -64,14 +65,16 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static const char *host = "127.0.0.1";  /* or the broker's Unix socket, with port 0 */
+
 static struct mosquitto *client(const char *id, int port, void (*cb)(struct mosquitto *, void *, const struct mosquitto_message *)) {
     struct mosquitto *m = mosquitto_new(id, true, NULL);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(m, 1000);
-    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+    if (port) mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     if (cb) mosquitto_message_callback_set(m, cb);
     mosquitto_subscribe_callback_set(m, on_subscribe);
-    if (mosquitto_connect(m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connect %d failed\n", port); exit(1); }
+    if (mosquitto_connect(m, host, port, 60) != MOSQ_ERR_SUCCESS) { fprintf(stderr, "connect to %s:%d failed\n", host, port); exit(1); }
     mosquitto_loop_start(m);
     return m;
 }
@@ -80,6 +83,7 @@ int main(int argc, char **argv) {
     if (argc < 5) { fprintf(stderr, "usage: see the comment at the top of mqtt_load.c\n"); return 2; }
     mosquitto_lib_init();
     int port = atoi(argv[2]);
+    if (!strncmp(argv[2], "unix:", 5)) { host = argv[2] + 5; port = 0; }
     long n = atol(argv[3]);
     int qos = atoi(argv[4]);
     n_total = n;
