@@ -73,6 +73,7 @@ def config() -> None:
             put("config", name, f.read())
     put("config", "minimal.toml", 'gateway = "gw1"\n[[stream]]\nsensor = "s1"\nmodel = "m.safetensors"\n')
     put("config", "numbers.toml", 'gateway = "gw1"\n[status]\ninterval_s = 1e300\n[limits]\nmax_payload_bytes = -1\n')
+    put("config", "unix_socket.toml", 'gateway = "gw1"\n[mqtt]\nunix_socket = "/run/aiot-mqtt/mosquitto.sock"\n[[stream]]\nsensor = "s1"\nmodel = "m.safetensors"\n')
 
 
 def vectors() -> None:
