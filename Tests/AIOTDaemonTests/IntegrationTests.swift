@@ -22,6 +22,17 @@ func signal(_ k: Int, _ f: Int) -> Double {
     return (sin(x * 0.31 + Double(f)) * 1.7 + cos(x * 0.07) * 0.6 + Double((k * 7919 + f * 104729) % 97) / 97.0 - 0.5) * (f == 0 ? 1 : 2.5)
 }
 
+/// Publishes `count` single-feature JSON readings, one a minute from T0 (`scale` x signal(k, 0)), to
+/// `sensor`; returns them as rows for `offlineForecasts`.
+func publishSingleReadings(_ pub: TestClient, sensor: String = "single", count: Int, scale: Double = 1) throws -> [[Double]] {
+    var rows: [[Double]] = []
+    for k in 0..<count {
+        rows.append([signal(k, 0) * scale])
+        try pub.publish("aiot/gw/readings/\(sensor)", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
+    }
+    return rows
+}
+
 /// What the software engine computes offline for the window ending at each step.
 func offlineForecasts(model path: String, rows: [[Double]]) throws -> [Double: (q: [Int32], y: [Double])] {
     let model = try QuantizedModel(contentsOf: path)
@@ -181,12 +192,7 @@ max_future_s = 3.0e9
         try await d.start(waitFor: watcher)
         let pub = try TestClient(port: broker.port, id: "pub")
         try await pub.start()
-        var rows: [[Double]] = []
-        for k in 0..<40 {
-            let v = signal(k, 0) * 3
-            rows.append([v])
-            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(v)}")
-        }
+        let rows = try publishSingleReadings(pub, count: 40, scale: 3)
         let expected = try offlineForecasts(model: singleModel, rows: rows)
         _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
         let got = forecastsByTime(watcher, sensor: "single")
@@ -517,11 +523,7 @@ max_future_s = 3.0e9
         try await d.start(waitFor: watcher)
         let pub = try TestClient(port: broker.port, id: "pub")
         try await pub.start()
-        var rows: [[Double]] = []
-        for k in 0..<40 {
-            rows.append([signal(k, 0)])
-            try pub.publish("aiot/gw/readings/single", "{\"t\": \(T0 + Double(k) * 60), \"v\": \(rows[k][0])}")
-        }
+        let rows = try publishSingleReadings(pub, count: 40)
         let expected = try offlineForecasts(model: singleModel, rows: rows)
         _ = await Harness.waitUntil(timeout: 20) { forecastsByTime(watcher, sensor: "single").count >= expected.count }
         let got = forecastsByTime(watcher, sensor: "single")
